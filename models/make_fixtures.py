@@ -1,0 +1,216 @@
+"""Makes the TorchScript fixtures torch2air's tests and README use.
+
+Run from the repository root with the project venv (./dev fixtures does this):
+    python models/make_fixtures.py
+Deterministic: every weight comes from a fixed seed, so re-running rewrites identical models
+(up to torch.jit.save's archive layout).
+"""
+import os
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def save(module, name):
+    path = os.path.join(HERE, name)
+    torch.jit.save(module, path)
+    print("wrote", os.path.relpath(path))
+
+
+# --- The seed's single-card example (TorchAir docs): p1, p2 of shape (2, 4); x + y + p1 + p2.
+class SeedSingle(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.p1 = nn.Parameter(torch.randn(2, 4))
+        self.p2 = nn.Parameter(torch.randn(2, 4))
+
+    def forward(self, x, y):
+        return x + y + self.p1 + self.p2
+
+
+# --- TorchAir's doc example: two Linear(2, 2), ones-initialised; linear1(x) + linear2(y).
+class DocLinear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear1 = nn.Linear(2, 2)
+        self.linear2 = nn.Linear(2, 2)
+        for p in self.parameters():
+            nn.init.ones_(p)
+
+    def forward(self, x, y):
+        return self.linear1(x) + self.linear2(y)
+
+
+# --- An MLP with LayerNorm, GELU and softmax.
+class MLP(nn.Module):
+    def __init__(self, d_in=16, d_hidden=32, d_out=8):
+        super().__init__()
+        self.fc1 = nn.Linear(d_in, d_hidden)
+        self.norm = nn.LayerNorm(d_hidden)
+        self.fc2 = nn.Linear(d_hidden, d_out)
+
+    def forward(self, x):
+        h = F.gelu(self.norm(self.fc1(x)))
+        return torch.softmax(self.fc2(h), dim=-1)
+
+
+# --- A scripted module with `if flag:` and `if x.size(0) > 1:` branches.
+class Branchy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.full((4,), 2.0))
+
+    def forward(self, x, flag: bool):
+        if flag:
+            y = torch.relu(x) * self.scale
+        else:
+            y = torch.tanh(x) - self.scale
+        if x.size(0) > 1:
+            y = y + y.mean(dim=0, keepdim=True)
+        return y
+
+
+# --- One small module per lowered op family, to check every rule against TorchScript.
+class OpsElementwise(nn.Module):
+    def forward(self, a, b):
+        out = []
+        out.append(a + b)
+        out.append(torch.add(a, b, alpha=2.5))
+        out.append(a + 1.5)
+        out.append(a - b)
+        out.append(torch.sub(a, b, alpha=0.5))
+        out.append(2.0 - a)
+        out.append(a * b)
+        out.append(a * 3)
+        out.append(a / (b.abs() + 1.0))
+        out.append(a / 4)
+        out.append(torch.div(a, b.abs() + 1.0, rounding_mode="floor"))
+        out.append(torch.div(a, b.abs() + 1.0, rounding_mode="trunc"))
+        out.append(-a)
+        out.append(torch.relu(a))
+        out.append(F.gelu(a))
+        out.append(F.gelu(a, approximate="tanh"))
+        out.append(torch.sigmoid(a))
+        out.append(torch.tanh(a))
+        out.append(F.silu(a))
+        out.append(torch.pow(a, 2))
+        out.append(torch.pow(a.abs() + 0.1, b))
+        out.append(torch.sqrt(a.abs()))
+        out.append(torch.rsqrt(a.abs() + 0.5))
+        out.append(torch.exp(a))
+        out.append(torch.log(a.abs() + 1.0))
+        out.append(torch.erf(a))
+        return out
+
+
+class OpsInt(nn.Module):
+    def forward(self, i, f):
+        return i + 2, i * i, i.to(torch.float32) + f, (i / 2), f.to(torch.int64), i.sum(dim=1), f.to(torch.float64) * 2
+
+
+class OpsShape(nn.Module):
+    def forward(self, x, y):
+        out = []
+        out.append(x.transpose(0, 2))
+        out.append(x.permute(2, 0, 1))
+        out.append(x.view(6, 4))
+        out.append(x.reshape(-1))
+        out.append(torch.flatten(x, 1))
+        out.append(x.unsqueeze(1))
+        out.append(x.unsqueeze(-1))
+        out.append(x[:, :1, :].squeeze(1))
+        out.append(x.unsqueeze(0).squeeze())
+        out.append(x.transpose(1, 2).contiguous())
+        out.append(torch.cat([x, y], dim=1))
+        out.append(torch.cat([x, y, x], dim=-2))
+        out.append(x.to(torch.float16))
+        out.append(x.mean(dim=[1, 2]))
+        out.append(x.sum(dim=-1, keepdim=True))
+        out.append(x.mean(1))
+        out.append(x.sum())
+        out.append(x[0].t())
+        return out
+
+
+class OpsNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(10, 6)
+        self.lin = nn.Linear(6, 5)
+        self.lin_nobias = nn.Linear(6, 3, bias=False)
+        self.ln = nn.LayerNorm(6)
+        self.ln_noaffine = nn.LayerNorm([4, 6], elementwise_affine=False)
+        self.w = nn.Parameter(torch.randn(6, 6))
+        self.bias = nn.Parameter(torch.randn(6))
+
+    def forward(self, ids, x, m):
+        out = []
+        e = self.emb(ids)  # [2, 4, 6]
+        out.append(e)
+        out.append(self.lin(e))
+        out.append(self.lin(x[0, 0]))  # 1-D linear
+        out.append(self.lin_nobias(x))
+        out.append(self.ln(e))
+        out.append(self.ln_noaffine(e))
+        out.append(torch.matmul(e, self.w))
+        out.append(torch.matmul(m, m.t()))
+        out.append(torch.matmul(x[0, 0], self.w))
+        out.append(torch.matmul(self.w, x[0, 0]))
+        out.append(torch.matmul(x[0, 0], x[0, 1]))
+        out.append(torch.mm(m, m.t()))
+        out.append(torch.addmm(self.bias, m, self.w))
+        out.append(torch.addmm(self.bias, m, self.w, beta=0.5, alpha=2.0))
+        out.append(torch.bmm(e, e.transpose(1, 2)))
+        out.append(torch.softmax(e, dim=1))
+        out.append(F.log_softmax(e, dim=-1))
+        out.append(F.dropout(e, p=0.5, training=self.training))
+        return out
+
+
+# --- Uses ops torch2air does not lower (for the unsupported-op report).
+class Unsupported(nn.Module):
+    def forward(self, x):
+        a = torch.linalg.det(x)
+        b = torch.linalg.det(x * 2.0)
+        c = torch.trace(x[0])
+        return a + b + c
+
+
+def main():
+    torch.manual_seed(0)
+    save(torch.jit.script(SeedSingle()), "seed_single.pt")
+
+    doc = DocLinear().eval()
+    example = (torch.randn(2, 2), torch.randn(2, 2))
+    # torch.jit.trace stores example inputs with the module when asked to.
+    save(torch.jit.trace(doc, example, _store_inputs=True), "doc_linear.pt")
+
+    torch.manual_seed(1)
+    mlp = MLP().eval()
+    save(torch.jit.script(mlp), "mlp.pt")
+    save(torch.jit.script(_copy(mlp).half()), "mlp_f16.pt")
+    save(torch.jit.script(_copy(mlp).to(torch.bfloat16)), "mlp_bf16.pt")
+
+    torch.manual_seed(2)
+    save(torch.jit.script(Branchy().eval()), "branchy.pt")
+
+    torch.manual_seed(3)
+    os.makedirs(os.path.join(HERE, "ops"), exist_ok=True)
+    save(torch.jit.script(OpsElementwise()), "ops/elementwise.pt")
+    save(torch.jit.script(OpsInt()), "ops/int.pt")
+    save(torch.jit.script(OpsShape()), "ops/shape.pt")
+    save(torch.jit.script(OpsNN().eval()), "ops/nn.pt")
+    save(torch.jit.script(Unsupported()), "unsupported.pt")
+
+
+def _copy(m):
+    import copy
+
+    return copy.deepcopy(m)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+//! The library entry point, with the names of TorchAir's `dynamo_export`.
+use crate::error::{Error, Result};
+use crate::load::Module;
+use crate::value::Value;
+use crate::walk::{GraphInput, Guard, Walker};
+use crate::write::{self, stage::Stage, WeightMode, WriteOptions};
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_EXPORT_PATH: &str = "export_file";
+pub const DEFAULT_EXPORT_NAME: &str = "export";
+
+/// `config.export.experimental` of TorchAir's CompilerConfig.
+#[derive(Debug, Clone, Default)]
+pub struct ExperimentalConfig {
+    /// Write `model_relation_config.json` and `numa_config.json` for multi-card exports.
+    /// Multi-card export is not implemented yet; single-card exports write no json (as TorchAir).
+    pub auto_atc_config_generated: bool,
+    /// Add the `nn_module_stack` attr to nodes (not implemented yet: accepted and ignored).
+    pub enable_record_nn_module_stack: bool,
+}
+
+/// `config.export` of TorchAir's CompilerConfig, plus torch2air's weight threshold override.
+#[derive(Debug, Clone, Default)]
+pub struct ExportConfig {
+    pub experimental: ExperimentalConfig,
+    /// Graph + weight bytes above which weights become FileConstant nodes and files. None:
+    /// `TORCH2AIR_WEIGHT_THRESHOLD` from the environment, else TorchAir's 2 GB - 200 MB.
+    pub weight_threshold: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CompilerConfig {
+    pub export: ExportConfig,
+}
+
+/// What an export did.
+pub struct ExportReport {
+    /// `<export_path>/<export_name>.air`
+    pub air: PathBuf,
+    /// Every file written, the .air last.
+    pub files: Vec<PathBuf>,
+    pub guards: Vec<Guard>,
+    pub weight_mode: WeightMode,
+    pub weight_bytes: u64,
+    pub graph_bytes: u64,
+    pub node_count: usize,
+    /// Input/output dtypes outside the GE prototypes' advisory type sets.
+    pub warnings: Vec<String>,
+    /// True when the inputs came from the traced module itself.
+    pub used_traced_inputs: bool,
+    /// The inputs forward was walked with (one per argument after self).
+    pub inputs: Vec<Value>,
+}
+
+fn weight_threshold(config: &CompilerConfig) -> Result<u64> {
+    if let Some(t) = config.export.weight_threshold {
+        return Ok(t);
+    }
+    match std::env::var(write::THRESHOLD_ENV) {
+        Ok(v) => v.trim().parse().map_err(|_| {
+            Error::Input(format!(
+                "{}='{v}' is not a byte count; fix: set it to a whole number such as 0",
+                write::THRESHOLD_ENV
+            ))
+        }),
+        Err(_) => Ok(write::DEFAULT_WEIGHT_THRESHOLD),
+    }
+}
+
+/// TorchAir keeps only the last path component of export_name.
+pub fn clean_export_name(export_name: &str) -> Result<String> {
+    let last = Path::new(export_name)
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if last.is_empty() || last == "." || last == ".." {
+        return Err(Error::Input(format!(
+            "export name '{export_name}' has no file name in it; fix: pass a plain name such as 'export'"
+        )));
+    }
+    Ok(last)
+}
+
+/// Parses a graph value type such as `Float(2, 4, strides=[4, 1], requires_grad=0, device=cpu)`
+/// into (dtype, shape), for traced modules whose graph records them.
+fn traced_tensor_type(ty: &str) -> Option<(crate::dtype::DType, Vec<i64>)> {
+    use crate::dtype::DType;
+    let (head, rest) = ty.split_once('(')?;
+    let dt = match head {
+        "Float" => DType::F32,
+        "Double" => DType::F64,
+        "Half" => DType::F16,
+        "BFloat16" => DType::BF16,
+        "Long" => DType::I64,
+        "Int" => DType::I32,
+        "Short" => DType::I16,
+        "Char" => DType::I8,
+        "Byte" => DType::U8,
+        "Bool" => DType::Bool,
+        _ => return None,
+    };
+    let dims = rest.split("strides=").next()?.trim_end_matches(')');
+    let shape = dims
+        .split(',')
+        .filter_map(|d| d.trim().parse::<i64>().ok())
+        .collect();
+    Some((dt, shape))
+}
+
+fn signature(m: &Module) -> String {
+    m.info
+        .args
+        .iter()
+        .skip(1)
+        .map(|a| format!("{}: {}", a.name, a.ty))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Checks the sample inputs against forward's signature (and, for traced modules, the dtypes
+/// and ranks the trace recorded).
+fn check_inputs(m: &Module, inputs: &[Value]) -> Result<()> {
+    let args = &m.info.args[1..];
+    if inputs.len() != args.len() {
+        return Err(Error::Input(format!(
+            "forward({}) takes {} input(s) but {} were given; fix: pass one --input per argument, in order",
+            signature(m),
+            args.len(),
+            inputs.len()
+        )));
+    }
+    for (i, (a, v)) in args.iter().zip(inputs).enumerate() {
+        let ty = a.ty.trim_start_matches("Optional[").trim_end_matches(']');
+        let ok = match (ty, v) {
+            (_, Value::None) => a.ty.starts_with("Optional["),
+            ("Tensor", Value::Tensor(_)) => true,
+            ("bool", Value::Bool(_)) => true,
+            ("int", Value::Int(_)) => true,
+            ("float", Value::Float(_) | Value::Int(_)) => true,
+            ("number" | "Scalar", Value::Float(_) | Value::Int(_)) => true,
+            (t, _) if !matches!(t, "Tensor" | "bool" | "int" | "float") => true,
+            _ => false,
+        };
+        if !ok {
+            return Err(Error::Input(format!(
+                "input {} ('{}') must be {} but a {} was given; forward({}). fix: pass a matching --input",
+                i + 1,
+                a.name,
+                a.ty,
+                v.kind_name(),
+                signature(m)
+            )));
+        }
+        if let (Value::Tensor(t), Some(gi)) = (v, m.graph.inputs.get(i + 1)) {
+            if let Some((dt, shape)) = traced_tensor_type(&gi.ty) {
+                let rank = shape.len();
+                let got = crate::dtype::of_tensor(&t.tensor).map_err(Error::Input)?;
+                if got != dt || t.tensor.dim() != rank {
+                    return Err(Error::Input(format!(
+                        "input {} ('{}') was traced as {} with rank {rank} but {}{:?} was given; fix: pass a {} tensor of rank {rank}",
+                        i + 1,
+                        a.name,
+                        dt.name(),
+                        got.name(),
+                        t.tensor.size(),
+                        dt.name()
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Example inputs of a traced module from the dtypes and shapes its trace recorded. torch.jit.save
+/// keeps those but not the values (the stored tensors hold no data), so values are random
+/// (seed 0), like a SPEC's.
+fn traced_specs(m: &Module) -> Option<Vec<Value>> {
+    let mut rng = crate::spec::rng(0);
+    m.graph.inputs[1..]
+        .iter()
+        .map(|gi| {
+            let (dtype, shape) = traced_tensor_type(&gi.ty)?;
+            crate::spec::make(
+                &crate::spec::Spec::Random {
+                    dtype,
+                    shape,
+                    range: None,
+                },
+                &mut rng,
+            )
+            .ok()
+        })
+        .collect()
+}
+
+/// Loads `model` and resolves its sample inputs: `args`, or the traced example inputs.
+pub fn load_with_inputs(model: &Path, args: Vec<Value>) -> Result<(Module, Vec<Value>, bool)> {
+    let m = Module::load(model)?;
+    let (inputs, traced) = if args.is_empty() && m.info.args.len() > 1 {
+        match m.traced_inputs()?.or_else(|| traced_specs(&m)) {
+            Some(v) => (v, true),
+            None => {
+                return Err(Error::Input(format!(
+                    "no sample inputs given and '{}' stores none (it is not a traced module); forward expects ({}). \
+                     fix: pass one --input SPEC per argument, e.g. --input f32[2,4]",
+                    model.display(),
+                    signature(&m)
+                )))
+            }
+        }
+    } else {
+        (args, false)
+    };
+    check_inputs(&m, &inputs)?;
+    Ok((m, inputs, traced))
+}
+
+/// Exports `model` (a TorchScript file) called with `args` to `<export_path>/<export_name>.air`,
+/// `<export_path>/dynamo.pbtxt` and, for large models, one weight file per weight.
+pub fn dynamo_export(
+    args: Vec<Value>,
+    model: impl AsRef<Path>,
+    export_path: &str,
+    export_name: &str,
+    dynamic: bool,
+    config: &CompilerConfig,
+) -> Result<ExportReport> {
+    if dynamic {
+        return Err(Error::Input(
+            "dynamic=true (dynamic dims, shape arithmetic in the graph) is not implemented yet; \
+             fix: export without --dynamic: the graph is then specialised to the sample input sizes"
+                .into(),
+        ));
+    }
+    let name = clean_export_name(export_name)?;
+    let root = PathBuf::from(export_path);
+    stage::check_export_path(&root)?;
+    let air = root.join(format!("{name}.air"));
+    if std::fs::symlink_metadata(&air).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::Io(format!(
+            "'{}' is a symbolic link; torch2air refuses to write through links. fix: remove it or choose another --export-name",
+            air.display()
+        )));
+    }
+    let threshold = weight_threshold(config)?;
+    let (m, inputs, used_traced_inputs) = load_with_inputs(model.as_ref(), args)?;
+    let graph_inputs = m.info.args[1..]
+        .iter()
+        .zip(&inputs)
+        .map(|(a, v)| GraphInput {
+            name: a.name.clone(),
+            value: v.clone(),
+        })
+        .collect();
+    let walked = Walker::new(&m).run(graph_inputs)?;
+    let node_count = walked.builder.ops.len();
+    let mut stage = Stage::new(&root)?;
+    let air_name = format!("{name}.air");
+    let opts = WriteOptions {
+        export_path,
+        subdir: "",
+        air_name: &air_name,
+        weight_threshold: threshold,
+    };
+    let w = write::write_graph(walked.builder, "graph_1", &mut stage, &opts)?;
+    let files = stage.commit()?;
+    Ok(ExportReport {
+        air,
+        files,
+        guards: walked.guards,
+        weight_mode: w.weight_mode,
+        weight_bytes: w.weight_bytes,
+        graph_bytes: w.graph_bytes,
+        node_count,
+        warnings: w.warnings,
+        used_traced_inputs,
+        inputs,
+    })
+}
+
+use crate::write::stage;

@@ -1,0 +1,21 @@
+//! torch2air: export TorchScript models to Huawei Ascend AIR graphs (GE `ModelDef` protobuf),
+//! with a reference runner and a verifier.
+//!
+//! The pipeline, one module per stage: [`load`] → [`walk`] → [`lower`] → [`write`] → [`run`] →
+//! [`verify`]. [`api::dynamo_export`] is the entry point, named after TorchAir's.
+pub mod api;
+pub mod dtype;
+pub mod error;
+pub mod ge;
+pub mod load;
+pub mod lower;
+pub mod proto;
+pub mod run;
+pub mod spec;
+pub mod value;
+pub mod verify;
+pub mod walk;
+pub mod write;
+
+pub use api::{dynamo_export, CompilerConfig, ExperimentalConfig, ExportConfig, ExportReport};
+pub use error::{Error, Result};

@@ -1,0 +1,203 @@
+//! Stage 1, load: open a TorchScript archive through the C++ shim and expose its inlined
+//! `forward` graph, its attributes, its traced example inputs, and single-node execution.
+pub mod codec;
+mod ffi;
+pub mod ir;
+
+use crate::error::{Error, Result};
+use crate::value::Value;
+use ffi::*;
+use std::ffi::{CStr, CString};
+use std::os::raw::{c_char, c_void};
+use std::path::Path;
+
+pub use ir::{Block, ModuleInfo, Node, Source};
+
+/// A loaded TorchScript module (libtorch owns it; the shim holds its inlined graph).
+pub struct Module {
+    raw: *mut T2AModule,
+    pub graph: Block,
+    pub info: ModuleInfo,
+}
+
+fn take_err(err: *mut c_char) -> String {
+    if err.is_null() {
+        return "unknown error".into();
+    }
+    let s = unsafe { CStr::from_ptr(err) }
+        .to_string_lossy()
+        .into_owned();
+    unsafe { t2a_free(err as *mut c_void) };
+    s
+}
+
+fn take_string(p: *mut c_char) -> String {
+    let s = unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned();
+    unsafe { t2a_free(p as *mut c_void) };
+    s
+}
+
+/// First line of a libtorch message, without its C++ backtrace noise.
+pub fn short_torch_message(msg: &str) -> String {
+    let first = msg
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(msg)
+        .trim();
+    first.to_string()
+}
+
+impl Module {
+    pub fn load(path: &Path) -> Result<Module> {
+        let shown = path.display();
+        let meta = std::fs::metadata(path).map_err(|e| {
+            Error::Model(format!(
+                "cannot read model file '{shown}': {e}; fix: pass the path of a .pt file saved with torch.jit.save"
+            ))
+        })?;
+        if meta.is_dir() {
+            return Err(Error::Model(format!(
+                "model path '{shown}' is a directory; fix: pass the .pt file saved with torch.jit.save"
+            )));
+        }
+        std::fs::File::open(path).map_err(|e| {
+            Error::Model(format!(
+                "cannot open model file '{shown}': {e}; fix: check its permissions"
+            ))
+        })?;
+        let c = CString::new(path.to_string_lossy().as_bytes())
+            .map_err(|_| Error::Model(format!("model path '{shown}' contains a NUL byte")))?;
+        let mut raw = std::ptr::null_mut();
+        let mut err = std::ptr::null_mut();
+        if unsafe { t2a_load(c.as_ptr(), &mut raw, &mut err) } != 0 {
+            let msg = take_err(err);
+            let why = if msg.contains("zip archive") || msg.contains("PytorchStreamReader") {
+                "it is not a TorchScript archive".to_string()
+            } else if msg.contains("forward") {
+                "it has no `forward` method".to_string()
+            } else {
+                short_torch_message(&msg)
+            };
+            return Err(Error::Model(format!(
+                "'{shown}' is not a loadable TorchScript model: {why}; fix: save the model with \
+                 torch.jit.save(torch.jit.script(model), path) or torch.jit.save(torch.jit.trace(model, inputs), path) \
+                 (a state_dict or torch.save pickle will not do)"
+            )));
+        }
+        let mut m = Module {
+            raw,
+            graph: Block {
+                inputs: vec![],
+                outputs: vec![],
+                nodes: vec![],
+            },
+            info: empty_info(),
+        };
+        let graph_json = m.json(t2a_graph_json)?;
+        m.graph = serde_json::from_str(&graph_json).map_err(|e| {
+            Error::Model(format!("internal: cannot read the graph of '{shown}': {e}"))
+        })?;
+        let info_json = m.json(t2a_module_json)?;
+        m.info = serde_json::from_str(&info_json).map_err(|e| {
+            Error::Model(format!(
+                "internal: cannot read the module info of '{shown}': {e}"
+            ))
+        })?;
+        Ok(m)
+    }
+
+    fn json(
+        &self,
+        f: unsafe extern "C" fn(*mut T2AModule, *mut *mut c_char, *mut *mut c_char) -> i32,
+    ) -> Result<String> {
+        let mut out = std::ptr::null_mut();
+        let mut err = std::ptr::null_mut();
+        if unsafe { f(self.raw, &mut out, &mut err) } != 0 {
+            return Err(Error::Model(format!(
+                "cannot read the TorchScript graph: {}",
+                take_err(err)
+            )));
+        }
+        Ok(take_string(out))
+    }
+
+    /// The attribute at a dotted path below the root module ("" is the root). Objects come back
+    /// with their class name and the path filled in.
+    pub fn attr(&self, path: &str) -> std::result::Result<Value, String> {
+        let c = CString::new(path).map_err(|_| "attribute path contains a NUL byte".to_string())?;
+        let mut buf = T2ABuf::default();
+        let mut err = std::ptr::null_mut();
+        if unsafe { t2a_module_attr(self.raw, c.as_ptr(), &mut buf, &mut err) } != 0 {
+            return Err(short_torch_message(&take_err(err)));
+        }
+        let v = codec::decode_buf(buf)?;
+        Ok(match v {
+            Value::Object { class, .. } => Value::Object {
+                class,
+                path: path.to_string(),
+            },
+            other => other,
+        })
+    }
+
+    /// The example inputs `torch.jit.trace` stored with the module, if any.
+    pub fn traced_inputs(&self) -> Result<Option<Vec<Value>>> {
+        let mut buf = T2ABuf::default();
+        let mut err = std::ptr::null_mut();
+        if unsafe { t2a_traced_inputs(self.raw, &mut buf, &mut err) } != 0 {
+            return Err(Error::Model(format!(
+                "cannot read the traced inputs: {}",
+                take_err(err)
+            )));
+        }
+        match codec::decode_buf(buf).map_err(Error::Model)? {
+            Value::List(v) | Value::Tuple(v) if !v.is_empty() => Ok(Some(v)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Executes one node (by its graph index) on concrete inputs; returns its outputs.
+    pub fn exec(&self, node: i64, inputs: &[Value]) -> std::result::Result<Vec<Value>, String> {
+        let mut enc = codec::Encoded::default();
+        for v in inputs {
+            enc.push(v)?;
+        }
+        let mut buf = T2ABuf::default();
+        let mut err = std::ptr::null_mut();
+        let rc = unsafe {
+            t2a_exec_node(
+                self.raw,
+                node,
+                enc.words.as_ptr(),
+                enc.words.len(),
+                enc.tensors.as_ptr(),
+                enc.tensors.len(),
+                &mut buf,
+                &mut err,
+            )
+        };
+        if rc != 0 {
+            return Err(take_err(err));
+        }
+        match codec::decode_buf(buf)? {
+            Value::Tuple(v) => Ok(v),
+            other => Ok(vec![other]),
+        }
+    }
+}
+
+fn empty_info() -> ModuleInfo {
+    ModuleInfo {
+        class: String::new(),
+        args: vec![],
+        returns: vec![],
+        parameters: vec![],
+        buffers: vec![],
+    }
+}
+
+impl Drop for Module {
+    fn drop(&mut self) {
+        unsafe { t2a_module_free(self.raw) }
+    }
+}

@@ -1,0 +1,272 @@
+//! Neural-network ops: matrix products, normalization, softmax, embedding, dropout.
+use super::{Ctx, RuleResult, Rules};
+use crate::dtype::DType;
+use crate::ge::{attr, In};
+use crate::value::Port;
+
+pub fn register(r: &mut Rules) {
+    r.add(
+        "aten::linear",
+        linear,
+        "2-D: MatMulV2(x, w, bias; transpose_x2); N-D: BatchMatMulV2(x, w, bias; adj_x2)",
+    );
+    r.add(
+        "aten::matmul",
+        matmul,
+        "MatMulV2 (2-D) / BatchMatMulV2 (N-D), 1-D operands via Unsqueeze/Squeeze",
+    );
+    r.add("aten::mm", mm, "MatMulV2");
+    r.add("aten::bmm", bmm, "BatchMatMulV2");
+    r.add(
+        "aten::addmm",
+        addmm,
+        "MatMulV2(mat1, mat2, bias=self) [Mul alpha/beta]",
+    );
+    r.add(
+        "aten::layer_norm",
+        layer_norm,
+        "LayerNorm(x, gamma, beta; begin_norm_axis, begin_params_axis, epsilon) output 0",
+    );
+    r.add(
+        "aten::softmax",
+        |c| softmax(c, "SoftmaxV2", "x"),
+        "[Cast out] → SoftmaxV2(axes=[dim])",
+    );
+    r.add(
+        "aten::_softmax",
+        |c| softmax(c, "SoftmaxV2", "x"),
+        "SoftmaxV2(axes=[dim])",
+    );
+    r.add(
+        "aten::log_softmax",
+        |c| softmax(c, "LogSoftmaxV2", "logits"),
+        "[Cast out] → LogSoftmaxV2(axes=[dim])",
+    );
+    r.add(
+        "aten::_log_softmax",
+        |c| softmax(c, "LogSoftmaxV2", "logits"),
+        "LogSoftmaxV2(axes=[dim])",
+    );
+    r.add(
+        "aten::embedding",
+        embedding,
+        "GatherV2(weight, indices, axis=K64(0))",
+    );
+    r.add("aten::dropout", passthrough, "nothing (inference)");
+    r.add("aten::feature_dropout", passthrough, "nothing (inference)");
+}
+
+/// Ops that are the identity in an inference graph.
+pub fn passthrough(c: &mut Ctx) -> RuleResult {
+    let name = if c.has("input") { "input" } else { "self" };
+    Ok(vec![c.tensor(name)?])
+}
+
+fn matmul_op(
+    c: &mut Ctx,
+    a: Port,
+    b: Port,
+    bias: Option<Port>,
+    ta: bool,
+    tb: bool,
+    batched: bool,
+    out: DType,
+) -> Result<Port, String> {
+    let bias = bias.map(In::P).unwrap_or(In::Unfed);
+    if batched {
+        c.op1(
+            "BatchMatMulV2",
+            vec![In::P(a), In::P(b), bias],
+            vec![("adj_x1", attr::boolean(ta)), ("adj_x2", attr::boolean(tb))],
+            out,
+        )
+    } else {
+        c.op1(
+            "MatMulV2",
+            vec![In::P(a), In::P(b), bias],
+            vec![
+                ("transpose_x1", attr::boolean(ta)),
+                ("transpose_x2", attr::boolean(tb)),
+            ],
+            out,
+        )
+    }
+}
+
+fn unsqueeze(c: &mut Ctx, p: Port, axis: i64, dt: DType) -> Result<Port, String> {
+    c.op1(
+        "Unsqueeze",
+        vec![In::P(p)],
+        vec![("axes", attr::list_int(vec![axis]))],
+        dt,
+    )
+}
+
+fn squeeze(c: &mut Ctx, p: Port, axis: i64, dt: DType) -> Result<Port, String> {
+    c.op1(
+        "Squeeze",
+        vec![In::P(p)],
+        vec![("axis", attr::list_int(vec![axis]))],
+        dt,
+    )
+}
+
+fn linear(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.in_shape("input")?.len();
+    let x = c.tensor_as("input", out)?;
+    let w = c.tensor_as("weight", out)?;
+    let bias = if c.has("bias") {
+        Some(c.tensor_as("bias", out)?)
+    } else {
+        None
+    };
+    Ok(vec![match rank {
+        1 => {
+            let x2 = unsqueeze(c, x, 0, out)?;
+            let y = matmul_op(c, x2, w, bias, false, true, false, out)?;
+            squeeze(c, y, 0, out)?
+        }
+        2 => matmul_op(c, x, w, bias, false, true, false, out)?,
+        _ => matmul_op(c, x, w, bias, false, true, true, out)?,
+    }])
+}
+
+fn matmul(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let (ra, rb) = (c.in_shape("self")?.len(), c.in_shape("other")?.len());
+    let a = c.tensor_as("self", out)?;
+    let b = c.tensor_as("other", out)?;
+    if ra == 1 && rb == 1 {
+        let m = c.op1("Mul", vec![In::P(a), In::P(b)], vec![], out)?;
+        let axes = c.const_i64(&[0])?;
+        return Ok(vec![c.op1(
+            "ReduceSum",
+            vec![In::P(m), In::P(axes)],
+            vec![("keep_dims", attr::boolean(false))],
+            out,
+        )?]);
+    }
+    let a2 = if ra == 1 { unsqueeze(c, a, 0, out)? } else { a };
+    let b2 = if rb == 1 { unsqueeze(c, b, 1, out)? } else { b };
+    let batched = ra > 2 || rb > 2;
+    let mut y = matmul_op(c, a2, b2, None, false, false, batched, out)?;
+    if rb == 1 {
+        y = squeeze(c, y, -1, out)?;
+    }
+    if ra == 1 {
+        y = squeeze(c, y, if rb == 1 { -1 } else { -2 }, out)?;
+    }
+    Ok(vec![y])
+}
+
+fn mm(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let a = c.tensor_as("self", out)?;
+    let b = c.tensor_as("mat2", out)?;
+    Ok(vec![matmul_op(c, a, b, None, false, false, false, out)?])
+}
+
+fn bmm(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let a = c.tensor_as("self", out)?;
+    let b = c.tensor_as("mat2", out)?;
+    Ok(vec![matmul_op(c, a, b, None, false, false, true, out)?])
+}
+
+fn addmm(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let (alpha, beta) = (c.float("alpha")?, c.float("beta")?);
+    let mut a = c.tensor_as("mat1", out)?;
+    let b = c.tensor_as("mat2", out)?;
+    let mut bias = c.tensor_as("self", out)?;
+    if alpha != 1.0 {
+        let k = c.scalar(alpha, out)?;
+        a = c.op1("Mul", vec![In::P(a), In::P(k)], vec![], out)?;
+    }
+    if beta == 0.0 {
+        return Ok(vec![matmul_op(c, a, b, None, false, false, false, out)?]);
+    }
+    if beta != 1.0 {
+        let k = c.scalar(beta, out)?;
+        bias = c.op1("Mul", vec![In::P(bias), In::P(k)], vec![], out)?;
+    }
+    // MatMulV2's bias input is 1-D; any other bias shape is added after the product.
+    if c.in_shape("self")?.len() == 1 {
+        Ok(vec![matmul_op(
+            c,
+            a,
+            b,
+            Some(bias),
+            false,
+            false,
+            false,
+            out,
+        )?])
+    } else {
+        let y = matmul_op(c, a, b, None, false, false, false, out)?;
+        Ok(vec![c.op1(
+            "Add",
+            vec![In::P(y), In::P(bias)],
+            vec![],
+            out,
+        )?])
+    }
+}
+
+fn layer_norm(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let shape = c.in_shape("input")?;
+    let ns = c.ints("normalized_shape")?;
+    let axis = shape.len() as i64 - ns.len() as i64;
+    let eps = c.float("eps")?;
+    let x = c.tensor_as("input", out)?;
+    let gamma = if c.has("weight") {
+        c.tensor_as("weight", out)?
+    } else {
+        let t = tch::Tensor::ones(ns.as_slice(), (out.kind(), tch::Device::Cpu));
+        c.b.constant(&t, "ones(normalized_shape)")?
+    };
+    let beta = if c.has("bias") {
+        c.tensor_as("bias", out)?
+    } else {
+        let t = tch::Tensor::zeros(ns.as_slice(), (out.kind(), tch::Device::Cpu));
+        c.b.constant(&t, "zeros(normalized_shape)")?
+    };
+    let ys = c.op(
+        "LayerNorm",
+        vec![In::P(x), In::P(gamma), In::P(beta)],
+        vec![
+            ("begin_norm_axis", attr::int(axis)),
+            ("begin_params_axis", attr::int(axis)),
+            ("epsilon", attr::float(eps as f32)),
+        ],
+        &[Some(out), Some(out), Some(out)],
+    )?;
+    Ok(vec![ys[0]])
+}
+
+fn softmax(c: &mut Ctx, ty: &str, _input: &str) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let x = c.tensor_as("self", out)?;
+    let dim = c.int("dim")?;
+    Ok(vec![c.op1(
+        ty,
+        vec![In::P(x)],
+        vec![("axes", attr::list_int(vec![dim]))],
+        out,
+    )?])
+}
+
+fn embedding(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let w = c.tensor("weight")?;
+    let idx = c.tensor("indices")?;
+    let axis = c.scalar_i64(0)?;
+    Ok(vec![c.op1(
+        "GatherV2",
+        vec![In::P(w), In::P(idx), In::P(axis)],
+        vec![],
+        out,
+    )?])
+}

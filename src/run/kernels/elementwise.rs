@@ -1,0 +1,80 @@
+//! Elementwise GE ops.
+use super::{same_dtype, KCtx, Kernel};
+use crate::dtype::DType;
+use std::collections::BTreeMap;
+use tch::Tensor;
+
+pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
+    m.insert("Add", |c| binary(c, |a, b| a + b));
+    m.insert("Sub", |c| binary(c, |a, b| a - b));
+    m.insert("Mul", |c| binary(c, |a, b| a * b));
+    m.insert("RealDiv", |c| binary(c, |a, b| a / b));
+    m.insert("FloorDiv", |c| binary(c, |a, b| a.floor_divide(b)));
+    m.insert("Pow", |c| binary(c, |a, b| a.pow(b)));
+    m.insert("Neg", |c| unary(c, "x", |x| -x));
+    m.insert("Relu", |c| unary(c, "x", Tensor::relu));
+    m.insert("Sigmoid", |c| unary(c, "x", Tensor::sigmoid));
+    m.insert("Tanh", |c| unary(c, "x", Tensor::tanh));
+    m.insert("Sqrt", |c| unary(c, "x", Tensor::sqrt));
+    m.insert("Rsqrt", |c| unary(c, "x", Tensor::rsqrt));
+    m.insert("Erf", |c| unary(c, "x", Tensor::erf));
+    m.insert("Abs", |c| unary(c, "x", Tensor::abs));
+    m.insert("Trunc", |c| unary(c, "input_x", Tensor::trunc));
+    m.insert("Identity", |c| unary(c, "x", Tensor::shallow_clone));
+    m.insert("Exp", exp);
+    m.insert("Log", log);
+    m.insert("Swish", swish);
+    m.insert("GeluV2", gelu);
+    m.insert("Cast", cast);
+}
+
+fn unary(c: &KCtx, name: &str, f: fn(&Tensor) -> Tensor) -> Result<Vec<Tensor>, String> {
+    Ok(vec![f(c.input(name)?)])
+}
+
+fn binary(c: &KCtx, f: fn(&Tensor, &Tensor) -> Tensor) -> Result<Vec<Tensor>, String> {
+    let (a, b) = (c.input("x1")?, c.input("x2")?);
+    same_dtype(a, b)?;
+    Ok(vec![f(a, b)])
+}
+
+/// y = base^(scale*x + shift); base -1 means e.
+fn exp(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let (base, scale, shift) = (c.float("base")?, c.float("scale")?, c.float("shift")?);
+    let x = c.input("x")?;
+    let z = x * scale + shift;
+    Ok(vec![if base == -1.0 {
+        z.exp()
+    } else {
+        (z * base.ln()).exp()
+    }])
+}
+
+/// y = log_base(scale*x + shift); base -1 means e.
+fn log(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let (base, scale, shift) = (c.float("base")?, c.float("scale")?, c.float("shift")?);
+    let x = c.input("x")?;
+    let z = (x * scale + shift).log();
+    Ok(vec![if base == -1.0 { z } else { z / base.ln() }])
+}
+
+fn swish(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let scale = c.float("scale")?;
+    Ok(vec![x * (x * scale).sigmoid()])
+}
+
+fn gelu(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let approx = c.string("approximate")?;
+    if approx != "none" && approx != "tanh" {
+        return Err(format!("approximate '{approx}' is not none/tanh"));
+    }
+    Ok(vec![c.input("x")?.gelu(&approx)])
+}
+
+fn cast(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let dt = c.int("dst_type")?;
+    let dt = DType::from_ge_cpp(dt)
+        .ok_or_else(|| format!("dst_type {dt} is not a supported ge::DataType"))?;
+    Ok(vec![c.input("x")?.to_kind(dt.kind())])
+}

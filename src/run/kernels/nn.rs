@@ -1,0 +1,132 @@
+//! Matrix products, normalization, softmax, gather.
+use super::{int_values, norm_dim, same_dtype, KCtx, Kernel};
+use std::collections::BTreeMap;
+use tch::Tensor;
+
+pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
+    m.insert("MatMulV2", matmul_v2);
+    m.insert("BatchMatMulV2", batch_matmul_v2);
+    m.insert("LayerNorm", layer_norm);
+    m.insert("SoftmaxV2", |c| softmax(c, "x", false));
+    m.insert("LogSoftmaxV2", |c| softmax(c, "logits", true));
+    m.insert("GatherV2", gather_v2);
+}
+
+fn t_last2(t: &Tensor, yes: bool) -> Tensor {
+    if yes {
+        t.transpose(-1, -2)
+    } else {
+        t.shallow_clone()
+    }
+}
+
+fn with_bias(c: &KCtx, y: Tensor) -> Result<Vec<Tensor>, String> {
+    if c.opt("offset_w").is_some() {
+        return Err("offset_w (quantized matmul) is not supported by the runner".into());
+    }
+    Ok(vec![match c.opt("bias") {
+        Some(b) => {
+            same_dtype(&y, b)?;
+            y + b
+        }
+        None => y,
+    }])
+}
+
+fn matmul_v2(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let (a, b) = (c.input("x1")?, c.input("x2")?);
+    same_dtype(a, b)?;
+    if a.dim() != 2 || b.dim() != 2 {
+        return Err(format!(
+            "MatMulV2 takes 2-D operands, got {:?} and {:?}",
+            a.size(),
+            b.size()
+        ));
+    }
+    let y = t_last2(a, c.bool("transpose_x1")?).mm(&t_last2(b, c.bool("transpose_x2")?));
+    with_bias(c, y)
+}
+
+fn batch_matmul_v2(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let (a, b) = (c.input("x1")?, c.input("x2")?);
+    same_dtype(a, b)?;
+    if a.dim() < 2 || b.dim() < 2 {
+        return Err(format!(
+            "BatchMatMulV2 takes operands of rank >= 2, got {:?} and {:?}",
+            a.size(),
+            b.size()
+        ));
+    }
+    let y = t_last2(a, c.bool("adj_x1")?).matmul(&t_last2(b, c.bool("adj_x2")?));
+    with_bias(c, y)
+}
+
+fn layer_norm(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let (gamma, beta) = (c.input("gamma")?, c.input("beta")?);
+    let rank = x.dim() as i64;
+    let axis = norm_dim(c.int("begin_norm_axis")?, rank);
+    let paxis = norm_dim(c.int("begin_params_axis")?, rank);
+    if axis != paxis {
+        return Err(format!(
+            "begin_norm_axis {axis} != begin_params_axis {paxis} is not supported"
+        ));
+    }
+    let ns: Vec<i64> = x.size()[axis as usize..].to_vec();
+    if gamma.size() != ns || beta.size() != ns {
+        return Err(format!(
+            "gamma/beta shapes {:?}/{:?} do not match normalized shape {ns:?}",
+            gamma.size(),
+            beta.size()
+        ));
+    }
+    let eps = c.float("epsilon")?;
+    let y = x.layer_norm(ns.as_slice(), Some(gamma), Some(beta), eps, false);
+    let dims: Vec<i64> = (axis..rank).collect();
+    let mean = x.mean_dim(dims.as_slice(), true, None);
+    let var = x.var_dim(dims.as_slice(), false, true);
+    Ok(vec![y, mean, var])
+}
+
+fn softmax(c: &KCtx, input: &str, log: bool) -> Result<Vec<Tensor>, String> {
+    let x = c.input(input)?;
+    let axes = c.ints("axes")?;
+    let [axis] = axes.as_slice() else {
+        return Err(format!(
+            "softmax over axes {axes:?}: only one axis is supported"
+        ));
+    };
+    Ok(vec![if log {
+        x.log_softmax(*axis, None)
+    } else {
+        x.softmax(*axis, None)
+    }])
+}
+
+fn gather_v2(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let idx = c.input("indices")?;
+    let axis = int_values(c.input("axis")?)?;
+    let [axis] = axis.as_slice() else {
+        return Err("axis must hold one value".into());
+    };
+    if c.int("batch_dims")? != 0 {
+        return Err("batch_dims != 0 is not supported".into());
+    }
+    let rank = x.dim() as i64;
+    let axis = norm_dim(*axis, rank);
+    let n = x.size()[axis as usize];
+    let flat = idx.flatten(0, -1).to_kind(tch::Kind::Int64);
+    let negative = flat.lt(0).any().int64_value(&[]) != 0;
+    if negative && !c.bool("negative_index_support")? {
+        return Err("negative indices with negative_index_support=false".into());
+    }
+    let flat = flat.remainder(n);
+    if flat.numel() > 0 && flat.max().int64_value(&[]) >= n {
+        return Err(format!("index out of range for dim of size {n}"));
+    }
+    let mut shape: Vec<i64> = x.size()[..axis as usize].to_vec();
+    shape.extend(idx.size());
+    shape.extend(&x.size()[axis as usize + 1..]);
+    Ok(vec![x.index_select(axis, &flat).reshape(shape.as_slice())])
+}

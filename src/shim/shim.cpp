@@ -1,0 +1,485 @@
+// See shim.h for the boundary. Mechanism only: no export policy.
+#include "shim.h"
+
+#include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/serialization/import.h>
+#include <torch/script.h>
+#include <caffe2/serialize/inline_container.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using torch::jit::Node;
+using torch::jit::Value;
+using c10::IValue;
+using c10::TypePtr;
+
+struct T2AModule {
+  torch::jit::Module module;
+  std::shared_ptr<torch::jit::Graph> graph;
+  std::vector<Node*> nodes;  // numbering used by t2a_graph_json and t2a_exec_node
+};
+
+namespace {
+
+char* dup(const std::string& s) {
+  char* p = static_cast<char*>(std::malloc(s.size() + 1));
+  std::memcpy(p, s.data(), s.size());
+  p[s.size()] = 0;
+  return p;
+}
+
+template <typename F>
+int guarded(char** err, F&& f) {
+  try {
+    f();
+    return 0;
+  } catch (const c10::Error& e) {
+    *err = dup(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    *err = dup(e.what());
+  } catch (...) {
+    *err = dup("unknown C++ exception");
+  }
+  return 1;
+}
+
+// ---- value encoding ------------------------------------------------------------------------
+
+struct Writer {
+  std::vector<int64_t> words;
+  std::vector<void*> tensors;
+  void str(const std::string& s) {
+    words.push_back(static_cast<int64_t>(s.size()));
+    for (size_t i = 0; i < s.size(); i += 8) {
+      uint64_t w = 0;
+      for (size_t j = 0; j < 8 && i + j < s.size(); ++j)
+        w |= static_cast<uint64_t>(static_cast<unsigned char>(s[i + j])) << (8 * j);
+      words.push_back(static_cast<int64_t>(w));
+    }
+  }
+  void value(const IValue& v) {
+    if (v.isNone()) {
+      words.push_back(T2A_NONE);
+    } else if (v.isBool()) {
+      words.push_back(T2A_BOOL);
+      words.push_back(v.toBool() ? 1 : 0);
+    } else if (v.isInt()) {
+      words.push_back(T2A_INT);
+      words.push_back(v.toInt());
+    } else if (v.isSymInt()) {
+      words.push_back(T2A_INT);
+      words.push_back(v.toSymInt().guard_int(__FILE__, __LINE__));
+    } else if (v.isDouble()) {
+      words.push_back(T2A_DOUBLE);
+      double d = v.toDouble();
+      int64_t bits;
+      std::memcpy(&bits, &d, 8);
+      words.push_back(bits);
+    } else if (v.isString()) {
+      words.push_back(T2A_STR);
+      str(v.toStringRef());
+    } else if (v.isTensor()) {
+      const at::Tensor& t = v.toTensor();
+      if (!t.defined()) {
+        words.push_back(T2A_NONE);
+        return;
+      }
+      words.push_back(T2A_TENSOR);
+      words.push_back(static_cast<int64_t>(tensors.size()));
+      tensors.push_back(new at::Tensor(t));
+    } else if (v.isList()) {
+      auto l = v.toListRef();
+      words.push_back(T2A_LIST);
+      words.push_back(static_cast<int64_t>(l.size()));
+      for (const auto& e : l) value(e);
+    } else if (v.isTuple()) {
+      auto& el = v.toTupleRef().elements();
+      words.push_back(T2A_TUPLE);
+      words.push_back(static_cast<int64_t>(el.size()));
+      for (const auto& e : el) value(e);
+    } else if (v.isDevice()) {
+      words.push_back(T2A_DEVICE);
+      words.push_back(static_cast<int64_t>(v.toDevice().type()));
+      words.push_back(static_cast<int64_t>(v.toDevice().index()));
+    } else if (v.isObject()) {
+      words.push_back(T2A_OBJECT);
+      str(v.type()->annotation_str());
+    } else {
+      words.push_back(T2A_OTHER);
+      str(v.tagKind() + ": " + v.type()->annotation_str());
+    }
+  }
+  void finish(T2ABuf* out) {
+    out->nwords = words.size();
+    out->words = static_cast<int64_t*>(std::malloc(sizeof(int64_t) * (words.size() + 1)));
+    std::memcpy(out->words, words.data(), sizeof(int64_t) * words.size());
+    out->ntensors = tensors.size();
+    out->tensors = static_cast<void**>(std::malloc(sizeof(void*) * (tensors.size() + 1)));
+    if (!tensors.empty()) std::memcpy(out->tensors, tensors.data(), sizeof(void*) * tensors.size());
+  }
+};
+
+struct Reader {
+  const int64_t* w;
+  size_t n;
+  size_t pos = 0;
+  void* const* tensors;
+  size_t ntensors;
+  int64_t next() {
+    TORCH_CHECK(pos < n, "torch2air shim: truncated value encoding");
+    return w[pos++];
+  }
+  std::string str() {
+    size_t len = static_cast<size_t>(next());
+    std::string s(len, '\0');
+    for (size_t i = 0; i < len; i += 8) {
+      uint64_t word = static_cast<uint64_t>(next());
+      for (size_t j = 0; j < 8 && i + j < len; ++j) s[i + j] = static_cast<char>((word >> (8 * j)) & 0xff);
+    }
+    return s;
+  }
+};
+
+TypePtr infer_elem(const std::vector<IValue>& items) {
+  if (items.empty()) return c10::AnyType::get();
+  auto all = [&](auto pred) {
+    for (const auto& i : items)
+      if (!pred(i)) return false;
+    return true;
+  };
+  if (all([](const IValue& i) { return i.isTensor(); })) return c10::TensorType::get();
+  if (all([](const IValue& i) { return i.isInt(); })) return c10::IntType::get();
+  if (all([](const IValue& i) { return i.isDouble(); })) return c10::FloatType::get();
+  if (all([](const IValue& i) { return i.isBool(); })) return c10::BoolType::get();
+  if (all([](const IValue& i) { return i.isString(); })) return c10::StringType::get();
+  if (all([](const IValue& i) { return i.isTensor() || i.isNone(); }))
+    return c10::OptionalType::create(c10::TensorType::get());
+  return c10::AnyType::get();
+}
+
+// Decodes one value; `ty` (the graph's static type of the slot) only decides list element
+// types, so that e.g. an int[] argument arrives as a typed int list.
+IValue decode(Reader& r, TypePtr ty) {
+  int64_t tag = r.next();
+  if (ty) {
+    if (auto opt = ty->cast<c10::OptionalType>()) ty = opt->getElementType();
+  }
+  switch (tag) {
+    case T2A_NONE:
+      return IValue();
+    case T2A_BOOL:
+      return IValue(r.next() != 0);
+    case T2A_INT:
+      return IValue(r.next());
+    case T2A_DOUBLE: {
+      int64_t bits = r.next();
+      double d;
+      std::memcpy(&d, &bits, 8);
+      return IValue(d);
+    }
+    case T2A_STR:
+      return IValue(r.str());
+    case T2A_TENSOR: {
+      int64_t i = r.next();
+      TORCH_CHECK(i >= 0 && static_cast<size_t>(i) < r.ntensors, "torch2air shim: bad tensor index");
+      return IValue(*static_cast<const at::Tensor*>(r.tensors[i]));
+    }
+    case T2A_LIST: {
+      int64_t n = r.next();
+      TypePtr elem = nullptr;
+      if (ty) {
+        if (auto lt = ty->cast<c10::ListType>()) elem = lt->getElementType();
+      }
+      std::vector<IValue> items;
+      for (int64_t i = 0; i < n; ++i) items.push_back(decode(r, elem));
+      if (!elem || elem->kind() == c10::TypeKind::AnyType || elem->hasFreeVariables()) elem = infer_elem(items);
+      c10::impl::GenericList list(elem);
+      for (auto& i : items) list.push_back(std::move(i));
+      return IValue(list);
+    }
+    case T2A_TUPLE: {
+      int64_t n = r.next();
+      std::vector<TypePtr> elems;
+      if (ty) {
+        if (auto tt = ty->cast<c10::TupleType>()) elems = tt->elements().vec();
+      }
+      std::vector<IValue> items;
+      for (int64_t i = 0; i < n; ++i)
+        items.push_back(decode(r, static_cast<size_t>(i) < elems.size() ? elems[i] : nullptr));
+      return IValue(c10::ivalue::Tuple::create(std::move(items)));
+    }
+    case T2A_DEVICE: {
+      int64_t t = r.next();
+      int64_t idx = r.next();
+      return IValue(c10::Device(static_cast<c10::DeviceType>(t), static_cast<c10::DeviceIndex>(idx)));
+    }
+    default:
+      TORCH_CHECK(false, "torch2air shim: value tag ", tag, " cannot be passed to an operator");
+  }
+}
+
+// ---- JSON ---------------------------------------------------------------------------------
+
+std::string js(const std::string& s) {
+  std::ostringstream o;
+  o << '"';
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': o << "\\\""; break;
+      case '\\': o << "\\\\"; break;
+      case '\n': o << "\\n"; break;
+      case '\r': o << "\\r"; break;
+      case '\t': o << "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          o << buf;
+        } else {
+          o << c;
+        }
+    }
+  }
+  o << '"';
+  return o.str();
+}
+
+std::string value_json(const Value* v) {
+  std::ostringstream ty;  // operator<< prints complete tensor types: Float(2, 4, strides=...)
+  ty << *v->type();
+  return "{\"id\":" + std::to_string(v->unique()) + ",\"name\":" + js(v->debugName()) +
+         ",\"type\":" + js(ty.str()) + "}";
+}
+
+void number(torch::jit::Block* b, std::vector<Node*>& out) {
+  for (Node* n : b->nodes()) {
+    out.push_back(n);
+    for (auto* sub : n->blocks()) number(sub, out);
+  }
+}
+
+std::string source_json(const torch::jit::SourceRange& serialized) {
+  // A loaded archive's ranges point into its serialized code; its debug info maps them back to
+  // the user's source.
+  auto original = serialized.findSourceRangeThatGenerated();
+  const torch::jit::SourceRange& r = original ? *original : serialized;
+  std::string file, text;
+  int64_t line = 0;
+  if (auto flc = r.file_line_col()) {
+    file = std::get<0>(*flc);
+    line = static_cast<int64_t>(std::get<1>(*flc));
+  }
+  if (r.source()) {
+    text = r.text().str();
+    auto nl = text.find('\n');
+    if (nl != std::string::npos) text = text.substr(0, nl);
+  }
+  return "{\"file\":" + js(file) + ",\"line\":" + std::to_string(line) + ",\"text\":" + js(text) + "}";
+}
+
+void block_json(torch::jit::Block* b, const std::unordered_map<Node*, size_t>& index, std::ostringstream& o);
+
+void node_json(Node* n, const std::unordered_map<Node*, size_t>& index, std::ostringstream& o) {
+  o << "{\"index\":" << index.at(n) << ",\"kind\":" << js(n->kind().toQualString());
+  if (auto schema = n->maybeSchema()) {
+    const auto& on = schema->operator_name();
+    o << ",\"op\":" << js(on.overload_name.empty() ? on.name : on.name + "." + on.overload_name);
+    o << ",\"args\":[";
+    for (size_t i = 0; i < schema->arguments().size(); ++i)
+      o << (i ? "," : "") << js(schema->arguments()[i].name());
+    o << "]";
+  }
+  if (n->kind() == c10::prim::GetAttr) o << ",\"attr\":" << js(n->s(c10::attr::name));
+  o << ",\"inputs\":[";
+  for (size_t i = 0; i < n->inputs().size(); ++i) o << (i ? "," : "") << n->inputs()[i]->unique();
+  o << "],\"outputs\":[";
+  for (size_t i = 0; i < n->outputs().size(); ++i) o << (i ? "," : "") << value_json(n->outputs()[i]);
+  o << "],\"source\":" << source_json(n->sourceRange());
+  o << ",\"stack\":[";
+  if (auto cs = n->callstack()) {
+    bool first = true;
+    for (auto& entry : (*cs)->vec()) {
+      auto* fn = std::get<0>(entry);
+      const auto& mi = std::get<2>(entry);
+      o << (first ? "" : ",") << "{\"fn\":" << js(fn ? fn->name() : "");
+      if (mi) {
+        o << ",\"instance\":" << js(mi->instance_name());
+        o << ",\"class\":" << js(mi->class_type() ? mi->class_type()->name()->qualifiedName() : "");
+      }
+      o << ",\"source\":" << source_json(std::get<1>(entry)) << "}";
+      first = false;
+    }
+  }
+  o << "],\"blocks\":[";
+  for (size_t i = 0; i < n->blocks().size(); ++i) {
+    if (i) o << ",";
+    block_json(n->blocks()[i], index, o);
+  }
+  o << "]}";
+}
+
+void block_json(torch::jit::Block* b, const std::unordered_map<Node*, size_t>& index, std::ostringstream& o) {
+  o << "{\"inputs\":[";
+  for (size_t i = 0; i < b->inputs().size(); ++i) o << (i ? "," : "") << value_json(b->inputs()[i]);
+  o << "],\"outputs\":[";
+  for (size_t i = 0; i < b->outputs().size(); ++i) o << (i ? "," : "") << b->outputs()[i]->unique();
+  o << "],\"nodes\":[";
+  bool first = true;
+  for (Node* n : b->nodes()) {
+    if (!first) o << ",";
+    node_json(n, index, o);
+    first = false;
+  }
+  o << "]}";
+}
+
+}  // namespace
+
+extern "C" {
+
+void t2a_free(void* p) { std::free(p); }
+
+int t2a_load(const char* path, T2AModule** out, char** err) {
+  return guarded(err, [&] {
+    auto m = std::make_unique<T2AModule>();
+    // restore_shapes=true also restores the example inputs torch.jit.trace stored.
+    // It records their dtypes and shapes as the graph's input types.
+    bool traced = false;
+    try {
+      caffe2::serialize::PyTorchStreamReader reader(path);
+      traced = reader.hasRecord("traced_inputs.pkl");
+    } catch (const c10::Error&) {
+      // Not a zip archive: let load() report it.
+    }
+    torch::jit::ExtraFilesMap extra;
+    m->module = torch::jit::import_ir_module(std::make_shared<torch::jit::CompilationUnit>(), path,
+                                             c10::Device(c10::kCPU), extra, true, traced);
+    m->module.eval();
+    auto method = m->module.get_method("forward");
+    m->graph = method.graph()->copy();
+    torch::jit::Inline(*m->graph);
+    number(m->graph->block(), m->nodes);
+    *out = m.release();
+  });
+}
+
+void t2a_module_free(T2AModule* m) { delete m; }
+
+int t2a_graph_json(T2AModule* m, char** json, char** err) {
+  return guarded(err, [&] {
+    std::unordered_map<Node*, size_t> index;
+    for (size_t i = 0; i < m->nodes.size(); ++i) index[m->nodes[i]] = i;
+    std::ostringstream o;
+    block_json(m->graph->block(), index, o);
+    *json = dup(o.str());
+  });
+}
+
+int t2a_module_json(T2AModule* m, char** json, char** err) {
+  return guarded(err, [&] {
+    std::ostringstream o;
+    o << "{\"class\":" << js(m->module.type()->name() ? m->module.type()->name()->qualifiedName() : "");
+    const auto& schema = m->module.get_method("forward").function().getSchema();
+    o << ",\"args\":[";
+    for (size_t i = 0; i < schema.arguments().size(); ++i) {
+      const auto& a = schema.arguments()[i];
+      o << (i ? "," : "") << "{\"name\":" << js(a.name()) << ",\"type\":" << js(a.type()->annotation_str())
+        << ",\"has_default\":" << (a.default_value() ? "true" : "false") << "}";
+    }
+    o << "],\"returns\":[";
+    for (size_t i = 0; i < schema.returns().size(); ++i)
+      o << (i ? "," : "") << js(schema.returns()[i].type()->annotation_str());
+    o << "],\"parameters\":[";
+    bool first = true;
+    for (const auto& p : m->module.named_parameters(true)) {
+      o << (first ? "" : ",") << js(p.name);
+      first = false;
+    }
+    o << "],\"buffers\":[";
+    first = true;
+    for (const auto& b : m->module.named_buffers(true)) {
+      o << (first ? "" : ",") << js(b.name);
+      first = false;
+    }
+    o << "]}";
+    *json = dup(o.str());
+  });
+}
+
+int t2a_module_attr(T2AModule* m, const char* path, T2ABuf* out, char** err) {
+  return guarded(err, [&] {
+    IValue cur = m->module._ivalue();
+    std::string p(path);
+    size_t start = 0;
+    while (start < p.size()) {
+      size_t dot = p.find('.', start);
+      std::string name = p.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+      TORCH_CHECK(cur.isObject(), "'", p.substr(0, start), "' is not a module, so it has no attribute '", name, "'");
+      auto obj = cur.toObject();
+      TORCH_CHECK(obj->type()->hasAttribute(name), "module has no attribute '", name, "'");
+      cur = obj->getAttr(name);
+      if (dot == std::string::npos) break;
+      start = dot + 1;
+    }
+    Writer w;
+    w.value(cur);
+    w.finish(out);
+  });
+}
+
+int t2a_traced_inputs(T2AModule* m, T2ABuf* out, char** err) {
+  return guarded(err, [&] {
+    Writer w;
+    auto all = m->module.retrieve_traced_inputs();
+    auto it = all.find("forward");
+    if (it == all.end()) {
+      w.value(IValue());
+    } else {
+      w.value(IValue(it->value()));
+    }
+    w.finish(out);
+  });
+}
+
+int t2a_exec_node(T2AModule* m, int64_t node, const int64_t* words, size_t nwords, void* const* tensors,
+                  size_t ntensors, T2ABuf* out, char** err) {
+  return guarded(err, [&] {
+    TORCH_CHECK(node >= 0 && static_cast<size_t>(node) < m->nodes.size(), "no node ", node);
+    Node* n = m->nodes[node];
+    torch::NoGradGuard no_grad;
+    torch::jit::Stack stack;
+    if (n->kind() == c10::prim::Constant) {
+      auto v = torch::jit::toIValue(n->output());
+      if (v) {
+        stack.push_back(*v);
+      } else {
+        // Function-typed constants left behind by inlining: a value, but not one to compute with.
+        Writer w;
+        w.words.push_back(T2A_TUPLE);
+        w.words.push_back(1);
+        w.words.push_back(T2A_OTHER);
+        w.str("constant of type " + n->output()->type()->str());
+        w.finish(out);
+        return;
+      }
+    } else {
+      Reader r{words, nwords, 0, tensors, ntensors};
+      for (auto* in : n->inputs()) stack.push_back(decode(r, in->type()));
+      auto op = n->getOperation();
+      op(stack);
+    }
+    Writer w;
+    w.words.push_back(T2A_TUPLE);
+    w.words.push_back(static_cast<int64_t>(stack.size()));
+    for (const auto& v : stack) w.value(v);
+    w.finish(out);
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,487 @@
+//! Stage 2, walk: run the inlined graph on the sample inputs node by node. `prim::If` follows the
+//! branch its condition selects (recorded as a guard), `prim::Loop` unrolls, ints/floats/bools/
+//! lists/tuples/None are evaluated here and never exported, and every tensor op is executed with
+//! libtorch (for the concrete values later decisions need) and handed to its lowering rule.
+mod prim;
+
+use crate::error::{Error, Result, UnsupportedOp, UnsupportedOps};
+use crate::ge::GraphBuilder;
+use crate::load::{Block, Module, Node};
+use crate::lower::{self, Ctx, Materialized};
+use crate::value::{Origin, Port, TensorValue, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// A decision the graph was specialised on.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    /// `file:line`
+    pub location: String,
+    /// The source text of the decision (first line).
+    pub text: String,
+    /// What was assumed.
+    pub assumed: String,
+}
+
+impl std::fmt::Display for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}  {}  -> {}",
+            self.location,
+            self.text.trim(),
+            self.assumed
+        )
+    }
+}
+
+/// What the walk produced.
+pub struct Walked {
+    pub builder: GraphBuilder,
+    pub guards: Vec<Guard>,
+    /// Concrete outputs of forward (flattened tensors), as TorchScript computed them op by op.
+    pub outputs: Vec<tch::Tensor>,
+}
+
+/// A graph input as the walker binds it.
+pub struct GraphInput {
+    pub name: String,
+    pub value: Value,
+}
+
+const MAX_LOOP_ITERATIONS: i64 = 1_000_000;
+
+pub struct Walker<'m> {
+    m: &'m Module,
+    env: HashMap<u64, Value>,
+    b: GraphBuilder,
+    mat: Materialized,
+    guards: Vec<Guard>,
+    unsupported: BTreeMap<String, UnsupportedOp>,
+    progress: indicatif::ProgressBar,
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Tensor(t) => {
+            let dt = crate::dtype::of_tensor(&t.tensor)
+                .map(|d| d.name().to_string())
+                .unwrap_or_else(|e| e);
+            format!("{dt}{:?}", t.tensor.size())
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+fn site(n: &Node) -> String {
+    let loc = if n.source.file.is_empty() {
+        n.stack
+            .first()
+            .map(|f| f.source.location())
+            .unwrap_or_else(|| "<unknown>".into())
+    } else {
+        n.source.location()
+    };
+    format!("{loc}: {}", n.source.text.trim())
+}
+
+impl<'m> Walker<'m> {
+    pub fn new(m: &'m Module) -> Self {
+        let progress = indicatif::ProgressBar::new_spinner();
+        progress.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} walking the graph: {pos} nodes {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        Walker {
+            m,
+            env: HashMap::new(),
+            b: GraphBuilder::new(),
+            mat: Materialized::default(),
+            guards: vec![],
+            unsupported: BTreeMap::new(),
+            progress,
+        }
+    }
+
+    /// Walks forward with `inputs` (one per forward argument after `self`). Tensor inputs become
+    /// `Data` nodes (index in order of tensor inputs); other inputs are baked into the graph.
+    pub fn run(mut self, inputs: Vec<GraphInput>) -> Result<Walked> {
+        let graph = &self.m.graph;
+        let self_id = graph
+            .inputs
+            .first()
+            .map(|v| v.id)
+            .ok_or_else(|| Error::Model("forward has no self".into()))?;
+        self.env.insert(
+            self_id,
+            Value::Object {
+                class: self.m.info.class.clone(),
+                path: String::new(),
+            },
+        );
+        let mut index = 0;
+        for (vi, gi) in graph.inputs.iter().skip(1).zip(inputs) {
+            let v = match gi.value {
+                Value::Tensor(t) => {
+                    let dt = crate::dtype::of_tensor(&t.tensor)
+                        .map_err(|e| Error::Input(format!("input '{}': {e}", gi.name)))?;
+                    let p = self.b.data(&gi.name, index, dt, &t.tensor.size());
+                    index += 1;
+                    Value::Tensor(TensorValue {
+                        tensor: t.tensor,
+                        origin: Origin::Port(p),
+                    })
+                }
+                other => {
+                    self.guards.push(Guard {
+                        location: "input".into(),
+                        text: format!("{}: {}", gi.name, vi.ty),
+                        assumed: format!("{other:?} (baked into the graph)"),
+                    });
+                    other
+                }
+            };
+            self.env.insert(vi.id, v);
+        }
+        let outs = self.block(graph, vec![])?;
+        self.progress.finish_and_clear();
+        if !self.unsupported.is_empty() {
+            return Err(Error::Unsupported(UnsupportedOps(
+                self.unsupported.into_values().collect(),
+            )));
+        }
+        // NetOutput: every tensor of the returned value, flattened.
+        let ret = outs.into_iter().next().unwrap_or(Value::None);
+        let tensors = ret.tensors();
+        if tensors.is_empty() {
+            return Err(Error::Model(format!(
+                "forward returns {} with no tensor in it; fix: return a tensor, or a tuple/list of tensors",
+                ret.kind_name()
+            )));
+        }
+        if let Some(bad) = non_tensor_leaf(&ret) {
+            return Err(Error::Model(format!(
+                "forward returns a {bad} next to its tensors; an exported graph can only output tensors. \
+                 fix: return only tensors (compute the {bad} outside the model)"
+            )));
+        }
+        let mut outs = vec![];
+        let mut concrete = vec![];
+        for t in tensors {
+            let p = lower::port_of(&mut self.b, &mut self.mat, t).map_err(Error::Run)?;
+            outs.push((p, t.tensor.size()));
+            concrete.push(t.tensor.shallow_clone());
+        }
+        self.b.net_output(&outs);
+        Ok(Walked {
+            builder: self.b,
+            guards: self.guards,
+            outputs: concrete,
+        })
+    }
+
+    fn get(&self, id: u64) -> Result<Value> {
+        self.env
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::Run(format!("internal: value %{id} used before it was computed")))
+    }
+
+    fn block(&mut self, b: &Block, inputs: Vec<Value>) -> Result<Vec<Value>> {
+        for (vi, v) in b.inputs.iter().zip(inputs) {
+            self.env.insert(vi.id, v);
+        }
+        for n in &b.nodes {
+            self.node(n)?;
+        }
+        b.outputs.iter().map(|id| self.get(*id)).collect()
+    }
+
+    fn bind(&mut self, n: &Node, values: Vec<Value>) -> Result<()> {
+        if values.len() != n.outputs.len() {
+            return Err(Error::Run(format!(
+                "internal: {} produced {} values for {} outputs",
+                n.kind,
+                values.len(),
+                n.outputs.len()
+            )));
+        }
+        for (o, v) in n.outputs.iter().zip(values) {
+            self.env.insert(o.id, v);
+        }
+        Ok(())
+    }
+
+    fn node(&mut self, n: &Node) -> Result<()> {
+        self.progress.inc(1);
+        let inputs: Vec<Value> = n
+            .inputs
+            .iter()
+            .map(|id| self.get(*id))
+            .collect::<Result<_>>()?;
+        match n.kind.as_str() {
+            "prim::GetAttr" => {
+                let name = n.attr.clone().unwrap_or_default();
+                let Value::Object { path, .. } = &inputs[0] else {
+                    return Err(Error::Run(format!(
+                        "{}: GetAttr '{name}' on a non-object",
+                        site(n)
+                    )));
+                };
+                let full = if path.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{path}.{name}")
+                };
+                let v = self
+                    .m
+                    .attr(&full)
+                    .map_err(|e| Error::Run(format!("{}: attribute '{full}': {e}", site(n))))?;
+                let v = match v {
+                    Value::Tensor(t) => Value::Tensor(TensorValue {
+                        tensor: t.tensor,
+                        origin: Origin::Weight(full),
+                    }),
+                    other => other,
+                };
+                self.bind(n, vec![v])
+            }
+            "prim::If" => {
+                let cond = inputs[0].as_bool().ok_or_else(|| {
+                    Error::Run(format!("{}: if condition is not a bool", site(n)))
+                })?;
+                self.guards.push(Guard {
+                    location: n.source.location(),
+                    text: n.source.text.clone(),
+                    assumed: format!("{cond}"),
+                });
+                let block = &n.blocks[if cond { 0 } else { 1 }];
+                let outs = self.block(block, vec![])?;
+                self.bind(n, outs)
+            }
+            "prim::Loop" => self.unroll(n, inputs),
+            _ => self.op(n, inputs),
+        }
+    }
+
+    fn unroll(&mut self, n: &Node, inputs: Vec<Value>) -> Result<()> {
+        let max = inputs[0].as_int().unwrap_or(i64::MAX);
+        let mut cond = inputs[1].as_bool().unwrap_or(true);
+        let mut carried: Vec<Value> = inputs[2..].to_vec();
+        let body = &n.blocks[0];
+        let mut i = 0;
+        while i < max && cond {
+            if i >= MAX_LOOP_ITERATIONS {
+                return Err(Error::Run(format!(
+                    "{}: loop ran {MAX_LOOP_ITERATIONS} iterations while unrolling; fix: bound the loop by a size known at export",
+                    site(n)
+                )));
+            }
+            let mut block_inputs = vec![Value::Int(i)];
+            block_inputs.extend(carried);
+            let outs = self.block(body, block_inputs)?;
+            cond = outs[0].as_bool().unwrap_or(false);
+            carried = outs[1..].to_vec();
+            i += 1;
+        }
+        if i > 0 || n.source.text.contains("while") {
+            self.guards.push(Guard {
+                location: n.source.location(),
+                text: n.source.text.clone(),
+                assumed: format!("{i} iteration(s), unrolled"),
+            });
+        }
+        self.bind(n, carried)
+    }
+
+    fn op(&mut self, n: &Node, inputs: Vec<Value>) -> Result<()> {
+        if let Some(r) = prim::mutate_list(&n.kind, &inputs) {
+            let list = r.map_err(|e| Error::Run(format!("{}: {e}", site(n))))?;
+            self.env.insert(n.inputs[0], list.clone());
+            let outs = if n.outputs.is_empty() {
+                vec![]
+            } else {
+                vec![list]
+            };
+            return self.bind(n, outs);
+        }
+        if let Some(r) = prim::eval(&n.kind, &inputs, n.outputs.len()) {
+            let outs = r.map_err(|e| Error::Run(format!("{}: {e}", site(n))))?;
+            return self.bind(n, outs);
+        }
+        let mut outs = self.m.exec(n.index, &inputs).map_err(|e| {
+            let shown: Vec<String> = inputs.iter().map(describe).collect();
+            Error::Input(format!(
+                "forward failed on the sample inputs at {} ({}): {}\n  its inputs were: {}\n\
+                 fix: check that --input gives the dtypes and shapes forward expects",
+                site(n),
+                n.op_name(),
+                crate::load::short_torch_message(&e),
+                shown.join(", ")
+            ))
+        })?;
+        let produces_tensors = outs.iter().any(|v| !v.tensors().is_empty());
+        if !produces_tensors {
+            // A Python value computed from tensor *data* is baked in: say so.
+            if matches!(
+                n.kind.as_str(),
+                "aten::Int"
+                    | "aten::Float"
+                    | "aten::Bool"
+                    | "aten::item"
+                    | "aten::is_nonzero"
+                    | "aten::equal"
+            ) && inputs.iter().any(|v| {
+                v.tensors()
+                    .iter()
+                    .any(|t| matches!(t.origin, Origin::Port(_) | Origin::Weight(_)))
+            }) {
+                self.guards.push(Guard {
+                    location: n.source.location(),
+                    text: n.source.text.clone(),
+                    assumed: format!(
+                        "{:?} (a tensor's value, baked in)",
+                        outs.first().unwrap_or(&Value::None)
+                    ),
+                });
+            }
+            return self.bind(n, outs);
+        }
+        let in_tensors: Vec<&TensorValue> = inputs.iter().flat_map(|v| v.tensors()).collect();
+        let origin_of_out = if in_tensors
+            .iter()
+            .any(|t| matches!(t.origin, Origin::Unsupported))
+        {
+            Some(Origin::Unsupported)
+        } else if in_tensors
+            .iter()
+            .all(|t| matches!(t.origin, Origin::Constant))
+            && !is_random(&n.kind)
+        {
+            // Computed from constants only: folded, becomes a Const where it is used.
+            Some(Origin::Constant)
+        } else {
+            None
+        };
+        let ports: Vec<Port> = match origin_of_out {
+            Some(o) => {
+                set_origins(&mut outs, &mut std::iter::repeat_with(|| o.clone()));
+                return self.finish_op(n, &inputs, outs);
+            }
+            None => match lower::rules().get(n.op_name()) {
+                Some(rule) => {
+                    let mut ctx = Ctx {
+                        b: &mut self.b,
+                        mat: &mut self.mat,
+                        node: n,
+                        inputs: &inputs,
+                        outputs: &outs,
+                    };
+                    rule(&mut ctx).map_err(|e| {
+                        Error::Run(format!("{}: cannot lower {}: {e}", site(n), n.op_name()))
+                    })?
+                }
+                None => {
+                    let entry = self
+                        .unsupported
+                        .entry(n.op_name().to_string())
+                        .or_insert_with(|| UnsupportedOp {
+                            op: n.op_name().to_string(),
+                            count: 0,
+                            sites: vec![],
+                            signatures: vec![],
+                        });
+                    entry.count += 1;
+                    let s = site(n);
+                    if !entry.sites.contains(&s) {
+                        entry.sites.push(s);
+                    }
+                    let sig = inputs.iter().map(describe).collect::<Vec<_>>().join(", ");
+                    if !entry.signatures.contains(&sig) {
+                        entry.signatures.push(sig);
+                    }
+                    set_origins(
+                        &mut outs,
+                        &mut std::iter::repeat_with(|| Origin::Unsupported),
+                    );
+                    return self.finish_op(n, &inputs, outs);
+                }
+            },
+        };
+        let n_tensors: usize = outs.iter().map(|v| v.tensors().len()).sum();
+        if ports.len() != n_tensors {
+            return Err(Error::Run(format!(
+                "{}: internal: the rule for {} gave {} ports for {} tensor outputs",
+                site(n),
+                n.op_name(),
+                ports.len(),
+                n_tensors
+            )));
+        }
+        set_origins(&mut outs, &mut ports.into_iter().map(Origin::Port));
+        self.finish_op(n, &inputs, outs)
+    }
+
+    /// Binds outputs; an in-place op also rebinds its first input to its result.
+    fn finish_op(&mut self, n: &Node, inputs: &[Value], outs: Vec<Value>) -> Result<()> {
+        if lower::is_inplace(n.op_name()) {
+            if let (Some(id), Some(v)) = (n.inputs.first(), outs.first()) {
+                if inputs[0].as_tensor().is_some() {
+                    let v = v.clone();
+                    // Every alias of the mutated value sees the new one.
+                    self.env.insert(*id, v);
+                }
+            }
+        }
+        self.bind(n, outs)
+    }
+}
+
+fn is_random(kind: &str) -> bool {
+    matches!(
+        kind,
+        "aten::rand"
+            | "aten::randn"
+            | "aten::randint"
+            | "aten::rand_like"
+            | "aten::randn_like"
+            | "aten::randint_like"
+            | "aten::bernoulli"
+            | "aten::multinomial"
+            | "aten::normal"
+            | "aten::randperm"
+    )
+}
+
+fn set_origins(vals: &mut [Value], origins: &mut dyn Iterator<Item = Origin>) {
+    for v in vals {
+        match v {
+            Value::Tensor(t) => {
+                if let Some(o) = origins.next() {
+                    t.origin = o;
+                }
+            }
+            Value::List(items) | Value::Tuple(items) => set_origins(items, origins),
+            _ => {}
+        }
+    }
+}
+
+fn non_tensor_leaf(v: &Value) -> Option<&'static str> {
+    match v {
+        Value::Tensor(_) => None,
+        Value::List(items) | Value::Tuple(items) => items.iter().find_map(non_tensor_leaf),
+        other => Some(other.kind_name()),
+    }
+}
+
+/// All op names in a graph, with nested blocks (for reports).
+pub fn all_ops(b: &Block, out: &mut HashSet<String>) {
+    for n in &b.nodes {
+        out.insert(n.op_name().to_string());
+        for sub in &n.blocks {
+            all_ops(sub, out);
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! Stage 4, write: turn weights into `Const` or `FileConstant` nodes (air-format.md section 6),
+//! check the graph against ge_ops.json, and write `<name>.air`, `dynamo.pbtxt` and the weight
+//! files atomically.
+pub mod pbtxt;
+pub mod stage;
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::ge::{attr, schema, GraphBuilder};
+use crate::proto::{AttrDef, GraphDef, ModelDef, ShapeDef, TensorDef, TensorDescriptor};
+use prost::Message;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// TorchAir's limit: (2048 - 200) MiB for graph + weights before weights go to files.
+pub const DEFAULT_WEIGHT_THRESHOLD: u64 = (2048 - 200) * 1024 * 1024;
+/// Environment override of the threshold, in bytes (`0` forces FileConstant weights).
+pub const THRESHOLD_ENV: &str = "TORCH2AIR_WEIGHT_THRESHOLD";
+
+/// The tensor's own bytes: C-contiguous, native (little-endian) order, exactly numel x itemsize.
+/// `f` sees them without a copy (a non-contiguous tensor is made contiguous first).
+pub fn with_tensor_bytes<R>(
+    t: &tch::Tensor,
+    f: impl FnOnce(&[u8]) -> R,
+) -> std::result::Result<R, String> {
+    let dt = crate::dtype::of_tensor(t)?;
+    let t = if t.is_contiguous() {
+        t.shallow_clone()
+    } else {
+        t.contiguous()
+    };
+    let n = t.numel() * dt.size();
+    if n == 0 {
+        return Ok(f(&[]));
+    }
+    let ptr = t.data_ptr() as *const u8;
+    // SAFETY: `t` is a contiguous CPU tensor of `numel` elements of `dt.size()` bytes that stays
+    // alive for the borrow.
+    let bytes = unsafe { std::slice::from_raw_parts(ptr, n) };
+    Ok(f(bytes))
+}
+
+/// A `TensorDef` holding a copy of the tensor's bytes (the one copy, tensor -> protobuf buffer).
+pub fn tensor_def(t: &tch::Tensor, dt: DType) -> std::result::Result<TensorDef, String> {
+    let data = with_tensor_bytes(t, |b| b.to_vec())?;
+    Ok(TensorDef {
+        desc: Some(crate::ge::desc("", Some(dt), Some(&t.size()))),
+        data,
+    })
+}
+
+/// Where weights went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightMode {
+    None,
+    Const,
+    FileConstant,
+}
+
+pub struct WriteOptions<'a> {
+    /// The export folder as the user gave it (used verbatim in FileConstant `file_path`).
+    pub export_path: &'a str,
+    /// Sub-folder for pbtxt and weights (`rank_<r>` for multi-rank exports), or "".
+    pub subdir: &'a str,
+    /// File name of the model, e.g. `export.air`.
+    pub air_name: &'a str,
+    pub weight_threshold: u64,
+}
+
+pub struct Written {
+    pub files: Vec<PathBuf>,
+    pub weight_mode: WeightMode,
+    pub graph_bytes: u64,
+    pub weight_bytes: u64,
+    pub warnings: Vec<String>,
+}
+
+/// The weight file name for a parameter path: dots become underscores (`layer.0.weight` ->
+/// `layer_0_weight`).
+pub fn weight_file_name(path: &str) -> String {
+    path.replace('.', "_")
+}
+
+/// Decides Const vs FileConstant and fills the weight nodes. Returns the weight bytes to write
+/// as files: (file name, weight index).
+fn place_weights(
+    b: &mut GraphBuilder,
+    opts: &WriteOptions,
+) -> Result<(WeightMode, Vec<(String, usize)>, u64)> {
+    if b.weights.is_empty() {
+        return Ok((WeightMode::None, vec![], 0));
+    }
+    let graph_size = GraphDef {
+        op: b.ops.clone(),
+        ..Default::default()
+    }
+    .encoded_len() as u64;
+    let weight_bytes: u64 = b
+        .weights
+        .iter()
+        .map(|w| (w.tensor.numel() * w.tensor.kind().elt_size_in_bytes()) as u64)
+        .sum();
+    let external = graph_size + weight_bytes > opts.weight_threshold;
+    let mut files = vec![];
+    for (wi, w) in b.weights.iter().enumerate() {
+        let dt = crate::dtype::of_tensor(&w.tensor)
+            .map_err(|e| Error::Run(format!("weight '{}': {e}", w.path)))?;
+        let shape = w.tensor.size();
+        let op = &mut b.ops[w.node];
+        if external {
+            let file = weight_file_name(&w.path);
+            let root = opts.export_path.trim_end_matches('/');
+            let file_path = if opts.subdir.is_empty() {
+                format!("{root}/{file}")
+            } else {
+                format!("{root}/{}/{file}", opts.subdir)
+            };
+            op.r#type = "FileConstant".into();
+            op.attr
+                .insert("shape".into(), attr::list_int(shape.clone()));
+            op.attr.insert("dtype".into(), attr::dtype_cpp(dt.ge_cpp()));
+            op.attr.insert("file_path".into(), attr::string(&file_path));
+            op.attr.insert("file_id".into(), attr::string(""));
+            // The real dtype and shape live in the attrs; GE re-infers the desc (section 5.4).
+            op.output_desc[0] = TensorDescriptor {
+                name: "y".into(),
+                dtype: DType::F32.ge_proto(),
+                layout: "ND".into(),
+                ..Default::default()
+            };
+            files.push((file, wi));
+        } else {
+            let value = tensor_def(&w.tensor, dt)
+                .map_err(|e| Error::Run(format!("weight '{}': {e}", w.path)))?;
+            op.r#type = "Const".into();
+            let mut y = value.desc.clone().unwrap_or_default();
+            y.name = String::new();
+            op.output_desc[0] = y;
+            op.attr.insert("value".into(), attr::tensor(value));
+        }
+    }
+    let mode = if external {
+        WeightMode::FileConstant
+    } else {
+        WeightMode::Const
+    };
+    Ok((mode, files, weight_bytes))
+}
+
+/// The desc attrs GE adds when it re-serializes a graph into an .air (air-format.md section 3).
+fn ge_desc_attrs(d: &mut TensorDescriptor) {
+    d.attr.insert("format_for_int".into(), attr::int(2));
+    d.attr.insert("origin_format".into(), attr::string("ND"));
+    d.attr.insert("origin_format_for_int".into(), attr::int(2));
+    if let Some(s) = &d.shape {
+        d.attr
+            .insert("origin_shape".into(), attr::list_int(s.dim.clone()));
+        d.attr
+            .insert("origin_shape_initialized".into(), attr::boolean(true));
+    } else {
+        d.attr
+            .insert("origin_shape_initialized".into(), attr::boolean(false));
+    }
+    if d.device_type.is_empty() {
+        d.device_type = "NPU".into();
+    }
+}
+
+/// The ModelDef as GE's SaveToFile lays it out: ModelDef attrs, GraphDef.input filled.
+fn model_def(graph: GraphDef) -> ModelDef {
+    let mut m = ModelDef {
+        graph: vec![graph],
+        ..Default::default()
+    };
+    for k in [
+        "memory_size",
+        "p2p_memory_size",
+        "stream_num",
+        "event_num",
+        "label_num",
+        "weight_size",
+    ] {
+        m.attr.insert(k.into(), attr::int(0));
+    }
+    m.attr.insert("target_type".into(), attr::string("MINI"));
+    m
+}
+
+/// A `bytes::BufMut` over a writer, so the ModelDef is encoded straight to disk and its weight
+/// bytes are not held a second time.
+struct StreamBuf<'a> {
+    w: &'a mut dyn Write,
+    buf: Vec<u8>,
+    written: usize,
+    err: Option<std::io::Error>,
+}
+
+impl StreamBuf<'_> {
+    fn flush(&mut self) {
+        if self.err.is_none() {
+            if let Err(e) = self.w.write_all(&self.buf) {
+                self.err = Some(e);
+            }
+        }
+        self.written += self.buf.len();
+        self.buf.clear();
+    }
+}
+
+unsafe impl bytes::BufMut for StreamBuf<'_> {
+    fn remaining_mut(&self) -> usize {
+        usize::MAX - self.written - self.buf.len()
+    }
+    unsafe fn advance_mut(&mut self, cnt: usize) {
+        let len = self.buf.len();
+        self.buf.set_len(len + cnt);
+    }
+    fn chunk_mut(&mut self) -> &mut bytes::buf::UninitSlice {
+        if self.buf.len() == self.buf.capacity() {
+            self.flush();
+        }
+        bytes::buf::UninitSlice::uninit(self.buf.spare_capacity_mut())
+    }
+}
+
+fn encode_to(m: &ModelDef, w: &mut dyn Write) -> std::io::Result<()> {
+    let mut sb = StreamBuf {
+        w,
+        buf: Vec::with_capacity(1 << 20),
+        written: 0,
+        err: None,
+    };
+    m.encode(&mut sb)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    sb.flush();
+    match sb.err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Finishes the graph (weights, name maps), checks it against ge_ops.json, and stages its files.
+/// The caller commits the stage.
+pub fn write_graph(
+    mut b: GraphBuilder,
+    graph_name: &str,
+    stage: &mut stage::Stage,
+    opts: &WriteOptions,
+) -> Result<Written> {
+    let (weight_mode, files, weight_bytes) = place_weights(&mut b, opts)?;
+    b.normalize();
+    let weights = std::mem::take(&mut b.weights);
+    let mut graph = GraphDef {
+        name: graph_name.into(),
+        op: std::mem::take(&mut b.ops),
+        ..Default::default()
+    };
+    graph.attr.insert("_executor_type".into(), attr::int(0));
+    if let Err(errs) = schema::check_graph(&graph) {
+        return Err(Error::Schema(format!(
+            "the exported graph does not match the GE operator prototypes (ge_ops.json); nothing was written:\n  {}\n\
+             this is a torch2air bug: please report it with the model",
+            errs.join("\n  ")
+        )));
+    }
+    let warnings = schema::dtype_warnings(&graph);
+    let sub = Path::new(opts.subdir);
+    stage.file(&sub.join("dynamo.pbtxt"), |w| pbtxt::write(&graph, w))?;
+    for (file, wi) in &files {
+        let t = &weights[*wi].tensor;
+        let mut res = Ok(());
+        with_tensor_bytes(t, |bytes| {
+            res = stage.file(&sub.join(file), |w| w.write_all(bytes))
+        })
+        .map_err(|e| Error::Run(format!("weight '{}': {e}", weights[*wi].path)))?;
+        res?;
+    }
+    graph.input = graph
+        .op
+        .iter()
+        .filter(|o| o.r#type == "Data" || o.r#type == "RefData")
+        .map(|o| format!("{}:0", o.name))
+        .collect();
+    for op in &mut graph.op {
+        op.input_desc
+            .iter_mut()
+            .chain(op.output_desc.iter_mut())
+            .for_each(ge_desc_attrs);
+    }
+    let model = model_def(graph);
+    let graph_bytes = model.encoded_len() as u64;
+    stage.file(Path::new(opts.air_name), |w| encode_to(&model, w))?;
+    Ok(Written {
+        files: vec![],
+        weight_mode,
+        graph_bytes,
+        weight_bytes,
+        warnings,
+    })
+}
+
+/// Reads an .air file.
+pub fn read_air(path: &Path) -> Result<ModelDef> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::Io(format!(
+            "cannot read '{}': {e}; fix: pass the .air file torch2air export wrote",
+            path.display()
+        ))
+    })?;
+    ModelDef::decode(bytes.as_slice()).map_err(|e| {
+        Error::Io(format!(
+            "'{}' is not a GE ModelDef (.air) file: {e}",
+            path.display()
+        ))
+    })
+}
+
+pub fn attr_of<'a>(op: &'a crate::proto::OpDef, name: &str) -> Option<&'a AttrDef> {
+    op.attr.get(name)
+}
+
+pub fn shape_of(d: &TensorDescriptor) -> Option<&ShapeDef> {
+    d.shape.as_ref()
+}

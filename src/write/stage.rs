@@ -1,0 +1,128 @@
+//! Atomic output: every file is written to a temporary file in its final folder and renamed into
+//! place only when the whole export succeeded. Folders this export created are removed again on
+//! failure. Nothing outside the export folder is touched.
+use crate::error::{Error, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tempfile::NamedTempFile;
+
+pub struct Stage {
+    root: PathBuf,
+    created: Vec<PathBuf>,
+    files: Vec<(NamedTempFile, PathBuf)>,
+    committed: bool,
+}
+
+/// Refuses export folders that are symlinks or existing non-folders (air-format.md section 11).
+pub fn check_export_path(root: &Path) -> Result<()> {
+    if let Ok(meta) = std::fs::symlink_metadata(root) {
+        if meta.file_type().is_symlink() {
+            return Err(Error::Io(format!(
+                "export path '{}' is a symbolic link; torch2air refuses to write through links. fix: pass a real folder",
+                root.display()
+            )));
+        }
+        if !meta.is_dir() {
+            return Err(Error::Io(format!(
+                "export path '{}' exists and is not a folder; fix: pass a folder path (it is created if missing)",
+                root.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Stage {
+    pub fn new(root: &Path) -> Result<Stage> {
+        check_export_path(root)?;
+        let mut s = Stage {
+            root: root.to_path_buf(),
+            created: vec![],
+            files: vec![],
+            committed: false,
+        };
+        s.ensure_dir(root)?;
+        Ok(s)
+    }
+
+    fn ensure_dir(&mut self, dir: &Path) -> Result<()> {
+        let mut missing = vec![];
+        let mut d = dir.to_path_buf();
+        while !d.as_os_str().is_empty() && !d.exists() {
+            missing.push(d.clone());
+            match d.parent() {
+                Some(p) => d = p.to_path_buf(),
+                None => break,
+            }
+        }
+        for m in missing.into_iter().rev() {
+            std::fs::create_dir(&m).map_err(|e| {
+                Error::Io(format!(
+                    "cannot create export folder '{}': {e}; fix: choose an --export-path you can write to",
+                    m.display()
+                ))
+            })?;
+            self.created.push(m);
+        }
+        Ok(())
+    }
+
+    /// Writes one file (relative to the export root) through `f`.
+    pub fn file(
+        &mut self,
+        rel: &Path,
+        f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<()> {
+        let target = self.root.join(rel);
+        let dir = target.parent().unwrap_or(&self.root).to_path_buf();
+        self.ensure_dir(&dir)?;
+        let io_err = |e: std::io::Error| {
+            Error::Io(format!(
+                "cannot write '{}': {e}; fix: choose an --export-path you can write to, with free space",
+                target.display()
+            ))
+        };
+        let tmp = NamedTempFile::new_in(&dir).map_err(io_err)?;
+        // Temp files are created 0600; finished exports are ordinary files.
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(io_err)?;
+        {
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+            f(&mut w).map_err(io_err)?;
+            w.flush().map_err(io_err)?;
+        }
+        self.files.push((tmp, target));
+        Ok(())
+    }
+
+    /// Renames every staged file into place.
+    pub fn commit(mut self) -> Result<Vec<PathBuf>> {
+        let mut out = vec![];
+        for (tmp, target) in std::mem::take(&mut self.files) {
+            tmp.persist(&target).map_err(|e| {
+                Error::Io(format!(
+                    "cannot move the finished file into '{}': {}",
+                    target.display(),
+                    e.error
+                ))
+            })?;
+            out.push(target);
+        }
+        self.committed = true;
+        Ok(out)
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        self.files.clear(); // temp files delete themselves
+        for d in self.created.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
