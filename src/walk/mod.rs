@@ -72,16 +72,24 @@ fn describe(v: &Value) -> String {
     }
 }
 
+/// `file:line: text` of a node, plus the user's own line when the node was inlined from a
+/// submodule or function (the outermost call site).
 fn site(n: &Node) -> String {
-    let loc = if n.source.file.is_empty() {
-        n.stack
-            .first()
-            .map(|f| f.source.location())
-            .unwrap_or_else(|| "<unknown>".into())
+    let here = if n.source.file.is_empty() {
+        "<unknown>".to_string()
     } else {
-        n.source.location()
+        format!("{}: {}", n.source.location(), n.source.text.trim())
     };
-    format!("{loc}: {}", n.source.text.trim())
+    match n.stack.first() {
+        Some(f) if !f.source.file.is_empty() && f.source.location() != n.source.location() => {
+            format!(
+                "{here} (called from {}: {})",
+                f.source.location(),
+                f.source.text.trim()
+            )
+        }
+        _ => here,
+    }
 }
 
 impl<'m> Walker<'m> {
