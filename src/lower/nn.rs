@@ -62,22 +62,44 @@ pub fn passthrough(c: &mut Ctx) -> RuleResult {
     Ok(vec![c.tensor(name)?])
 }
 
+/// How a matrix product reads its operands.
+#[derive(Clone, Copy, Default)]
+struct Mm {
+    /// Transpose the first / second operand's last two dims.
+    ta: bool,
+    tb: bool,
+    /// BatchMatMulV2 (N-D, broadcasting) rather than MatMulV2 (2-D).
+    batched: bool,
+}
+
+const MM: Mm = Mm {
+    ta: false,
+    tb: false,
+    batched: false,
+};
+const MM_TB: Mm = Mm {
+    ta: false,
+    tb: true,
+    batched: false,
+};
+
 fn matmul_op(
     c: &mut Ctx,
     a: Port,
     b: Port,
     bias: Option<Port>,
-    ta: bool,
-    tb: bool,
-    batched: bool,
+    mm: Mm,
     out: DType,
 ) -> Result<Port, String> {
     let bias = bias.map(In::P).unwrap_or(In::Unfed);
-    if batched {
+    if mm.batched {
         c.op1(
             "BatchMatMulV2",
             vec![In::P(a), In::P(b), bias],
-            vec![("adj_x1", attr::boolean(ta)), ("adj_x2", attr::boolean(tb))],
+            vec![
+                ("adj_x1", attr::boolean(mm.ta)),
+                ("adj_x2", attr::boolean(mm.tb)),
+            ],
             out,
         )
     } else {
@@ -85,8 +107,8 @@ fn matmul_op(
             "MatMulV2",
             vec![In::P(a), In::P(b), bias],
             vec![
-                ("transpose_x1", attr::boolean(ta)),
-                ("transpose_x2", attr::boolean(tb)),
+                ("transpose_x1", attr::boolean(mm.ta)),
+                ("transpose_x2", attr::boolean(mm.tb)),
             ],
             out,
         )
@@ -124,11 +146,21 @@ fn linear(c: &mut Ctx) -> RuleResult {
     Ok(vec![match rank {
         1 => {
             let x2 = unsqueeze(c, x, 0, out)?;
-            let y = matmul_op(c, x2, w, bias, false, true, false, out)?;
+            let y = matmul_op(c, x2, w, bias, MM_TB, out)?;
             squeeze(c, y, 0, out)?
         }
-        2 => matmul_op(c, x, w, bias, false, true, false, out)?,
-        _ => matmul_op(c, x, w, bias, false, true, true, out)?,
+        2 => matmul_op(c, x, w, bias, MM_TB, out)?,
+        _ => matmul_op(
+            c,
+            x,
+            w,
+            bias,
+            Mm {
+                batched: true,
+                ..MM_TB
+            },
+            out,
+        )?,
     }])
 }
 
@@ -150,7 +182,7 @@ fn matmul(c: &mut Ctx) -> RuleResult {
     let a2 = if ra == 1 { unsqueeze(c, a, 0, out)? } else { a };
     let b2 = if rb == 1 { unsqueeze(c, b, 1, out)? } else { b };
     let batched = ra > 2 || rb > 2;
-    let mut y = matmul_op(c, a2, b2, None, false, false, batched, out)?;
+    let mut y = matmul_op(c, a2, b2, None, Mm { batched, ..MM }, out)?;
     if rb == 1 {
         y = squeeze(c, y, -1, out)?;
     }
@@ -164,14 +196,24 @@ fn mm(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
     let a = c.tensor_as("self", out)?;
     let b = c.tensor_as("mat2", out)?;
-    Ok(vec![matmul_op(c, a, b, None, false, false, false, out)?])
+    Ok(vec![matmul_op(c, a, b, None, MM, out)?])
 }
 
 fn bmm(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
     let a = c.tensor_as("self", out)?;
     let b = c.tensor_as("mat2", out)?;
-    Ok(vec![matmul_op(c, a, b, None, false, false, true, out)?])
+    Ok(vec![matmul_op(
+        c,
+        a,
+        b,
+        None,
+        Mm {
+            batched: true,
+            ..MM
+        },
+        out,
+    )?])
 }
 
 fn addmm(c: &mut Ctx) -> RuleResult {
@@ -185,7 +227,7 @@ fn addmm(c: &mut Ctx) -> RuleResult {
         a = c.op1("Mul", vec![In::P(a), In::P(k)], vec![], out)?;
     }
     if beta == 0.0 {
-        return Ok(vec![matmul_op(c, a, b, None, false, false, false, out)?]);
+        return Ok(vec![matmul_op(c, a, b, None, MM, out)?]);
     }
     if beta != 1.0 {
         let k = c.scalar(beta, out)?;
@@ -193,18 +235,9 @@ fn addmm(c: &mut Ctx) -> RuleResult {
     }
     // MatMulV2's bias input is 1-D; any other bias shape is added after the product.
     if c.in_shape("self")?.len() == 1 {
-        Ok(vec![matmul_op(
-            c,
-            a,
-            b,
-            Some(bias),
-            false,
-            false,
-            false,
-            out,
-        )?])
+        Ok(vec![matmul_op(c, a, b, Some(bias), MM, out)?])
     } else {
-        let y = matmul_op(c, a, b, None, false, false, false, out)?;
+        let y = matmul_op(c, a, b, None, MM, out)?;
         Ok(vec![c.op1(
             "Add",
             vec![In::P(y), In::P(bias)],

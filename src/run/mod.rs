@@ -7,7 +7,7 @@ mod kernels;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ge::attr;
-use crate::proto::{ModelDef, OpDef, TensorDescriptor};
+use crate::proto::{ModelDef, TensorDescriptor};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
@@ -241,9 +241,4 @@ pub fn run_air(path: &Path, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     run_model(&m, &dir, inputs)
-}
-
-#[allow(dead_code)]
-fn op_attr<'a>(op: &'a OpDef, name: &str) -> Option<&'a crate::proto::AttrDef> {
-    op.attr.get(name)
 }

@@ -9,7 +9,7 @@ use crate::ge::GraphBuilder;
 use crate::load::{Block, Module, Node};
 use crate::lower::{self, Ctx, Materialized};
 use crate::value::{Origin, Port, TensorValue, Value};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 /// A decision the graph was specialised on.
 #[derive(Debug, Clone)]
@@ -481,15 +481,5 @@ fn non_tensor_leaf(v: &Value) -> Option<&'static str> {
         Value::Tensor(_) => None,
         Value::List(items) | Value::Tuple(items) => items.iter().find_map(non_tensor_leaf),
         other => Some(other.kind_name()),
-    }
-}
-
-/// All op names in a graph, with nested blocks (for reports).
-pub fn all_ops(b: &Block, out: &mut HashSet<String>) {
-    for n in &b.nodes {
-        out.insert(n.op_name().to_string());
-        for sub in &n.blocks {
-            all_ops(sub, out);
-        }
     }
 }

@@ -7,7 +7,7 @@ pub mod stage;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ge::{attr, schema, GraphBuilder};
-use crate::proto::{AttrDef, GraphDef, ModelDef, ShapeDef, TensorDef, TensorDescriptor};
+use crate::proto::{GraphDef, ModelDef, TensorDef, TensorDescriptor};
 use prost::Message;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -81,14 +81,22 @@ pub fn weight_file_name(path: &str) -> String {
     path.replace('.', "_")
 }
 
-/// Decides Const vs FileConstant and fills the weight nodes. Returns the weight bytes to write
-/// as files: (file name, weight index).
-fn place_weights(
-    b: &mut GraphBuilder,
-    opts: &WriteOptions,
-) -> Result<(WeightMode, Vec<(String, usize)>, u64)> {
+/// Where the weights went: the mode, the files to write (file name, weight index), their bytes.
+struct Placed {
+    mode: WeightMode,
+    files: Vec<(String, usize)>,
+    bytes: u64,
+}
+
+/// Decides Const vs FileConstant (all or nothing, air-format.md section 6) and fills the weight
+/// nodes.
+fn place_weights(b: &mut GraphBuilder, opts: &WriteOptions) -> Result<Placed> {
     if b.weights.is_empty() {
-        return Ok((WeightMode::None, vec![], 0));
+        return Ok(Placed {
+            mode: WeightMode::None,
+            files: vec![],
+            bytes: 0,
+        });
     }
     let graph_size = GraphDef {
         op: b.ops.clone(),
@@ -144,7 +152,11 @@ fn place_weights(
     } else {
         WeightMode::Const
     };
-    Ok((mode, files, weight_bytes))
+    Ok(Placed {
+        mode,
+        files,
+        bytes: weight_bytes,
+    })
 }
 
 /// The desc attrs GE adds when it re-serializes a graph into an .air (air-format.md section 3).
@@ -247,7 +259,11 @@ pub fn write_graph(
     stage: &mut stage::Stage,
     opts: &WriteOptions,
 ) -> Result<Written> {
-    let (weight_mode, files, weight_bytes) = place_weights(&mut b, opts)?;
+    let Placed {
+        mode: weight_mode,
+        files,
+        bytes: weight_bytes,
+    } = place_weights(&mut b, opts)?;
     b.normalize();
     let weights = std::mem::take(&mut b.weights);
     let mut graph = GraphDef {
@@ -313,12 +329,4 @@ pub fn read_air(path: &Path) -> Result<ModelDef> {
             path.display()
         ))
     })
-}
-
-pub fn attr_of<'a>(op: &'a crate::proto::OpDef, name: &str) -> Option<&'a AttrDef> {
-    op.attr.get(name)
-}
-
-pub fn shape_of(d: &TensorDescriptor) -> Option<&ShapeDef> {
-    d.shape.as_ref()
 }
