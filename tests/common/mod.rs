@@ -4,8 +4,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use torch2air::proto::{attr_def, AttrDef, ModelDef, OpDef};
 
+/// The checkout the tests run in. Read at run time (cargo sets it for test binaries), not baked in
+/// at compile time: a build cache shared between two checkouts must not point tests at the other.
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 pub fn model(name: &str) -> PathBuf {
