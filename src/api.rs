@@ -2,7 +2,7 @@
 use crate::error::{Error, Result};
 use crate::load::Module;
 use crate::value::Value;
-use crate::walk::{GraphInput, Guard, Walker};
+use crate::walk::{dynamic, GraphInput, Guard, WalkOptions, Walker};
 use crate::write::{self, stage::Stage, WeightMode, WriteOptions};
 use std::path::{Path, PathBuf};
 
@@ -26,6 +26,12 @@ pub struct ExportConfig {
     /// Graph + weight bytes above which weights become FileConstant nodes and files. None:
     /// `TORCH2AIR_WEIGHT_THRESHOLD` from the environment, else TorchAir's 2 GB - 200 MB.
     pub weight_threshold: Option<u64>,
+    /// With `dynamic = true`: forward argument name → the dims of that input that are dynamic
+    /// (negative counts from the end; empty: none). Inputs not named have every dim dynamic.
+    pub dynamic_dims: std::collections::BTreeMap<String, Vec<i64>>,
+    /// With `dynamic = true`: a branch or loop count that depends on a dynamic dim is an error
+    /// instead of a guard.
+    pub strict_dynamic: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -50,6 +56,10 @@ pub struct ExportReport {
     pub used_traced_inputs: bool,
     /// The inputs forward was walked with (one per argument after self).
     pub inputs: Vec<Value>,
+    /// Dynamic exports: the input dims exported as dynamic (`x[0]`), and a note for each
+    /// requested dim that the model fixes (exported static).
+    pub dynamic_dims: Vec<String>,
+    pub notes: Vec<String>,
 }
 
 fn weight_threshold(config: &CompilerConfig) -> Result<u64> {
@@ -226,11 +236,10 @@ pub fn dynamo_export(
     dynamic: bool,
     config: &CompilerConfig,
 ) -> Result<ExportReport> {
-    if dynamic {
+    let xc = &config.export;
+    if !dynamic && (!xc.dynamic_dims.is_empty() || xc.strict_dynamic) {
         return Err(Error::Input(
-            "dynamic=true (dynamic dims, shape arithmetic in the graph) is not implemented yet; \
-             fix: export without --dynamic: the graph is then specialised to the sample input sizes"
-                .into(),
+            "dynamic dims or strict-dynamic were given without dynamic=true; fix: pass --dynamic (dynamic = true)".into(),
         ));
     }
     let name = clean_export_name(export_name)?;
@@ -245,15 +254,33 @@ pub fn dynamo_export(
     }
     let threshold = weight_threshold(config)?;
     let (m, inputs, used_traced_inputs) = load_with_inputs(model.as_ref(), args)?;
-    let graph_inputs = m.info.args[1..]
+    let names: Vec<String> = m.info.args[1..].iter().map(|a| a.name.clone()).collect();
+    let (mut probes, mut dynamic_dims, mut notes) = (None, vec![], vec![]);
+    if dynamic {
+        let requested = dynamic::requested_dims(&names, &inputs, &xc.dynamic_dims)?;
+        let (dims, n) = dynamic::settle(model.as_ref(), &names, &inputs, requested)?;
+        dynamic_dims = dims
+            .iter()
+            .map(|(i, d)| format!("{}[{d}]", names[*i]))
+            .collect();
+        notes = n;
+        probes = Some(dynamic::probe_values(&inputs, &dims));
+    }
+    let graph_inputs = names
         .iter()
         .zip(&inputs)
-        .map(|(a, v)| GraphInput {
-            name: a.name.clone(),
+        .enumerate()
+        .map(|(i, (name, v))| GraphInput {
+            name: name.clone(),
             value: v.clone(),
+            probe: probes.as_ref().map(|p| p[i].clone()),
         })
         .collect();
-    let walked = Walker::new(&m).run(graph_inputs)?;
+    let opts = WalkOptions {
+        dynamic,
+        strict_dynamic: xc.strict_dynamic,
+    };
+    let walked = Walker::with_options(&m, opts).run(graph_inputs)?;
     let node_count = walked.builder.ops.len();
     let mut stage = Stage::new(&root)?;
     let air_name = format!("{name}.air");
@@ -276,6 +303,8 @@ pub fn dynamo_export(
         warnings: w.warnings,
         used_traced_inputs,
         inputs,
+        dynamic_dims,
+        notes,
     })
 }
 

@@ -44,9 +44,20 @@ struct ExportArgs {
     /// Model name: writes <export-path>/<export-name>.air (only the last path component is used).
     #[arg(long, default_value = DEFAULT_EXPORT_NAME)]
     export_name: String,
-    /// Dynamic dims (-1) and in-graph shape arithmetic. Not implemented yet: exits with an error.
+    /// dynamic=true: every dim of every tensor input is dynamic (-1 in the graph) unless
+    /// --dynamic-dims says otherwise, and sizes computed from them are computed in the graph.
+    /// Dims the model itself fixes (e.g. by adding a parameter of fixed shape) are reported and
+    /// exported static.
     #[arg(long)]
     dynamic: bool,
+    /// NAME=DIMS: only these dims of input NAME (a forward argument) are dynamic, e.g. x=0,1
+    /// or x=0,-1; NAME= (nothing) pins every dim of NAME. Repeatable; implies --dynamic.
+    #[arg(long = "dynamic-dims", value_name = "NAME=DIMS", value_parser = parse_dynamic_dims)]
+    dynamic_dims: Vec<(String, Vec<i64>)>,
+    /// Make a branch or loop count that depends on a dynamic dim an error instead of a guard.
+    /// Implies --dynamic.
+    #[arg(long)]
+    strict_dynamic: bool,
     /// Graph + weight bytes above which weights become FileConstant nodes plus raw files
     /// [default: $TORCH2AIR_WEIGHT_THRESHOLD, else 1937768448 = 2 GB - 200 MB]. 0 forces files.
     #[arg(long, value_name = "BYTES")]
@@ -60,10 +71,42 @@ struct ExportArgs {
     record_nn_module_stack: bool,
 }
 
+fn parse_dynamic_dims(s: &str) -> std::result::Result<(String, Vec<i64>), String> {
+    let (name, dims) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}' is not NAME=DIMS (e.g. x=0,1)"))?;
+    if name.is_empty() {
+        return Err(format!("'{s}' has no input name before '='"));
+    }
+    let dims = dims
+        .split(',')
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| {
+            d.trim()
+                .parse::<i64>()
+                .map_err(|_| format!("'{d}' in '{s}' is not a dim index"))
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    Ok((name.to_string(), dims))
+}
+
 impl ExportArgs {
+    /// --dynamic-dims and --strict-dynamic imply --dynamic.
+    fn dynamic(&self) -> bool {
+        self.dynamic || !self.dynamic_dims.is_empty() || self.strict_dynamic
+    }
+
     fn config(&self) -> CompilerConfig {
         let mut c = CompilerConfig::default();
         c.export.weight_threshold = self.weight_threshold;
+        for (name, dims) in &self.dynamic_dims {
+            c.export
+                .dynamic_dims
+                .entry(name.clone())
+                .or_default()
+                .extend(dims);
+        }
+        c.export.strict_dynamic = self.strict_dynamic;
         c.export.experimental.auto_atc_config_generated = self.auto_atc_config;
         c.export.experimental.enable_record_nn_module_stack = self.record_nn_module_stack;
         c
@@ -134,6 +177,19 @@ fn print_export(r: &torch2air::ExportReport) {
             shown.join(", ")
         );
     }
+    if !r.dynamic_dims.is_empty() || !r.notes.is_empty() {
+        println!(
+            "dynamic dims: {}",
+            if r.dynamic_dims.is_empty() {
+                "none".to_string()
+            } else {
+                r.dynamic_dims.join(", ")
+            }
+        );
+    }
+    for n in &r.notes {
+        println!("note: {n}");
+    }
     if !r.guards.is_empty() {
         println!("guards (the graph is specialised to these; other values need another export):");
         for g in &r.guards {
@@ -187,7 +243,7 @@ fn main_result(cli: Cli) -> Result<bool> {
                 &model,
                 &export.export_path,
                 &export.export_name,
-                export.dynamic,
+                export.dynamic(),
                 &export.config(),
             )?;
             print_export(&r);
@@ -254,7 +310,7 @@ fn main_result(cli: Cli) -> Result<bool> {
                 &model,
                 &export.export_path,
                 &export.export_name,
-                export.dynamic,
+                export.dynamic(),
                 &export.config(),
                 atol,
                 rtol,

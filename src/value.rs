@@ -27,6 +27,9 @@ pub enum Origin {
 pub struct TensorValue {
     pub tensor: Rc<tch::Tensor>,
     pub origin: Origin,
+    /// In a dynamic export, the same value computed from the probe inputs (every dynamic input dim
+    /// one larger): the dims where the two differ are the tensor's dynamic dims.
+    pub probe: Option<Rc<tch::Tensor>>,
 }
 
 impl TensorValue {
@@ -34,8 +37,67 @@ impl TensorValue {
         TensorValue {
             tensor: Rc::new(tensor),
             origin,
+            probe: None,
         }
     }
+
+    /// Per dim: whether it is dynamic (differs between the sample and the probe).
+    pub fn dynamic_dims(&self) -> Vec<bool> {
+        let size = self.tensor.size();
+        match &self.probe {
+            Some(p) => {
+                let ps = p.size();
+                size.iter()
+                    .enumerate()
+                    .map(|(i, d)| ps.get(i) != Some(d))
+                    .collect()
+            }
+            None => vec![false; size.len()],
+        }
+    }
+
+    /// The shape with -1 for dynamic dims (as written in descs).
+    pub fn desc_shape(&self) -> Vec<i64> {
+        self.tensor
+            .size()
+            .into_iter()
+            .zip(self.dynamic_dims())
+            .map(|(d, dy)| if dy { -1 } else { d })
+            .collect()
+    }
+}
+
+/// How an int that depends on a dynamic dim is computed, so that lowering can emit the same
+/// computation in the graph (`Shape`, `GatherV2`, integer arithmetic) instead of a constant.
+#[derive(Clone)]
+pub enum Sym {
+    /// Dim `dim` of a tensor.
+    Dim(TensorValue, usize),
+    /// The value of a 0-D integer tensor computed in the graph (`aten::Int` of a shape tensor).
+    Scalar(TensorValue),
+    /// An arithmetic op on two ints (either may be symbolic).
+    Bin(BinOp, Box<Value>, Box<Value>),
+    /// Computed by something the graph cannot express; the string says what.
+    Opaque(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    FloorDiv,
+    Rem,
+    Max,
+    Min,
+}
+
+/// An int that depends on a dynamic dim: its value for the sample inputs, for the probe inputs,
+/// and how to compute it.
+pub struct SymInt {
+    pub value: i64,
+    pub probe: i64,
+    pub sym: Sym,
 }
 
 #[derive(Clone)]
@@ -46,6 +108,11 @@ pub enum Value {
     Float(f64),
     Str(String),
     Tensor(TensorValue),
+    /// An int that depends on a dynamic dim (dynamic exports only).
+    SymInt(Rc<SymInt>),
+    /// A bool computed from a dynamic dim (dynamic exports only): a branch on it is a guard on
+    /// the dynamic dim. (sample value, probe value)
+    SymBool(bool, bool),
     List(Vec<Value>),
     Tuple(Vec<Value>),
     /// c10::DeviceType and index.
@@ -64,7 +131,8 @@ impl Value {
         match self {
             Value::None => "None",
             Value::Bool(_) => "bool",
-            Value::Int(_) => "int",
+            Value::Int(_) | Value::SymInt(_) => "int",
+            Value::SymBool(..) => "bool",
             Value::Float(_) => "float",
             Value::Str(_) => "str",
             Value::Tensor(_) => "Tensor",
@@ -86,7 +154,8 @@ impl Value {
     pub fn as_int(&self) -> Option<i64> {
         match self {
             Value::Int(i) => Some(*i),
-            Value::Bool(b) => Some(*b as i64),
+            Value::SymInt(s) => Some(s.value),
+            Value::Bool(b) | Value::SymBool(b, _) => Some(*b as i64),
             _ => None,
         }
     }
@@ -94,16 +163,18 @@ impl Value {
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Value::Int(i) => Some(*i as f64),
+            Value::SymInt(s) => Some(s.value as f64),
             Value::Float(f) => Some(*f),
-            Value::Bool(b) => Some(*b as i64 as f64),
+            Value::Bool(b) | Value::SymBool(b, _) => Some(*b as i64 as f64),
             _ => None,
         }
     }
 
     pub fn as_bool(&self) -> Option<bool> {
         match self {
-            Value::Bool(b) => Some(*b),
+            Value::Bool(b) | Value::SymBool(b, _) => Some(*b),
             Value::Int(i) => Some(*i != 0),
+            Value::SymInt(s) => Some(s.value != 0),
             _ => None,
         }
     }
@@ -111,9 +182,43 @@ impl Value {
     pub fn as_int_list(&self) -> Option<Vec<i64>> {
         match self {
             Value::List(v) | Value::Tuple(v) => v.iter().map(Value::as_int).collect(),
-            Value::Int(i) => Some(vec![*i]),
+            Value::Int(_) | Value::SymInt(_) => Some(vec![self.as_int()?]),
             _ => None,
         }
+    }
+
+    /// Whether this value (or anything in it) depends on a dynamic dim: a symbolic int or
+    /// bool, or a tensor with a probe.
+    pub fn is_symbolic(&self) -> bool {
+        match self {
+            Value::SymInt(_) | Value::SymBool(..) => true,
+            Value::List(v) | Value::Tuple(v) => v.iter().any(Value::is_symbolic),
+            _ => false,
+        }
+    }
+
+    /// The same value as computed from the probe inputs.
+    pub fn probe(&self) -> Value {
+        match self {
+            Value::SymInt(s) => Value::Int(s.probe),
+            Value::SymBool(_, p) => Value::Bool(*p),
+            Value::Tensor(t) => match &t.probe {
+                Some(p) => Value::Tensor(TensorValue {
+                    tensor: p.clone(),
+                    origin: t.origin.clone(),
+                    probe: None,
+                }),
+                None => self.clone(),
+            },
+            Value::List(v) => Value::List(v.iter().map(Value::probe).collect()),
+            Value::Tuple(v) => Value::Tuple(v.iter().map(Value::probe).collect()),
+            other => other.clone(),
+        }
+    }
+
+    /// Whether any tensor in this value carries a probe.
+    pub fn has_probe(&self) -> bool {
+        self.is_symbolic() || self.tensors().iter().any(|t| t.probe.is_some())
     }
 
     /// Every tensor inside this value, depth first.
@@ -137,6 +242,8 @@ impl fmt::Debug for Value {
             Value::None => write!(f, "None"),
             Value::Bool(b) => write!(f, "{b}"),
             Value::Int(i) => write!(f, "{i}"),
+            Value::SymInt(s) => write!(f, "{} (dynamic)", s.value),
+            Value::SymBool(b, _) => write!(f, "{b} (dynamic)"),
             Value::Float(x) => write!(f, "{x}"),
             Value::Str(s) => write!(f, "{s:?}"),
             Value::Tensor(t) => write!(f, "Tensor({:?}, {:?})", t.tensor.kind(), t.tensor.size()),

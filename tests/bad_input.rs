@@ -268,14 +268,6 @@ fn malformed_specs() {
 }
 
 #[test]
-fn dynamic_is_refused_clearly_until_implemented() {
-    let d = tmp();
-    let (c, _, e) = export(d.path(), &seed(), &["f32[2,4]", "f32[2,4]"], &["--dynamic"]);
-    assert_clean_error(c, &e, "dynamic=true");
-    assert!(e.contains("fix: export without --dynamic"), "{e}");
-}
-
-#[test]
 fn bad_threshold_environment() {
     let d = tmp();
     let s = seed();

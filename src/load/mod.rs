@@ -38,12 +38,22 @@ fn take_string(p: *mut c_char) -> String {
 }
 
 /// First line of a libtorch message, without its C++ backtrace noise.
+/// For a failure inside the TorchScript interpreter, the line that names the error (it comes
+/// last, after the interpreter's traceback).
 pub fn short_torch_message(msg: &str) -> String {
-    let first = msg
+    let lines: Vec<&str> = msg
         .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or(msg)
-        .trim();
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let Some(first) = lines.first() else {
+        return msg.trim().to_string();
+    };
+    if first.contains("failed in the TorchScript interpreter") {
+        if let Some(l) = lines.iter().rev().find(|l| l.contains("Error: ")) {
+            return l.to_string();
+        }
+    }
     first.to_string()
 }
 

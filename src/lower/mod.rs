@@ -7,6 +7,7 @@ mod elementwise;
 mod nn;
 mod reduction;
 mod shape;
+pub mod sym;
 
 use crate::dtype::DType;
 use crate::ge::{attr, GraphBuilder, In};
@@ -65,6 +66,7 @@ pub fn rules() -> &'static Rules {
         nn::register(&mut r);
         reduction::register(&mut r);
         shape::register(&mut r);
+        sym::register(&mut r);
         r
     })
 }
@@ -81,6 +83,9 @@ pub fn is_inplace(op: &str) -> bool {
 pub struct Materialized {
     weights: HashMap<String, Port>,
     constants: HashMap<*const tch::Tensor, Port>,
+    /// `Shape(x)` per port, and each symbolic int's port (dynamic exports).
+    shapes: HashMap<Port, Port>,
+    syms: HashMap<*const crate::value::SymInt, Port>,
 }
 
 /// Turns a tensor value into a GE port, emitting its weight or Const node the first time.
@@ -156,27 +161,106 @@ impl<'a> Ctx<'a> {
             .is_some_and(|v| !matches!(v, Value::None))
     }
 
+    /// An int argument that the rule bakes into the graph. In a dynamic export an int that
+    /// depends on a dynamic dim is refused here (baking it would break other sizes): rules that
+    /// can compute it in the graph use `int_port`/`ints_port` instead.
     pub fn int(&self, name: &str) -> Result<i64, String> {
-        self.arg(name)?
-            .as_int()
+        let v = self.arg(name)?;
+        if v.is_symbolic() {
+            return Err(self.dynamic_refusal(name));
+        }
+        v.as_int()
             .ok_or_else(|| format!("argument '{name}' must be an int"))
     }
 
+    fn dynamic_refusal(&self, name: &str) -> String {
+        format!(
+            "argument '{name}' depends on a dynamic dim, and torch2air can only give {} a constant there yet; \
+             fix: pin that dim (--dynamic-dims) or export without --dynamic",
+            self.node.op_name()
+        )
+    }
+
+    /// An int argument (plain or depending on a dynamic dim) as a 0-D INT64 port.
+    pub fn int_port(&mut self, v: &Value) -> Result<Port, String> {
+        sym::int_port(self.b, self.mat, v)
+    }
+
+    /// A list-of-ints argument (some may depend on dynamic dims) as a 1-D INT64 port: a Const
+    /// when none does.
+    pub fn ints_port(&mut self, name: &str) -> Result<Port, String> {
+        let items = match self.arg(name)? {
+            Value::List(v) | Value::Tuple(v) => v.clone(),
+            v @ (Value::Int(_) | Value::SymInt(_)) => vec![v.clone()],
+            _ => return Err(format!("argument '{name}' must be a list of ints")),
+        };
+        sym::ints_port(self.b, self.mat, &items)
+    }
+
+    /// Dim `d` of a tensor argument as a 0-D INT64 port (a Const when the dim is static).
+    pub fn dim_port(&mut self, name: &str, d: usize) -> Result<Port, String> {
+        let t = self.tensor_value(name)?.clone();
+        sym::dim_port(self.b, self.mat, &t, d)
+    }
+
+    /// The rank of a tensor argument (always static).
+    pub fn rank(&self, name: &str) -> Result<usize, String> {
+        Ok(self.tensor_value(name)?.tensor.dim())
+    }
+
+    /// The dims of a tensor argument, None for dynamic ones.
+    pub fn in_dims(&self, name: &str) -> Result<Vec<Option<i64>>, String> {
+        let t = self.tensor_value(name)?;
+        Ok(t.tensor
+            .size()
+            .into_iter()
+            .zip(t.dynamic_dims())
+            .map(|(s, d)| (!d).then_some(s))
+            .collect())
+    }
+
+    /// Which dims of concrete output `i` are dynamic.
+    pub fn out_dynamic(&self, i: usize) -> Result<Vec<bool>, String> {
+        let t = self
+            .outputs
+            .get(i)
+            .and_then(|v| v.tensors().first().map(|t| t.dynamic_dims()));
+        t.ok_or_else(|| {
+            format!(
+                "internal: output {i} of {} is not a tensor",
+                self.node.op_name()
+            )
+        })
+    }
+
+    pub fn out_rank(&self, i: usize) -> Result<usize, String> {
+        Ok(self.out_tensor(i)?.dim())
+    }
+
     pub fn float(&self, name: &str) -> Result<f64, String> {
-        self.arg(name)?
-            .as_f64()
+        let v = self.arg(name)?;
+        if v.is_symbolic() {
+            return Err(self.dynamic_refusal(name));
+        }
+        v.as_f64()
             .ok_or_else(|| format!("argument '{name}' must be a number"))
     }
 
     pub fn bool(&self, name: &str) -> Result<bool, String> {
-        self.arg(name)?
-            .as_bool()
+        let v = self.arg(name)?;
+        if v.is_symbolic() {
+            return Err(self.dynamic_refusal(name));
+        }
+        v.as_bool()
             .ok_or_else(|| format!("argument '{name}' must be a bool"))
     }
 
     pub fn ints(&self, name: &str) -> Result<Vec<i64>, String> {
-        self.arg(name)?
-            .as_int_list()
+        let v = self.arg(name)?;
+        if v.is_symbolic() {
+            return Err(self.dynamic_refusal(name));
+        }
+        v.as_int_list()
             .ok_or_else(|| format!("argument '{name}' must be a list of ints"))
     }
 
@@ -206,6 +290,12 @@ impl<'a> Ctx<'a> {
     pub fn operand(&mut self, name: &str, dt: DType) -> Result<Port, String> {
         match self.arg(name)? {
             Value::Tensor(_) => self.tensor_as(name, dt),
+            // An int computed from a dynamic dim is computed in the graph, then cast.
+            v @ Value::SymInt(_) => {
+                let v = v.clone();
+                let p = self.int_port(&v)?;
+                self.cast(p, dt)
+            }
             v => {
                 let x = v
                     .as_f64()
@@ -219,8 +309,18 @@ impl<'a> Ctx<'a> {
         crate::dtype::of_tensor(&self.tensor_value(name)?.tensor)
     }
 
+    /// The static shape of a tensor argument; refused when a dim is dynamic (see `in_dims`).
     pub fn in_shape(&self, name: &str) -> Result<Vec<i64>, String> {
-        Ok(self.tensor_value(name)?.tensor.size())
+        let t = self.tensor_value(name)?;
+        if t.dynamic_dims().iter().any(|d| *d) {
+            return Err(format!(
+                "the rule for {} needs the static shape of '{name}', but dims {:?} of it are dynamic; \
+                 fix: pin them (--dynamic-dims) or export without --dynamic",
+                self.node.op_name(),
+                t.desc_shape()
+            ));
+        }
+        Ok(t.tensor.size())
     }
 
     fn out_tensor(&self, i: usize) -> Result<&tch::Tensor, String> {
@@ -241,7 +341,16 @@ impl<'a> Ctx<'a> {
         crate::dtype::of_tensor(self.out_tensor(i)?)
     }
 
+    /// The static shape of concrete output `i`; refused when a dim of it is dynamic (a rule that
+    /// baked it would break at other sizes).
     pub fn out_shape(&self, i: usize) -> Result<Vec<i64>, String> {
+        if self.out_dynamic(i)?.iter().any(|d| *d) {
+            return Err(format!(
+                "output {i} of {} has dynamic dims and its rule needs a static shape; \
+                 fix: pin the dims (--dynamic-dims) or export without --dynamic",
+                self.node.op_name()
+            ));
+        }
         Ok(self.out_tensor(i)?.size())
     }
 

@@ -135,7 +135,7 @@ fn squeeze(c: &mut Ctx, p: Port, axis: i64, dt: DType) -> Result<Port, String> {
 
 fn linear(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let rank = c.in_shape("input")?.len();
+    let rank = c.rank("input")?;
     let x = c.tensor_as("input", out)?;
     let w = c.tensor_as("weight", out)?;
     let bias = if c.has("bias") {
@@ -166,7 +166,7 @@ fn linear(c: &mut Ctx) -> RuleResult {
 
 fn matmul(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let (ra, rb) = (c.in_shape("self")?.len(), c.in_shape("other")?.len());
+    let (ra, rb) = (c.rank("self")?, c.rank("other")?);
     let a = c.tensor_as("self", out)?;
     let b = c.tensor_as("other", out)?;
     if ra == 1 && rb == 1 {
@@ -234,7 +234,7 @@ fn addmm(c: &mut Ctx) -> RuleResult {
         bias = c.op1("Mul", vec![In::P(bias), In::P(k)], vec![], out)?;
     }
     // MatMulV2's bias input is 1-D; any other bias shape is added after the product.
-    if c.in_shape("self")?.len() == 1 {
+    if c.rank("self")? == 1 {
         Ok(vec![matmul_op(c, a, b, Some(bias), MM, out)?])
     } else {
         let y = matmul_op(c, a, b, None, MM, out)?;
@@ -249,9 +249,8 @@ fn addmm(c: &mut Ctx) -> RuleResult {
 
 fn layer_norm(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let shape = c.in_shape("input")?;
     let ns = c.ints("normalized_shape")?;
-    let axis = shape.len() as i64 - ns.len() as i64;
+    let axis = c.rank("input")? as i64 - ns.len() as i64;
     let eps = c.float("eps")?;
     let x = c.tensor_as("input", out)?;
     let gamma = if c.has("weight") {

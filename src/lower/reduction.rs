@@ -17,7 +17,7 @@ pub fn register(r: &mut Rules) {
 
 fn reduce(c: &mut Ctx, ty: &str) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let rank = c.in_shape("self")?.len() as i64;
+    let rank = c.rank("self")? as i64;
     let dims: Vec<i64> = if c.has("dim") {
         match c.arg("dim")? {
             crate::value::Value::List(_) => c.ints("dim")?,

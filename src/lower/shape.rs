@@ -1,6 +1,7 @@
 //! Shape and layout ops: reshape family, transposes, (un)squeeze, concatenation.
-use super::{Ctx, RuleResult, Rules};
+use super::{sym, Ctx, RuleResult, Rules};
 use crate::ge::{attr, In};
+use crate::value::{Port, Value};
 
 pub fn register(r: &mut Rules) {
     r.add("aten::view", reshape, "Reshape(x, K64(shape))");
@@ -59,21 +60,95 @@ fn same(c: &mut Ctx) -> RuleResult {
     Ok(vec![c.tensor("self")?])
 }
 
-/// Every reshape-like op: the output shape is known from the concrete result.
+/// Every reshape-like op: the output shape is known from the concrete result. In a dynamic export
+/// an output with one dynamic dim is a Const shape with -1 there; with more, the shape is computed
+/// in the graph from the op's own size arguments or the input's dims.
 fn reshape(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
     let x = c.tensor("self")?;
-    let shape = c.out_shape(0)?;
-    if c.in_shape("self")? == shape {
-        return Ok(vec![x]);
-    }
-    let s = c.const_i64(&shape)?;
+    let dynamic = c.out_dynamic(0)?;
+    let n_dyn = dynamic.iter().filter(|d| **d).count();
+    let shape = if n_dyn == 0 {
+        let shape = c.out_shape(0)?;
+        if c.in_dims("self")?.iter().all(Option::is_some) && c.in_shape("self")? == shape {
+            return Ok(vec![x]);
+        }
+        c.const_i64(&shape)?
+    } else if n_dyn == 1 {
+        let shape: Vec<i64> = c.outputs[0]
+            .as_tensor()
+            .ok_or("internal: reshape output")?
+            .desc_shape();
+        c.const_i64(&shape)?
+    } else {
+        dynamic_shape(c)?
+    };
     Ok(vec![c.op1(
         "Reshape",
-        vec![In::P(x), In::P(s)],
+        vec![In::P(x), In::P(shape)],
         vec![],
         out,
     )?])
+}
+
+/// The target shape of a reshape-like op with several dynamic output dims, computed in the graph.
+fn dynamic_shape(c: &mut Ctx) -> Result<Port, String> {
+    let op = c
+        .node
+        .op_name()
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    match op.as_str() {
+        "aten::view" | "aten::reshape" => c.ints_port(if c.has("size") { "size" } else { "shape" }),
+        "aten::view_as" | "aten::reshape_as" => {
+            let other = c.tensor_value("other")?.clone();
+            let rank = other.tensor.dim();
+            let dims = (0..rank)
+                .map(|d| sym::dim_port(c.b, c.mat, &other, d))
+                .collect::<Result<Vec<_>, _>>()?;
+            sym::pack(c.b, dims)
+        }
+        "aten::flatten" => {
+            let rank = c.rank("self")? as i64;
+            let (s, e) = (
+                Ctx::dim(c.int("start_dim")?, rank),
+                Ctx::dim(c.int("end_dim")?, rank),
+            );
+            let mut parts = vec![];
+            for d in 0..s {
+                parts.push(c.dim_port("self", d as usize)?);
+            }
+            parts.push(c.scalar_i64(-1)?);
+            for d in e + 1..rank {
+                parts.push(c.dim_port("self", d as usize)?);
+            }
+            sym::pack(c.b, parts)
+        }
+        "aten::unflatten" => {
+            let rank = c.rank("self")? as i64;
+            let d = Ctx::dim(c.int("dim")?, rank);
+            let sizes = match c.arg("sizes")? {
+                Value::List(v) | Value::Tuple(v) => v.clone(),
+                _ => return Err("unflatten sizes must be a list".into()),
+            };
+            let mut parts = vec![];
+            for i in 0..d {
+                parts.push(c.dim_port("self", i as usize)?);
+            }
+            for v in &sizes {
+                parts.push(c.int_port(v)?);
+            }
+            for i in d + 1..rank {
+                parts.push(c.dim_port("self", i as usize)?);
+            }
+            sym::pack(c.b, parts)
+        }
+        _ => Err(format!(
+            "{op} with several dynamic dims is not supported yet"
+        )),
+    }
 }
 
 fn transpose_perm(c: &mut Ctx, perm: Vec<i64>) -> RuleResult {
@@ -92,7 +167,7 @@ fn transpose_perm(c: &mut Ctx, perm: Vec<i64>) -> RuleResult {
 }
 
 fn transpose(c: &mut Ctx) -> RuleResult {
-    let rank = c.in_shape("self")?.len() as i64;
+    let rank = c.rank("self")? as i64;
     let (d0, d1) = (
         Ctx::dim(c.int("dim0")?, rank),
         Ctx::dim(c.int("dim1")?, rank),
@@ -103,7 +178,7 @@ fn transpose(c: &mut Ctx) -> RuleResult {
 }
 
 fn permute(c: &mut Ctx) -> RuleResult {
-    let rank = c.in_shape("self")?.len() as i64;
+    let rank = c.rank("self")? as i64;
     let perm = c
         .ints("dims")?
         .into_iter()
@@ -113,7 +188,7 @@ fn permute(c: &mut Ctx) -> RuleResult {
 }
 
 fn t(c: &mut Ctx) -> RuleResult {
-    if c.in_shape("self")?.len() < 2 {
+    if c.rank("self")? < 2 {
         return same(c);
     }
     transpose_perm(c, vec![1, 0])
@@ -121,7 +196,7 @@ fn t(c: &mut Ctx) -> RuleResult {
 
 fn unsqueeze(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let rank = c.in_shape("self")?.len() as i64;
+    let rank = c.rank("self")? as i64;
     let d = c.int("dim")?;
     let d = if d < 0 { d + rank + 1 } else { d };
     let x = c.tensor("self")?;
@@ -135,7 +210,8 @@ fn unsqueeze(c: &mut Ctx) -> RuleResult {
 
 fn squeeze(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let shape = c.in_shape("self")?;
+    // A dynamic dim is never squeezed (its probe size is not 1).
+    let shape = c.in_dims("self")?;
     let rank = shape.len() as i64;
     let candidates: Vec<i64> = if c.has("dim") {
         match c.arg("dim")? {
@@ -148,7 +224,7 @@ fn squeeze(c: &mut Ctx) -> RuleResult {
     let axes: Vec<i64> = candidates
         .into_iter()
         .map(|d| Ctx::dim(d, rank))
-        .filter(|&d| shape.get(d as usize) == Some(&1))
+        .filter(|&d| shape.get(d as usize) == Some(&Some(1)))
         .collect();
     let x = c.tensor("self")?;
     if axes.is_empty() {
@@ -168,7 +244,7 @@ fn cat(c: &mut Ctx) -> RuleResult {
         crate::value::Value::List(v) | crate::value::Value::Tuple(v) => v.clone(),
         _ => return Err("cat expects a list of tensors".into()),
     };
-    let rank = c.out_shape(0)?.len() as i64;
+    let rank = c.out_rank(0)? as i64;
     let mut ports = vec![];
     for v in &items {
         let t = v.as_tensor().ok_or("cat expects a list of tensors")?;
@@ -195,13 +271,28 @@ fn cat(c: &mut Ctx) -> RuleResult {
 
 fn select(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let shape = c.in_shape("self")?;
-    let dim = Ctx::dim(c.int("dim")?, shape.len() as i64);
-    let size = shape[dim as usize];
-    let i = c.int("index")?;
-    let i = if i < 0 { i + size } else { i };
+    let dims = c.in_dims("self")?;
+    let dim = Ctx::dim(c.int("dim")?, dims.len() as i64);
+    let index = c.arg("index")?.clone();
     let x = c.tensor("self")?;
-    let idx = c.scalar_i64(i)?;
+    let idx = match (dims[dim as usize], index.is_symbolic()) {
+        (Some(size), false) => {
+            let i = c.int("index")?;
+            c.scalar_i64(if i < 0 { i + size } else { i })?
+        }
+        (None, false) if c.int("index")? < 0 => {
+            // A negative index on a dynamic dim counts from its run-time size.
+            let size = c.dim_port("self", dim as usize)?;
+            let i = c.scalar_i64(c.int("index")?)?;
+            c.op1(
+                "Add",
+                vec![In::P(size), In::P(i)],
+                vec![],
+                crate::dtype::DType::I64,
+            )?
+        }
+        _ => c.int_port(&index)?,
+    };
     let axis = c.scalar_i64(dim)?;
     Ok(vec![c.op1(
         "GatherV2",
@@ -220,18 +311,38 @@ fn clamp_bound(v: Option<i64>, default: i64, size: i64) -> i64 {
 
 fn slice(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let shape = c.in_shape("self")?;
-    let dim = Ctx::dim(c.int("dim")?, shape.len() as i64);
-    let size = shape[dim as usize];
-    let start = clamp_bound(c.arg("start")?.as_int(), 0, size);
-    let end = clamp_bound(c.arg("end")?.as_int(), size, size).max(start);
+    let dims = c.in_dims("self")?;
+    let dim = Ctx::dim(c.int("dim")?, dims.len() as i64);
     let step = c.int("step")?;
+    let (start, end) = (c.arg("start")?.clone(), c.arg("end")?.clone());
     let x = c.tensor("self")?;
-    if start == 0 && end == size && step == 1 {
-        return Ok(vec![x]);
-    }
-    let b = c.const_i64(&[start])?;
-    let e = c.const_i64(&[end])?;
+    let (b, e) = match dims[dim as usize] {
+        Some(size) if !start.is_symbolic() && !end.is_symbolic() => {
+            let start = clamp_bound(start.as_int(), 0, size);
+            let end = clamp_bound(end.as_int(), size, size).max(start);
+            if start == 0 && end == size && step == 1 {
+                return Ok(vec![x]);
+            }
+            (c.const_i64(&[start])?, c.const_i64(&[end])?)
+        }
+        _ => {
+            // A dynamic dim or bound: StridedSliceV2 takes Python's bounds itself (negative from
+            // the end, clamped to the size), so they are passed as given.
+            let bound = |c: &mut Ctx, v: &Value, default: i64| -> Result<Port, String> {
+                match v {
+                    Value::None => c.const_i64(&[default]),
+                    v if v.is_symbolic() => {
+                        let p = c.int_port(v)?;
+                        sym::pack(c.b, vec![p])
+                    }
+                    v => c.const_i64(&[v.as_int().ok_or("slice bound must be an int")?]),
+                }
+            };
+            let b = bound(c, &start, 0)?;
+            let e = bound(c, &end, i64::MAX)?;
+            (b, e)
+        }
+    };
     let a = c.const_i64(&[dim])?;
     let s = c.const_i64(&[step])?;
     Ok(vec![c.op1(

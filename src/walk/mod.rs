@@ -2,6 +2,7 @@
 //! branch its condition selects (recorded as a guard), `prim::Loop` unrolls, ints/floats/bools/
 //! lists/tuples/None are evaluated here and never exported, and every tensor op is executed with
 //! libtorch (for the concrete values later decisions need) and handed to its lowering rule.
+pub mod dynamic;
 mod prim;
 
 use crate::error::{Error, Result, UnsupportedOp, UnsupportedOps};
@@ -20,16 +21,23 @@ pub struct Guard {
     pub text: String,
     /// What was assumed.
     pub assumed: String,
+    /// The decision depends on a dynamic dim: other sizes may take another path.
+    pub dynamic: bool,
 }
 
 impl std::fmt::Display for Guard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}  {}  -> {}",
+            "{}  {}  -> {}{}",
             self.location,
             self.text.trim(),
-            self.assumed
+            self.assumed,
+            if self.dynamic {
+                "  (depends on a dynamic dim)"
+            } else {
+                ""
+            }
         )
     }
 }
@@ -46,6 +54,17 @@ pub struct Walked {
 pub struct GraphInput {
     pub name: String,
     pub value: Value,
+    /// Dynamic exports: the same input grown by one along each dynamic dim.
+    pub probe: Option<Value>,
+}
+
+/// How the walk treats dynamic dims.
+#[derive(Clone, Copy, Default)]
+pub struct WalkOptions {
+    /// Inputs carry probes: track which dims and ints are dynamic.
+    pub dynamic: bool,
+    /// A branch or loop count that depends on a dynamic dim is an error, not a guard.
+    pub strict_dynamic: bool,
 }
 
 const MAX_LOOP_ITERATIONS: i64 = 1_000_000;
@@ -58,6 +77,7 @@ pub struct Walker<'m> {
     guards: Vec<Guard>,
     unsupported: BTreeMap<String, UnsupportedOp>,
     progress: indicatif::ProgressBar,
+    opts: WalkOptions,
 }
 
 fn describe(v: &Value) -> String {
@@ -94,6 +114,10 @@ fn site(n: &Node) -> String {
 
 impl<'m> Walker<'m> {
     pub fn new(m: &'m Module) -> Self {
+        Self::with_options(m, WalkOptions::default())
+    }
+
+    pub fn with_options(m: &'m Module, opts: WalkOptions) -> Self {
         let progress = indicatif::ProgressBar::new_spinner();
         progress.set_style(
             indicatif::ProgressStyle::with_template(
@@ -109,6 +133,7 @@ impl<'m> Walker<'m> {
             guards: vec![],
             unsupported: BTreeMap::new(),
             progress,
+            opts,
         }
     }
 
@@ -134,18 +159,26 @@ impl<'m> Walker<'m> {
                 Value::Tensor(t) => {
                     let dt = crate::dtype::of_tensor(&t.tensor)
                         .map_err(|e| Error::Input(format!("input '{}': {e}", gi.name)))?;
-                    let p = self.b.data(&gi.name, index, dt, &t.tensor.size());
-                    index += 1;
-                    Value::Tensor(TensorValue {
+                    let probe = match &gi.probe {
+                        Some(Value::Tensor(p)) => Some(p.tensor.clone()),
+                        _ => None,
+                    };
+                    let mut tv = TensorValue {
                         tensor: t.tensor,
-                        origin: Origin::Port(p),
-                    })
+                        origin: Origin::Constant,
+                        probe,
+                    };
+                    let p = self.b.data(&gi.name, index, dt, &tv.desc_shape());
+                    tv.origin = Origin::Port(p);
+                    index += 1;
+                    Value::Tensor(tv)
                 }
                 other => {
                     self.guards.push(Guard {
                         location: "input".into(),
                         text: format!("{}: {}", gi.name, vi.ty),
                         assumed: format!("{other:?} (baked into the graph)"),
+                        dynamic: false,
                     });
                     other
                 }
@@ -178,7 +211,7 @@ impl<'m> Walker<'m> {
         let mut concrete = vec![];
         for t in tensors {
             let p = lower::port_of(&mut self.b, &mut self.mat, t).map_err(Error::Run)?;
-            outs.push((p, t.tensor.size()));
+            outs.push((p, t.desc_shape()));
             concrete.push(t.tensor.shallow_clone());
         }
         self.b.net_output(&outs);
@@ -250,6 +283,7 @@ impl<'m> Walker<'m> {
                     Value::Tensor(t) => Value::Tensor(TensorValue {
                         tensor: t.tensor,
                         origin: Origin::Weight(full),
+                        probe: None,
                     }),
                     other => other,
                 };
@@ -259,11 +293,8 @@ impl<'m> Walker<'m> {
                 let cond = inputs[0].as_bool().ok_or_else(|| {
                     Error::Run(format!("{}: if condition is not a bool", site(n)))
                 })?;
-                self.guards.push(Guard {
-                    location: n.source.location(),
-                    text: n.source.text.clone(),
-                    assumed: format!("{cond}"),
-                });
+                let dynamic = inputs[0].is_symbolic();
+                self.guard(n, format!("{cond}"), dynamic)?;
                 let block = &n.blocks[if cond { 0 } else { 1 }];
                 let outs = self.block(block, vec![])?;
                 self.bind(n, outs)
@@ -271,6 +302,29 @@ impl<'m> Walker<'m> {
             "prim::Loop" => self.unroll(n, inputs),
             _ => self.op(n, inputs),
         }
+    }
+
+    /// Records a decision the graph is specialised on; with --strict-dynamic, one that depends on
+    /// a dynamic dim is an error.
+    fn guard(&mut self, n: &Node, assumed: String, dynamic: bool) -> Result<()> {
+        let g = Guard {
+            location: n.source.location(),
+            text: n.source.text.clone(),
+            assumed,
+            dynamic,
+        };
+        if dynamic && self.opts.strict_dynamic {
+            return Err(Error::Input(format!(
+                "{}: `{}` depends on a dynamic dim (taken: {}), so the graph would only be right for some sizes; \
+                 fix: pin that dim (--dynamic-dims), rewrite the model so the decision does not depend on sizes, \
+                 or drop --strict-dynamic to export with this guard",
+                g.location,
+                g.text.trim(),
+                g.assumed
+            )));
+        }
+        self.guards.push(g);
+        Ok(())
     }
 
     fn unroll(&mut self, n: &Node, inputs: Vec<Value>) -> Result<()> {
@@ -294,11 +348,8 @@ impl<'m> Walker<'m> {
             i += 1;
         }
         if i > 0 || n.source.text.contains("while") {
-            self.guards.push(Guard {
-                location: n.source.location(),
-                text: n.source.text.clone(),
-                assumed: format!("{i} iteration(s), unrolled"),
-            });
+            let dynamic = inputs[0].is_symbolic() || inputs[1].is_symbolic();
+            self.guard(n, format!("{i} iteration(s), unrolled"), dynamic)?;
         }
         self.bind(n, carried)
     }
@@ -329,6 +380,23 @@ impl<'m> Walker<'m> {
                 shown.join(", ")
             ))
         })?;
+        if self.opts.dynamic && inputs.iter().any(Value::has_probe) {
+            let probe_inputs: Vec<Value> = inputs.iter().map(Value::probe).collect();
+            let probe_outs = self.m.exec(n.index, &probe_inputs).map_err(|e| {
+                Error::Input(format!(
+                    "{} ({}) fails when the dynamic dims change size: {}\n\
+                     fix: the model fixes some size there; pin the dims involved (--dynamic-dims) or export without --dynamic",
+                    site(n),
+                    n.op_name(),
+                    crate::load::short_torch_message(&e)
+                ))
+            })?;
+            let mut guards = vec![];
+            outs = dynamic::attach_probes(n, &inputs, outs, probe_outs, &mut guards);
+            for assumed in guards {
+                self.guard(n, assumed, true)?;
+            }
+        }
         let produces_tensors = outs.iter().any(|v| !v.tensors().is_empty());
         if !produces_tensors {
             // A Python value computed from tensor *data* is baked in: say so.
@@ -344,7 +412,8 @@ impl<'m> Walker<'m> {
                 v.tensors()
                     .iter()
                     .any(|t| matches!(t.origin, Origin::Port(_) | Origin::Weight(_)))
-            }) {
+            }) && !outs.iter().any(Value::is_symbolic)
+            {
                 self.guards.push(Guard {
                     location: n.source.location(),
                     text: n.source.text.clone(),
@@ -352,6 +421,7 @@ impl<'m> Walker<'m> {
                         "{:?} (a tensor's value, baked in)",
                         outs.first().unwrap_or(&Value::None)
                     ),
+                    dynamic: false,
                 });
             }
             return self.bind(n, outs);
@@ -365,6 +435,7 @@ impl<'m> Walker<'m> {
         } else if in_tensors
             .iter()
             .all(|t| matches!(t.origin, Origin::Constant))
+            && !inputs.iter().any(Value::is_symbolic)
             && !is_random(&n.kind)
         {
             // Computed from constants only: folded, becomes a Const where it is used.

@@ -68,6 +68,11 @@ pub fn eval(kind: &str, inputs: &[Value], n_outputs: usize) -> Option<Result<Vec
             Some(Value::List(v)) | Some(Value::Tuple(v)) => Ok(vec![Value::Int(v.len() as i64)]),
             _ => return None,
         },
+        // List slicing stays here so that symbolic ints in the list keep their origin.
+        "aten::slice" => match inputs.first() {
+            Some(Value::List(v)) => slice_list(v, inputs),
+            _ => return None,
+        },
         "aten::list" => match inputs.first() {
             Some(Value::List(v)) | Some(Value::Tuple(v)) => Ok(vec![Value::List(v.clone())]),
             _ => return None,
@@ -89,4 +94,22 @@ fn index(inputs: &[Value]) -> Result<Vec<Value>, String> {
         .cloned()
         .map(|x| vec![x])
         .ok_or_else(|| format!("index {i} out of range for length {n}"))
+}
+
+/// Python's `list[start:end:step]` for a positive step.
+fn slice_list(v: &[Value], inputs: &[Value]) -> Result<Vec<Value>, String> {
+    let n = v.len() as i64;
+    let arg = |i: usize, default: i64| inputs.get(i).and_then(Value::as_int).unwrap_or(default);
+    let step = arg(3, 1);
+    if step <= 0 {
+        return Err("list slice with a step <= 0".into());
+    }
+    let bound = |x: i64| (if x < 0 { x + n } else { x }).clamp(0, n);
+    let (start, end) = (bound(arg(1, 0)), bound(arg(2, n)));
+    Ok(vec![Value::List(
+        (start..end.max(start))
+            .step_by(step as usize)
+            .map(|i| v[i as usize].clone())
+            .collect(),
+    )])
 }

@@ -1,0 +1,87 @@
+"""Makes the fixtures of dynamic exports (torch2air export --dynamic): models whose shapes are
+computed from their inputs' sizes, so that one exported graph must serve every size.
+
+Run from the repository root with the project venv (./dev fixtures does this):
+    python models/make_dynamic.py
+Deterministic (fixed seeds).
+"""
+import os
+
+import torch
+import torch.nn as nn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def save(module, name):
+    path = os.path.join(HERE, "dynamic", name)
+    torch.jit.save(module, path)
+    print("wrote", os.path.relpath(path))
+
+
+# --- Self-attention that reshapes by x.size(): batch and sequence dynamic, heads fixed.
+class Attention(nn.Module):
+    def __init__(self, d: int = 16, heads: int = 4):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+
+    def forward(self, x):
+        b, s, d = x.size()
+        h = self.heads
+        qkv = self.qkv(x).view(b, s, 3, h, d // h).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        att = torch.softmax(q @ k.transpose(-2, -1) * (d // h) ** -0.5, dim=-1)
+        y = (att @ v).transpose(1, 2).reshape(b, s, d)
+        # The last position, by a negative index on the dynamic sequence dim.
+        return self.proj(y), y[:, -1]
+
+
+# --- An MLP over tokens that flattens by computed sizes and averages by a dynamic count.
+class FlattenMLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 8)
+        self.fc2 = nn.Linear(8, 3)
+
+    def forward(self, x):
+        b, t = x.size(0), x.size(1)
+        flat = x.view(b * t, x.numel() // (b * t))
+        h = torch.relu(self.fc1(flat))
+        h = h.view(b, t, h.size(-1))
+        pooled = h.sum(1) / t
+        tail = h[:, 1:].flatten(0, 1)
+        return self.fc2(pooled), tail
+
+
+# --- A traced module: the trace holds aten::size / prim::NumToTensor / view chains.
+class TracedChain(nn.Module):
+    def forward(self, x):
+        b, s, d = x.shape
+        y = x.view(b, s, 2, d // 2).transpose(1, 2)
+        y = y.reshape(b * 2, s, d // 2).softmax(-1)
+        return y.view(b, 2, s, -1).sum(1) * s
+
+
+# --- Integer arithmetic on a dynamic size: //, %, max/min, subtraction, slice bounds from it.
+class SizeArith(nn.Module):
+    def forward(self, x):
+        t = x.size(1)
+        half = max(t // 2, 1)
+        tail = t - min(t, 2)
+        scale = t % 3 + 1
+        return x[:, :half] * scale, x[:, tail:], x.view(-1, t).select(1, -1)
+
+
+def main():
+    torch.manual_seed(0)
+    save(torch.jit.script(Attention().eval()), "attention.pt")
+    save(torch.jit.script(FlattenMLP().eval()), "flatten_mlp.pt")
+    save(torch.jit.script(SizeArith()), "size_arith.pt")
+    traced = torch.jit.trace(TracedChain(), (torch.randn(2, 5, 8),))
+    save(traced, "traced_chain.pt")
+
+
+if __name__ == "__main__":
+    main()

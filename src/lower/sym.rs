@@ -1,0 +1,184 @@
+//! Shape arithmetic in the graph, for dynamic exports: an int that depends on a dynamic dim
+//! (`x.size(0)`, `x.size(1) * 4`, `aten::Int` of a shape tensor) is emitted as the GE computation
+//! that yields it at run time (`Shape` → `GatherV2` → `Add`/`Sub`/`Mul`/`FloorDiv`/...), and a list
+//! of such ints as a `Pack` of them. Plain ints stay `Const`s, so static exports hold no shape op.
+use super::{port_of, Ctx, Materialized, RuleResult, Rules};
+use crate::dtype::DType;
+use crate::ge::{attr, GraphBuilder, In};
+use crate::value::{BinOp, Sym, SymInt, TensorValue, Value};
+use std::rc::Rc;
+
+pub fn register(r: &mut Rules) {
+    r.add(
+        "prim::NumToTensor",
+        num_to_tensor,
+        "an int: a 0-D constant; an int computed from a dynamic dim: that computation (Shape, GatherV2, Add/Sub/Mul/FloorDiv/FloorMod/Maximum/Minimum)",
+    );
+}
+
+fn num_to_tensor(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let v = c
+        .inputs
+        .first()
+        .cloned()
+        .ok_or("NumToTensor without input")?;
+    let p = c.int_port(&v)?;
+    Ok(vec![c.cast(p, out)?])
+}
+
+/// `Shape(x)` as INT64, once per tensor port.
+fn shape_port(
+    b: &mut GraphBuilder,
+    m: &mut Materialized,
+    t: &TensorValue,
+) -> Result<super::Port, String> {
+    let p = port_of(b, m, t)?;
+    if let Some(s) = m.shapes.get(&p) {
+        return Ok(*s);
+    }
+    let s = b.op(
+        "Shape",
+        vec![In::P(p)],
+        vec![("dtype", attr::int(DType::I64.ge_cpp()))],
+        &[Some(DType::I64)],
+    )?[0];
+    m.shapes.insert(p, s);
+    Ok(s)
+}
+
+fn scalar_i64(b: &mut GraphBuilder, v: i64) -> Result<super::Port, String> {
+    b.constant(&tch::Tensor::from(v), &format!("{v}"))
+}
+
+/// Dim `d` of a tensor as a 0-D INT64 port: a Const when the dim is static, else
+/// `GatherV2(Shape(x), d, 0)`.
+pub fn dim_port(
+    b: &mut GraphBuilder,
+    m: &mut Materialized,
+    t: &TensorValue,
+    d: usize,
+) -> Result<super::Port, String> {
+    if !t.dynamic_dims().get(d).copied().unwrap_or(false) {
+        return scalar_i64(b, t.tensor.size()[d]);
+    }
+    let s = shape_port(b, m, t)?;
+    let i = scalar_i64(b, d as i64)?;
+    let axis = scalar_i64(b, 0)?;
+    Ok(b.op(
+        "GatherV2",
+        vec![In::P(s), In::P(i), In::P(axis)],
+        vec![],
+        &[Some(DType::I64)],
+    )?[0])
+}
+
+/// A symbolic int as a 0-D INT64 port, emitted once per value.
+pub fn sym_port(
+    b: &mut GraphBuilder,
+    m: &mut Materialized,
+    s: &Rc<SymInt>,
+) -> Result<super::Port, String> {
+    let key = Rc::as_ptr(s);
+    if let Some(p) = m.syms.get(&key) {
+        return Ok(*p);
+    }
+    let p = match &s.sym {
+        Sym::Dim(t, d) => dim_port(b, m, t, *d)?,
+        Sym::Scalar(t) => {
+            let p = port_of(b, m, t)?;
+            let p = if t.tensor.dim() > 0 {
+                let shape = b.constant(&tch::Tensor::from_slice::<i64>(&[]), "[]")?;
+                b.op(
+                    "Reshape",
+                    vec![In::P(p), In::P(shape)],
+                    vec![],
+                    &[b.out_dtype(p)],
+                )?[0]
+            } else {
+                p
+            };
+            if b.out_dtype(p) == Some(DType::I64) {
+                p
+            } else {
+                b.op(
+                    "Cast",
+                    vec![In::P(p)],
+                    vec![("dst_type", attr::int(DType::I64.ge_cpp()))],
+                    &[Some(DType::I64)],
+                )?[0]
+            }
+        }
+        Sym::Bin(op, x, y) => {
+            let x = int_port(b, m, x)?;
+            let y = int_port(b, m, y)?;
+            let ty = match op {
+                BinOp::Add => "Add",
+                BinOp::Sub => "Sub",
+                BinOp::Mul => "Mul",
+                BinOp::FloorDiv => "FloorDiv",
+                BinOp::Rem => "FloorMod",
+                BinOp::Max => "Maximum",
+                BinOp::Min => "Minimum",
+            };
+            b.op(ty, vec![In::P(x), In::P(y)], vec![], &[Some(DType::I64)])?[0]
+        }
+        Sym::Opaque(what) => {
+            return Err(format!(
+                "a size that depends on a dynamic dim ({} at the sample) is computed by {what}, which the graph cannot express",
+                s.value
+            ))
+        }
+    };
+    m.syms.insert(key, p);
+    Ok(p)
+}
+
+/// An int or symbolic int as a 0-D INT64 port.
+pub fn int_port(
+    b: &mut GraphBuilder,
+    m: &mut Materialized,
+    v: &Value,
+) -> Result<super::Port, String> {
+    match v {
+        Value::SymInt(s) => sym_port(b, m, s),
+        other => {
+            let i = other
+                .as_int()
+                .ok_or_else(|| format!("expected an int, got {}", other.kind_name()))?;
+            scalar_i64(b, i)
+        }
+    }
+}
+
+/// A list of ints (some symbolic) as a 1-D INT64 port: a Const when all are plain ints, else a
+/// `Pack` of 0-D ports.
+pub fn ints_port(
+    b: &mut GraphBuilder,
+    m: &mut Materialized,
+    items: &[Value],
+) -> Result<super::Port, String> {
+    if !items.iter().any(Value::is_symbolic) {
+        let v: Vec<i64> = items
+            .iter()
+            .map(|i| i.as_int().ok_or("expected a list of ints"))
+            .collect::<Result<_, _>>()?;
+        return b.constant(&tch::Tensor::from_slice(&v), &format!("{v:?}"));
+    }
+    let ports = items
+        .iter()
+        .map(|v| int_port(b, m, v))
+        .collect::<Result<Vec<_>, _>>()?;
+    pack(b, ports)
+}
+
+/// `Pack` of 0-D INT64 ports into a 1-D one.
+pub fn pack(b: &mut GraphBuilder, ports: Vec<super::Port>) -> Result<super::Port, String> {
+    let n = ports.len() as i64;
+    Ok(b.op(
+        "Pack",
+        vec![In::Dyn(ports)],
+        vec![("axis", attr::int(0)), ("N", attr::int(n))],
+        &[Some(DType::I64)],
+    )?[0])
+}

@@ -1,0 +1,465 @@
+//! Dynamic dims (`dynamic=true`): which input dims are dynamic, the probe inputs, and how the
+//! walk tracks what depends on them.
+//!
+//! The walk runs every op twice: on the sample inputs and on the *probe* inputs, the same inputs
+//! grown by one along every dynamic dim (by repeating their last slice, so token ids and masks stay
+//! valid). A tensor dim that differs between the two is dynamic (`-1` in descs). An int computed
+//! from a dynamic dim (`aten::size`, `aten::numel`, `aten::Int` of a tensor computed in the graph,
+//! arithmetic on those) becomes a `Value::SymInt` that remembers how it was computed, so lowering
+//! can emit that computation instead of a constant; a bool computed from one becomes a
+//! `Value::SymBool`, and a branch on it is a guard on the dynamic dim.
+//!
+//! Before the walk, `settle` finds the dims the model itself fixes (e.g. adding a parameter of
+//! fixed shape): forward run by libtorch fails when they change, so they are exported static and
+//! the user is told.
+use crate::error::{Error, Result};
+use crate::load::Node;
+use crate::value::{BinOp, Origin, Sym, SymInt, TensorValue, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::rc::Rc;
+
+/// An input dim: (index among forward's arguments after self, dim).
+pub type InputDim = (usize, usize);
+
+/// The input dims asked to be dynamic: every dim of every tensor input, except where
+/// `only` (forward argument name → dims) says otherwise.
+pub fn requested_dims(
+    names: &[String],
+    inputs: &[Value],
+    only: &BTreeMap<String, Vec<i64>>,
+) -> Result<Vec<InputDim>> {
+    for name in only.keys() {
+        if !names.iter().any(|n| n == name) {
+            return Err(Error::Input(format!(
+                "--dynamic-dims names '{name}', but forward's arguments are ({}); fix: use one of those names",
+                names.join(", ")
+            )));
+        }
+    }
+    let mut out = vec![];
+    for (i, (name, v)) in names.iter().zip(inputs).enumerate() {
+        let Some(t) = v.as_tensor() else {
+            if only.contains_key(name) {
+                return Err(Error::Input(format!(
+                    "--dynamic-dims names '{name}', which is a {} input, not a tensor; fix: name a tensor input",
+                    v.kind_name()
+                )));
+            }
+            continue;
+        };
+        let rank = t.tensor.dim() as i64;
+        match only.get(name) {
+            None => out.extend((0..rank as usize).map(|d| (i, d))),
+            Some(dims) => {
+                for &d in dims {
+                    let n = if d < 0 { d + rank } else { d };
+                    if !(0..rank).contains(&n) {
+                        return Err(Error::Input(format!(
+                            "--dynamic-dims {name}={d}: '{name}' has rank {rank}; fix: give dims in 0..{rank}"
+                        )));
+                    }
+                    if !out.contains(&(i, n as usize)) {
+                        out.push((i, n as usize));
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `t` grown by one along each of `dims`, repeating its last slice.
+pub fn grow(t: &tch::Tensor, dims: &[usize]) -> tch::Tensor {
+    let mut y = t.shallow_clone();
+    for &d in dims {
+        let size = y.size()[d];
+        let last = y.narrow(d as i64, size - 1, 1);
+        y = tch::Tensor::cat(&[&y, &last], d as i64);
+    }
+    y
+}
+
+/// The inputs with `dims` grown (non-tensor inputs unchanged).
+pub fn probe_values(inputs: &[Value], dims: &[InputDim]) -> Vec<Value> {
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Value::Tensor(t) => {
+                let ds: Vec<usize> = dims.iter().filter(|x| x.0 == i).map(|x| x.1).collect();
+                if ds.is_empty() {
+                    v.clone()
+                } else {
+                    Value::Tensor(TensorValue::new(grow(&t.tensor, &ds), Origin::Constant))
+                }
+            }
+            other => other.clone(),
+        })
+        .collect()
+}
+
+/// Finds which requested dims can vary: forward (run by libtorch) must succeed with them grown.
+/// Returns the dims that stay dynamic and a note for each dim the model fixes.
+pub fn settle(
+    model: &Path,
+    names: &[String],
+    inputs: &[Value],
+    requested: Vec<InputDim>,
+) -> Result<(Vec<InputDim>, Vec<String>)> {
+    let mut notes = vec![];
+    let size = |(i, d): InputDim| {
+        inputs[i]
+            .as_tensor()
+            .map(|t| t.tensor.size()[d])
+            .unwrap_or(0)
+    };
+    let label = |(i, d): InputDim| format!("'{}' dim {d}", names[i]);
+    let (mut dims, empty): (Vec<InputDim>, Vec<InputDim>) =
+        requested.into_iter().partition(|&x| size(x) > 0);
+    for x in empty {
+        notes.push(format!(
+            "{} has size 0 in the sample, so torch2air cannot tell how the model uses it; exported as static 0",
+            label(x)
+        ));
+    }
+    if dims.is_empty() {
+        return Ok((dims, notes));
+    }
+    let runs = |set: &[InputDim]| -> Result<std::result::Result<(), String>> {
+        let probe = probe_values(inputs, set);
+        match crate::verify::torchscript_outputs(model, &probe) {
+            Ok(_) => Ok(Ok(())),
+            Err(Error::Run(msg)) => Ok(Err(msg)),
+            Err(e) => Err(e),
+        }
+    };
+    if runs(&dims)?.is_ok() {
+        return Ok((dims, notes));
+    }
+    // Dims of equal sample size are likely the same symbol (batch of x and of its mask): try
+    // them together, and find which ones the model fixes.
+    let mut groups: BTreeMap<i64, Vec<InputDim>> = BTreeMap::new();
+    for &x in &dims {
+        groups.entry(size(x)).or_default().push(x);
+    }
+    let mut keep = vec![];
+    for (s, mut group) in groups {
+        loop {
+            let err = match runs(&group)? {
+                Ok(()) => break,
+                Err(e) => e,
+            };
+            // One dim whose removal makes the rest work: the model fixes that one.
+            let mut fixed = None;
+            for k in 0..group.len() {
+                let mut rest = group.clone();
+                let x = rest.remove(k);
+                if !rest.is_empty() && runs(&rest)?.is_ok() {
+                    fixed = Some(vec![x]);
+                    break;
+                }
+            }
+            let fixed = match fixed {
+                Some(f) => f,
+                None => {
+                    // Else every dim that cannot change on its own, or all of them.
+                    let mut alone = vec![];
+                    for &x in &group {
+                        if runs(&[x])?.is_err() {
+                            alone.push(x);
+                        }
+                    }
+                    if alone.is_empty() {
+                        group.clone()
+                    } else {
+                        alone
+                    }
+                }
+            };
+            for x in &fixed {
+                notes.push(format!(
+                    "{} is fixed at {s} by the model (forward fails when it changes: {}); exported as static",
+                    label(*x),
+                    first_line(&err)
+                ));
+            }
+            group.retain(|x| !fixed.contains(x));
+            if group.is_empty() {
+                break;
+            }
+        }
+        keep.extend(group);
+    }
+    keep.sort();
+    dims = keep;
+    if !dims.is_empty() {
+        if let Err(e) = runs(&dims)? {
+            return Err(Error::Input(format!(
+                "with all of its dynamic dims grown together, forward fails: {}; \
+                 fix: choose the dynamic dims with --dynamic-dims",
+                first_line(&e)
+            )));
+        }
+    }
+    Ok((dims, notes))
+}
+
+fn first_line(s: &str) -> String {
+    let s = s.trim_start_matches("TorchScript forward failed: ");
+    s.lines().next().unwrap_or_default().to_string()
+}
+
+/// Pairs each output with its probe twin: tensors get their probe, ints/bools computed from
+/// dynamic dims become symbolic. A float computed from a dynamic dim is baked in: its note goes
+/// to `guards`.
+pub fn attach_probes(
+    n: &Node,
+    inputs: &[Value],
+    outs: Vec<Value>,
+    probe_outs: Vec<Value>,
+    guards: &mut Vec<String>,
+) -> Vec<Value> {
+    let kind = n.kind.as_str();
+    if kind == "aten::size" && inputs.len() == 1 {
+        // The whole size list: one entry per dim.
+        if let (Some(t), Some(Value::List(v)), Some(Value::List(p))) =
+            (inputs[0].as_tensor(), outs.first(), probe_outs.first())
+        {
+            let dyn_dims = t.dynamic_dims();
+            let items = v
+                .iter()
+                .zip(p)
+                .enumerate()
+                .map(|(d, (x, px))| match (x.as_int(), px.as_int()) {
+                    (Some(value), Some(probe)) if dyn_dims[d] => Value::SymInt(Rc::new(SymInt {
+                        value,
+                        probe,
+                        sym: Sym::Dim(t.clone(), d),
+                    })),
+                    _ => x.clone(),
+                })
+                .collect();
+            return vec![Value::List(items)];
+        }
+    }
+    outs.into_iter()
+        .zip(probe_outs)
+        .map(|(v, p)| attach(kind, inputs, v, p, guards))
+        .collect()
+}
+
+fn attach(kind: &str, inputs: &[Value], v: Value, p: Value, guards: &mut Vec<String>) -> Value {
+    match (v, p) {
+        (Value::Tensor(mut t), Value::Tensor(pt)) => {
+            t.probe = Some(pt.tensor);
+            Value::Tensor(t)
+        }
+        (Value::List(a), Value::List(b)) if a.len() == b.len() => Value::List(
+            a.into_iter()
+                .zip(b)
+                .map(|(x, y)| attach(kind, inputs, x, y, guards))
+                .collect(),
+        ),
+        (Value::Tuple(a), Value::Tuple(b)) if a.len() == b.len() => Value::Tuple(
+            a.into_iter()
+                .zip(b)
+                .map(|(x, y)| attach(kind, inputs, x, y, guards))
+                .collect(),
+        ),
+        (Value::Int(value), Value::Int(probe)) => {
+            if let Some(v) = min_max(kind, inputs, value, probe, guards) {
+                return v;
+            }
+            if matches!(kind, "aten::Int" | "aten::IntImplicit") {
+                if let Some(s @ Value::SymInt(_)) = inputs.first() {
+                    return s.clone();
+                }
+            }
+            match symbolic_int(kind, inputs) {
+                Some(sym) => Value::SymInt(Rc::new(SymInt { value, probe, sym })),
+                None => Value::Int(value),
+            }
+        }
+        (Value::Bool(b), Value::Bool(q)) if depends(kind, inputs) => Value::SymBool(b, q),
+        (Value::Float(f), Value::Float(_)) if depends(kind, inputs) => {
+            guards.push(format!(
+                "{f} (a float computed from a dynamic dim, baked in)"
+            ));
+            Value::Float(f)
+        }
+        (v, _) => v,
+    }
+}
+
+/// `max`/`min` of ints where one depends on a dynamic dim: a piecewise choice, so it is
+/// specialised like a branch: the operand the sample (and the probe) picked, with a guard. When
+/// the two pick differently the choice stays in the graph (`Maximum`/`Minimum`).
+fn min_max(
+    kind: &str,
+    inputs: &[Value],
+    value: i64,
+    probe: i64,
+    guards: &mut Vec<String>,
+) -> Option<Value> {
+    let op = match kind.split('.').next() {
+        Some("prim::max") => "max",
+        Some("prim::min") => "min",
+        _ => return None,
+    };
+    if inputs.len() != 2 || !inputs.iter().any(Value::is_symbolic) {
+        return None;
+    }
+    let pair = |v: &Value| match v {
+        Value::SymInt(s) => Some((s.value, s.probe)),
+        Value::Int(i) => Some((*i, *i)),
+        _ => None,
+    };
+    let (a, b) = (pair(&inputs[0])?, pair(&inputs[1])?);
+    let k = if a.0 == value { 0 } else { 1 };
+    let kp = if a.1 == probe { 0 } else { 1 };
+    if k != kp || (a.0 == b.0) {
+        return None;
+    }
+    guards.push(format!(
+        "{op}(...) = its {} operand ({value}); sizes where the other operand is the {op} need another export",
+        if k == 0 { "first" } else { "second" }
+    ));
+    let _ = b;
+    Some(match &inputs[k] {
+        s @ Value::SymInt(_) => s.clone(),
+        _ => Value::Int(value),
+    })
+}
+
+/// Ops that read a tensor's value into a Python scalar.
+fn is_item(kind: &str) -> bool {
+    matches!(
+        kind,
+        "aten::Int"
+            | "aten::IntImplicit"
+            | "aten::ScalarImplicit"
+            | "aten::item"
+            | "aten::Float"
+            | "aten::FloatImplicit"
+            | "aten::Bool"
+            | "aten::is_nonzero"
+    )
+}
+
+/// Whether a scalar result of `kind` depends on a dynamic dim (or on a value computed in the
+/// graph, which the graph must then compute too).
+fn depends(kind: &str, inputs: &[Value]) -> bool {
+    inputs.iter().any(Value::is_symbolic)
+        || (is_item(kind) && graph_tensor(inputs).is_some())
+        || (matches!(kind, "aten::size" | "aten::numel")
+            && inputs
+                .first()
+                .and_then(Value::as_tensor)
+                .is_some_and(|t| t.dynamic_dims().iter().any(|d| *d)))
+}
+
+/// The tensor input of an item-like op, when it is computed in the graph with a probe.
+fn graph_tensor(inputs: &[Value]) -> Option<&TensorValue> {
+    inputs
+        .first()
+        .and_then(Value::as_tensor)
+        .filter(|t| matches!(t.origin, Origin::Port(_)) && t.probe.is_some())
+}
+
+fn symbolic_int(kind: &str, inputs: &[Value]) -> Option<Sym> {
+    if !depends(kind, inputs) {
+        return None;
+    }
+    let base = kind.split('.').next().unwrap_or(kind);
+    if base == "aten::size" {
+        let t = inputs.first()?.as_tensor()?;
+        let rank = t.tensor.dim() as i64;
+        let d = inputs.get(1)?.as_int()?;
+        let d = (if d < 0 { d + rank } else { d }) as usize;
+        return t
+            .dynamic_dims()
+            .get(d)
+            .copied()
+            .unwrap_or(false)
+            .then(|| Sym::Dim(t.clone(), d));
+    }
+    if base == "aten::numel" {
+        let t = inputs.first()?.as_tensor()?;
+        let size = t.tensor.size();
+        let dyn_dims = t.dynamic_dims();
+        let mut acc = Value::Int(1);
+        for (d, &s) in size.iter().enumerate() {
+            let dim = if dyn_dims[d] {
+                let probe = t.probe.as_ref().map(|p| p.size()[d]).unwrap_or(s);
+                Value::SymInt(Rc::new(SymInt {
+                    value: s,
+                    probe,
+                    sym: Sym::Dim(t.clone(), d),
+                }))
+            } else {
+                Value::Int(s)
+            };
+            acc = mul(acc, dim);
+        }
+        return match acc {
+            Value::SymInt(s) => Some(s.sym.clone()),
+            _ => None,
+        };
+    }
+    if is_item(base) {
+        return graph_tensor(inputs).map(|t| Sym::Scalar(t.clone()));
+    }
+    let ints = inputs.len() == 2
+        && inputs
+            .iter()
+            .all(|v| matches!(v, Value::Int(_) | Value::SymInt(_)));
+    let bin = |op| {
+        Some(Sym::Bin(
+            op,
+            Box::new(inputs[0].clone()),
+            Box::new(inputs[1].clone()),
+        ))
+    };
+    match base {
+        "aten::add" | "aten::__iadd__" if ints => bin(BinOp::Add),
+        "aten::sub" if ints => bin(BinOp::Sub),
+        "aten::mul" if ints => bin(BinOp::Mul),
+        "aten::floordiv" | "aten::__floordiv__" if ints => bin(BinOp::FloorDiv),
+        "aten::remainder" | "aten::__mod__" if ints => bin(BinOp::Rem),
+        "prim::max" if ints => bin(BinOp::Max),
+        "prim::min" if ints => bin(BinOp::Min),
+        "aten::neg" if inputs.len() == 1 => Some(Sym::Bin(
+            BinOp::Sub,
+            Box::new(Value::Int(0)),
+            Box::new(inputs[0].clone()),
+        )),
+        _ => Some(Sym::Opaque(kind.to_string())),
+    }
+}
+
+/// The product of two ints as a value (symbolic when either is).
+fn mul(a: Value, b: Value) -> Value {
+    match (&a, &b) {
+        (Value::Int(x), Value::Int(y)) => Value::Int(x * y),
+        _ => {
+            let (va, pa) = scalar_pair(&a);
+            let (vb, pb) = scalar_pair(&b);
+            Value::SymInt(Rc::new(SymInt {
+                value: va * vb,
+                probe: pa * pb,
+                sym: Sym::Bin(BinOp::Mul, Box::new(a), Box::new(b)),
+            }))
+        }
+    }
+}
+
+fn scalar_pair(v: &Value) -> (i64, i64) {
+    match v {
+        Value::SymInt(s) => (s.value, s.probe),
+        other => {
+            let x = other.as_int().unwrap_or(0);
+            (x, x)
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! dynamic=true: each dynamic fixture is exported once, then run by the runner at three sizes
+//! per dynamic dim and compared with the TorchScript module's own output at that size. Static
+//! exports of the same models hold no -1 and no shape op.
+mod common;
+use common::*;
+use std::collections::BTreeMap;
+use torch2air::api::{dynamo_export, CompilerConfig};
+use torch2air::proto::ModelDef;
+use torch2air::value::Value;
+use torch2air::verify::{compare, graph_tensors, torchscript_outputs};
+use torch2air::{run::run_air, spec};
+
+fn dyn_model(name: &str) -> std::path::PathBuf {
+    model(&format!("dynamic/{name}"))
+}
+
+fn inputs(specs: &[String], seed: u64) -> Vec<Value> {
+    spec::make_all(specs, seed).unwrap()
+}
+
+fn export(
+    name: &str,
+    specs: &[&str],
+    dynamic: bool,
+    config: &CompilerConfig,
+) -> (tempfile::TempDir, torch2air::ExportReport, ModelDef) {
+    let d = tmp();
+    let out = d.path().join("out");
+    let specs: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
+    let r = dynamo_export(
+        inputs(&specs, 1),
+        dyn_model(name),
+        out.to_str().unwrap(),
+        "export",
+        dynamic,
+        config,
+    )
+    .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let m = read_air(&r.air);
+    torch2air::ge::schema::check_graph(&m.graph[0]).unwrap();
+    (d, r, m)
+}
+
+/// Runs the export on `spec` and compares with TorchScript at that size.
+fn check_at(name: &str, air: &std::path::Path, spec: &str, seed: u64) {
+    let args = inputs(&[spec.to_string()], seed);
+    let reference = torchscript_outputs(&dyn_model(name), &args).unwrap();
+    let got =
+        run_air(air, &graph_tensors(&args)).unwrap_or_else(|e| panic!("{name} at {spec}: {e}"));
+    for c in compare(&reference, &got, None, None).unwrap() {
+        assert!(c.ok, "{name} at {spec}: {c}");
+        assert!(c.max_abs <= 1e-5, "{name} at {spec}: {c}");
+    }
+}
+
+fn types(m: &ModelDef) -> Vec<String> {
+    m.graph[0].op.iter().map(|o| o.r#type.clone()).collect()
+}
+
+fn data_shape(m: &ModelDef, name: &str) -> Vec<i64> {
+    op(m, name).output_desc[0]
+        .shape
+        .as_ref()
+        .unwrap()
+        .dim
+        .clone()
+}
+
+fn any_minus_one(m: &ModelDef) -> bool {
+    m.graph[0].op.iter().any(|o| {
+        o.input_desc
+            .iter()
+            .chain(&o.output_desc)
+            .any(|d| d.shape.as_ref().is_some_and(|s| s.dim.contains(&-1)))
+            || o.attr.get("value").is_some_and(|a| {
+                matches!(&a.value, Some(torch2air::proto::attr_def::Value::T(t))
+                    if t.desc.as_ref().is_some_and(|d| d.dtype == 9) && {
+                        let v: Vec<i64> = t.data.chunks(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect();
+                        v.contains(&-1)
+                    })
+            })
+    })
+}
+
+/// Exports once with dynamic=true and checks three sizes along each dynamic dim.
+fn dynamic_case(name: &str, sample: &str, sizes: &[&str]) -> ModelDef {
+    let (_d, r, m) = export(name, &[sample], true, &CompilerConfig::default());
+    assert_eq!(r.dynamic_dims, vec!["x[0]", "x[1]"], "{name}");
+    assert_eq!(r.notes.len(), 1, "{name}: {:?}", r.notes);
+    assert!(
+        r.notes[0].contains("'x' dim 2 is fixed at") && r.notes[0].contains("exported as static"),
+        "{name}: {:?}",
+        r.notes
+    );
+    let x = data_shape(&m, "x");
+    assert_eq!(&x[..2], &[-1, -1], "{name}: Data x is {x:?}");
+    assert!(x[2] > 0);
+    assert_eq!(sizes.len(), 6, "three sizes per dynamic dim");
+    for (k, s) in sizes.iter().enumerate() {
+        check_at(name, &r.air, s, 10 + k as u64);
+    }
+    m
+}
+
+/// The same model exported static: no -1 anywhere, no shape op, and it verifies.
+fn static_case(name: &str, sample: &str) {
+    let (_d, r, m) = export(name, &[sample], false, &CompilerConfig::default());
+    assert!(r.dynamic_dims.is_empty());
+    assert!(!any_minus_one(&m), "{name}: static export holds a -1");
+    let t = types(&m);
+    assert!(
+        !t.iter().any(|t| t == "Shape" || t == "Pack"),
+        "{name}: static export holds shape ops: {t:?}"
+    );
+    check_at(name, &r.air, sample, 1);
+    // ... and only at the sample size: the runner refuses another.
+    let other = sample.replace("[2,", "[3,");
+    let args = inputs(&[other], 2);
+    assert!(run_air(&r.air, &graph_tensors(&args)).is_err());
+}
+
+#[test]
+fn attention_block_dynamic_batch_and_sequence() {
+    let m = dynamic_case(
+        "attention.pt",
+        "f32[2,5,16]",
+        &[
+            "f32[1,5,16]",
+            "f32[3,5,16]",
+            "f32[7,5,16]",
+            "f32[2,1,16]",
+            "f32[2,4,16]",
+            "f32[2,11,16]",
+        ],
+    );
+    let t = types(&m);
+    // view(b, s, 3, h, d // h) and reshape(b, s, d) with b and s dynamic: computed shapes.
+    assert!(t.iter().filter(|t| *t == "Shape").count() >= 1, "{t:?}");
+    assert!(t.iter().any(|t| t == "Pack"), "{t:?}");
+}
+
+#[test]
+fn flatten_mlp_dynamic_computed_sizes() {
+    let m = dynamic_case(
+        "flatten_mlp.pt",
+        "f32[2,5,4]",
+        &[
+            "f32[1,5,4]",
+            "f32[4,5,4]",
+            "f32[9,5,4]",
+            "f32[2,2,4]",
+            "f32[2,3,4]",
+            "f32[2,8,4]",
+        ],
+    );
+    let t = types(&m);
+    // `h.sum(1) / t` divides by the run-time sequence length.
+    assert!(t.iter().any(|t| t == "GatherV2"), "{t:?}");
+}
+
+#[test]
+fn traced_size_view_chain_dynamic() {
+    dynamic_case(
+        "traced_chain.pt",
+        "f32[2,5,8]",
+        &[
+            "f32[1,5,8]",
+            "f32[3,5,8]",
+            "f32[6,5,8]",
+            "f32[2,1,8]",
+            "f32[2,2,8]",
+            "f32[2,9,8]",
+        ],
+    );
+}
+
+#[test]
+fn static_exports_hold_no_dynamic_dims_or_shape_ops() {
+    static_case("attention.pt", "f32[2,5,16]");
+    static_case("flatten_mlp.pt", "f32[2,5,4]");
+    static_case("traced_chain.pt", "f32[2,5,8]");
+}
+
+#[test]
+fn dynamic_dims_option_pins_the_rest() {
+    let mut c = CompilerConfig::default();
+    c.export.dynamic_dims = BTreeMap::from([("x".to_string(), vec![0])]);
+    let (_d, r, m) = export("attention.pt", &["f32[2,5,16]"], true, &c);
+    assert_eq!(r.dynamic_dims, vec!["x[0]"]);
+    assert!(r.notes.is_empty(), "{:?}", r.notes);
+    assert_eq!(data_shape(&m, "x"), vec![-1, 5, 16]);
+    check_at("attention.pt", &r.air, "f32[6,5,16]", 3);
+    // The sequence is static now: another length is refused.
+    let args = inputs(&["f32[2,6,16]".into()], 4);
+    assert!(run_air(&r.air, &graph_tensors(&args)).is_err());
+}
+
+#[test]
+fn branch_on_a_dynamic_dim_is_a_guard_and_strict_makes_it_an_error() {
+    let d = tmp();
+    let m = model("branchy.pt");
+    let m = m.to_str().unwrap();
+    let (code, out, err) = cli(
+        d.path(),
+        &[
+            "export",
+            m,
+            "--input",
+            "f32[3,4]",
+            "--input",
+            "bool:true",
+            "--dynamic",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("dynamic dims: x[0]"), "{out}");
+    assert!(out.contains("'x' dim 1 is fixed at 4"), "{out}");
+    let guard = out
+        .lines()
+        .find(|l| l.contains("if x.size(0) > 1:"))
+        .unwrap_or_else(|| panic!("no guard line: {out}"));
+    assert!(
+        guard.contains("-> true") && guard.contains("depends on a dynamic dim"),
+        "{guard}"
+    );
+    // The flag's guard is not a dynamic one.
+    let flag = out.lines().find(|l| l.contains("if flag:")).unwrap();
+    assert!(!flag.contains("dynamic dim"), "{flag}");
+
+    let (code, _, err) = cli(
+        d.path(),
+        &[
+            "export",
+            m,
+            "--input",
+            "f32[3,4]",
+            "--input",
+            "bool:true",
+            "--strict-dynamic",
+            "--export-path",
+            "strict",
+        ],
+    );
+    assert_clean_error(code, &err, "depends on a dynamic dim");
+    assert!(err.contains("if x.size(0) > 1:"), "{err}");
+    assert!(!d.path().join("strict").exists());
+}
+
+#[test]
+fn dynamic_dims_errors_are_clear() {
+    let d = tmp();
+    let m = dyn_model("attention.pt");
+    let m = m.to_str().unwrap();
+    let (code, _, err) = cli(
+        d.path(),
+        &[
+            "export",
+            m,
+            "--input",
+            "f32[2,5,16]",
+            "--dynamic-dims",
+            "y=0",
+        ],
+    );
+    assert_clean_error(code, &err, "forward's arguments are (x)");
+    let (code, _, err) = cli(
+        d.path(),
+        &[
+            "export",
+            m,
+            "--input",
+            "f32[2,5,16]",
+            "--dynamic-dims",
+            "x=3",
+        ],
+    );
+    assert_clean_error(code, &err, "'x' has rank 3");
+    let (code, _, err) = cli(
+        d.path(),
+        &["export", m, "--input", "f32[2,5,16]", "--dynamic-dims", "x"],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("NAME=DIMS"), "{err}");
+}
+
+#[test]
+fn seed_single_card_dims_are_fixed_by_its_parameters() {
+    // x + y + p1 + p2 with p1, p2 of shape (2, 4): forward fails at any other size, so every
+    // requested dim is reported and exported static.
+    let d = tmp();
+    let out = d.path().join("out");
+    let args = inputs(&["f32[2,4]".into(), "f32[2,4]".into()], 0);
+    let r = dynamo_export(
+        args,
+        model("seed_single.pt"),
+        out.to_str().unwrap(),
+        "export",
+        true,
+        &CompilerConfig::default(),
+    )
+    .unwrap();
+    assert!(r.dynamic_dims.is_empty());
+    assert_eq!(r.notes.len(), 4, "{:?}", r.notes);
+    for n in ["'x' dim 0", "'x' dim 1", "'y' dim 0", "'y' dim 1"] {
+        assert!(
+            r.notes
+                .iter()
+                .any(|x| x.starts_with(n) && x.contains("exported as static")),
+            "{n}: {:?}",
+            r.notes
+        );
+    }
+    let m = read_air(&r.air);
+    assert_eq!(data_shape(&m, "x"), vec![2, 4]);
+    assert!(!any_minus_one(&m));
+}
+
+#[test]
+fn integer_arithmetic_on_dynamic_sizes_is_computed_in_the_graph() {
+    let d = tmp();
+    let m = dyn_model("size_arith.pt");
+    let (code, out, err) = cli(
+        d.path(),
+        &[
+            "export",
+            m.to_str().unwrap(),
+            "--input",
+            "f32[2,5]",
+            "--dynamic",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("dynamic dims: x[0], x[1]"), "{out}");
+    // max(t // 2, 1) and min(t, 2) are choices: specialised, with their guards.
+    for (line, pick) in [
+        ("max  -> max(...)", "first operand (2)"),
+        ("min  -> min(...)", "second operand (2)"),
+    ] {
+        let g = out
+            .lines()
+            .find(|l| l.contains(line))
+            .unwrap_or_else(|| panic!("no guard for {line}: {out}"));
+        assert!(
+            g.contains(pick) && g.contains("depends on a dynamic dim"),
+            "{g}"
+        );
+    }
+    let air = d.path().join("export_file/export.air");
+    let m = read_air(&air);
+    let t = types(&m);
+    for ty in ["FloorDiv", "FloorMod", "Sub", "Shape"] {
+        assert!(t.iter().any(|x| x == ty), "no {ty} in {t:?}");
+    }
+    // Every size that satisfies the guards (t >= 2).
+    for s in [
+        "f32[2,2]", "f32[2,3]", "f32[2,4]", "f32[2,9]", "f32[1,6]", "f32[4,7]",
+    ] {
+        check_at("size_arith.pt", &air, s, 5);
+    }
+    // t = 1 breaks `min(t, 2) = 2`: the runner refuses rather than compute a wrong shape.
+    let args = inputs(&["f32[2,1]".into()], 5);
+    assert!(run_air(&air, &graph_tensors(&args)).is_err());
+}
