@@ -32,6 +32,9 @@ pub struct ExportConfig {
     /// With `dynamic = true`: a branch or loop count that depends on a dynamic dim is an error
     /// instead of a guard.
     pub strict_dynamic: bool,
+    /// Write every op kind of the graph (count, status, GE lowering, inputs seen, source lines)
+    /// to this `.md` or `.csv` file, also when the export fails on unsupported ops.
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -280,7 +283,22 @@ pub fn dynamo_export(
         dynamic,
         strict_dynamic: xc.strict_dynamic,
     };
-    let walked = Walker::with_options(&m, opts).run(graph_inputs)?;
+    if let Some(p) = &xc.report {
+        write::report::check_path(p)?;
+    }
+    let walked = match Walker::with_options(&m, opts).run(graph_inputs) {
+        Ok(w) => w,
+        Err(Error::Unsupported(u)) => {
+            if let Some(p) = &xc.report {
+                write::report::write(p, model.as_ref(), &u.all)?;
+            }
+            return Err(Error::Unsupported(u));
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(p) = &xc.report {
+        write::report::write(p, model.as_ref(), &walked.ops)?;
+    }
     let node_count = walked.builder.ops.len();
     let mut stage = Stage::new(&root)?;
     let air_name = format!("{name}.air");

@@ -28,7 +28,28 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// One unsupported op with every place it was met.
+/// How the walk handled an op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpStatus {
+    /// A lowering rule emitted GE ops for it.
+    Lowered,
+    /// Computed from constants only: folded into a `Const`.
+    Folded,
+    /// No lowering rule.
+    Unsupported,
+}
+
+impl OpStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            OpStatus::Lowered => "lowered",
+            OpStatus::Folded => "folded into a constant",
+            OpStatus::Unsupported => "UNSUPPORTED",
+        }
+    }
+}
+
+/// One op kind of the walked graph with every place it was met.
 #[derive(Debug, Clone)]
 pub struct UnsupportedOp {
     pub op: String,
@@ -37,21 +58,26 @@ pub struct UnsupportedOp {
     pub sites: Vec<String>,
     /// Input dtypes/shapes seen, unique.
     pub signatures: Vec<String>,
+    pub status: OpStatus,
 }
 
+/// The op kinds without a lowering rule, and (for `--report`) every op kind of the graph.
 #[derive(Debug, Clone, Default)]
-pub struct UnsupportedOps(pub Vec<UnsupportedOp>);
+pub struct UnsupportedOps {
+    pub unsupported: Vec<UnsupportedOp>,
+    pub all: Vec<UnsupportedOp>,
+}
 
 impl fmt::Display for UnsupportedOps {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let total: usize = self.0.iter().map(|o| o.count).sum();
+        let total: usize = self.unsupported.iter().map(|o| o.count).sum();
         writeln!(
             f,
             "the model uses {} op kind(s) that torch2air cannot lower to GE yet ({} node(s)); nothing was written:",
-            self.0.len(),
+            self.unsupported.len(),
             total
         )?;
-        for op in &self.0 {
+        for op in &self.unsupported {
             writeln!(
                 f,
                 "  {} x{}   inputs: {}",

@@ -58,6 +58,11 @@ struct ExportArgs {
     /// Implies --dynamic.
     #[arg(long)]
     strict_dynamic: bool,
+    /// Write every op kind of the graph (count, lowered/folded/UNSUPPORTED, GE lowering, input
+    /// dtypes and shapes, source lines) to FILE: Markdown for .md, CSV for .csv. Written also
+    /// when the export fails on unsupported ops.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
     /// Graph + weight bytes above which weights become FileConstant nodes plus raw files
     /// [default: $TORCH2AIR_WEIGHT_THRESHOLD, else 1937768448 = 2 GB - 200 MB]. 0 forces files.
     #[arg(long, value_name = "BYTES")]
@@ -107,6 +112,7 @@ impl ExportArgs {
                 .extend(dims);
         }
         c.export.strict_dynamic = self.strict_dynamic;
+        c.export.report = self.report.clone();
         c.export.experimental.auto_atc_config_generated = self.auto_atc_config;
         c.export.experimental.enable_record_nn_module_stack = self.record_nn_module_stack;
         c
@@ -339,11 +345,18 @@ fn main_result(cli: Cli) -> Result<bool> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let report = match &cli.cmd {
+        Cmd::Export { export, .. } | Cmd::Verify { export, .. } => export.report.clone(),
+        _ => None,
+    };
     match main_result(cli) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
             eprintln!("error: {e}");
+            if let (Error::Unsupported(_), Some(r)) = (&e, &report) {
+                eprintln!("the op report of the whole graph is in {}", r.display());
+            }
             ExitCode::from(match e {
                 Error::Mismatch(_) => 1,
                 _ => 2,

@@ -38,6 +38,15 @@ impl Rules {
     /// The rule for a schema name, trying the exact overload, then the base name; in-place
     /// variants (`aten::add_`) use the rule of their functional op.
     pub fn get(&self, op: &str) -> Option<Rule> {
+        self.lookup(op).map(|(r, _)| *r)
+    }
+
+    /// What the rule for `op` emits (its `ge` text), by the same lookup as `get`.
+    pub fn describe(&self, op: &str) -> Option<&'static str> {
+        self.lookup(op).map(|(_, g)| *g)
+    }
+
+    fn lookup(&self, op: &str) -> Option<&(Rule, &'static str)> {
         let (base, overload) = match op.split_once('.') {
             Some((b, o)) => (b, Some(o)),
             None => (op, None),
@@ -46,7 +55,6 @@ impl Rules {
             overload
                 .and_then(|o| self.map.get(format!("{b}.{o}").as_str()))
                 .or_else(|| self.map.get(b))
-                .map(|(r, _)| *r)
         };
         find(base).or_else(|| base.strip_suffix('_').and_then(find))
     }

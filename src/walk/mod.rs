@@ -5,7 +5,7 @@
 pub mod dynamic;
 mod prim;
 
-use crate::error::{Error, Result, UnsupportedOp, UnsupportedOps};
+use crate::error::{Error, OpStatus, Result, UnsupportedOp, UnsupportedOps};
 use crate::ge::GraphBuilder;
 use crate::load::{Block, Module, Node};
 use crate::lower::{self, Ctx, Materialized};
@@ -48,6 +48,8 @@ pub struct Walked {
     pub guards: Vec<Guard>,
     /// Concrete outputs of forward (flattened tensors), as TorchScript computed them op by op.
     pub outputs: Vec<tch::Tensor>,
+    /// Every tensor op kind of the graph, with counts, input signatures and source lines.
+    pub ops: Vec<UnsupportedOp>,
 }
 
 /// A graph input as the walker binds it.
@@ -75,7 +77,9 @@ pub struct Walker<'m> {
     b: GraphBuilder,
     mat: Materialized,
     guards: Vec<Guard>,
-    unsupported: BTreeMap<String, UnsupportedOp>,
+    /// Every op kind met that produces tensors, with its uses (for the unsupported-op error and
+    /// `--report`).
+    uses: BTreeMap<String, UnsupportedOp>,
     progress: indicatif::ProgressBar,
     opts: WalkOptions,
 }
@@ -131,7 +135,7 @@ impl<'m> Walker<'m> {
             b: GraphBuilder::new(),
             mat: Materialized::default(),
             guards: vec![],
-            unsupported: BTreeMap::new(),
+            uses: BTreeMap::new(),
             progress,
             opts,
         }
@@ -187,10 +191,14 @@ impl<'m> Walker<'m> {
         }
         let outs = self.block(graph, vec![])?;
         self.progress.finish_and_clear();
-        if !self.unsupported.is_empty() {
-            return Err(Error::Unsupported(UnsupportedOps(
-                self.unsupported.into_values().collect(),
-            )));
+        let all: Vec<UnsupportedOp> = self.uses.into_values().collect();
+        let unsupported: Vec<UnsupportedOp> = all
+            .iter()
+            .filter(|u| u.status == OpStatus::Unsupported)
+            .cloned()
+            .collect();
+        if !unsupported.is_empty() {
+            return Err(Error::Unsupported(UnsupportedOps { unsupported, all }));
         }
         // NetOutput: every tensor of the returned value, flattened.
         let ret = outs.into_iter().next().unwrap_or(Value::None);
@@ -219,6 +227,7 @@ impl<'m> Walker<'m> {
             builder: self.b,
             guards: self.guards,
             outputs: concrete,
+            ops: all,
         })
     }
 
@@ -443,6 +452,12 @@ impl<'m> Walker<'m> {
         } else {
             None
         };
+        let status = match (&origin_of_out, lower::rules().get(n.op_name())) {
+            (Some(Origin::Constant), _) => OpStatus::Folded,
+            (_, Some(_)) => OpStatus::Lowered,
+            (_, None) => OpStatus::Unsupported,
+        };
+        self.record_use(n, &inputs, status);
         let ports: Vec<Port> = match origin_of_out {
             Some(o) => {
                 set_origins(&mut outs, &mut std::iter::repeat_with(|| o.clone()));
@@ -462,24 +477,6 @@ impl<'m> Walker<'m> {
                     })?
                 }
                 None => {
-                    let entry = self
-                        .unsupported
-                        .entry(n.op_name().to_string())
-                        .or_insert_with(|| UnsupportedOp {
-                            op: n.op_name().to_string(),
-                            count: 0,
-                            sites: vec![],
-                            signatures: vec![],
-                        });
-                    entry.count += 1;
-                    let s = site(n);
-                    if !entry.sites.contains(&s) {
-                        entry.sites.push(s);
-                    }
-                    let sig = inputs.iter().map(describe).collect::<Vec<_>>().join(", ");
-                    if !entry.signatures.contains(&sig) {
-                        entry.signatures.push(sig);
-                    }
                     set_origins(
                         &mut outs,
                         &mut std::iter::repeat_with(|| Origin::Unsupported),
@@ -500,6 +497,32 @@ impl<'m> Walker<'m> {
         }
         set_origins(&mut outs, &mut ports.into_iter().map(Origin::Port));
         self.finish_op(n, &inputs, outs)
+    }
+
+    fn record_use(&mut self, n: &Node, inputs: &[Value], status: OpStatus) {
+        let entry = self
+            .uses
+            .entry(n.op_name().to_string())
+            .or_insert_with(|| UnsupportedOp {
+                op: n.op_name().to_string(),
+                count: 0,
+                sites: vec![],
+                signatures: vec![],
+                status,
+            });
+        // An op lowered once and folded elsewhere counts as lowered; unsupported wins over both.
+        if status == OpStatus::Unsupported || entry.status == OpStatus::Folded {
+            entry.status = status;
+        }
+        entry.count += 1;
+        let s = site(n);
+        if !entry.sites.contains(&s) {
+            entry.sites.push(s);
+        }
+        let sig = inputs.iter().map(describe).collect::<Vec<_>>().join(", ");
+        if !entry.signatures.contains(&sig) {
+            entry.signatures.push(sig);
+        }
     }
 
     /// Binds outputs; an in-place op also rebinds its first input to its result.

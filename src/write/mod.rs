@@ -2,6 +2,7 @@
 //! check the graph against ge_ops.json, and write `<name>.air`, `dynamo.pbtxt` and the weight
 //! files atomically.
 pub mod pbtxt;
+pub mod report;
 pub mod stage;
 
 use crate::dtype::DType;

@@ -1,0 +1,154 @@
+//! `--report FILE`: every op kind of the graph with its count, status, inputs and source lines,
+//! in Markdown or CSV, written also when the export fails on unsupported ops.
+mod common;
+use common::*;
+
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    assert_eq!(
+        r.headers().unwrap().iter().collect::<Vec<_>>(),
+        [
+            "op",
+            "count",
+            "status",
+            "ge_lowering",
+            "inputs_seen",
+            "source_lines"
+        ]
+    );
+    r.records()
+        .map(|x| x.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}
+
+fn row<'a>(rows: &'a [Vec<String>], op: &str) -> &'a Vec<String> {
+    rows.iter()
+        .find(|r| r[0] == op)
+        .unwrap_or_else(|| panic!("no row for {op}: {rows:?}"))
+}
+
+#[test]
+fn unsupported_model_report_counts_and_lines() {
+    let d = tmp();
+    let m = model("unsupported.pt");
+    let m = m.to_str().unwrap();
+    let (c, _, e) = cli(
+        d.path(),
+        &["export", m, "--input", "f32[2,3,3]", "--report", "ops.csv"],
+    );
+    assert_clean_error(c, &e, "cannot lower to GE yet");
+    assert!(
+        e.contains("the op report of the whole graph is in ops.csv"),
+        "{e}"
+    );
+    assert_eq!(
+        files_in(d.path()),
+        vec!["ops.csv"],
+        "only the report is written"
+    );
+    let rows = csv_rows(&std::fs::read_to_string(d.path().join("ops.csv")).unwrap());
+    let det = row(&rows, "aten::linalg_det");
+    assert_eq!((det[1].as_str(), det[2].as_str()), ("2", "UNSUPPORTED"));
+    assert_eq!(det[3], "");
+    assert_eq!(det[4], "f32[2, 3, 3]");
+    assert!(
+        det[5].contains("make_fixtures.py:176: torch.linalg.det"),
+        "{det:?}"
+    );
+    assert!(
+        det[5].contains("make_fixtures.py:177: torch.linalg.det"),
+        "{det:?}"
+    );
+    let tr = row(&rows, "aten::trace");
+    assert_eq!((tr[1].as_str(), tr[2].as_str()), ("1", "UNSUPPORTED"));
+    assert!(
+        tr[5].contains("make_fixtures.py:178: torch.trace"),
+        "{tr:?}"
+    );
+    // The supported ops around them are listed too, with their GE lowering.
+    let mul = row(&rows, "aten::mul.Scalar");
+    assert_eq!((mul[1].as_str(), mul[2].as_str()), ("1", "lowered"));
+    assert!(mul[3].contains("Mul"), "{mul:?}");
+    let add = row(&rows, "aten::add.Tensor");
+    assert_eq!(add[1], "2");
+    let total: usize = rows.iter().map(|r| r[1].parse::<usize>().unwrap()).sum();
+    assert_eq!(total, 7, "{rows:?}");
+
+    // Markdown: the same table.
+    let (c, _, _) = cli(
+        d.path(),
+        &["export", m, "--input", "f32[2,3,3]", "--report", "ops.md"],
+    );
+    assert_eq!(c, 2);
+    let md = std::fs::read_to_string(d.path().join("ops.md")).unwrap();
+    assert!(
+        md.contains("5 op kind(s), 7 node(s); 2 kind(s) unsupported (3 node(s))."),
+        "{md}"
+    );
+    assert!(
+        md.lines().any(
+            |l| l.starts_with("| `aten::linalg_det` | 2 | UNSUPPORTED |")
+                && l.contains("make_fixtures.py:176")
+        ),
+        "{md}"
+    );
+}
+
+#[test]
+fn report_of_a_successful_export() {
+    let d = tmp();
+    let m = model("mlp.pt");
+    let (c, out, e) = cli(
+        d.path(),
+        &[
+            "export",
+            m.to_str().unwrap(),
+            "--input",
+            "f32[3,16]",
+            "--report",
+            "r.md",
+        ],
+    );
+    assert_eq!(c, 0, "{e}");
+    assert!(out.contains("exported"), "{out}");
+    assert!(d.path().join("export_file/export.air").exists());
+    let md = std::fs::read_to_string(d.path().join("r.md")).unwrap();
+    assert!(md.contains("; 0 kind(s) unsupported (0 node(s))."), "{md}");
+    for op in [
+        "aten::linear",
+        "aten::layer_norm",
+        "aten::gelu",
+        "aten::softmax.int",
+    ] {
+        assert!(
+            md.lines()
+                .any(|l| l.starts_with(&format!("| `{op}` |")) && l.contains("| lowered |")),
+            "{op}: {md}"
+        );
+    }
+    assert!(!md.contains("UNSUPPORTED"));
+}
+
+#[test]
+fn report_path_is_checked_before_work() {
+    let d = tmp();
+    let s = model("seed_single.pt");
+    let s = s.to_str().unwrap();
+    let (c, _, e) = cli(
+        d.path(),
+        &[
+            "export", s, "--input", "f32[2,4]", "--input", "f32[2,4]", "--report", "r.txt",
+        ],
+    );
+    assert_clean_error(c, &e, "must end in .md or .csv");
+    std::os::unix::fs::symlink(d.path().join("elsewhere.md"), d.path().join("l.md")).unwrap();
+    let (c, _, e) = cli(
+        d.path(),
+        &[
+            "export", s, "--input", "f32[2,4]", "--input", "f32[2,4]", "--report", "l.md",
+        ],
+    );
+    assert_clean_error(c, &e, "is a symbolic link");
+    assert!(!d.path().join("elsewhere.md").exists());
+    assert!(!d.path().join("export_file").exists());
+}
