@@ -246,6 +246,8 @@ class OpsIndex(nn.Module):
         idx2: List[Optional[torch.Tensor]] = [None, j[:2]]
         out.append(torch.index_put(x, idx2, v))
         out.append(torch.index_put(x, [j], v[0, 0], accumulate=True))
+        out.append(x[j - 2])  # negative indices count from the end
+        out.append(torch.index_put(x, [j - 2], v[0, 0]))
         w = x.clone()
         w[x < 0] = 0.0
         out.append(w)
