@@ -3,11 +3,18 @@
 //! concrete outputs the walker computed with libtorch, and emits GE ops for the tensor outputs.
 //! Output dtypes come from the concrete outputs, so every rule casts operands to PyTorch's own
 //! promotion result instead of relying on GE's implicit casts (aten-to-ge.md section 1.3).
+mod attention;
+mod compare;
+mod create;
 mod elementwise;
+mod index;
+mod layout;
+mod math;
 mod nn;
 mod reduction;
 mod shape;
 pub mod sym;
+mod sort;
 
 use crate::dtype::DType;
 use crate::ge::{attr, GraphBuilder, In};
@@ -75,6 +82,13 @@ pub fn rules() -> &'static Rules {
         reduction::register(&mut r);
         shape::register(&mut r);
         sym::register(&mut r);
+        attention::register(&mut r);
+        compare::register(&mut r);
+        create::register(&mut r);
+        index::register(&mut r);
+        layout::register(&mut r);
+        math::register(&mut r);
+        sort::register(&mut r);
         r
     })
 }

@@ -1,8 +1,13 @@
 //! Runner kernels: one small function per GE op type, grouped by family.
+mod compare;
 mod elementwise;
+mod index;
+mod layout;
+mod math;
 mod nn;
 mod reduction;
 mod shape;
+mod sort;
 
 use crate::ge::attr;
 use crate::proto::OpDef;
@@ -91,6 +96,11 @@ pub fn same_dtype(a: &Tensor, b: &Tensor) -> Result<(), String> {
     Ok(())
 }
 
+/// A libtorch result as a runner error (its first line, without the C++ backtrace).
+pub fn tc<T>(r: Result<T, tch::TchError>) -> Result<T, String> {
+    r.map_err(|e| crate::load::short_torch_message(&e.to_string()))
+}
+
 fn registry() -> &'static BTreeMap<&'static str, Kernel> {
     static K: OnceLock<BTreeMap<&'static str, Kernel>> = OnceLock::new();
     K.get_or_init(|| {
@@ -99,6 +109,11 @@ fn registry() -> &'static BTreeMap<&'static str, Kernel> {
         nn::register(&mut m);
         reduction::register(&mut m);
         shape::register(&mut m);
+        compare::register(&mut m);
+        index::register(&mut m);
+        layout::register(&mut m);
+        math::register(&mut m);
+        sort::register(&mut m);
         m
     })
 }

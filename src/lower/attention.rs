@@ -1,0 +1,172 @@
+//! Attention and batched products: scaled_dot_product_attention, baddbmm, einsum.
+use super::layout::{broadcast_to, reshape_to, tensor_list};
+use super::{Ctx, RuleResult, Rules};
+use crate::dtype::DType;
+use crate::ge::{attr, In};
+use crate::value::Port;
+
+pub fn register(r: &mut Rules) {
+    r.add(
+        "aten::scaled_dot_product_attention",
+        sdpa,
+        "decomposed (TorchAir's math path): [enable_gqa: k, v heads repeated by Unsqueeze → BroadcastTo → Reshape] → BatchMatMulV2(q, k; adj_x2) → Mul(Kt(scale)) → [bool mask or is_causal: SelectV2(mask, s, Kt(-inf)); float mask: Add] → SoftmaxV2(axes=[-1]) → BatchMatMulV2(·, v) → [Cast out]; t = FLOAT for FLOAT16/BF16 inputs (accumulate in FLOAT, as the fused kernels do), else out. A row with every key masked gives NaN (GE SoftmaxV2), not PyTorch's 0",
+    );
+    r.add(
+        "aten::baddbmm",
+        baddbmm,
+        "BatchMatMulV2(⇑out batch1, ⇑out batch2) [Mul Kout(alpha)] → Add(·, ⇑out self [Mul Kout(beta)]); beta 0: no Add",
+    );
+    r.add(
+        "aten::einsum",
+        einsum,
+        "Einsum(x0..xN-1 ⇑t; equation, N), t = out (BF16 via FLOAT)",
+    );
+}
+
+fn bmm(c: &mut Ctx, a: Port, b: Port, adj_b: bool, dt: DType) -> Result<Port, String> {
+    c.op1(
+        "BatchMatMulV2",
+        vec![In::P(a), In::P(b)],
+        vec![
+            ("adj_x1", attr::boolean(false)),
+            ("adj_x2", attr::boolean(adj_b)),
+        ],
+        dt,
+    )
+}
+
+/// Repeats each head `n` times along dim -3 (repeat_interleave for grouped KV heads).
+fn repeat_heads(c: &mut Ctx, x: Port, shape: &[i64], n: i64, dt: DType) -> Result<Port, String> {
+    let rank = shape.len();
+    let u = c.op1(
+        "Unsqueeze",
+        vec![In::P(x)],
+        vec![("axes", attr::list_int(vec![rank as i64 - 2]))],
+        dt,
+    )?;
+    let mut wide = shape.to_vec();
+    wide.insert(rank - 2, n);
+    let b = broadcast_to(c, u, &wide, dt)?;
+    let mut out = shape.to_vec();
+    out[rank - 3] *= n;
+    reshape_to(c, b, &out, dt)
+}
+
+fn sdpa(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    if c.has("dropout_p") && c.float("dropout_p")? != 0.0 {
+        return Err("dropout_p is not 0: attention dropout is random; fix: export with model.eval() and dropout_p=0.0".into());
+    }
+    let work = match out {
+        DType::F16 | DType::BF16 => DType::F32,
+        d => d,
+    };
+    let qs = c.in_shape("query")?;
+    let ks = c.in_shape("key")?;
+    let vs = c.in_shape("value")?;
+    if qs.len() < 2 || ks.len() < 2 || vs.len() < 2 {
+        return Err("query, key and value need at least 2 dims".into());
+    }
+    let (l, e) = (qs[qs.len() - 2], qs[qs.len() - 1]);
+    let s = ks[ks.len() - 2];
+    let q = c.tensor_as("query", work)?;
+    let mut k = c.tensor_as("key", work)?;
+    let mut v = c.tensor_as("value", work)?;
+    let gqa = c.has("enable_gqa") && c.bool("enable_gqa")?;
+    if gqa && qs.len() >= 3 && ks.len() >= 3 {
+        let (hq, hk) = (qs[qs.len() - 3], ks[ks.len() - 3]);
+        if hk != hq {
+            if hk == 0 || hq % hk != 0 {
+                return Err(format!(
+                    "enable_gqa needs the query heads ({hq}) to be a multiple of the key heads ({hk})"
+                ));
+            }
+            k = repeat_heads(c, k, &ks, hq / hk, work)?;
+            v = repeat_heads(c, v, &vs, hq / hk, work)?;
+        }
+    }
+    let scale = if c.has("scale") {
+        c.float("scale")?
+    } else {
+        1.0 / (e as f64).sqrt()
+    };
+    let scores = bmm(c, q, k, true, work)?;
+    let kscale = c.scalar(scale, work)?;
+    let mut scores = c.op1("Mul", vec![In::P(scores), In::P(kscale)], vec![], work)?;
+    let causal = c.has("is_causal") && c.bool("is_causal")?;
+    if causal {
+        if c.has("attn_mask") {
+            return Err("attn_mask and is_causal=True together are refused by PyTorch too".into());
+        }
+        let t = tch::Tensor::ones([l, s], (tch::Kind::Bool, tch::Device::Cpu)).tril(0);
+        let m = c.b.constant(&t, "causal mask tril(ones(L, S))")?;
+        let ninf = c.scalar(f64::NEG_INFINITY, work)?;
+        scores = c.op1(
+            "SelectV2",
+            vec![In::P(m), In::P(scores), In::P(ninf)],
+            vec![],
+            work,
+        )?;
+    } else if c.has("attn_mask") {
+        if c.in_dtype("attn_mask")? == DType::Bool {
+            let m = c.tensor("attn_mask")?;
+            let ninf = c.scalar(f64::NEG_INFINITY, work)?;
+            scores = c.op1(
+                "SelectV2",
+                vec![In::P(m), In::P(scores), In::P(ninf)],
+                vec![],
+                work,
+            )?;
+        } else {
+            let m = c.tensor_as("attn_mask", work)?;
+            scores = c.op1("Add", vec![In::P(scores), In::P(m)], vec![], work)?;
+        }
+    }
+    let p = c.op1(
+        "SoftmaxV2",
+        vec![In::P(scores)],
+        vec![("axes", attr::list_int(vec![-1]))],
+        work,
+    )?;
+    let y = bmm(c, p, v, false, work)?;
+    Ok(vec![c.cast(y, out)?])
+}
+
+fn baddbmm(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let (alpha, beta) = (c.float("alpha")?, c.float("beta")?);
+    let a = c.tensor_as("batch1", out)?;
+    let b = c.tensor_as("batch2", out)?;
+    let mut y = bmm(c, a, b, false, out)?;
+    if alpha != 1.0 {
+        let k = c.scalar(alpha, out)?;
+        y = c.op1("Mul", vec![In::P(y), In::P(k)], vec![], out)?;
+    }
+    if beta == 0.0 {
+        return Ok(vec![y]);
+    }
+    let mut s = c.tensor_as("self", out)?;
+    if beta != 1.0 {
+        let k = c.scalar(beta, out)?;
+        s = c.op1("Mul", vec![In::P(s), In::P(k)], vec![], out)?;
+    }
+    Ok(vec![c.op1("Add", vec![In::P(y), In::P(s)], vec![], out)?])
+}
+
+fn einsum(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let eq = match c.arg("equation")? {
+        crate::value::Value::Str(s) => s.clone(),
+        _ => return Err("argument 'equation' must be a string".into()),
+    };
+    let work = if out == DType::BF16 { DType::F32 } else { out };
+    let ports = tensor_list(c, "tensors", work)?;
+    let n = ports.len() as i64;
+    let y = c.op1(
+        "Einsum",
+        vec![In::Dyn(ports)],
+        vec![("equation", attr::string(&eq)), ("N", attr::int(n))],
+        work,
+    )?;
+    Ok(vec![c.cast(y, out)?])
+}

@@ -1,0 +1,323 @@
+//! Gather, scatter, advanced indexing (`x[idx]`, `x[idx] = v`), index_select and cumsum.
+use super::layout::broadcast_to;
+use super::{Ctx, RuleResult, Rules};
+use crate::dtype::DType;
+use crate::ge::{attr, In};
+use crate::value::{Origin, Port, TensorValue, Value};
+
+pub fn register(r: &mut Rules) {
+    r.add(
+        "aten::gather",
+        gather,
+        "GatherElements(x, ⇑INT64 index; dim normalised)",
+    );
+    r.add(
+        "aten::scatter",
+        scatter,
+        "ScatterElements(⇑out self, ⇑INT64 index, updates; axis=dim, reduction=none|add|mul); updates = src (StridedSliceV2 to index's shape when bigger) or Fill(K64(index shape), Kout(value))",
+    );
+    r.add(
+        "aten::scatter_add",
+        scatter,
+        "ScatterElements(⇑out self, ⇑INT64 index, ⇑out src; axis=dim, reduction=add)",
+    );
+    r.add(
+        "aten::index.Tensor",
+        index,
+        "IndexByTensor(x (BOOL via UINT8), indices=each index ⇑INT64; indices_mask=1 per given index, 0 per None); a constant bool mask index becomes its nonzero() positions; a computed bool mask is refused (data-dependent shape)",
+    );
+    r.add(
+        "aten::index_put",
+        index_put,
+        "one bool mask index and one value: SelectV2(Reshape(mask), value, x); integer indices on adjacent dims: [Transpose indexed dims first] → TensorScatterUpdate / TensorScatterAdd (accumulate)(x, Pack(BroadcastTo(FloorMod(⇑INT64 index, size)), axis=-1), BroadcastTo(⇑out values)) → [Transpose back]",
+    );
+    r.add(
+        "aten::index_select",
+        index_select,
+        "GatherV2(x, ⇑INT64 index, axis=K64(dim))",
+    );
+    r.add(
+        "aten::cumsum",
+        cumsum,
+        "Cumsum(⇑out x, axis=K64(dim); exclusive=false, reverse=false)",
+    );
+}
+
+fn gather(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.in_shape("self")?.len() as i64;
+    let dim = Ctx::dim(c.int("dim")?, rank);
+    let x = c.tensor("self")?;
+    let idx = c.tensor_as("index", DType::I64)?;
+    Ok(vec![c.op1(
+        "GatherElements",
+        vec![In::P(x), In::P(idx)],
+        vec![("dim", attr::int(dim))],
+        out,
+    )?])
+}
+
+fn scatter(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.in_shape("self")?.len() as i64;
+    let dim = Ctx::dim(c.int("dim")?, rank);
+    let ishape = c.in_shape("index")?;
+    let reduction = if c.node.op_name().starts_with("aten::scatter_add") {
+        "add".to_string()
+    } else if c.has("reduce") {
+        match c.arg("reduce")? {
+            Value::Str(s) if s == "add" => "add".into(),
+            Value::Str(s) if s == "multiply" => "mul".into(),
+            v => return Err(format!("scatter reduce={v:?} is not add or multiply")),
+        }
+    } else {
+        "none".into()
+    };
+    let data = c.tensor_as("self", out)?;
+    let idx = c.tensor_as("index", DType::I64)?;
+    let updates = if c.has("src") {
+        let sshape = c.in_shape("src")?;
+        let mut u = c.tensor_as("src", out)?;
+        if sshape != ishape {
+            let b = c.const_i64(&vec![0; ishape.len()])?;
+            let e = c.const_i64(&ishape)?;
+            let a = c.const_i64(&(0..ishape.len() as i64).collect::<Vec<_>>())?;
+            let s = c.const_i64(&vec![1; ishape.len()])?;
+            u = c.op1(
+                "StridedSliceV2",
+                vec![In::P(u), In::P(b), In::P(e), In::P(a), In::P(s)],
+                vec![],
+                out,
+            )?;
+        }
+        u
+    } else {
+        let v = c.operand("value", out)?;
+        let dims = c.const_i64(&ishape)?;
+        c.op1("Fill", vec![In::P(dims), In::P(v)], vec![], out)?
+    };
+    Ok(vec![c.op1(
+        "ScatterElements",
+        vec![In::P(data), In::P(idx), In::P(updates)],
+        vec![
+            ("axis", attr::int(dim)),
+            ("reduction", attr::string(&reduction)),
+        ],
+        out,
+    )?])
+}
+
+/// The entries of a `Tensor?[]` argument.
+fn optional_tensors(c: &Ctx, name: &str) -> Result<Vec<Option<TensorValue>>, String> {
+    match c.arg(name)? {
+        Value::List(v) | Value::Tuple(v) => v
+            .iter()
+            .map(|x| match x {
+                Value::None => Ok(None),
+                Value::Tensor(t) => Ok(Some(t.clone())),
+                other => Err(format!("index entry {other:?} is not a tensor or None")),
+            })
+            .collect(),
+        _ => Err(format!("argument '{name}' must be a list of tensors")),
+    }
+}
+
+fn is_mask(t: &TensorValue) -> bool {
+    matches!(t.tensor.kind(), tch::Kind::Bool | tch::Kind::Uint8)
+}
+
+fn index(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let entries = optional_tensors(c, "indices")?;
+    // IndexByTensor takes no BOOL x: index the UINT8 view of it.
+    let work = if out == DType::Bool { DType::U8 } else { out };
+    let x = c.tensor_as("self", work)?;
+    let mut mask = vec![];
+    let mut ports = vec![];
+    for e in &entries {
+        match e {
+            None => mask.push(0),
+            Some(t) if is_mask(t) => {
+                if !matches!(t.origin, Origin::Constant) {
+                    return Err("indexing with a computed boolean mask gives a shape that depends on the data; fix: use torch.where or masked_fill, which keep the shape".into());
+                }
+                // A constant mask selects fixed positions: one INT64 index per masked dim.
+                let nz = t.tensor.nonzero();
+                for d in 0..t.tensor.dim() as i64 {
+                    let col = nz.select(1, d).contiguous();
+                    ports.push(c.b.constant(&col, "nonzero(mask)")?);
+                    mask.push(1);
+                }
+            }
+            Some(t) => {
+                let p = c.port(t)?;
+                ports.push(c.cast(p, DType::I64)?);
+                mask.push(1);
+            }
+        }
+    }
+    let y = c.op1(
+        "IndexByTensor",
+        vec![In::P(x), In::Dyn(ports)],
+        vec![("indices_mask", attr::list_int(mask))],
+        work,
+    )?;
+    Ok(vec![c.cast(y, out)?])
+}
+
+fn broadcast_shapes(shapes: &[Vec<i64>]) -> Result<Vec<i64>, String> {
+    let rank = shapes.iter().map(Vec::len).max().unwrap_or(0);
+    let mut out = vec![1; rank];
+    for s in shapes {
+        for (i, &d) in s.iter().enumerate() {
+            let o = &mut out[rank - s.len() + i];
+            if *o == 1 {
+                *o = d;
+            } else if d != 1 && d != *o {
+                return Err(format!("index shapes {shapes:?} do not broadcast"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn transpose(c: &mut Ctx, x: Port, perm: &[i64], dt: DType) -> Result<Port, String> {
+    if perm.iter().enumerate().all(|(i, &p)| p == i as i64) {
+        return Ok(x);
+    }
+    let p = c.const_i64(perm)?;
+    c.op1("Transpose", vec![In::P(x), In::P(p)], vec![], dt)
+}
+
+fn index_put(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let shape = c.in_shape("self")?;
+    let rank = shape.len();
+    let entries = optional_tensors(c, "indices")?;
+    let accumulate = c.has("accumulate") && c.bool("accumulate")?;
+    let vshape = c.in_shape("values")?;
+    let vnumel: i64 = vshape.iter().product();
+    // x[mask] = v with one value: a select, whatever the mask's origin.
+    if let [Some(m)] = entries.as_slice() {
+        if is_mask(m) {
+            let ms = m.tensor.size();
+            if vnumel != 1 || accumulate || ms[..] != shape[..ms.len()] {
+                return Err("x[mask] = values is supported with one value and a mask of x's leading shape; fix: use torch.where(mask, values, x)".into());
+            }
+            let mp = c.port(m)?;
+            let mut mp = c.cast(mp, DType::Bool)?;
+            if ms.len() < rank {
+                let mut s = ms.clone();
+                s.resize(rank, 1);
+                mp = super::layout::reshape_to(c, mp, &s, DType::Bool)?;
+            }
+            let x = c.tensor_as("self", out)?;
+            let mut v = c.tensor_as("values", out)?;
+            if !vshape.is_empty() {
+                v = super::layout::reshape_to(c, v, &[], out)?;
+            }
+            return Ok(vec![super::compare::select(c, mp, v, x, out)?]);
+        }
+    }
+    let present: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i].is_some())
+        .collect();
+    let (Some(&p), Some(&last)) = (present.first(), present.last()) else {
+        return Err("index_put without indices".into());
+    };
+    let k = present.len();
+    if last - p + 1 != k || entries.iter().flatten().any(is_mask) {
+        return Err("x[...] = values is supported with integer indices on adjacent dims; fix: index one group of adjacent dims, or use scatter".into());
+    }
+    let idx_shapes: Vec<Vec<i64>> = entries.iter().flatten().map(|t| t.tensor.size()).collect();
+    let bshape = broadcast_shapes(&idx_shapes)?;
+    let mut idx_ports = vec![];
+    for (j, t) in entries.iter().flatten().enumerate() {
+        let size = shape[p + j];
+        let ip = match t.origin {
+            Origin::Constant => {
+                let norm = t.tensor.to_kind(tch::Kind::Int64).remainder(size);
+                c.b.constant(&norm, "index")?
+            }
+            _ => {
+                let ip = c.port(t)?;
+                let ip = c.cast(ip, DType::I64)?;
+                let s = c.scalar_i64(size)?;
+                c.op1("FloorMod", vec![In::P(ip), In::P(s)], vec![], DType::I64)?
+            }
+        };
+        let ip = if t.tensor.size() != bshape {
+            broadcast_to(c, ip, &bshape, DType::I64)?
+        } else {
+            ip
+        };
+        idx_ports.push(ip);
+    }
+    let b = bshape.len();
+    let packed = c.op1(
+        "Pack",
+        vec![In::Dyn(idx_ports)],
+        vec![("axis", attr::int(b as i64)), ("N", attr::int(k as i64))],
+        DType::I64,
+    )?;
+    // values broadcast to what x[indices] would be: pre + B + post.
+    let (pre, post) = (&shape[..p], &shape[p + k..]);
+    let target: Vec<i64> = pre.iter().chain(&bshape).chain(post).copied().collect();
+    let mut v = c.tensor_as("values", out)?;
+    if vshape != target {
+        v = broadcast_to(c, v, &target, out)?;
+    }
+    let (p, b, k) = (p as i64, b as i64, k as i64);
+    let rank = rank as i64;
+    let perm_x: Vec<i64> = (p..p + k).chain(0..p).chain(p + k..rank).collect();
+    let perm_v: Vec<i64> = (p..p + b)
+        .chain(0..p)
+        .chain(p + b..p + b + (rank - p - k))
+        .collect();
+    let x = c.tensor_as("self", out)?;
+    let xt = transpose(c, x, &perm_x, out)?;
+    let vt = transpose(c, v, &perm_v, out)?;
+    let ty = if accumulate {
+        "TensorScatterAdd"
+    } else {
+        "TensorScatterUpdate"
+    };
+    let y = c.op1(ty, vec![In::P(xt), In::P(packed), In::P(vt)], vec![], out)?;
+    let mut inv = vec![0; perm_x.len()];
+    for (i, &q) in perm_x.iter().enumerate() {
+        inv[q as usize] = i as i64;
+    }
+    Ok(vec![transpose(c, y, &inv, out)?])
+}
+
+fn index_select(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.in_shape("self")?.len() as i64;
+    let dim = Ctx::dim(c.int("dim")?, rank);
+    let x = c.tensor("self")?;
+    let idx = c.tensor_as("index", DType::I64)?;
+    let axis = c.scalar_i64(dim)?;
+    Ok(vec![c.op1(
+        "GatherV2",
+        vec![In::P(x), In::P(idx), In::P(axis)],
+        vec![],
+        out,
+    )?])
+}
+
+fn cumsum(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.in_shape("self")?.len() as i64;
+    let x = c.tensor_as("self", out)?;
+    if rank == 0 {
+        return Ok(vec![x]);
+    }
+    let dim = Ctx::dim(c.int("dim")?, rank);
+    let axis = c.scalar_i64(dim)?;
+    Ok(vec![c.op1(
+        "Cumsum",
+        vec![In::P(x), In::P(axis)],
+        vec![],
+        out,
+    )?])
+}

@@ -1,0 +1,324 @@
+//! Splitting, stacking, repeating and broadcasting tensors; triangles and differences.
+use super::{Ctx, RuleResult, Rules};
+use crate::dtype::DType;
+use crate::ge::{attr, In};
+use crate::value::{Port, Value};
+
+pub fn register(r: &mut Rules) {
+    const SPLIT: &str =
+        "SplitV(x, size_splits=K64(sizes), split_dim=K32(dim); num_split); one piece: nothing";
+    r.add("aten::split", split, SPLIT);
+    r.add("aten::split_with_sizes", split, SPLIT);
+    r.add("aten::unsafe_split", split, SPLIT);
+    r.add("aten::chunk", split, SPLIT);
+    r.add("aten::unsafe_chunk", split, SPLIT);
+    r.add(
+        "aten::unbind",
+        unbind,
+        "GatherV2(x, indices=K64(i, 0-D), axis=K64(dim)) per slice",
+    );
+    r.add(
+        "aten::stack",
+        stack,
+        "Pack(x0..xN-1 ⇑out; axis=dim normalised, N)",
+    );
+    r.add(
+        "aten::repeat",
+        repeat,
+        "Tile(x, multiples=K64(repeats)); more repeats than dims: Reshape to add leading 1s first",
+    );
+    r.add(
+        "aten::expand",
+        expand,
+        "BroadcastTo(x, shape=K64(output shape, -1 resolved)); nothing when the shape is unchanged",
+    );
+    r.add(
+        "aten::expand_as",
+        expand,
+        "BroadcastTo(x, shape=K64(other's shape)); nothing when the shape is unchanged",
+    );
+    r.add(
+        "aten::repeat_interleave.self_int",
+        repeat_interleave,
+        "Unsqueeze(axes=[dim+1]) → BroadcastTo(K64(repeats on the new dim)) → Reshape(K64(output shape)); dim None: Reshape(-1) first",
+    );
+    r.add(
+        "aten::triu",
+        |c| triangle(c, "Triu"),
+        "Triu(x; diagonal) (BOOL via UINT8)",
+    );
+    r.add(
+        "aten::tril",
+        |c| triangle(c, "Tril"),
+        "Tril(x; diagonal) (BOOL via UINT8)",
+    );
+    r.add(
+        "aten::flip",
+        flip,
+        "ReverseV2(x, axis=K64(dims normalised)); no dims: nothing",
+    );
+    r.add(
+        "aten::diff",
+        diff,
+        "[ConcatV2(prepend, x, append)] → n × Sub(StridedSliceV2(x, 1:), StridedSliceV2(x, :-1)) along dim (BOOL: NotEqual of UINT8)",
+    );
+}
+
+/// Every split form: the piece sizes are read from the concrete outputs.
+fn split(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.in_shape("self")?.len() as i64;
+    let dim = Ctx::dim(c.int("dim")?, rank);
+    let pieces: Vec<i64> = c.outputs[0]
+        .tensors()
+        .iter()
+        .map(|t| t.tensor.size()[dim as usize])
+        .collect();
+    let x = c.tensor("self")?;
+    if pieces.len() == 1 {
+        return Ok(vec![x]);
+    }
+    let sizes = c.const_i64(&pieces)?;
+    let d =
+        c.b.constant(&tch::Tensor::from(dim as i32), &format!("{dim}"))?;
+    c.op(
+        "SplitV",
+        vec![In::P(x), In::P(sizes), In::P(d)],
+        vec![("num_split", attr::int(pieces.len() as i64))],
+        &vec![Some(out); pieces.len()],
+    )
+}
+
+fn unbind(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let shape = c.in_shape("self")?;
+    let dim = Ctx::dim(c.int("dim")?, shape.len() as i64);
+    let x = c.tensor("self")?;
+    let axis = c.scalar_i64(dim)?;
+    let mut ports = vec![];
+    for i in 0..shape[dim as usize] {
+        let idx = c.scalar_i64(i)?;
+        ports.push(c.op1(
+            "GatherV2",
+            vec![In::P(x), In::P(idx), In::P(axis)],
+            vec![],
+            out,
+        )?);
+    }
+    Ok(ports)
+}
+
+/// The tensors of a `Tensor[]` argument.
+pub fn tensor_list(c: &mut Ctx, name: &str, dt: DType) -> Result<Vec<Port>, String> {
+    let items: Vec<Value> = match c.arg(name)? {
+        Value::List(v) | Value::Tuple(v) => v.clone(),
+        _ => return Err(format!("argument '{name}' must be a list of tensors")),
+    };
+    let mut ports = vec![];
+    for v in &items {
+        let t = v
+            .as_tensor()
+            .ok_or_else(|| format!("argument '{name}' must be a list of tensors"))?;
+        let p = c.port(t)?;
+        ports.push(c.cast(p, dt)?);
+    }
+    Ok(ports)
+}
+
+fn stack(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.out_shape(0)?.len() as i64;
+    let dim = Ctx::dim(c.int("dim")?, rank);
+    let ports = tensor_list(c, "tensors", out)?;
+    let n = ports.len() as i64;
+    Ok(vec![c.op1(
+        "Pack",
+        vec![In::Dyn(ports)],
+        vec![("axis", attr::int(dim)), ("N", attr::int(n))],
+        out,
+    )?])
+}
+
+pub fn reshape_to(c: &mut Ctx, x: Port, shape: &[i64], dt: DType) -> Result<Port, String> {
+    let s = c.const_i64(shape)?;
+    c.op1("Reshape", vec![In::P(x), In::P(s)], vec![], dt)
+}
+
+fn repeat(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let shape = c.in_shape("self")?;
+    let reps = c.ints("repeats")?;
+    if reps.len() < shape.len() {
+        return Err(format!(
+            "repeat needs at least as many repeats as dims ({} < {})",
+            reps.len(),
+            shape.len()
+        ));
+    }
+    let mut x = c.tensor("self")?;
+    if reps.len() > shape.len() {
+        let mut s = vec![1; reps.len() - shape.len()];
+        s.extend(&shape);
+        x = reshape_to(c, x, &s, out)?;
+    }
+    if reps.iter().all(|&r| r == 1) {
+        return Ok(vec![x]);
+    }
+    let m = c.const_i64(&reps)?;
+    Ok(vec![c.op1(
+        "Tile",
+        vec![In::P(x), In::P(m)],
+        vec![],
+        out,
+    )?])
+}
+
+pub fn broadcast_to(c: &mut Ctx, x: Port, shape: &[i64], dt: DType) -> Result<Port, String> {
+    let s = c.const_i64(shape)?;
+    c.op1("BroadcastTo", vec![In::P(x), In::P(s)], vec![], dt)
+}
+
+fn expand(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let shape = c.out_shape(0)?;
+    let x = c.tensor("self")?;
+    if c.in_shape("self")? == shape {
+        return Ok(vec![x]);
+    }
+    Ok(vec![broadcast_to(c, x, &shape, out)?])
+}
+
+fn repeat_interleave(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let r = c.int("repeats")?;
+    let mut shape = c.in_shape("self")?;
+    let mut x = c.tensor("self")?;
+    let dim = if c.has("dim") {
+        Ctx::dim(c.int("dim")?, shape.len() as i64)
+    } else {
+        let n = shape.iter().product();
+        x = reshape_to(c, x, &[n], out)?;
+        shape = vec![n];
+        0
+    };
+    let u = c.op1(
+        "Unsqueeze",
+        vec![In::P(x)],
+        vec![("axes", attr::list_int(vec![dim + 1]))],
+        out,
+    )?;
+    let mut wide = shape.clone();
+    wide.insert(dim as usize + 1, r);
+    let b = broadcast_to(c, u, &wide, out)?;
+    let final_shape = c.out_shape(0)?;
+    Ok(vec![reshape_to(c, b, &final_shape, out)?])
+}
+
+fn triangle(c: &mut Ctx, ty: &str) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let diagonal = c.int("diagonal")?;
+    let work = if out == DType::Bool { DType::U8 } else { out };
+    let x = c.tensor_as("self", work)?;
+    let y = c.op1(
+        ty,
+        vec![In::P(x)],
+        vec![("diagonal", attr::int(diagonal))],
+        work,
+    )?;
+    Ok(vec![c.cast(y, out)?])
+}
+
+/// `x[begin:end]` along `axis`.
+pub fn slice_axis(
+    c: &mut Ctx,
+    x: Port,
+    axis: i64,
+    begin: i64,
+    end: i64,
+    dt: DType,
+) -> Result<Port, String> {
+    let b = c.const_i64(&[begin])?;
+    let e = c.const_i64(&[end])?;
+    let a = c.const_i64(&[axis])?;
+    let s = c.const_i64(&[1])?;
+    c.op1(
+        "StridedSliceV2",
+        vec![In::P(x), In::P(b), In::P(e), In::P(a), In::P(s)],
+        vec![],
+        dt,
+    )
+}
+
+fn diff(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let mut shape = c.in_shape("self")?;
+    let dim = Ctx::dim(c.int("dim")?, shape.len() as i64);
+    let n = c.int("n")?;
+    let mut x = c.tensor_as("self", out)?;
+    let mut parts = vec![];
+    if c.has("prepend") {
+        parts.push(("prepend", c.in_shape("prepend")?));
+    }
+    parts.push(("self", shape.clone()));
+    if c.has("append") {
+        parts.push(("append", c.in_shape("append")?));
+    }
+    if parts.len() > 1 {
+        let mut ports = vec![];
+        let mut len = 0;
+        for (name, s) in &parts {
+            if s.len() != shape.len() {
+                return Err(format!("diff's {name} must have as many dims as self"));
+            }
+            len += s[dim as usize];
+            ports.push(c.tensor_as(name, out)?);
+        }
+        let d = c.scalar_i64(dim)?;
+        let k = ports.len() as i64;
+        x = c.op1(
+            "ConcatV2",
+            vec![In::Dyn(ports), In::P(d)],
+            vec![("N", attr::int(k))],
+            out,
+        )?;
+        shape[dim as usize] = len;
+    }
+    let mut size = shape[dim as usize];
+    for _ in 0..n {
+        if size == 0 {
+            break;
+        }
+        let hi = slice_axis(c, x, dim, 1, size, out)?;
+        let lo = slice_axis(c, x, dim, 0, size - 1, out)?;
+        x = if out == DType::Bool {
+            let hi = c.cast(hi, DType::U8)?;
+            let lo = c.cast(lo, DType::U8)?;
+            c.op1("NotEqual", vec![In::P(hi), In::P(lo)], vec![], out)?
+        } else {
+            c.op1("Sub", vec![In::P(hi), In::P(lo)], vec![], out)?
+        };
+        size -= 1;
+    }
+    Ok(vec![x])
+}
+
+fn flip(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.in_shape("self")?.len() as i64;
+    let dims: Vec<i64> = c
+        .ints("dims")?
+        .into_iter()
+        .map(|d| Ctx::dim(d, rank))
+        .collect();
+    let x = c.tensor("self")?;
+    if dims.is_empty() {
+        return Ok(vec![x]);
+    }
+    let a = c.const_i64(&dims)?;
+    Ok(vec![c.op1(
+        "ReverseV2",
+        vec![In::P(x), In::P(a)],
+        vec![],
+        out,
+    )?])
+}

@@ -1,0 +1,234 @@
+//! Sorting, top-k, arg-reductions, max/min and their elementwise forms.
+use super::compare::reduce_dims;
+use super::{Ctx, RuleResult, Rules};
+use crate::dtype::DType;
+use crate::ge::{attr, In};
+use crate::value::{Port, Value};
+
+pub fn register(r: &mut Rules) {
+    r.add(
+        "aten::topk",
+        topk,
+        "TopKV2(x, k=K32(k); dim normalised, largest, sorted) → Cast INT64 (indices)",
+    );
+    r.add(
+        "aten::sort",
+        sort,
+        "[Transpose dim↔last] → Sort(x; axis=-1, descending, stable) → [Transpose back] → Cast INT64 (indices)",
+    );
+    r.add(
+        "aten::argmax",
+        |c| arg(c, "ArgMaxV2"),
+        "ArgMaxV2(x, dimension=K64(dim); dtype=INT64) [Unsqueeze keepdim]; dim None: Reshape(-1) first (BOOL ⇑UINT8)",
+    );
+    r.add(
+        "aten::argmin",
+        |c| arg(c, "ArgMin"),
+        "ArgMin(x, dimension=K64(dim); dtype=INT64) [Unsqueeze keepdim]; dim None: Reshape(-1) first (BOOL ⇑UINT8)",
+    );
+    r.add(
+        "aten::max",
+        |c| max_min(c, true),
+        "max(): ReduceMax(x, K64(all)); max.dim: (ReduceMax(x, K64([dim]); keep_dims), ArgMaxV2 [Unsqueeze]); max.other: Maximum(⇑out both)",
+    );
+    r.add(
+        "aten::min",
+        |c| max_min(c, false),
+        "min(): ReduceMin(x, K64(all)); min.dim: (ReduceMin(x, K64([dim]); keep_dims), ArgMin [Unsqueeze]); min.other: Minimum(⇑out both)",
+    );
+    r.add(
+        "aten::amax",
+        |c| reduce(c, "ReduceMax"),
+        "ReduceMax(x, K64(dims or all); keep_dims)",
+    );
+    r.add(
+        "aten::amin",
+        |c| reduce(c, "ReduceMin"),
+        "ReduceMin(x, K64(dims or all); keep_dims)",
+    );
+    r.add(
+        "aten::maximum",
+        |c| elementwise(c, "Maximum"),
+        "Maximum(⇑t self, ⇑t other), t = out (BF16 via FLOAT, small ints and BOOL via INT32; exact)",
+    );
+    r.add(
+        "aten::minimum",
+        |c| elementwise(c, "Minimum"),
+        "Minimum(⇑t self, ⇑t other), t = out (BF16 via FLOAT, small ints and BOOL via INT32; exact)",
+    );
+}
+
+fn topk(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.in_shape("self")?.len() as i64;
+    let dim = Ctx::dim(c.int("dim")?, rank);
+    let k = c.int("k")?;
+    let x = c.tensor("self")?;
+    let kc =
+        c.b.constant(&tch::Tensor::from(k as i32), &format!("{k}"))?;
+    let ys = c.op(
+        "TopKV2",
+        vec![In::P(x), In::P(kc)],
+        vec![
+            ("sorted", attr::boolean(c.bool("sorted")?)),
+            ("dim", attr::int(dim)),
+            ("largest", attr::boolean(c.bool("largest")?)),
+        ],
+        &[Some(out), Some(DType::I32)],
+    )?;
+    let idx = c.cast(ys[1], DType::I64)?;
+    Ok(vec![ys[0], idx])
+}
+
+fn transpose(c: &mut Ctx, x: Port, a: i64, b: i64, rank: i64, dt: DType) -> Result<Port, String> {
+    if a == b {
+        return Ok(x);
+    }
+    let mut perm: Vec<i64> = (0..rank).collect();
+    perm.swap(a as usize, b as usize);
+    let p = c.const_i64(&perm)?;
+    c.op1("Transpose", vec![In::P(x), In::P(p)], vec![], dt)
+}
+
+fn sort(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.in_shape("self")?.len() as i64;
+    let x = c.tensor("self")?;
+    if rank == 0 {
+        let zero = c.scalar_i64(0)?;
+        return Ok(vec![x, zero]);
+    }
+    let dim = Ctx::dim(c.int("dim")?, rank);
+    let descending = c.bool("descending")?;
+    let stable = match c.arg("stable") {
+        Ok(v) => v.as_bool().unwrap_or(false),
+        Err(_) => false,
+    };
+    let last = rank - 1;
+    let xt = transpose(c, x, dim, last, rank, out)?;
+    let ys = c.op(
+        "Sort",
+        vec![In::P(xt)],
+        vec![
+            ("axis", attr::int(-1)),
+            ("descending", attr::boolean(descending)),
+            ("stable", attr::boolean(stable)),
+        ],
+        &[Some(out), Some(DType::I32)],
+    )?;
+    let v = transpose(c, ys[0], dim, last, rank, out)?;
+    let i = transpose(c, ys[1], dim, last, rank, DType::I32)?;
+    let i = c.cast(i, DType::I64)?;
+    Ok(vec![v, i])
+}
+
+/// ArgMaxV2 / ArgMin over one dim with INT64 output; keepdim re-adds the dim.
+fn arg_over(c: &mut Ctx, ty: &str, x: Port, dim: i64, keep: bool) -> Result<Port, String> {
+    let d = c.scalar_i64(dim)?;
+    let y = c.op1(
+        ty,
+        vec![In::P(x), In::P(d)],
+        vec![("dtype", attr::dtype_cpp(DType::I64.ge_cpp()))],
+        DType::I64,
+    )?;
+    if !keep {
+        return Ok(y);
+    }
+    c.op1(
+        "Unsqueeze",
+        vec![In::P(y)],
+        vec![("axes", attr::list_int(vec![dim]))],
+        DType::I64,
+    )
+}
+
+fn arg_input(c: &mut Ctx) -> Result<Port, String> {
+    let x = c.tensor("self")?;
+    if c.in_dtype("self")? == DType::Bool {
+        return c.cast(x, DType::U8);
+    }
+    Ok(x)
+}
+
+fn arg(c: &mut Ctx, ty: &str) -> RuleResult {
+    let shape = c.in_shape("self")?;
+    let keep = c.bool("keepdim")?;
+    let x = arg_input(c)?;
+    if c.has("dim") && !shape.is_empty() {
+        let dim = Ctx::dim(c.int("dim")?, shape.len() as i64);
+        return Ok(vec![arg_over(c, ty, x, dim, keep)?]);
+    }
+    let n = shape.iter().product::<i64>();
+    let xdt = c.b.out_dtype(x).unwrap_or(DType::F32);
+    let flat = super::layout::reshape_to(c, x, &[n], xdt)?;
+    let y = arg_over(c, ty, flat, 0, false)?;
+    let out_shape = c.out_shape(0)?;
+    if out_shape.is_empty() {
+        return Ok(vec![y]);
+    }
+    Ok(vec![super::layout::reshape_to(
+        c,
+        y,
+        &out_shape,
+        DType::I64,
+    )?])
+}
+
+fn reduce(c: &mut Ctx, ty: &str) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.in_shape("self")?.len() as i64;
+    let x = c.tensor_as("self", out)?;
+    if rank == 0 {
+        return Ok(vec![x]);
+    }
+    let dims = reduce_dims(c, rank)?;
+    let keep = c.has("keepdim") && c.bool("keepdim")?;
+    let axes = c.const_i64(&dims)?;
+    Ok(vec![c.op1(
+        ty,
+        vec![In::P(x), In::P(axes)],
+        vec![("keep_dims", attr::boolean(keep))],
+        out,
+    )?])
+}
+
+fn max_min(c: &mut Ctx, max: bool) -> RuleResult {
+    if c.has("other") {
+        return elementwise(c, if max { "Maximum" } else { "Minimum" });
+    }
+    let (red, argty) = if max {
+        ("ReduceMax", "ArgMaxV2")
+    } else {
+        ("ReduceMin", "ArgMin")
+    };
+    if !c.has("dim") {
+        return reduce(c, red);
+    }
+    if matches!(c.arg("dim")?, Value::Str(_)) {
+        return Err("named dims are not supported".into());
+    }
+    let values = reduce(c, red)?;
+    let rank = c.in_shape("self")?.len() as i64;
+    if rank == 0 {
+        let zero = c.scalar_i64(0)?;
+        return Ok(vec![values[0], zero]);
+    }
+    let dim = Ctx::dim(c.int("dim")?, rank);
+    let keep = c.bool("keepdim")?;
+    let x = arg_input(c)?;
+    let idx = arg_over(c, argty, x, dim, keep)?;
+    Ok(vec![values[0], idx])
+}
+
+fn elementwise(c: &mut Ctx, ty: &str) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let work = match out {
+        DType::BF16 => DType::F32,
+        DType::I8 | DType::I16 | DType::U8 | DType::Bool => DType::I32,
+        d => d,
+    };
+    let x = c.operand("self", work)?;
+    let y = c.operand("other", work)?;
+    let z = c.op1(ty, vec![In::P(x), In::P(y)], vec![], work)?;
+    Ok(vec![c.cast(z, out)?])
+}

@@ -1,0 +1,208 @@
+//! Element gathers and scatters, tensor indexing, cumulative sums.
+use super::{int_values, norm_dim, same_dtype, tc, KCtx, Kernel};
+use std::collections::BTreeMap;
+use tch::{Kind, Tensor};
+
+pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
+    m.insert("GatherElements", gather_elements);
+    m.insert("ScatterElements", scatter_elements);
+    m.insert("IndexByTensor", index_by_tensor);
+    m.insert("TensorScatterUpdate", |c| tensor_scatter(c, false));
+    m.insert("TensorScatterAdd", |c| tensor_scatter(c, true));
+    m.insert("Cumsum", cumsum);
+}
+
+fn index_tensor(t: &Tensor, what: &str) -> Result<(), String> {
+    if !matches!(t.kind(), Kind::Int64 | Kind::Int) {
+        return Err(format!("{what} must be INT32/INT64, got {:?}", t.kind()));
+    }
+    Ok(())
+}
+
+/// Every index in [lo, n).
+fn in_range(idx: &Tensor, lo: i64, n: i64, what: &str) -> Result<(), String> {
+    if idx.numel() == 0 {
+        return Ok(());
+    }
+    let (mn, mx) = (idx.min().int64_value(&[]), idx.max().int64_value(&[]));
+    if mn < lo || mx >= n {
+        return Err(format!(
+            "{what} holds values in [{mn}, {mx}], outside [{lo}, {n})"
+        ));
+    }
+    Ok(())
+}
+
+/// The checks GatherElements and ScatterElements share: same rank, index within x along the
+/// other dims, values within the axis.
+fn element_checks(x: &Tensor, idx: &Tensor, axis: i64) -> Result<i64, String> {
+    index_tensor(idx, "index")?;
+    let rank = x.dim() as i64;
+    let axis = norm_dim(axis, rank);
+    if idx.dim() != x.dim() || axis < 0 || axis >= rank.max(1) {
+        return Err(format!(
+            "index {:?} and x {:?} need the same rank and a valid axis",
+            idx.size(),
+            x.size()
+        ));
+    }
+    for (d, (&i, &s)) in idx.size().iter().zip(x.size().iter()).enumerate() {
+        if d as i64 != axis && i > s {
+            return Err(format!(
+                "index {:?} is bigger than x {:?} outside the axis",
+                idx.size(),
+                x.size()
+            ));
+        }
+    }
+    let n = if rank == 0 {
+        1
+    } else {
+        x.size()[axis as usize]
+    };
+    in_range(idx, 0, n, "index")?;
+    Ok(axis)
+}
+
+fn gather_elements(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let idx = c.input("index")?;
+    let axis = element_checks(x, idx, c.int("dim")?)?;
+    Ok(vec![tc(x.f_gather(
+        axis,
+        &idx.to_kind(Kind::Int64),
+        false,
+    ))?])
+}
+
+fn scatter_elements(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("data")?;
+    let idx = c.input("indices")?;
+    let upd = c.input("updates")?;
+    same_dtype(x, upd)?;
+    if idx.size() != upd.size() {
+        return Err(format!(
+            "indices {:?} and updates {:?} differ in shape",
+            idx.size(),
+            upd.size()
+        ));
+    }
+    let axis = element_checks(x, idx, c.int("axis")?)?;
+    let idx = idx.to_kind(Kind::Int64);
+    Ok(vec![match c.string("reduction")?.as_str() {
+        "none" => tc(x.f_scatter(axis, &idx, upd))?,
+        "add" => tc(x.f_scatter_add(axis, &idx, upd))?,
+        "mul" => tc(x.f_scatter_reduce(axis, &idx, upd, "multiply"))?,
+        r => return Err(format!("reduction '{r}' is not none/add/mul")),
+    }])
+}
+
+/// ATen's `x[i0, :, i2]`: indices_mask says which dims take an index (1) or are kept whole (0).
+fn index_by_tensor(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let given = c.dynamic("indices");
+    let mask = c.ints("indices_mask")?;
+    let mask = if mask.is_empty() {
+        vec![1; given.len()]
+    } else {
+        mask
+    };
+    if mask.iter().filter(|&&m| m != 0).count() != given.len() || mask.len() > x.dim() {
+        return Err(format!(
+            "indices_mask {mask:?} does not match {} indices for rank {}",
+            given.len(),
+            x.dim()
+        ));
+    }
+    let mut it = given.into_iter();
+    let mut opts: Vec<Option<Tensor>> = vec![];
+    for (d, &m) in mask.iter().enumerate() {
+        if m == 0 {
+            opts.push(None);
+            continue;
+        }
+        let t = it.next().ok_or("too few indices")?;
+        if t.kind() != Kind::Int64 {
+            return Err(format!("indices must be INT64, got {:?}", t.kind()));
+        }
+        let n = x.size()[d];
+        in_range(t, -n, n, "an index")?;
+        opts.push(Some(t.shallow_clone()));
+    }
+    Ok(vec![tc(x.f_index(&opts))?])
+}
+
+/// x[indices[..., :]] = (or +=) updates, with indices [..., k] naming the first k dims.
+fn tensor_scatter(c: &KCtx, add: bool) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let idx = c.input("indices")?;
+    let upd = c.input("updates")?;
+    same_dtype(x, upd)?;
+    index_tensor(idx, "indices")?;
+    let is = idx.size();
+    let k = *is.last().ok_or("indices must have at least 1 dim")?;
+    if k < 1 || k as usize > x.dim() {
+        return Err(format!(
+            "indices {is:?} name more dims than x {:?}",
+            x.size()
+        ));
+    }
+    let batch = &is[..is.len() - 1];
+    let mut want: Vec<i64> = batch.to_vec();
+    want.extend(&x.size()[k as usize..]);
+    if upd.size() != want {
+        return Err(format!(
+            "updates {:?} should be {want:?} for indices {is:?} and x {:?}",
+            upd.size(),
+            x.size()
+        ));
+    }
+    let n: i64 = batch.iter().product();
+    let flat = idx.to_kind(Kind::Int64).reshape([n, k]);
+    let mut cols = vec![];
+    for d in 0..k {
+        let col = flat.select(1, d);
+        in_range(&col, 0, x.size()[d as usize], "indices")?;
+        cols.push(Some(col));
+    }
+    let mut rest = vec![n];
+    rest.extend(&x.size()[k as usize..]);
+    Ok(vec![tc(x.f_index_put(
+        &cols,
+        &upd.reshape(rest.as_slice()),
+        add,
+    ))?])
+}
+
+fn cumsum(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    if x.kind() == Kind::Bool {
+        return Err("takes no BOOL".into());
+    }
+    let axis = int_values(c.input("axis")?)?;
+    let [axis] = axis.as_slice() else {
+        return Err("axis must hold one value".into());
+    };
+    let rank = x.dim() as i64;
+    let axis = norm_dim(*axis, rank);
+    if axis < 0 || axis >= rank {
+        return Err(format!("axis out of range for rank {rank}"));
+    }
+    let (exclusive, reverse) = (c.bool("exclusive")?, c.bool("reverse")?);
+    let t = if reverse {
+        x.flip([axis])
+    } else {
+        x.shallow_clone()
+    };
+    let mut y = tc(t.f_cumsum(axis, Some(x.kind())))?;
+    if exclusive {
+        // Shift by one along the axis: [0, y0, y0+y1, ...].
+        let n = t.size()[axis as usize];
+        let zero = t.narrow(axis, 0, n.min(1)).zeros_like();
+        y = Tensor::cat(&[zero, y.narrow(axis, 0, (n - 1).max(0))], axis);
+    }
+    if reverse {
+        y = y.flip([axis]);
+    }
+    Ok(vec![y])
+}

@@ -1,0 +1,154 @@
+//! Splitting, packing, tiling, broadcasting, triangles and Fill.
+use super::{int_values, norm_dim, tc, KCtx, Kernel};
+use std::collections::BTreeMap;
+use tch::Tensor;
+
+pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
+    m.insert("SplitV", split_v);
+    m.insert("Pack", pack);
+    m.insert("Tile", tile);
+    m.insert("BroadcastTo", broadcast_to);
+    m.insert("Triu", |c| triangle(c, true));
+    m.insert("Tril", |c| triangle(c, false));
+    m.insert("Fill", fill);
+    m.insert("ReverseV2", reverse_v2);
+}
+
+fn split_v(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let sizes = int_values(c.input("size_splits")?)?;
+    let dim_t = c.input("split_dim")?;
+    if dim_t.kind() != tch::Kind::Int {
+        return Err(format!("split_dim must be INT32, got {:?}", dim_t.kind()));
+    }
+    let dim = int_values(dim_t)?;
+    let [dim] = dim.as_slice() else {
+        return Err("split_dim must hold one value".into());
+    };
+    let rank = x.dim() as i64;
+    let dim = norm_dim(*dim, rank);
+    if dim < 0 || dim >= rank {
+        return Err(format!("split_dim {dim} out of range for rank {rank}"));
+    }
+    if sizes.len() as i64 != c.int("num_split")? {
+        return Err(format!(
+            "num_split {} but {} sizes",
+            c.int("num_split")?,
+            sizes.len()
+        ));
+    }
+    let total = x.size()[dim as usize];
+    let known: i64 = sizes.iter().filter(|&&s| s >= 0).sum();
+    let mut sizes = sizes.clone();
+    match sizes.iter().filter(|&&s| s == -1).count() {
+        0 if known == total => {}
+        1 if known <= total => {
+            for s in sizes.iter_mut().filter(|s| **s == -1) {
+                *s = total - known;
+            }
+        }
+        _ => return Err(format!("size_splits {sizes:?} do not add up to {total}")),
+    }
+    Ok(tc(x.f_split_with_sizes(sizes.as_slice(), dim))?
+        .into_iter()
+        .map(|t| t.contiguous())
+        .collect())
+}
+
+fn pack(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let xs = c.dynamic("x");
+    if xs.len() as i64 != c.int("N")? {
+        return Err(format!("N={} but {} inputs", c.int("N")?, xs.len()));
+    }
+    let first = xs.first().ok_or("no inputs")?;
+    if xs
+        .iter()
+        .any(|t| t.kind() != first.kind() || t.size() != first.size())
+    {
+        return Err("inputs differ in dtype or shape".into());
+    }
+    let rank = first.dim() as i64 + 1;
+    let axis = norm_dim(c.int("axis")?, rank);
+    if axis < 0 || axis >= rank {
+        return Err(format!("axis out of range for rank {rank}"));
+    }
+    Ok(vec![tc(Tensor::f_stack(&xs, axis))?])
+}
+
+fn tile(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let m = int_values(c.input("multiples")?)?;
+    if m.len() != x.dim() || m.iter().any(|&r| r < 0) {
+        return Err(format!(
+            "multiples {m:?} must hold one non-negative entry per dim of {:?}",
+            x.size()
+        ));
+    }
+    Ok(vec![tc(x.f_repeat(m.as_slice()))?])
+}
+
+/// NumPy broadcasting of `x` to `shape` (no -1 entries: GE takes the target shape as is).
+fn broadcast_to(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let shape = int_values(c.input("shape")?)?;
+    let xs = x.size();
+    let ok = shape.len() >= xs.len()
+        && shape.iter().all(|&d| d >= 0)
+        && xs
+            .iter()
+            .rev()
+            .zip(shape.iter().rev())
+            .all(|(&a, &b)| a == b || a == 1);
+    if !ok {
+        return Err(format!("cannot broadcast {xs:?} to {shape:?}"));
+    }
+    Ok(vec![tc(x.f_broadcast_to(shape.as_slice()))?.contiguous()])
+}
+
+fn triangle(c: &KCtx, upper: bool) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    if x.dim() < 2 {
+        return Err(format!("needs at least 2 dims, got {:?}", x.size()));
+    }
+    if x.kind() == tch::Kind::Bool {
+        return Err("takes no BOOL".into());
+    }
+    let d = c.int("diagonal")?;
+    Ok(vec![if upper {
+        tc(x.f_triu(d))?
+    } else {
+        tc(x.f_tril(d))?
+    }])
+}
+
+fn fill(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let dims = int_values(c.input("dims")?)?;
+    let v = c.input("value")?;
+    if v.numel() != 1 {
+        return Err(format!("value must hold one element, got {:?}", v.size()));
+    }
+    if dims.iter().any(|&d| d < 0) {
+        return Err(format!("bad dims {dims:?}"));
+    }
+    Ok(vec![v
+        .reshape([] as [i64; 0])
+        .expand(dims.as_slice(), false)
+        .contiguous()])
+}
+
+fn reverse_v2(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let axes = int_values(c.input("axis")?)?;
+    let rank = x.dim() as i64;
+    let mut dims = vec![];
+    for a in axes {
+        let d = norm_dim(a, rank);
+        if d < 0 || d >= rank || dims.contains(&d) {
+            return Err(format!(
+                "axis {a} is out of range or repeated for rank {rank}"
+            ));
+        }
+        dims.push(d);
+    }
+    Ok(vec![tc(x.f_flip(dims.as_slice()))?])
+}
