@@ -10,9 +10,6 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("Mul", |c| binary(c, |a, b| a * b));
     m.insert("RealDiv", |c| binary(c, |a, b| a / b));
     m.insert("FloorDiv", |c| binary(c, |a, b| a.floor_divide(b)));
-    m.insert("FloorMod", |c| binary(c, |a, b| a.remainder_tensor(b)));
-    m.insert("Maximum", |c| binary(c, |a, b| a.maximum(b)));
-    m.insert("Minimum", |c| binary(c, |a, b| a.minimum(b)));
     m.insert("Pow", |c| binary(c, |a, b| a.pow(b)));
     m.insert("Neg", |c| unary(c, "x", |x| -x));
     m.insert("Relu", |c| unary(c, "x", Tensor::relu));

@@ -104,16 +104,28 @@ pub fn tc<T>(r: Result<T, tch::TchError>) -> Result<T, String> {
 fn registry() -> &'static BTreeMap<&'static str, Kernel> {
     static K: OnceLock<BTreeMap<&'static str, Kernel>> = OnceLock::new();
     K.get_or_init(|| {
+        let families: &[(&str, fn(&mut BTreeMap<&'static str, Kernel>))] = &[
+            ("elementwise", elementwise::register),
+            ("nn", nn::register),
+            ("reduction", reduction::register),
+            ("shape", shape::register),
+            ("compare", compare::register),
+            ("index", index::register),
+            ("layout", layout::register),
+            ("math", math::register),
+            ("sort", sort::register),
+        ];
         let mut m = BTreeMap::new();
-        elementwise::register(&mut m);
-        nn::register(&mut m);
-        reduction::register(&mut m);
-        shape::register(&mut m);
-        compare::register(&mut m);
-        index::register(&mut m);
-        layout::register(&mut m);
-        math::register(&mut m);
-        sort::register(&mut m);
+        for (family, register) in families {
+            let mut part = BTreeMap::new();
+            register(&mut part);
+            for (op, k) in part {
+                assert!(
+                    m.insert(op, k).is_none(),
+                    "kernel for {op} registered twice (again by {family})"
+                );
+            }
+        }
         m
     })
 }

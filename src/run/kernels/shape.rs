@@ -11,7 +11,6 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("ConcatV2", concat_v2);
     m.insert("StridedSliceV2", strided_slice_v2);
     m.insert("Shape", shape);
-    m.insert("Pack", pack);
 }
 
 /// The dims of `x` as a 1-D tensor of the `dtype` attr (INT32 or INT64).
@@ -23,23 +22,6 @@ fn shape(c: &KCtx) -> Result<Vec<Tensor>, String> {
     Ok(vec![Tensor::from_slice(&dims).to_kind(dt.kind())])
 }
 
-/// Stacks the N inputs (all of one dtype and shape) along a new `axis`.
-fn pack(c: &KCtx) -> Result<Vec<Tensor>, String> {
-    let xs = c.dynamic("x");
-    if xs.len() as i64 != c.int("N")? || xs.is_empty() {
-        return Err(format!(
-            "Pack has {} inputs but N = {}",
-            xs.len(),
-            c.int("N")?
-        ));
-    }
-    let (k, s) = (xs[0].kind(), xs[0].size());
-    if xs.iter().any(|x| x.kind() != k || x.size() != s) {
-        return Err("Pack inputs differ in dtype or shape".into());
-    }
-    let axis = norm_dim(c.int("axis")?, s.len() as i64 + 1);
-    Ok(vec![Tensor::stack(&xs, axis)])
-}
 
 fn reshape(c: &KCtx) -> Result<Vec<Tensor>, String> {
     if c.int("axis")? != 0 || c.int("num_axes")? != -1 {
