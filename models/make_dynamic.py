@@ -74,11 +74,28 @@ class SizeArith(nn.Module):
         return x[:, :half] * scale, x[:, tail:], x.view(-1, t).select(1, -1)
 
 
+# --- Tensors made from dynamic sizes: arange, zeros/full, new_ones, *_like, expand, repeat,
+# narrow (each must compute its size in the graph).
+class Creators(nn.Module):
+    def forward(self, x):
+        b, t = x.size(0), x.size(1)
+        pos = torch.arange(t)
+        odd = torch.arange(1, t + 1, 2)
+        filled = torch.zeros(b, t) + torch.full((b, 1), 2.0) + x.new_ones(b, t)
+        col = x[:, :1]
+        wide = col.expand(b, t) + col.expand(-1, t) + torch.ones_like(x)
+        tiled = x.repeat(1, 2) + x.repeat(1, 2)
+        mid = x.narrow(1, 1, t - 1)
+        mask = pos.unsqueeze(0).expand(b, t) < t // 2
+        return pos, odd, filled, wide, tiled, mid, x.masked_fill(mask, 0.0)
+
+
 def main():
     torch.manual_seed(0)
     save(torch.jit.script(Attention().eval()), "attention.pt")
     save(torch.jit.script(FlattenMLP().eval()), "flatten_mlp.pt")
     save(torch.jit.script(SizeArith()), "size_arith.pt")
+    save(torch.jit.script(Creators()), "creators.pt")
     traced = torch.jit.trace(TracedChain(), (torch.randn(2, 5, 8),))
     save(traced, "traced_chain.pt")
 

@@ -361,3 +361,42 @@ fn integer_arithmetic_on_dynamic_sizes_is_computed_in_the_graph() {
     let args = inputs(&["f32[2,1]".into()], 5);
     assert!(run_air(&air, &graph_tensors(&args)).is_err());
 }
+
+#[test]
+fn tensors_made_from_dynamic_sizes() {
+    let (_d, r, m) = export(
+        "creators.pt",
+        &["f32[3,6]"],
+        true,
+        &CompilerConfig::default(),
+    );
+    assert_eq!(r.dynamic_dims, vec!["x[0]", "x[1]"]);
+    assert!(r.notes.is_empty(), "{:?}", r.notes);
+    let t = types(&m);
+    for ty in [
+        "Range",
+        "Fill",
+        "BroadcastTo",
+        "Tile",
+        "StridedSliceV2",
+        "Shape",
+        "Pack",
+    ] {
+        assert!(t.iter().any(|x| x == ty), "no {ty} in {t:?}");
+    }
+    for s in [
+        "f32[1,6]", "f32[2,6]", "f32[5,6]", "f32[3,2]", "f32[3,5]", "f32[3,9]",
+    ] {
+        check_at("creators.pt", &r.air, s, 6);
+    }
+    // Static: every creation folded into Consts.
+    let (_d, r, m) = export(
+        "creators.pt",
+        &["f32[3,6]"],
+        false,
+        &CompilerConfig::default(),
+    );
+    let t = types(&m);
+    assert!(!t.iter().any(|x| x == "Range" || x == "Shape"), "{t:?}");
+    check_at("creators.pt", &r.air, "f32[3,6]", 6);
+}

@@ -36,7 +36,16 @@ fn bmm(c: &mut Ctx, a: Port, b: Port, adj_b: bool, dt: DType) -> Result<Port, St
 }
 
 /// Repeats each head `n` times along dim -3 (repeat_interleave for grouped KV heads).
-fn repeat_heads(c: &mut Ctx, x: Port, shape: &[i64], n: i64, dt: DType) -> Result<Port, String> {
+/// Repeats the heads (dim -3) of `name` `n` times each, as `repeat_interleave` does for grouped
+/// KV heads. `shape` has -1 for dynamic dims; then the merged shape is computed in the graph.
+fn repeat_heads(
+    c: &mut Ctx,
+    name: &str,
+    x: Port,
+    shape: &[i64],
+    n: i64,
+    dt: DType,
+) -> Result<Port, String> {
     let rank = shape.len();
     let u = c.op1(
         "Unsqueeze",
@@ -44,12 +53,64 @@ fn repeat_heads(c: &mut Ctx, x: Port, shape: &[i64], n: i64, dt: DType) -> Resul
         vec![("axes", attr::list_int(vec![rank as i64 - 2]))],
         dt,
     )?;
-    let mut wide = shape.to_vec();
-    wide.insert(rank - 2, n);
-    let b = broadcast_to(c, u, &wide, dt)?;
     let mut out = shape.to_vec();
     out[rank - 3] *= n;
-    reshape_to(c, b, &out, dt)
+    if !shape.contains(&-1) {
+        let mut wide = shape.to_vec();
+        wide.insert(rank - 2, n);
+        let b = broadcast_to(c, u, &wide, dt)?;
+        return reshape_to(c, b, &out, dt);
+    }
+    let mut reps = vec![1; rank + 1];
+    reps[rank - 2] = n;
+    let m = c.const_i64(&reps)?;
+    let tiled = c.op1("Tile", vec![In::P(u), In::P(m)], vec![], dt)?;
+    let mut dims = vec![];
+    for (i, &d) in out.iter().enumerate() {
+        dims.push(if d == -1 {
+            c.dim_port(name, i)?
+        } else {
+            c.scalar_i64(d)?
+        });
+    }
+    let s = super::sym::pack(c.b, dims)?;
+    c.op1("Reshape", vec![In::P(tiled), In::P(s)], vec![], dt)
+}
+
+/// PyTorch's causal mask `tril(ones(L, S))`: a Const for static sizes, else
+/// `LessEqual(Range(S) as a row, Range(L) as a column)` computed in the graph.
+fn causal_mask(c: &mut Ctx, l: i64, s: i64, qr: usize, kr: usize) -> Result<Port, String> {
+    if l >= 0 && s >= 0 {
+        let t = tch::Tensor::ones([l, s], (tch::Kind::Bool, tch::Device::Cpu)).tril(0);
+        return c.b.constant(&t, "causal mask tril(ones(L, S))");
+    }
+    let lp = c.dim_port("query", qr - 2)?;
+    let sp = c.dim_port("key", kr - 2)?;
+    let (zero, one) = (c.scalar_i64(0)?, c.scalar_i64(1)?);
+    let rows = c.op1(
+        "Range",
+        vec![In::P(zero), In::P(lp), In::P(one)],
+        vec![],
+        DType::I64,
+    )?;
+    let cols = c.op1(
+        "Range",
+        vec![In::P(zero), In::P(sp), In::P(one)],
+        vec![],
+        DType::I64,
+    )?;
+    let rows = c.op1(
+        "Unsqueeze",
+        vec![In::P(rows)],
+        vec![("axes", attr::list_int(vec![1]))],
+        DType::I64,
+    )?;
+    c.op1(
+        "LessEqual",
+        vec![In::P(cols), In::P(rows)],
+        vec![],
+        DType::Bool,
+    )
 }
 
 fn sdpa(c: &mut Ctx) -> RuleResult {
@@ -61,9 +122,10 @@ fn sdpa(c: &mut Ctx) -> RuleResult {
         DType::F16 | DType::BF16 => DType::F32,
         d => d,
     };
-    let qs = c.in_shape("query")?;
-    let ks = c.in_shape("key")?;
-    let vs = c.in_shape("value")?;
+    // -1 marks a dynamic dim (sequence lengths, batch).
+    let qs = c.in_desc_shape("query")?;
+    let ks = c.in_desc_shape("key")?;
+    let vs = c.in_desc_shape("value")?;
     if qs.len() < 2 || ks.len() < 2 || vs.len() < 2 {
         return Err("query, key and value need at least 2 dims".into());
     }
@@ -75,18 +137,23 @@ fn sdpa(c: &mut Ctx) -> RuleResult {
     let gqa = c.has("enable_gqa") && c.bool("enable_gqa")?;
     if gqa && qs.len() >= 3 && ks.len() >= 3 {
         let (hq, hk) = (qs[qs.len() - 3], ks[ks.len() - 3]);
+        if hq < 0 || hk < 0 {
+            return Err("enable_gqa with a dynamic number of heads is not supported".into());
+        }
         if hk != hq {
             if hk == 0 || hq % hk != 0 {
                 return Err(format!(
                     "enable_gqa needs the query heads ({hq}) to be a multiple of the key heads ({hk})"
                 ));
             }
-            k = repeat_heads(c, k, &ks, hq / hk, work)?;
-            v = repeat_heads(c, v, &vs, hq / hk, work)?;
+            k = repeat_heads(c, "key", k, &ks, hq / hk, work)?;
+            v = repeat_heads(c, "value", v, &vs, hq / hk, work)?;
         }
     }
     let scale = if c.has("scale") {
         c.float("scale")?
+    } else if e < 0 {
+        return Err("the head dim (query's last) is dynamic and no scale is given; fix: pin it (--dynamic-dims)".into());
     } else {
         1.0 / (e as f64).sqrt()
     };
@@ -98,8 +165,7 @@ fn sdpa(c: &mut Ctx) -> RuleResult {
         if c.has("attn_mask") {
             return Err("attn_mask and is_causal=True together are refused by PyTorch too".into());
         }
-        let t = tch::Tensor::ones([l, s], (tch::Kind::Bool, tch::Device::Cpu)).tril(0);
-        let m = c.b.constant(&t, "causal mask tril(ones(L, S))")?;
+        let m = causal_mask(c, l, s, qs.len(), ks.len())?;
         let ninf = c.scalar(f64::NEG_INFINITY, work)?;
         scores = c.op1(
             "SelectV2",

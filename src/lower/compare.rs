@@ -103,6 +103,7 @@ pub fn result_type(c: &Ctx, a: &str, b: &str) -> Result<DType, String> {
         Value::Tensor(tb) => pa.f_add(&probe(&tb.tensor)),
         Value::Bool(x) => pa.f_add(&tch::Tensor::from(*x)),
         Value::Int(i) => pa.f_add_scalar(*i),
+        Value::SymInt(s) => pa.f_add_scalar(s.value),
         Value::Float(f) => pa.f_add_scalar(*f),
         v => {
             return Err(format!(
@@ -231,7 +232,7 @@ fn where_(c: &mut Ctx) -> RuleResult {
 
 fn masked_fill(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    if c.out_shape(0)? != c.in_shape("self")? {
+    if c.out_desc_shape(0)? != c.in_desc_shape("self")? {
         return Err("the mask broadcasts self to a bigger shape; fix: expand self first".into());
     }
     let x = c.tensor_as("self", out)?;
@@ -269,7 +270,7 @@ pub fn reduce_dims(c: &Ctx, rank: i64) -> Result<Vec<i64>, String> {
 
 fn any_all(c: &mut Ctx, ty: &str) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let rank = c.in_shape("self")?.len() as i64;
+    let rank = c.rank("self")? as i64;
     let x = c.tensor_as("self", DType::Bool)?;
     if rank == 0 {
         return Ok(vec![c.cast(x, out)?]);

@@ -45,7 +45,7 @@ pub fn register(r: &mut Rules) {
 
 fn gather(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let rank = c.in_shape("self")?.len() as i64;
+    let rank = c.rank("self")? as i64;
     let dim = Ctx::dim(c.int("dim")?, rank);
     let x = c.tensor("self")?;
     let idx = c.tensor_as("index", DType::I64)?;
@@ -59,7 +59,7 @@ fn gather(c: &mut Ctx) -> RuleResult {
 
 fn scatter(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let rank = c.in_shape("self")?.len() as i64;
+    let rank = c.rank("self")? as i64;
     let dim = Ctx::dim(c.int("dim")?, rank);
     let ishape = c.in_shape("index")?;
     let reduction = if c.node.op_name().starts_with("aten::scatter_add") {
@@ -292,7 +292,7 @@ fn index_put(c: &mut Ctx) -> RuleResult {
 
 fn index_select(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let rank = c.in_shape("self")?.len() as i64;
+    let rank = c.rank("self")? as i64;
     let dim = Ctx::dim(c.int("dim")?, rank);
     let x = c.tensor("self")?;
     let idx = c.tensor_as("index", DType::I64)?;
@@ -307,7 +307,7 @@ fn index_select(c: &mut Ctx) -> RuleResult {
 
 fn cumsum(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let rank = c.in_shape("self")?.len() as i64;
+    let rank = c.rank("self")? as i64;
     let x = c.tensor_as("self", out)?;
     if rank == 0 {
         return Ok(vec![x]);

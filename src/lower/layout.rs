@@ -67,7 +67,7 @@ pub fn register(r: &mut Rules) {
 /// Every split form: the piece sizes are read from the concrete outputs.
 fn split(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let rank = c.in_shape("self")?.len() as i64;
+    let rank = c.rank("self")? as i64;
     let dim = Ctx::dim(c.int("dim")?, rank);
     let pieces: Vec<i64> = c.outputs[0]
         .tensors()
@@ -127,7 +127,7 @@ pub fn tensor_list(c: &mut Ctx, name: &str, dt: DType) -> Result<Vec<Port>, Stri
 
 fn stack(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let rank = c.out_shape(0)?.len() as i64;
+    let rank = c.out_rank(0)? as i64;
     let dim = Ctx::dim(c.int("dim")?, rank);
     let ports = tensor_list(c, "tensors", out)?;
     let n = ports.len() as i64;
@@ -146,25 +146,31 @@ pub fn reshape_to(c: &mut Ctx, x: Port, shape: &[i64], dt: DType) -> Result<Port
 
 fn repeat(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let shape = c.in_shape("self")?;
-    let reps = c.ints("repeats")?;
-    if reps.len() < shape.len() {
+    let rank = c.rank("self")?;
+    let reps = match c.arg("repeats")? {
+        Value::List(v) | Value::Tuple(v) => v.clone(),
+        _ => return Err("repeat takes a list of repeats".into()),
+    };
+    if reps.len() < rank {
         return Err(format!(
-            "repeat needs at least as many repeats as dims ({} < {})",
+            "repeat needs at least as many repeats as dims ({} < {rank})",
             reps.len(),
-            shape.len()
         ));
     }
     let mut x = c.tensor("self")?;
-    if reps.len() > shape.len() {
-        let mut s = vec![1; reps.len() - shape.len()];
-        s.extend(&shape);
-        x = reshape_to(c, x, &s, out)?;
+    if reps.len() > rank {
+        let axes: Vec<i64> = (0..(reps.len() - rank) as i64).collect();
+        x = c.op1(
+            "Unsqueeze",
+            vec![In::P(x)],
+            vec![("axes", attr::list_int(axes))],
+            out,
+        )?;
     }
-    if reps.iter().all(|&r| r == 1) {
+    if reps.iter().all(|r| matches!(r, Value::Int(1))) {
         return Ok(vec![x]);
     }
-    let m = c.const_i64(&reps)?;
+    let m = c.ints_port("repeats")?;
     Ok(vec![c.op1(
         "Tile",
         vec![In::P(x), In::P(m)],
@@ -180,12 +186,39 @@ pub fn broadcast_to(c: &mut Ctx, x: Port, shape: &[i64], dt: DType) -> Result<Po
 
 fn expand(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let shape = c.out_shape(0)?;
     let x = c.tensor("self")?;
-    if c.in_shape("self")? == shape {
-        return Ok(vec![x]);
+    if !c.out_dynamic(0)?.iter().any(|d| *d) {
+        let shape = c.out_shape(0)?;
+        if c.in_dims("self")?.iter().all(Option::is_some) && c.in_shape("self")? == shape {
+            return Ok(vec![x]);
+        }
+        return Ok(vec![broadcast_to(c, x, &shape, out)?]);
     }
-    Ok(vec![broadcast_to(c, x, &shape, out)?])
+    // Dynamic: the target from the size argument (`expand_as`: the other tensor's shape), where
+    // -1 keeps the input's own (right-aligned) dim.
+    let shape = if c.node.args.iter().any(|a| a == "other") {
+        c.shape_port("other")?
+    } else {
+        let size = match c.arg("size")? {
+            Value::List(v) | Value::Tuple(v) => v.clone(),
+            _ => return Err("expand takes a list of sizes".into()),
+        };
+        let lead = size.len() - c.rank("self")?;
+        let mut parts = vec![];
+        for (i, v) in size.iter().enumerate() {
+            parts.push(match v {
+                Value::Int(-1) if i >= lead => c.dim_port("self", i - lead)?,
+                v => c.int_port(v)?,
+            });
+        }
+        super::sym::pack(c.b, parts)?
+    };
+    Ok(vec![c.op1(
+        "BroadcastTo",
+        vec![In::P(x), In::P(shape)],
+        vec![],
+        out,
+    )?])
 }
 
 fn repeat_interleave(c: &mut Ctx) -> RuleResult {
@@ -304,7 +337,7 @@ fn diff(c: &mut Ctx) -> RuleResult {
 
 fn flip(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let rank = c.in_shape("self")?.len() as i64;
+    let rank = c.rank("self")? as i64;
     let dims: Vec<i64> = c
         .ints("dims")?
         .into_iter()

@@ -13,8 +13,8 @@ mod math;
 mod nn;
 mod reduction;
 mod shape;
-pub mod sym;
 mod sort;
+pub mod sym;
 
 use crate::dtype::DType;
 use crate::ge::{attr, GraphBuilder, In};
@@ -223,6 +223,35 @@ impl<'a> Ctx<'a> {
     pub fn dim_port(&mut self, name: &str, d: usize) -> Result<Port, String> {
         let t = self.tensor_value(name)?.clone();
         sym::dim_port(self.b, self.mat, &t, d)
+    }
+
+    /// The shape of a tensor argument as a 1-D INT64 port: a Const when no dim is dynamic, else
+    /// `Shape(x)`.
+    pub fn shape_port(&mut self, name: &str) -> Result<Port, String> {
+        let t = self.tensor_value(name)?.clone();
+        if t.dynamic_dims().iter().any(|d| *d) {
+            sym::shape_port(self.b, self.mat, &t)
+        } else {
+            self.const_i64(&t.tensor.size())
+        }
+    }
+
+    /// The shape of a tensor argument with -1 for dynamic dims.
+    pub fn in_desc_shape(&self, name: &str) -> Result<Vec<i64>, String> {
+        Ok(self.tensor_value(name)?.desc_shape())
+    }
+
+    /// The shape of concrete output `i` with -1 for dynamic dims.
+    pub fn out_desc_shape(&self, i: usize) -> Result<Vec<i64>, String> {
+        self.outputs
+            .get(i)
+            .and_then(|v| v.tensors().first().map(|t| t.desc_shape()))
+            .ok_or_else(|| {
+                format!(
+                    "internal: output {i} of {} is not a tensor",
+                    self.node.op_name()
+                )
+            })
     }
 
     /// The rank of a tensor argument (always static).

@@ -43,6 +43,11 @@ pub fn register(r: &mut Rules) {
         select,
         "GatherV2(x, indices=K64(index normalised, 0-D), axis=K64(dim))",
     );
+    r.add(
+        "aten::narrow",
+        narrow,
+        "StridedSliceV2(x, begin=[start], end=[start+length] (computed in the graph when dynamic), axes=[dim])",
+    );
     r.add("aten::slice.Tensor", slice, "StridedSliceV2(x, begin=K64([start]), end=K64([end]), axes=K64([dim]), strides=K64([step])); nothing for a full slice");
     r.add(
         "aten::cat",
@@ -348,6 +353,45 @@ fn slice(c: &mut Ctx) -> RuleResult {
     Ok(vec![c.op1(
         "StridedSliceV2",
         vec![In::P(x), In::P(b), In::P(e), In::P(a), In::P(s)],
+        vec![],
+        out,
+    )?])
+}
+
+fn narrow(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.rank("self")? as i64;
+    let dim = Ctx::dim(c.int("dim")?, rank);
+    let (start, length) = (c.arg("start")?.clone(), c.arg("length")?.clone());
+    let x = c.tensor("self")?;
+    let (b, e) = if start.is_symbolic() || length.is_symbolic() {
+        let s = c.int_port(&start)?;
+        let l = c.int_port(&length)?;
+        let e = c.op1(
+            "Add",
+            vec![In::P(s), In::P(l)],
+            vec![],
+            crate::dtype::DType::I64,
+        )?;
+        (sym::pack(c.b, vec![s])?, sym::pack(c.b, vec![e])?)
+    } else {
+        let (s, l) = (c.int("start")?, c.int("length")?);
+        // A negative start counts from the end of the dim (only static dims reach here
+        // with one, as PyTorch wraps it before the size is known).
+        let s = if s < 0 {
+            let size = c.in_dims("self")?[dim as usize]
+                .ok_or("narrow with a negative start on a dynamic dim is not supported yet")?;
+            s + size
+        } else {
+            s
+        };
+        (c.const_i64(&[s])?, c.const_i64(&[s + l])?)
+    };
+    let a = c.const_i64(&[dim])?;
+    let st = c.const_i64(&[1])?;
+    Ok(vec![c.op1(
+        "StridedSliceV2",
+        vec![In::P(x), In::P(b), In::P(e), In::P(a), In::P(st)],
         vec![],
         out,
     )?])

@@ -60,7 +60,7 @@ pub fn register(r: &mut Rules) {
 
 fn topk(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let rank = c.in_shape("self")?.len() as i64;
+    let rank = c.rank("self")? as i64;
     let dim = Ctx::dim(c.int("dim")?, rank);
     let k = c.int("k")?;
     let x = c.tensor("self")?;
@@ -92,7 +92,7 @@ fn transpose(c: &mut Ctx, x: Port, a: i64, b: i64, rank: i64, dt: DType) -> Resu
 
 fn sort(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let rank = c.in_shape("self")?.len() as i64;
+    let rank = c.rank("self")? as i64;
     let x = c.tensor("self")?;
     if rank == 0 {
         let zero = c.scalar_i64(0)?;
@@ -176,7 +176,7 @@ fn arg(c: &mut Ctx, ty: &str) -> RuleResult {
 
 fn reduce(c: &mut Ctx, ty: &str) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let rank = c.in_shape("self")?.len() as i64;
+    let rank = c.rank("self")? as i64;
     let x = c.tensor_as("self", out)?;
     if rank == 0 {
         return Ok(vec![x]);
@@ -208,7 +208,7 @@ fn max_min(c: &mut Ctx, max: bool) -> RuleResult {
         return Err("named dims are not supported".into());
     }
     let values = reduce(c, red)?;
-    let rank = c.in_shape("self")?.len() as i64;
+    let rank = c.rank("self")? as i64;
     if rank == 0 {
         let zero = c.scalar_i64(0)?;
         return Ok(vec![values[0], zero]);

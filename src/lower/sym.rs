@@ -28,7 +28,7 @@ fn num_to_tensor(c: &mut Ctx) -> RuleResult {
 }
 
 /// `Shape(x)` as INT64, once per tensor port.
-fn shape_port(
+pub fn shape_port(
     b: &mut GraphBuilder,
     m: &mut Materialized,
     t: &TensorValue,

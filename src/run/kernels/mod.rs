@@ -101,10 +101,13 @@ pub fn tc<T>(r: Result<T, tch::TchError>) -> Result<T, String> {
     r.map_err(|e| crate::load::short_torch_message(&e.to_string()))
 }
 
+/// A kernel family's registration function.
+type Register = fn(&mut BTreeMap<&'static str, Kernel>);
+
 fn registry() -> &'static BTreeMap<&'static str, Kernel> {
     static K: OnceLock<BTreeMap<&'static str, Kernel>> = OnceLock::new();
     K.get_or_init(|| {
-        let families: &[(&str, fn(&mut BTreeMap<&'static str, Kernel>))] = &[
+        let families: &[(&str, Register)] = &[
             ("elementwise", elementwise::register),
             ("nn", nn::register),
             ("reduction", reduction::register),

@@ -11,6 +11,7 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("ConcatV2", concat_v2);
     m.insert("StridedSliceV2", strided_slice_v2);
     m.insert("Shape", shape);
+    m.insert("Range", range);
 }
 
 /// The dims of `x` as a 1-D tensor of the `dtype` attr (INT32 or INT64).
@@ -21,7 +22,6 @@ fn shape(c: &KCtx) -> Result<Vec<Tensor>, String> {
     let dims = c.input("x")?.size();
     Ok(vec![Tensor::from_slice(&dims).to_kind(dt.kind())])
 }
-
 
 fn reshape(c: &KCtx) -> Result<Vec<Tensor>, String> {
     if c.int("axis")? != 0 || c.int("num_axes")? != -1 {
@@ -152,4 +152,34 @@ fn strided_slice_v2(c: &KCtx) -> Result<Vec<Tensor>, String> {
         y = y.slice(axis, b, e.max(b), strides[i]);
     }
     Ok(vec![y.contiguous()])
+}
+
+/// [start, limit) by delta; the three 0-D inputs share one dtype, which the output has.
+fn range(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let (s, l, d) = (c.input("start")?, c.input("limit")?, c.input("delta")?);
+    if s.kind() != l.kind() || s.kind() != d.kind() {
+        return Err("Range inputs differ in dtype".into());
+    }
+    if s.numel() != 1 || l.numel() != 1 || d.numel() != 1 {
+        return Err("Range inputs must be scalars".into());
+    }
+    let opts = (s.kind(), tch::Device::Cpu);
+    let y = if matches!(s.kind(), tch::Kind::Int64 | tch::Kind::Int) {
+        let (a, b, k) = (s.int64_value(&[]), l.int64_value(&[]), d.int64_value(&[]));
+        if k == 0 {
+            return Err("Range delta is 0".into());
+        }
+        Tensor::arange_start_step(a, b, k, opts)
+    } else {
+        let (a, b, k) = (
+            s.double_value(&[]),
+            l.double_value(&[]),
+            d.double_value(&[]),
+        );
+        if k == 0.0 {
+            return Err("Range delta is 0".into());
+        }
+        Tensor::arange_start_step(a, b, k, opts)
+    };
+    Ok(vec![y])
 }
