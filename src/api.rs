@@ -52,7 +52,7 @@ pub struct ExportReport {
     pub inputs: Vec<Value>,
 }
 
-fn weight_threshold(config: &CompilerConfig) -> Result<u64> {
+pub(crate) fn weight_threshold(config: &CompilerConfig) -> Result<u64> {
     if let Some(t) = config.export.weight_threshold {
         return Ok(t);
     }

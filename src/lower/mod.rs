@@ -3,6 +3,7 @@
 //! concrete outputs the walker computed with libtorch, and emits GE ops for the tensor outputs.
 //! Output dtypes come from the concrete outputs, so every rule casts operands to PyTorch's own
 //! promotion result instead of relying on GE's implicit casts (aten-to-ge.md section 1.3).
+mod collectives;
 mod elementwise;
 mod nn;
 mod reduction;
@@ -61,6 +62,7 @@ pub fn rules() -> &'static Rules {
         let mut r = Rules {
             map: BTreeMap::new(),
         };
+        collectives::register(&mut r);
         elementwise::register(&mut r);
         nn::register(&mut r);
         reduction::register(&mut r);

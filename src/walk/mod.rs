@@ -2,6 +2,8 @@
 //! branch its condition selects (recorded as a guard), `prim::Loop` unrolls, ints/floats/bools/
 //! lists/tuples/None are evaluated here and never exported, and every tensor op is executed with
 //! libtorch (for the concrete values later decisions need) and handed to its lowering rule.
+mod collective;
+mod module_stack;
 mod prim;
 
 use crate::error::{Error, Result, UnsupportedOp, UnsupportedOps};
@@ -58,6 +60,8 @@ pub struct Walker<'m> {
     guards: Vec<Guard>,
     unsupported: BTreeMap<String, UnsupportedOp>,
     progress: indicatif::ProgressBar,
+    /// `nn_module_stack` recording, when enabled.
+    module_stack: Option<module_stack::ModuleStacks>,
 }
 
 fn describe(v: &Value) -> String {
@@ -109,7 +113,17 @@ impl<'m> Walker<'m> {
             guards: vec![],
             unsupported: BTreeMap::new(),
             progress,
+            module_stack: None,
         }
+    }
+
+    /// Adds the `nn_module_stack` attr to the ops of nodes inlined from submodules.
+    pub fn record_module_stack(mut self, on: bool) -> Self {
+        self.module_stack = match (on, self.m.graph.inputs.first()) {
+            (true, Some(s)) => Some(module_stack::ModuleStacks::new(&self.m.graph, s.id)),
+            _ => None,
+        };
+        self
     }
 
     /// Walks forward with `inputs` (one per forward argument after `self`). Tensor inputs become
@@ -318,17 +332,11 @@ impl<'m> Walker<'m> {
             let outs = r.map_err(|e| Error::Run(format!("{}: {e}", site(n))))?;
             return self.bind(n, outs);
         }
-        let mut outs = self.m.exec(n.index, &inputs).map_err(|e| {
-            let shown: Vec<String> = inputs.iter().map(describe).collect();
-            Error::Input(format!(
-                "forward failed on the sample inputs at {} ({}): {}\n  its inputs were: {}\n\
-                 fix: check that --input gives the dtypes and shapes forward expects",
-                site(n),
-                n.op_name(),
-                crate::load::short_torch_message(&e),
-                shown.join(", ")
-            ))
-        })?;
+        let (mut outs, inputs) = if collective::is_collective(n.op_name()) {
+            collective::eval(n, inputs).map_err(|e| Error::Run(format!("{}: {e}", site(n))))?
+        } else {
+            (self.exec(n, &inputs)?, inputs)
+        };
         let produces_tensors = outs.iter().any(|v| !v.tensors().is_empty());
         if !produces_tensors {
             // A Python value computed from tensor *data* is baked in: say so.
@@ -366,6 +374,7 @@ impl<'m> Walker<'m> {
             .iter()
             .all(|t| matches!(t.origin, Origin::Constant))
             && !is_random(&n.kind)
+            && !collective::is_collective(n.op_name())
         {
             // Computed from constants only: folded, becomes a Const where it is used.
             Some(Origin::Constant)
@@ -379,6 +388,10 @@ impl<'m> Walker<'m> {
             }
             None => match lower::rules().get(n.op_name()) {
                 Some(rule) => {
+                    if let Some(text) = self.module_stack.as_ref().and_then(|m| m.text(n)) {
+                        let a = crate::ge::attr::string(&text);
+                        self.b.scope_attrs.insert("nn_module_stack".into(), a);
+                    }
                     let mut ctx = Ctx {
                         b: &mut self.b,
                         mat: &mut self.mat,
@@ -386,9 +399,11 @@ impl<'m> Walker<'m> {
                         inputs: &inputs,
                         outputs: &outs,
                     };
-                    rule(&mut ctx).map_err(|e| {
+                    let ports = rule(&mut ctx).map_err(|e| {
                         Error::Run(format!("{}: cannot lower {}: {e}", site(n), n.op_name()))
-                    })?
+                    });
+                    self.b.scope_attrs.remove("nn_module_stack");
+                    ports?
                 }
                 None => {
                     let entry = self
@@ -429,6 +444,20 @@ impl<'m> Walker<'m> {
         }
         set_origins(&mut outs, &mut ports.into_iter().map(Origin::Port));
         self.finish_op(n, &inputs, outs)
+    }
+
+    fn exec(&self, n: &Node, inputs: &[Value]) -> Result<Vec<Value>> {
+        self.m.exec(n.index, inputs).map_err(|e| {
+            let shown: Vec<String> = inputs.iter().map(describe).collect();
+            Error::Input(format!(
+                "forward failed on the sample inputs at {} ({}): {}\n  its inputs were: {}\n\
+                 fix: check that --input gives the dtypes and shapes forward expects",
+                site(n),
+                n.op_name(),
+                crate::load::short_torch_message(&e),
+                shown.join(", ")
+            ))
+        })
     }
 
     /// Binds outputs; an in-place op also rebinds its first input to its result.

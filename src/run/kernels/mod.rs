@@ -1,4 +1,5 @@
 //! Runner kernels: one small function per GE op type, grouped by family.
+mod collectives;
 mod elementwise;
 mod nn;
 mod reduction;
@@ -95,6 +96,7 @@ fn registry() -> &'static BTreeMap<&'static str, Kernel> {
     static K: OnceLock<BTreeMap<&'static str, Kernel>> = OnceLock::new();
     K.get_or_init(|| {
         let mut m = BTreeMap::new();
+        collectives::register(&mut m);
         elementwise::register(&mut m);
         nn::register(&mut m);
         reduction::register(&mut m);
