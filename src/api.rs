@@ -12,10 +12,11 @@ pub const DEFAULT_EXPORT_NAME: &str = "export";
 /// `config.export.experimental` of TorchAir's CompilerConfig.
 #[derive(Debug, Clone, Default)]
 pub struct ExperimentalConfig {
-    /// Write `model_relation_config.json` and `numa_config.json` for multi-card exports.
-    /// Multi-card export is not implemented yet; single-card exports write no json (as TorchAir).
+    /// Write `model_relation_config.json` and `numa_config.json` for multi-card exports
+    /// (`dist::export::export_ranks`) whose rank 0 uses a process group; single-card exports
+    /// write no json (as TorchAir).
     pub auto_atc_config_generated: bool,
-    /// Add the `nn_module_stack` attr to nodes (not implemented yet: accepted and ignored).
+    /// Add the `nn_module_stack` attr to every op of a node inlined from a submodule.
     pub enable_record_nn_module_stack: bool,
 }
 
@@ -253,7 +254,9 @@ pub fn dynamo_export(
             value: v.clone(),
         })
         .collect();
-    let walked = Walker::new(&m).run(graph_inputs)?;
+    let walked = Walker::new(&m)
+        .record_module_stack(config.export.experimental.enable_record_nn_module_stack)
+        .run(graph_inputs)?;
     let node_count = walked.builder.ops.len();
     let mut stage = Stage::new(&root)?;
     let air_name = format!("{name}.air");
