@@ -66,6 +66,14 @@ class Collectives(nn.Module):
         return s, m, g, rs, b, a
 
 
+# --- all_to_all_single with uneven splits over 2 ranks (rank 0 sends 1 row to itself and 3 to
+# rank 1; rank 1 sends 3 to rank 0 and 1 to itself): torch2air writes HcomAllToAllV.
+class AllToAllV(nn.Module):
+    def forward(self, x, rank: int):
+        splits: List[int] = [1, 3] if rank == 0 else [3, 1]
+        return F.wait_tensor(F.all_to_all_single(x * 10.0, splits, splits, "0"))
+
+
 # --- An n-way tensor-parallel MLP: column-parallel fc1 (rank r holds rows r of W1 and b1),
 # ReLU, row-parallel fc2 (columns r of W2), all_reduce, then the full bias b2.
 class TPMLP(nn.Module):
@@ -146,6 +154,9 @@ def worker(rank, n, port):
         coll = torch.jit.load(os.path.join(OUT, "collectives.pt"))
         for i, o in enumerate(coll(x_for(rank), n)):
             save_npy(o, f"collectives_w{n}_rank{rank}_out{i}.npy")
+        if n == 2:
+            a2av = torch.jit.load(os.path.join(OUT, "all_to_all_v.pt"))
+            save_npy(a2av(x_for(rank), rank), f"all_to_all_v_rank{rank}_out0.npy")
         tp = torch.jit.load(os.path.join(OUT, f"tp_mlp_w{n}_rank{rank}.pt"))
         _, _, _, _, x = full_mlp()
         save_npy(tp(x), f"tp_mlp_w{n}_rank{rank}_out0.npy")
@@ -166,6 +177,7 @@ def main():
     save_model(torch.jit.script(SeedMP()), "seed_mp.pt")
     save_model(torch.jit.script(Collectives()), "collectives.pt")
     save_model(torch.jit.script(SubGroups()), "subgroups.pt")
+    save_model(torch.jit.script(AllToAllV()), "all_to_all_v.pt")
     stacked = Stacked().eval()
     save_model(torch.jit.script(stacked), "stacked_scripted.pt")
     save_model(torch.jit.trace(stacked, torch.randn(2, 4)), "stacked_traced.pt")

@@ -584,3 +584,24 @@ fn hcom_nodes_pass_the_schema_check() {
     );
     assert_clean_error(code, &err, "torch2air run <export-path>");
 }
+
+#[test]
+fn runner_equals_gloo_uneven_all_to_all() {
+    let x = mc("x_rank{rank}.npy").to_string_lossy().into_owned();
+    let path = check_against_gloo(
+        "all_to_all_v.pt",
+        &[x, "int:{rank}".into()],
+        2,
+        vec![],
+        "all_to_all_v",
+    );
+    for r in 0..2 {
+        let m = read_air(&path.join(format!("export{r}.air")));
+        let v = ops_of_type(&m, "HcomAllToAllV");
+        assert_eq!(v.len(), 1, "rank {r}: {:?}", types(&m));
+        assert_eq!(attr_s(v[0], "group"), "tag=ptd:0;rank_list=0,1");
+        assert!(ops_of_type(&m, "HcomAllToAll").is_empty());
+        torch2air::ge::schema::check_graph(&m.graph[0]).unwrap();
+    }
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+}
