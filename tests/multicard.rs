@@ -461,6 +461,22 @@ fn undeclared_group_and_missing_world_size_are_clear_errors() {
     args.extend(["--world-size", "4", "--group", "0=0,1"]);
     let (code, _, err) = cli(d.path(), &args);
     assert_clean_error(code, &err, "default (world) group");
+    // Ranks that diverge (rank 1 never joins group 2's collective) fail instead of hanging.
+    let mut args = base.to_vec();
+    args.extend([
+        "--world-size",
+        "4",
+        "--group",
+        "1=0,1",
+        "--group",
+        "2=1,2,3",
+    ]);
+    let (code, _, err) = cli(d.path(), &args);
+    assert_clean_error(
+        code,
+        &err,
+        "rank 1 finished without reaching all_reduce(max)",
+    );
     // A single-card export of a model with collectives.
     let x0 = mc("x_rank0.npy");
     let (code, _, err) = cli(
