@@ -12,10 +12,11 @@ pub const DEFAULT_EXPORT_NAME: &str = "export";
 /// `config.export.experimental` of TorchAir's CompilerConfig.
 #[derive(Debug, Clone, Default)]
 pub struct ExperimentalConfig {
-    /// Write `model_relation_config.json` and `numa_config.json` for multi-card exports.
-    /// Multi-card export is not implemented yet; single-card exports write no json (as TorchAir).
+    /// Write `model_relation_config.json` and `numa_config.json` for multi-card exports
+    /// (`dist::export::export_ranks`) whose rank 0 uses a process group; single-card exports
+    /// write no json (as TorchAir).
     pub auto_atc_config_generated: bool,
-    /// Add the `nn_module_stack` attr to nodes (not implemented yet: accepted and ignored).
+    /// Add the `nn_module_stack` attr to every op of a node inlined from a submodule.
     pub enable_record_nn_module_stack: bool,
 }
 
@@ -65,7 +66,7 @@ pub struct ExportReport {
     pub notes: Vec<String>,
 }
 
-fn weight_threshold(config: &CompilerConfig) -> Result<u64> {
+pub(crate) fn weight_threshold(config: &CompilerConfig) -> Result<u64> {
     if let Some(t) = config.export.weight_threshold {
         return Ok(t);
     }
@@ -261,13 +262,17 @@ pub fn dynamo_export(
     let (mut probes, mut dynamic_dims, mut notes) = (None, vec![], vec![]);
     if dynamic {
         let requested = dynamic::requested_dims(&names, &inputs, &xc.dynamic_dims)?;
-        let (dims, n) = dynamic::settle(model.as_ref(), &names, &inputs, requested)?;
+        let (dims, n) = dynamic::settle(&names, &inputs, requested, |set| {
+            dynamic::forward_runs(model.as_ref(), &inputs, set)
+        })?;
         dynamic_dims = dims
             .iter()
             .map(|(i, d)| format!("{}[{d}]", names[*i]))
             .collect();
         notes = n;
-        probes = Some(dynamic::probe_values(&inputs, &dims));
+        if !dims.is_empty() {
+            probes = Some(dynamic::probe_values(&inputs, &dims));
+        }
     }
     let graph_inputs = names
         .iter()
@@ -280,13 +285,16 @@ pub fn dynamo_export(
         })
         .collect();
     let opts = WalkOptions {
-        dynamic,
+        dynamic: probes.is_some(),
         strict_dynamic: xc.strict_dynamic,
     };
     if let Some(p) = &xc.report {
         write::report::check_path(p)?;
     }
-    let walked = match Walker::with_options(&m, opts).run(graph_inputs) {
+    let walked = match Walker::with_options(&m, opts)
+        .record_module_stack(config.export.experimental.enable_record_nn_module_stack)
+        .run(graph_inputs)
+    {
         Ok(w) => w,
         Err(Error::Unsupported(u)) => {
             if let Some(p) = &xc.report {

@@ -4,6 +4,7 @@
 //! The pipeline, one module per stage: [`load`] → [`walk`] → [`lower`] → [`write`] → [`run`] →
 //! [`verify`]. [`api::dynamo_export`] is the entry point, named after TorchAir's.
 pub mod api;
+pub mod dist;
 pub mod dtype;
 pub mod error;
 pub mod ge;

@@ -71,9 +71,24 @@ struct ExportArgs {
     /// single-card export writes no json, as TorchAir).
     #[arg(long)]
     auto_atc_config: bool,
-    /// config.export.experimental.enable_record_nn_module_stack (accepted; not implemented yet).
+    /// config.export.experimental.enable_record_nn_module_stack: add the `nn_module_stack` attr
+    /// (the submodules a node comes from, e.g. layer[0] of class Layer) to every op inlined
+    /// from a submodule.
     #[arg(long)]
     record_nn_module_stack: bool,
+    /// Multi-card export of N ranks: <export-path>/<export-name><r>.air plus rank_<r>/ (pbtxt,
+    /// weights) for every rank. The model path and .npy inputs may contain {rank}; collectives
+    /// are computed across the ranks while walking.
+    #[arg(long, value_name = "N")]
+    world_size: Option<usize>,
+    /// With --world-size: write only rank R (every rank is still walked for the collectives).
+    #[arg(long, value_name = "R", requires = "world_size")]
+    rank: Option<usize>,
+    /// Declare a sub-group: TorchScript group name NAME (the group_name string the model passes
+    /// to the collective) over global RANKS, e.g. --group 1=0,1. Group "0" is the world. Each
+    /// group's GE `group` attr is tag=ptd:<NAME>;rank_list=<RANKS>.
+    #[arg(long = "group", value_name = "NAME=RANKS", requires = "world_size")]
+    groups: Vec<String>,
 }
 
 fn parse_dynamic_dims(s: &str) -> std::result::Result<(String, Vec<i64>), String> {
@@ -117,6 +132,30 @@ impl ExportArgs {
         c.export.experimental.enable_record_nn_module_stack = self.record_nn_module_stack;
         c
     }
+
+    fn dist(&self) -> Result<Option<torch2air::dist::export::DistConfig>> {
+        let Some(world_size) = self.world_size else {
+            return Ok(None);
+        };
+        let groups = self
+            .groups
+            .iter()
+            .map(|g| torch2air::dist::parse_group_decl(g).map_err(Error::Input))
+            .collect::<Result<_>>()?;
+        Ok(Some(torch2air::dist::export::DistConfig {
+            world_size,
+            rank: self.rank,
+            groups,
+        }))
+    }
+}
+
+/// Rank r's SPECs: `{rank}` in a SPEC (an .npy path) becomes r.
+fn rank_specs(specs: &[String], r: usize) -> Vec<String> {
+    specs
+        .iter()
+        .map(|s| torch2air::dist::export::for_rank(s, r))
+        .collect()
 }
 
 #[derive(Subcommand)]
@@ -130,10 +169,15 @@ enum Cmd {
         #[command(flatten)]
         export: ExportArgs,
     },
-    /// Run an exported .air with the reference runner (GE semantics, libtorch kernels).
+    /// Run an exported .air with the reference runner (GE semantics, libtorch kernels); given a
+    /// multi-card export folder, run all its ranks together (collectives across them).
     Run {
-        /// The .air file written by export.
+        /// The .air file written by export, or the --export-path folder of a --world-size export
+        /// (every rank; .npy inputs may contain {rank}).
         air: PathBuf,
+        /// For a folder holding several multi-rank exports: the --export-name to run.
+        #[arg(long)]
+        export_name: Option<String>,
         #[command(flatten)]
         inputs: InputArgs,
         /// Write each output as <DIR>/output_<i>.npy.
@@ -175,6 +219,23 @@ fn describe(v: &Value) -> String {
     }
 }
 
+/// The dynamic dims of a dynamic export, and the dims the model fixed.
+fn print_dynamic(dims: &[String], notes: &[String]) {
+    if !dims.is_empty() || !notes.is_empty() {
+        println!(
+            "dynamic dims: {}",
+            if dims.is_empty() {
+                "none".to_string()
+            } else {
+                dims.join(", ")
+            }
+        );
+    }
+    for n in notes {
+        println!("note: {n}");
+    }
+}
+
 fn print_export(r: &torch2air::ExportReport) {
     if r.used_traced_inputs {
         let shown: Vec<String> = r.inputs.iter().map(describe).collect();
@@ -183,19 +244,7 @@ fn print_export(r: &torch2air::ExportReport) {
             shown.join(", ")
         );
     }
-    if !r.dynamic_dims.is_empty() || !r.notes.is_empty() {
-        println!(
-            "dynamic dims: {}",
-            if r.dynamic_dims.is_empty() {
-                "none".to_string()
-            } else {
-                r.dynamic_dims.join(", ")
-            }
-        );
-    }
-    for n in &r.notes {
-        println!("note: {n}");
-    }
+    print_dynamic(&r.dynamic_dims, &r.notes);
     if !r.guards.is_empty() {
         println!("guards (the graph is specialised to these; other values need another export):");
         for g in &r.guards {
@@ -243,6 +292,22 @@ fn main_result(cli: Cli) -> Result<bool> {
             inputs,
             export,
         } => {
+            if let Some(d) = export.dist()? {
+                let specs = &inputs.inputs;
+                let make = |r: usize| spec::make_all(&rank_specs(specs, r), inputs.seed);
+                let model = model.to_string_lossy();
+                let r = torch2air::dist::export::export_ranks(
+                    &make,
+                    &model,
+                    &export.export_path,
+                    &export.export_name,
+                    export.dynamic(),
+                    &export.config(),
+                    &d,
+                )?;
+                print_multi(&r);
+                return Ok(true);
+            }
             let args = spec::make_all(&inputs.inputs, inputs.seed)?;
             let r = torch2air::dynamo_export(
                 args,
@@ -257,22 +322,69 @@ fn main_result(cli: Cli) -> Result<bool> {
         }
         Cmd::Run {
             air,
+            export_name,
             inputs,
             save_outputs,
         } => {
-            let args = spec::make_all(&inputs.inputs, inputs.seed)?;
-            let tensors: Vec<tch::Tensor> = args
-                .iter()
-                .map(|v| {
-                    v.as_tensor().map(|t| t.tensor.shallow_clone()).ok_or_else(|| {
-                        Error::Input(format!(
-                            "a {} input was given, but an exported graph takes only tensors (Python values were baked in at export)",
-                            v.kind_name()
-                        ))
-                    })
-                })
-                .collect::<Result<_>>()?;
+            if air.is_dir() {
+                let make = |r: usize| {
+                    graph_tensors(&spec::make_all(
+                        &rank_specs(&inputs.inputs, r),
+                        inputs.seed,
+                    )?)
+                };
+                let outs = torch2air::dist::run::run_ranks(&air, export_name.as_deref(), &make)?;
+                for (r, outs) in outs.iter().enumerate() {
+                    println!("rank {r}:");
+                    let dir = save_outputs.as_ref().map(|d| d.join(format!("rank_{r}")));
+                    print_outputs(outs, dir)?;
+                }
+                return Ok(true);
+            }
+            let tensors = graph_tensors(&spec::make_all(&inputs.inputs, inputs.seed)?)?;
             let outs = torch2air::run::run_air(&air, &tensors)?;
+            print_outputs(&outs, save_outputs)?;
+            Ok(true)
+        }
+        Cmd::Verify {
+            model,
+            inputs,
+            export,
+            atol,
+            rtol,
+        } => {
+            if export.world_size.is_some() {
+                return Err(Error::Input(
+                    "verify compares with the TorchScript module run as a whole, which cannot run collectives without a process group; \
+                     fix: export with --world-size, then `torch2air run <export-path>` and compare with a torch.distributed run"
+                        .into(),
+                ));
+            }
+            verify_cmd(model, inputs, export, atol, rtol)
+        }
+        Cmd::Ops { markdown } => {
+            ops(markdown);
+            Ok(true)
+        }
+    }
+}
+
+fn graph_tensors(args: &[Value]) -> Result<Vec<tch::Tensor>> {
+    args.iter()
+        .map(|v| {
+            v.as_tensor().map(|t| t.tensor.shallow_clone()).ok_or_else(|| {
+                Error::Input(format!(
+                    "a {} input was given, but an exported graph takes only tensors (Python values were baked in at export)",
+                    v.kind_name()
+                ))
+            })
+        })
+        .collect()
+}
+
+fn print_outputs(outs: &[tch::Tensor], save_outputs: Option<PathBuf>) -> Result<()> {
+    {
+        {
             for (i, t) in outs.iter().enumerate() {
                 let f = t.to_kind(tch::Kind::Double);
                 let stats = if t.numel() > 0 {
@@ -301,15 +413,20 @@ fn main_result(cli: Cli) -> Result<bool> {
                     println!("  saved {}", p.display());
                 }
             }
-            Ok(true)
+            Ok(())
         }
-        Cmd::Verify {
-            model,
-            inputs,
-            export,
-            atol,
-            rtol,
-        } => {
+    }
+}
+
+fn verify_cmd(
+    model: PathBuf,
+    inputs: InputArgs,
+    export: ExportArgs,
+    atol: Option<f64>,
+    rtol: Option<f64>,
+) -> Result<bool> {
+    {
+        {
             let args = spec::make_all(&inputs.inputs, inputs.seed)?;
             let r = verify::verify(
                 args,
@@ -336,9 +453,49 @@ fn main_result(cli: Cli) -> Result<bool> {
                 Ok(false)
             }
         }
-        Cmd::Ops { markdown } => {
-            ops(markdown);
-            Ok(true)
+    }
+}
+
+fn print_multi(m: &torch2air::dist::export::MultiExport) {
+    print_dynamic(&m.dynamic_dims, &m.notes);
+    for r in &m.ranks {
+        let Some(air) = &r.air else { continue };
+        println!("rank {}:", r.rank);
+        if !r.guards.is_empty() {
+            println!(
+                "  guards (the graph is specialised to these; other values need another export):"
+            );
+            for g in &r.guards {
+                println!("    {g}");
+            }
+        }
+        for w in &r.warnings {
+            println!("  warning: {w}");
+        }
+        let groups: Vec<&str> = r.groups.iter().map(|g| g.ge.as_str()).collect();
+        println!(
+            "  exported {} ({} nodes, {}; groups: {})",
+            air.display(),
+            r.node_count,
+            weights_text(r.weight_mode, r.weight_bytes),
+            if groups.is_empty() {
+                "none".to_string()
+            } else {
+                groups.join(" | ")
+            }
+        );
+    }
+    for f in &m.files {
+        println!("  wrote {}", f.display());
+    }
+}
+
+fn weights_text(mode: write::WeightMode, bytes: u64) -> String {
+    match mode {
+        write::WeightMode::None => "no weights".to_string(),
+        write::WeightMode::Const => format!("weights inline as Const ({bytes} bytes)"),
+        write::WeightMode::FileConstant => {
+            format!("weights as FileConstant + files ({bytes} bytes)")
         }
     }
 }

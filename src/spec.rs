@@ -171,6 +171,7 @@ pub fn read_npy(path: &Path) -> Result<tch::Tensor> {
     }
     // npyz's descr() is the Python literal, quotes included: `'<f4'`.
     let descr = npy.dtype().descr();
+    // npyz gives the descr as Python writes it, quotes included ('<f4').
     let t = match descr.trim_matches('\'').trim_start_matches(['<', '|', '=']) {
         "f4" => tch::Tensor::from_slice(&npy.into_vec::<f32>().map_err(|e| err(e.to_string()))?),
         "f8" => tch::Tensor::from_slice(&npy.into_vec::<f64>().map_err(|e| err(e.to_string()))?),

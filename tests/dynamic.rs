@@ -400,3 +400,46 @@ fn tensors_made_from_dynamic_sizes() {
     assert!(!t.iter().any(|x| x == "Range" || x == "Shape"), "{t:?}");
     check_at("creators.pt", &r.air, "f32[3,6]", 6);
 }
+
+#[test]
+fn seed_multi_card_dims_are_fixed_by_its_parameters() {
+    // The seed's multi-card example with dynamic=true: p1, p2 of shape (2, 2) fix every dim of
+    // x and y; forward needs a process group, so the walk of both ranks decides.
+    let d = tmp();
+    let m = model("multicard/seed_mp.pt");
+    let (code, out, err) = cli(
+        d.path(),
+        &[
+            "export",
+            m.to_str().unwrap(),
+            "--input",
+            "i32[2,2]",
+            "--input",
+            "i32[2,2]",
+            "--export-path",
+            "mp",
+            "--export-name",
+            "mp_rank",
+            "--world-size",
+            "2",
+            "--dynamic",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("dynamic dims: none"), "{out}");
+    for n in ["'x' dim 0", "'x' dim 1", "'y' dim 0", "'y' dim 1"] {
+        assert!(
+            out.lines().any(|l| l
+                .starts_with(&format!("note: {n} is fixed at 2 by the model (at 3:"))
+                && l.ends_with("exported as static")),
+            "{n}: {out}"
+        );
+    }
+    for r in 0..2 {
+        let m = read_air(&d.path().join(format!("mp/mp_rank{r}.air")));
+        assert_eq!(data_shape(&m, "x"), vec![2, 2]);
+        assert_eq!(data_shape(&m, "y"), vec![2, 2]);
+        assert!(!any_minus_one(&m));
+        assert!(types(&m).iter().any(|t| t == "HcomAllReduce"));
+    }
+}

@@ -4,6 +4,7 @@
 //! Output dtypes come from the concrete outputs, so every rule casts operands to PyTorch's own
 //! promotion result instead of relying on GE's implicit casts (aten-to-ge.md section 1.3).
 mod attention;
+mod collectives;
 mod compare;
 mod create;
 mod elementwise;
@@ -77,6 +78,7 @@ pub fn rules() -> &'static Rules {
         let mut r = Rules {
             map: BTreeMap::new(),
         };
+        collectives::register(&mut r);
         elementwise::register(&mut r);
         nn::register(&mut r);
         reduction::register(&mut r);

@@ -99,13 +99,28 @@ pub fn probe_values(inputs: &[Value], dims: &[InputDim]) -> Vec<Value> {
         .collect()
 }
 
-/// Finds which requested dims can vary: forward (run by libtorch) must succeed with them grown.
-/// Returns the dims that stay dynamic and a note for each dim the model fixes.
-pub fn settle(
+/// The usual oracle of `settle`: forward, run by libtorch, on the inputs with `set` grown.
+pub fn forward_runs(
     model: &Path,
+    inputs: &[Value],
+    set: &[InputDim],
+) -> Result<std::result::Result<(), String>> {
+    let probe = probe_values(inputs, set);
+    match crate::verify::torchscript_outputs(model, &probe) {
+        Ok(_) => Ok(Ok(())),
+        Err(Error::Run(msg)) => Ok(Err(msg)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Finds which requested dims can vary: `runs(set)` (forward with the dims in `set` grown; for
+/// multi-card exports, the walk of every rank) must succeed. Returns the dims that stay dynamic
+/// and a note for each dim the model fixes.
+pub fn settle(
     names: &[String],
     inputs: &[Value],
     requested: Vec<InputDim>,
+    mut runs: impl FnMut(&[InputDim]) -> Result<std::result::Result<(), String>>,
 ) -> Result<(Vec<InputDim>, Vec<String>)> {
     let mut notes = vec![];
     let size = |(i, d): InputDim| {
@@ -126,14 +141,6 @@ pub fn settle(
     if dims.is_empty() {
         return Ok((dims, notes));
     }
-    let runs = |set: &[InputDim]| -> Result<std::result::Result<(), String>> {
-        let probe = probe_values(inputs, set);
-        match crate::verify::torchscript_outputs(model, &probe) {
-            Ok(_) => Ok(Ok(())),
-            Err(Error::Run(msg)) => Ok(Err(msg)),
-            Err(e) => Err(e),
-        }
-    };
     if runs(&dims)?.is_ok() {
         return Ok((dims, notes));
     }
@@ -179,8 +186,9 @@ pub fn settle(
             };
             for x in &fixed {
                 notes.push(format!(
-                    "{} is fixed at {s} by the model (forward fails when it changes: {}); exported as static",
+                    "{} is fixed at {s} by the model (at {}: {}); exported as static",
                     label(*x),
+                    s + 1,
                     first_line(&err)
                 ));
             }

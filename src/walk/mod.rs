@@ -2,7 +2,9 @@
 //! branch its condition selects (recorded as a guard), `prim::Loop` unrolls, ints/floats/bools/
 //! lists/tuples/None are evaluated here and never exported, and every tensor op is executed with
 //! libtorch (for the concrete values later decisions need) and handed to its lowering rule.
+mod collective;
 pub mod dynamic;
+mod module_stack;
 mod prim;
 
 use crate::error::{Error, OpStatus, Result, UnsupportedOp, UnsupportedOps};
@@ -82,6 +84,8 @@ pub struct Walker<'m> {
     uses: BTreeMap<String, UnsupportedOp>,
     progress: indicatif::ProgressBar,
     opts: WalkOptions,
+    /// `nn_module_stack` recording, when enabled.
+    module_stack: Option<module_stack::ModuleStacks>,
 }
 
 fn describe(v: &Value) -> String {
@@ -138,7 +142,17 @@ impl<'m> Walker<'m> {
             uses: BTreeMap::new(),
             progress,
             opts,
+            module_stack: None,
         }
+    }
+
+    /// Adds the `nn_module_stack` attr to the ops of nodes inlined from submodules.
+    pub fn record_module_stack(mut self, on: bool) -> Self {
+        self.module_stack = match (on, self.m.graph.inputs.first()) {
+            (true, Some(s)) => Some(module_stack::ModuleStacks::new(&self.m.graph, s.id)),
+            _ => None,
+        };
+        self
     }
 
     /// Walks forward with `inputs` (one per forward argument after `self`). Tensor inputs become
@@ -378,34 +392,42 @@ impl<'m> Walker<'m> {
             let outs = r.map_err(|e| Error::Run(format!("{}: {e}", site(n))))?;
             return self.bind(n, outs);
         }
-        let mut outs = self.m.exec(n.index, &inputs).map_err(|e| {
-            let shown: Vec<String> = inputs.iter().map(describe).collect();
-            Error::Input(format!(
-                "forward failed on the sample inputs at {} ({}): {}\n  its inputs were: {}\n\
-                 fix: check that --input gives the dtypes and shapes forward expects",
-                site(n),
-                n.op_name(),
-                crate::load::short_torch_message(&e),
-                shown.join(", ")
-            ))
-        })?;
-        if self.opts.dynamic && inputs.iter().any(Value::has_probe) {
-            let probe_inputs: Vec<Value> = inputs.iter().map(Value::probe).collect();
-            let probe_outs = self.m.exec(n.index, &probe_inputs).map_err(|e| {
-                Error::Input(format!(
-                    "{} ({}) fails when the dynamic dims change size: {}\n\
-                     fix: the model fixes some size there; pin the dims involved (--dynamic-dims) or export without --dynamic",
+        let (mut outs, inputs) = if collective::is_collective(n.op_name()) {
+            // Collectives are evaluated on the sample values only: their outputs carry no probe
+            // (their shapes follow their inputs', which must then be static).
+            let dynamic_input = inputs.iter().any(|v| {
+                v.is_symbolic() || v.tensors().iter().any(|t| t.dynamic_dims().contains(&true))
+            });
+            if dynamic_input {
+                return Err(Error::Input(format!(
+                    "{}: {} on a tensor with dynamic dims is not supported yet; \
+                     fix: pin those dims (--dynamic-dims) or export without --dynamic",
                     site(n),
-                    n.op_name(),
-                    crate::load::short_torch_message(&e)
-                ))
-            })?;
-            let mut guards = vec![];
-            outs = dynamic::attach_probes(n, &inputs, outs, probe_outs, &mut guards);
-            for assumed in guards {
-                self.guard(n, assumed, true)?;
+                    n.op_name()
+                )));
             }
-        }
+            collective::eval(n, inputs).map_err(|e| Error::Run(format!("{}: {e}", site(n))))?
+        } else {
+            let mut outs = self.exec(n, &inputs)?;
+            if self.opts.dynamic && inputs.iter().any(Value::has_probe) {
+                let probe_inputs: Vec<Value> = inputs.iter().map(Value::probe).collect();
+                let probe_outs = self.m.exec(n.index, &probe_inputs).map_err(|e| {
+                    Error::Input(format!(
+                        "{} ({}) fails when the dynamic dims change size: {}\n\
+                         fix: the model fixes some size there; pin the dims involved (--dynamic-dims) or export without --dynamic",
+                        site(n),
+                        n.op_name(),
+                        crate::load::short_torch_message(&e)
+                    ))
+                })?;
+                let mut guards = vec![];
+                outs = dynamic::attach_probes(n, &inputs, outs, probe_outs, &mut guards);
+                for assumed in guards {
+                    self.guard(n, assumed, true)?;
+                }
+            }
+            (outs, inputs)
+        };
         let produces_tensors = outs.iter().any(|v| !v.tensors().is_empty());
         if !produces_tensors {
             // A Python value computed from tensor *data* is baked in: say so.
@@ -446,6 +468,7 @@ impl<'m> Walker<'m> {
             .all(|t| matches!(t.origin, Origin::Constant))
             && !inputs.iter().any(Value::is_symbolic)
             && !is_random(&n.kind)
+            && !collective::is_collective(n.op_name())
         {
             // Computed from constants only: folded, becomes a Const where it is used.
             Some(Origin::Constant)
@@ -465,6 +488,10 @@ impl<'m> Walker<'m> {
             }
             None => match lower::rules().get(n.op_name()) {
                 Some(rule) => {
+                    if let Some(text) = self.module_stack.as_ref().and_then(|m| m.text(n)) {
+                        let a = crate::ge::attr::string(&text);
+                        self.b.scope_attrs.insert("nn_module_stack".into(), a);
+                    }
                     let mut ctx = Ctx {
                         b: &mut self.b,
                         mat: &mut self.mat,
@@ -472,9 +499,11 @@ impl<'m> Walker<'m> {
                         inputs: &inputs,
                         outputs: &outs,
                     };
-                    rule(&mut ctx).map_err(|e| {
+                    let ports = rule(&mut ctx).map_err(|e| {
                         Error::Run(format!("{}: cannot lower {}: {e}", site(n), n.op_name()))
-                    })?
+                    });
+                    self.b.scope_attrs.remove("nn_module_stack");
+                    ports?
                 }
                 None => {
                     set_origins(
@@ -523,6 +552,20 @@ impl<'m> Walker<'m> {
         if !entry.signatures.contains(&sig) {
             entry.signatures.push(sig);
         }
+    }
+
+    fn exec(&self, n: &Node, inputs: &[Value]) -> Result<Vec<Value>> {
+        self.m.exec(n.index, inputs).map_err(|e| {
+            let shown: Vec<String> = inputs.iter().map(describe).collect();
+            Error::Input(format!(
+                "forward failed on the sample inputs at {} ({}): {}\n  its inputs were: {}\n\
+                 fix: check that --input gives the dtypes and shapes forward expects",
+                site(n),
+                n.op_name(),
+                crate::load::short_torch_message(&e),
+                shown.join(", ")
+            ))
+        })
     }
 
     /// Binds outputs; an in-place op also rebinds its first input to its result.

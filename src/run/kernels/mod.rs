@@ -1,4 +1,5 @@
 //! Runner kernels: one small function per GE op type, grouped by family.
+mod collectives;
 mod compare;
 mod elementwise;
 mod index;
@@ -117,6 +118,7 @@ fn registry() -> &'static BTreeMap<&'static str, Kernel> {
             ("layout", layout::register),
             ("math", math::register),
             ("sort", sort::register),
+            ("collectives", collectives::register),
         ];
         let mut m = BTreeMap::new();
         for (family, register) in families {
