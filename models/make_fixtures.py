@@ -179,6 +179,14 @@ class Unsupported(nn.Module):
         return a + b + c
 
 
+# --- Writes into a view of a tensor it reads afterwards (`z[:, 1] = y`): torch2air refuses it.
+class InplaceView(nn.Module):
+    def forward(self, x, y):
+        z = x.clone()
+        z[:, 1] = y
+        return torch.relu_(z * 2.0)
+
+
 def main():
     torch.manual_seed(0)
     save(torch.jit.script(SeedSingle()), "seed_single.pt")
@@ -204,6 +212,7 @@ def main():
     save(torch.jit.script(OpsShape()), "ops/shape.pt")
     save(torch.jit.script(OpsNN().eval()), "ops/nn.pt")
     save(torch.jit.script(Unsupported()), "unsupported.pt")
+    save(torch.jit.script(InplaceView()), "inplace_view.pt")
 
 
 def _copy(m):

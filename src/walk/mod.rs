@@ -2,6 +2,7 @@
 //! branch its condition selects (recorded as a guard), `prim::Loop` unrolls, ints/floats/bools/
 //! lists/tuples/None are evaluated here and never exported, and every tensor op is executed with
 //! libtorch (for the concrete values later decisions need) and handed to its lowering rule.
+mod alias;
 mod collective;
 pub mod dynamic;
 mod module_stack;
@@ -83,6 +84,8 @@ pub struct Walker<'m> {
     /// `--report`).
     uses: BTreeMap<String, UnsupportedOp>,
     progress: indicatif::ProgressBar,
+    /// Values whose memory an in-place op wrote through another alias: value id -> that op's site.
+    stale: HashMap<u64, String>,
     opts: WalkOptions,
     /// `nn_module_stack` recording, when enabled.
     module_stack: Option<module_stack::ModuleStacks>,
@@ -141,6 +144,7 @@ impl<'m> Walker<'m> {
             guards: vec![],
             uses: BTreeMap::new(),
             progress,
+            stale: HashMap::new(),
             opts,
             module_stack: None,
         }
@@ -279,6 +283,14 @@ impl<'m> Walker<'m> {
 
     fn node(&mut self, n: &Node) -> Result<()> {
         self.progress.inc(1);
+        if let Some(write) = n.inputs.iter().find_map(|id| self.stale.get(id)) {
+            return Err(Error::Model(format!(
+                "{} reads a tensor that an in-place op wrote through a view of it at {write}; the exported graph \
+                 would miss that write. fix: write it out of place (torch.index_put, torch.where, \
+                 torch.slice_scatter / select_scatter, torch.cat) and use the result",
+                site(n)
+            )));
+        }
         let inputs: Vec<Value> = n
             .inputs
             .iter()
@@ -572,10 +584,27 @@ impl<'m> Walker<'m> {
     fn finish_op(&mut self, n: &Node, inputs: &[Value], outs: Vec<Value>) -> Result<()> {
         if lower::is_inplace(n.op_name()) {
             if let (Some(id), Some(v)) = (n.inputs.first(), outs.first()) {
-                if inputs[0].as_tensor().is_some() {
+                if let Some(target) = inputs[0].as_tensor() {
+                    // Other values sharing the written memory keep GE origins without the
+                    // write: reading them later is refused.
+                    let outs_ids: Vec<u64> = n.outputs.iter().map(|o| o.id).collect();
+                    let hit: Vec<u64> = self
+                        .env
+                        .iter()
+                        .filter(|(k, val)| {
+                            **k != *id
+                                && !outs_ids.contains(k)
+                                && alias::overlaps(&target.tensor, val)
+                        })
+                        .map(|(k, _)| *k)
+                        .collect();
+                    let s = site(n);
+                    for k in hit {
+                        self.stale.insert(k, s.clone());
+                    }
                     let v = v.clone();
-                    // Every alias of the mutated value sees the new one.
                     self.env.insert(*id, v);
+                    self.stale.remove(id);
                 }
             }
         }
