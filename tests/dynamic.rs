@@ -43,13 +43,28 @@ fn export(
 
 /// Runs the export on `spec` and compares with TorchScript at that size.
 fn check_at(name: &str, air: &std::path::Path, spec: &str, seed: u64) {
-    let args = inputs(&[spec.to_string()], seed);
-    let reference = torchscript_outputs(&dyn_model(name), &args).unwrap();
+    check_model_at(&dyn_model(name), air, &[spec], seed, 1e-5)
+}
+
+fn check_model_at(
+    model: &std::path::Path,
+    air: &std::path::Path,
+    specs: &[&str],
+    seed: u64,
+    tol: f64,
+) {
+    let name = model.display();
+    let spec = specs.join(" ");
+    let args = inputs(
+        &specs.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        seed,
+    );
+    let reference = torchscript_outputs(model, &args).unwrap();
     let got =
         run_air(air, &graph_tensors(&args)).unwrap_or_else(|e| panic!("{name} at {spec}: {e}"));
     for c in compare(&reference, &got, None, None).unwrap() {
         assert!(c.ok, "{name} at {spec}: {c}");
-        assert!(c.max_abs <= 1e-5, "{name} at {spec}: {c}");
+        assert!(c.max_abs <= tol, "{name} at {spec}: {c}");
     }
 }
 
@@ -441,5 +456,47 @@ fn seed_multi_card_dims_are_fixed_by_its_parameters() {
         assert_eq!(data_shape(&m, "y"), vec![2, 2]);
         assert!(!any_minus_one(&m));
         assert!(types(&m).iter().any(|t| t == "HcomAllReduce"));
+    }
+}
+
+/// The transformer fixtures (traced from Hugging Face models) exported once with batch and
+/// sequence dynamic, then run at other batch sizes and lengths.
+#[test]
+fn transformers_dynamic_batch_and_sequence() {
+    for name in ["gpt2", "bert", "llama"] {
+        let m = model(&format!("transformers/{name}.pt"));
+        let ids = model(&format!("transformers/{name}_ids.npy"));
+        let mask = model(&format!("transformers/{name}_mask.npy"));
+        let d = tmp();
+        let out = d.path().join("out");
+        let args =
+            spec::make_all(&[ids.display().to_string(), mask.display().to_string()], 0).unwrap();
+        let r = dynamo_export(
+            args,
+            &m,
+            out.to_str().unwrap(),
+            "export",
+            true,
+            &CompilerConfig::default(),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            r.dynamic_dims,
+            vec![
+                "input_ids[0]",
+                "input_ids[1]",
+                "attention_mask[0]",
+                "attention_mask[1]"
+            ],
+            "{name}"
+        );
+        let g = read_air(&r.air);
+        torch2air::ge::schema::check_graph(&g.graph[0]).unwrap();
+        assert_eq!(data_shape(&g, "input_ids"), vec![-1, -1], "{name}");
+        for (b, s) in [(1, 8), (3, 8), (5, 8), (2, 3), (2, 5), (2, 13)] {
+            let ids = format!("i64[{b},{s}]:0..90");
+            let mask = format!("i64[{b},{s}]:1..2");
+            check_model_at(&m, &r.air, &[&ids, &mask], 7, 1e-4);
+        }
     }
 }
