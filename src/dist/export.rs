@@ -2,7 +2,7 @@
 //! own module, sample inputs, walker and graph, meeting the others at each collective. Writes
 //! `<export_path>/<export_name><r>.air`, `<export_path>/rank_<r>/dynamo.pbtxt` and the rank's
 //! weight files, and (with `auto_atc_config_generated`) the ATC json files, all atomically.
-use super::{atc, install, Group, Groups, Rendezvous};
+use super::{atc, on_every_rank, Group, Groups};
 use crate::api::{clean_export_name, load_with_inputs, CompilerConfig};
 use crate::error::{Error, Result};
 use crate::value::Value;
@@ -106,87 +106,59 @@ pub fn export_ranks(
     // One walk of every rank, each in its own thread; `probe_dims`: the dynamic input dims
     // (dynamic exports); `dry`: walk only (to find which dims the model fixes), write nothing.
     let walk = |probe_dims: Option<&[InputDim]>, dry: bool| -> Result<Vec<RankExport>> {
-        let rdv = Rendezvous::new();
-        let results: Vec<Result<RankExport>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..world)
-                .map(|r| {
-                    let (rdv, groups, stage, name, root) =
-                        (rdv.clone(), groups.clone(), &stage, &name, &root);
-                    s.spawn(move || {
-                        let mut comm = install(r, groups, rdv);
-                        let res = (|| {
-                            let model_r = for_rank(model, r);
-                            let args = inputs(r)?;
-                            let (m, inputs, used_traced_inputs) =
-                                load_with_inputs(Path::new(&model_r), args)?;
-                            let probes = probe_dims.map(|d| dynamic::probe_values(&inputs, d));
-                            let graph_inputs = m.info.args[1..]
-                                .iter()
-                                .zip(inputs)
-                                .enumerate()
-                                .map(|(i, (a, v))| GraphInput {
-                                    name: a.name.clone(),
-                                    value: v,
-                                    probe: probes.as_ref().map(|p| p[i].clone()),
-                                })
-                                .collect();
-                            let opts = WalkOptions {
-                                dynamic: probe_dims.is_some(),
-                                strict_dynamic: config.export.strict_dynamic,
-                            };
-                            let walked = Walker::with_options(&m, opts)
-                                .record_module_stack(record)
-                                .run(graph_inputs)?;
-                            let groups = comm.used_groups();
-                            let mut rep = RankExport {
-                                rank: r,
-                                air: None,
-                                guards: walked.guards,
-                                weight_mode: WeightMode::None,
-                                weight_bytes: 0,
-                                node_count: walked.builder.ops.len(),
-                                warnings: vec![],
-                                used_traced_inputs,
-                                groups,
-                                outputs: walked.outputs,
-                            };
-                            if writes(r) && !dry {
-                                let air_name = format!("{name}{r}.air");
-                                let subdir = format!("rank_{r}");
-                                let opts = WriteOptions {
-                                    export_path,
-                                    subdir: &subdir,
-                                    air_name: &air_name,
-                                    weight_threshold: threshold,
-                                };
-                                let mut st = stage.lock().unwrap_or_else(|e| e.into_inner());
-                                let w =
-                                    write::write_graph(walked.builder, "graph_1", &mut st, &opts)?;
-                                rep.weight_mode = w.weight_mode;
-                                rep.weight_bytes = w.weight_bytes;
-                                rep.warnings = w.warnings;
-                                rep.air = Some(root.join(air_name));
-                            }
-                            Ok(rep)
-                        })();
-                        if res.is_err() {
-                            comm.failed();
-                        }
-                        res
-                    })
+        let (stage, name, root) = (&stage, &name, &root);
+        let results = on_every_rank(world, &groups, |r, comm| {
+            let model_r = for_rank(model, r);
+            let args = inputs(r)?;
+            let (m, inputs, used_traced_inputs) = load_with_inputs(Path::new(&model_r), args)?;
+            let probes = probe_dims.map(|d| dynamic::probe_values(&inputs, d));
+            let graph_inputs = m.info.args[1..]
+                .iter()
+                .zip(inputs)
+                .enumerate()
+                .map(|(i, (a, v))| GraphInput {
+                    name: a.name.clone(),
+                    value: v,
+                    probe: probes.as_ref().map(|p| p[i].clone()),
                 })
                 .collect();
-            handles
-                .into_iter()
-                .enumerate()
-                .map(|(r, h)| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(Error::Run(format!(
-                            "internal: the thread of rank {r} panicked"
-                        )))
-                    })
-                })
-                .collect()
+            let opts = WalkOptions {
+                dynamic: probe_dims.is_some(),
+                strict_dynamic: config.export.strict_dynamic,
+            };
+            let walked = Walker::with_options(&m, opts)
+                .record_module_stack(record)
+                .run(graph_inputs)?;
+            let groups = comm.used_groups();
+            let mut rep = RankExport {
+                rank: r,
+                air: None,
+                guards: walked.guards,
+                weight_mode: WeightMode::None,
+                weight_bytes: 0,
+                node_count: walked.builder.ops.len(),
+                warnings: vec![],
+                used_traced_inputs,
+                groups,
+                outputs: walked.outputs,
+            };
+            if writes(r) && !dry {
+                let air_name = format!("{name}{r}.air");
+                let subdir = format!("rank_{r}");
+                let opts = WriteOptions {
+                    export_path,
+                    subdir: &subdir,
+                    air_name: &air_name,
+                    weight_threshold: threshold,
+                };
+                let mut st = stage.lock().unwrap_or_else(|e| e.into_inner());
+                let w = write::write_graph(walked.builder, "graph_1", &mut st, &opts)?;
+                rep.weight_mode = w.weight_mode;
+                rep.weight_bytes = w.weight_bytes;
+                rep.warnings = w.warnings;
+                rep.air = Some(root.join(air_name));
+            }
+            Ok(rep)
         });
         first_error(results)
     };

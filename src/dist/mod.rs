@@ -501,3 +501,40 @@ pub fn split_sizes(x: &Tensor, splits: &[i64], n: i64) -> Result<Vec<i64>, Strin
     }
     Ok(splits.to_vec())
 }
+
+/// Runs `f(rank, communicator)` for every rank 0..world, each in its own thread with its
+/// communicator installed, as a process group would. A rank that fails tells the others, so no
+/// rank waits forever at a collective. Results in rank order.
+pub fn on_every_rank<T: Send>(
+    world: usize,
+    groups: &Groups,
+    f: impl Fn(usize, &Installed) -> crate::error::Result<T> + Sync,
+) -> Vec<crate::error::Result<T>> {
+    let rdv = Rendezvous::new();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..world)
+            .map(|r| {
+                let (rdv, groups, f) = (rdv.clone(), groups.clone(), &f);
+                s.spawn(move || {
+                    let mut comm = install(r, groups, rdv);
+                    let res = f(r, &comm);
+                    if res.is_err() {
+                        comm.failed();
+                    }
+                    res
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .enumerate()
+            .map(|(r, h)| {
+                h.join().unwrap_or_else(|_| {
+                    Err(crate::error::Error::Run(format!(
+                        "internal: the thread of rank {r} panicked"
+                    )))
+                })
+            })
+            .collect()
+    })
+}

@@ -1,6 +1,6 @@
 //! Running a multi-rank export folder: every rank's `.air` runs in its own thread, the Hcom
 //! kernels meeting the other ranks at each collective.
-use super::{install, Groups, Rendezvous};
+use super::{on_every_rank, Groups};
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -76,34 +76,8 @@ pub fn run_ranks(
     let airs = find_ranks(dir, export_name)?;
     let world = airs.len();
     let groups = Groups::new(world, &[]).map_err(Error::Input)?;
-    let rdv = Rendezvous::new();
-    let results: Vec<Result<Vec<Tensor>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = airs
-            .iter()
-            .enumerate()
-            .map(|(r, air)| {
-                let (rdv, groups) = (rdv.clone(), groups.clone());
-                s.spawn(move || {
-                    let mut comm = install(r, groups, rdv);
-                    let res = inputs(r).and_then(|ins| crate::run::run_air(air, &ins));
-                    if res.is_err() {
-                        comm.failed();
-                    }
-                    res
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .enumerate()
-            .map(|(r, h)| {
-                h.join().unwrap_or_else(|_| {
-                    Err(Error::Run(format!(
-                        "internal: the thread of rank {r} panicked"
-                    )))
-                })
-            })
-            .collect()
+    let results = on_every_rank(world, &groups, |r, _| {
+        inputs(r).and_then(|ins| crate::run::run_air(&airs[r], &ins))
     });
     super::export::first_error(results)
 }

@@ -87,18 +87,15 @@ fn causal_mask(c: &mut Ctx, l: i64, s: i64, qr: usize, kr: usize) -> Result<Port
     let lp = c.dim_port("query", qr - 2)?;
     let sp = c.dim_port("key", kr - 2)?;
     let (zero, one) = (c.scalar_i64(0)?, c.scalar_i64(1)?);
-    let rows = c.op1(
-        "Range",
-        vec![In::P(zero), In::P(lp), In::P(one)],
-        vec![],
-        DType::I64,
-    )?;
-    let cols = c.op1(
-        "Range",
-        vec![In::P(zero), In::P(sp), In::P(one)],
-        vec![],
-        DType::I64,
-    )?;
+    let mut range = |n: Port| {
+        c.op1(
+            "Range",
+            vec![In::P(zero), In::P(n), In::P(one)],
+            vec![],
+            DType::I64,
+        )
+    };
+    let (rows, cols) = (range(lp)?, range(sp)?);
     let rows = c.op1(
         "Unsqueeze",
         vec![In::P(rows)],
