@@ -179,12 +179,15 @@ class Unsupported(nn.Module):
         return a + b + c
 
 
-# --- Writes into a view of a tensor it reads afterwards (`z[:, 1] = y`): torch2air refuses it.
+# --- Writes into views of a tensor it reads afterwards: torch2air writes them back into it.
 class InplaceView(nn.Module):
     def forward(self, x, y):
         z = x.clone()
         z[:, 1] = y
-        return torch.relu_(z * 2.0)
+        z[1:, ::2] += 1.0
+        w = z.t()
+        w[0].mul_(3.0)
+        return torch.relu_(z * 2.0), w
 
 
 def main():

@@ -218,3 +218,17 @@ fn compare_flags_differences() {
     assert!(!shape[0].ok && shape[0].problem.is_some());
     assert!(torch2air::verify::compare(&[a.shallow_clone()], &[], None, None).is_err());
 }
+
+#[test]
+fn writes_through_views_are_written_back() {
+    // z[:, 1] = y; z[1:, ::2] += 1; z.t()[0] *= 3: each write lands in z (and in w = z.t()).
+    let r = verify_fixture("inplace_view.pt", &["f32[3,4]", "f32[3]"], 1e-6);
+    assert_eq!(r.checks.len(), 2);
+    let m = read_air(&r.export.air);
+    let scatters = m.graph[0]
+        .op
+        .iter()
+        .filter(|o| o.r#type == "TensorScatterUpdate")
+        .count();
+    assert!(scatters >= 3, "{scatters} TensorScatterUpdate");
+}

@@ -468,3 +468,41 @@ impl<'a> Ctx<'a> {
         }
     }
 }
+
+/// The GE value of `other` after an in-place op wrote `written` (the op's result, a view's new
+/// value) into part of its memory: `other` flattened, its elements at `p` replaced by
+/// `written`'s at `q` (`TensorScatterUpdate`), reshaped back. `p`, `q` come from the concrete
+/// tensors' memory (walk/alias.rs), so this needs static shapes.
+pub fn write_back(
+    b: &mut GraphBuilder,
+    m: &mut Materialized,
+    other: &TensorValue,
+    written: &TensorValue,
+    p: &tch::Tensor,
+    q: &tch::Tensor,
+) -> Result<Port, String> {
+    let dt = crate::dtype::of_tensor(&other.tensor)?;
+    let x = port_of(b, m, other)?;
+    let w = port_of(b, m, written)?;
+    let flat = b.constant(&tch::Tensor::from_slice(&[-1i64]), "[-1]")?;
+    let xf = b.op("Reshape", vec![In::P(x), In::P(flat)], vec![], &[Some(dt)])?[0];
+    let wf = b.op("Reshape", vec![In::P(w), In::P(flat)], vec![], &[Some(dt)])?[0];
+    let qc = b.constant(q, "positions in the written view")?;
+    let axis = b.constant(&tch::Tensor::from(0i64), "0")?;
+    let upd = b.op(
+        "GatherV2",
+        vec![In::P(wf), In::P(qc), In::P(axis)],
+        vec![],
+        &[Some(dt)],
+    )?[0];
+    let pc = b.constant(&p.unsqueeze(1), "positions written")?;
+    let y = b.op(
+        "TensorScatterUpdate",
+        vec![In::P(xf), In::P(pc), In::P(upd)],
+        vec![],
+        &[Some(dt)],
+    )?[0];
+    let shape = other.tensor.size();
+    let s = b.constant(&tch::Tensor::from_slice(&shape), &format!("{shape:?}"))?;
+    Ok(b.op("Reshape", vec![In::P(y), In::P(s)], vec![], &[Some(dt)])?[0])
+}

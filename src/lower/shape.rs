@@ -44,6 +44,11 @@ pub fn register(r: &mut Rules) {
         "GatherV2(x, indices=K64(index normalised, 0-D), axis=K64(dim))",
     );
     r.add(
+        "aten::copy",
+        copy,
+        "src cast to self's dtype, BroadcastTo(self's shape) when smaller (copy_ writes it into self)",
+    );
+    r.add(
         "aten::narrow",
         narrow,
         "StridedSliceV2(x, begin=[start], end=[start+length] (computed in the graph when dynamic), axes=[dim])",
@@ -392,6 +397,23 @@ fn narrow(c: &mut Ctx) -> RuleResult {
     Ok(vec![c.op1(
         "StridedSliceV2",
         vec![In::P(x), In::P(b), In::P(e), In::P(a), In::P(st)],
+        vec![],
+        out,
+    )?])
+}
+
+/// `self.copy_(src)`: self's new value is src, cast to self's dtype and broadcast to its shape
+/// (the walker writes it back into whatever self is a view of).
+fn copy(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let src = c.tensor_as("src", out)?;
+    if c.in_desc_shape("src")? == c.out_desc_shape(0)? {
+        return Ok(vec![src]);
+    }
+    let shape = c.shape_port("self")?;
+    Ok(vec![c.op1(
+        "BroadcastTo",
+        vec![In::P(src), In::P(shape)],
         vec![],
         out,
     )?])

@@ -1,8 +1,10 @@
 //! In-place writes through aliases. TorchScript mutates tensors in place (`z[:, j] = v` is a
 //! `slice` then `copy_`/`index_put_` on it); the walker rebinds the mutated value to the op's
-//! result, but every *other* value sharing its memory (the base a view was taken from, other
-//! views of it) keeps a GE origin that misses the write. Those values are marked stale here, by
-//! their concrete tensors' memory, and reading one later is an error instead of a wrong graph.
+//! result, and every *other* value sharing its memory (the base a view was taken from, other
+//! views of it) is found here by its concrete tensor's memory. Where the write can be expressed
+//! (static shapes, same dtype) it is emitted as a scatter into that value (`write_map` gives the
+//! positions); otherwise the value is marked stale, and reading it later is an error instead of
+//! a wrong graph.
 use crate::value::Value;
 
 /// The byte range a tensor's elements occupy (None for an empty tensor).
@@ -36,4 +38,40 @@ pub fn overlaps(target: &tch::Tensor, v: &Value) -> bool {
         Some((b0, b1)) => a0 < b1 && b0 < a1,
         None => false,
     })
+}
+
+/// Each element's memory offset, in elements, from `origin` (a data pointer), flattened.
+fn offsets(t: &tch::Tensor, origin: usize) -> tch::Tensor {
+    let elt = t.kind().elt_size_in_bytes();
+    let start = ((t.data_ptr() as usize).wrapping_sub(origin) / elt) as i64;
+    let size = t.size();
+    let mut off = tch::Tensor::full(&size, start, (tch::Kind::Int64, tch::Device::Cpu));
+    for (k, (&n, &s)) in size.iter().zip(t.stride().iter()).enumerate() {
+        let mut shape = vec![1i64; size.len()];
+        shape[k] = n;
+        let a = tch::Tensor::arange(n, (tch::Kind::Int64, tch::Device::Cpu)) * s;
+        off += a.reshape(&shape);
+    }
+    off.reshape([-1])
+}
+
+/// Where the written tensor `target` lands in `other` (which shares memory with it): the flat
+/// indices P of `other`'s elements that `target` covers and, for each, the flat index Q of the
+/// `target` element written there. None when the two differ in dtype (a reinterpreting view).
+pub fn write_map(target: &tch::Tensor, other: &tch::Tensor) -> Option<(tch::Tensor, tch::Tensor)> {
+    if target.kind() != other.kind() || target.numel() == 0 || other.numel() == 0 {
+        return None;
+    }
+    let origin = (target.data_ptr() as usize).min(other.data_ptr() as usize);
+    let t_off = offsets(target, origin);
+    let o_off = offsets(other, origin);
+    let (sorted, order) = t_off.sort(0, false);
+    let pos = o_off
+        .f_searchsorted(&sorted, false, false, "left", None::<tch::Tensor>)
+        .ok()?
+        .clamp_max(sorted.size()[0] - 1);
+    let hit = sorted.gather(0, &pos, false).eq_tensor(&o_off);
+    let p = hit.nonzero().reshape([-1]);
+    let q = order.gather(0, &pos, false).masked_select(&hit);
+    Some((p, q))
 }

@@ -285,8 +285,9 @@ impl<'m> Walker<'m> {
         self.progress.inc(1);
         if let Some(write) = n.inputs.iter().find_map(|id| self.stale.get(id)) {
             return Err(Error::Model(format!(
-                "{} reads a tensor that an in-place op wrote through a view of it at {write}; the exported graph \
-                 would miss that write. fix: write it out of place (torch.index_put, torch.where, \
+                "{} reads a tensor that an in-place op wrote through a view of it at {write}, and torch2air can \
+                 put such a write back into the graph only with static shapes and one dtype. fix: pin the dims \
+                 (--dynamic-dims or no --dynamic), or write it out of place (torch.index_put, torch.where, \
                  torch.slice_scatter / select_scatter, torch.cat) and use the result",
                 site(n)
             )));
@@ -580,6 +581,34 @@ impl<'m> Walker<'m> {
         })
     }
 
+    /// Value `k` after an in-place op wrote `written` through `target`, another view of its
+    /// memory: the write emitted as a scatter into it. None when that cannot be expressed (dynamic
+    /// dims, a reinterpreting view, an unsupported producer): the value is then stale.
+    fn write_back(&mut self, k: u64, target: &TensorValue, written: &Value) -> Option<Value> {
+        let Value::Tensor(other) = self.env.get(&k)? else {
+            return None;
+        };
+        let Value::Tensor(w) = written else {
+            return None;
+        };
+        let dynamic = |t: &TensorValue| t.dynamic_dims().contains(&true);
+        if dynamic(other)
+            || dynamic(target)
+            || matches!(other.origin, Origin::Unsupported)
+            || matches!(w.origin, Origin::Unsupported)
+        {
+            return None;
+        }
+        let (p, q) = alias::write_map(&target.tensor, &other.tensor)?;
+        let other = other.clone();
+        let port = lower::write_back(&mut self.b, &mut self.mat, &other, w, &p, &q).ok()?;
+        Some(Value::Tensor(TensorValue {
+            tensor: other.tensor,
+            origin: Origin::Port(port),
+            probe: other.probe,
+        }))
+    }
+
     /// Binds outputs; an in-place op also rebinds its first input to its result.
     fn finish_op(&mut self, n: &Node, inputs: &[Value], outs: Vec<Value>) -> Result<()> {
         if lower::is_inplace(n.op_name()) {
@@ -600,7 +629,15 @@ impl<'m> Walker<'m> {
                         .collect();
                     let s = site(n);
                     for k in hit {
-                        self.stale.insert(k, s.clone());
+                        match self.write_back(k, target, v) {
+                            Some(updated) => {
+                                self.env.insert(k, updated);
+                                self.stale.remove(&k);
+                            }
+                            None => {
+                                self.stale.insert(k, s.clone());
+                            }
+                        }
                     }
                     let v = v.clone();
                     self.env.insert(*id, v);
