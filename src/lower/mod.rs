@@ -7,6 +7,10 @@ mod elementwise;
 mod nn;
 mod reduction;
 mod shape;
+mod vision;
+mod vision_borrowed;
+mod vision_encoder;
+mod vision_gru;
 
 use crate::dtype::DType;
 use crate::ge::{attr, GraphBuilder, In};
@@ -65,6 +69,8 @@ pub fn rules() -> &'static Rules {
         nn::register(&mut r);
         reduction::register(&mut r);
         shape::register(&mut r);
+        vision::register(&mut r);
+        vision_borrowed::register(&mut r);
         r
     })
 }

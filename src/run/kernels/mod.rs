@@ -3,6 +3,8 @@ mod elementwise;
 mod nn;
 mod reduction;
 mod shape;
+mod vision;
+mod vision_borrowed;
 
 use crate::ge::attr;
 use crate::proto::OpDef;
@@ -99,6 +101,8 @@ fn registry() -> &'static BTreeMap<&'static str, Kernel> {
         nn::register(&mut m);
         reduction::register(&mut m);
         shape::register(&mut m);
+        vision::register(&mut m);
+        vision_borrowed::register(&mut m);
         m
     })
 }

@@ -1,0 +1,349 @@
+//! Issue 5, vision and recurrent side: the models of models/make_vision.py (ViT, ResNet,
+//! MobileNetV2, a MobileNetV3-style net, a scripted nn.TransformerEncoder with a padding mask, a
+//! scripted GRU tagger) and one module per op family, each exported, schema-checked, run by the
+//! runner and compared with (a) the TorchScript module (torch2air::verify) and (b) the eager
+//! outputs make_vision.py saved, at <= 1e-4 max abs error.
+mod common;
+use common::*;
+use std::path::PathBuf;
+use tch::Tensor;
+use torch2air::proto::{attr_def, ModelDef, OpDef};
+use torch2air::spec;
+use torch2air::verify::verify;
+
+const TOL: f64 = 1e-4;
+
+fn vision(file: &str) -> PathBuf {
+    model(&format!("vision/{file}"))
+}
+
+/// The saved `<name>.in<k>.npy` / `<name>.out<k>.npy` files, in order.
+fn numbered(name: &str, kind: &str) -> Vec<PathBuf> {
+    (0..)
+        .map(|k| vision(&format!("{name}.{kind}{k}.npy")))
+        .take_while(|p| p.is_file())
+        .collect()
+}
+
+struct Checked {
+    _dir: tempfile::TempDir,
+    air: ModelDef,
+    path: PathBuf,
+}
+
+/// Exports `models/vision/<name>.pt` with its saved inputs and checks it every way we can.
+fn check(name: &str) -> Checked {
+    let inputs: Vec<String> = numbered(name, "in")
+        .iter()
+        .map(|p| p.to_str().unwrap().to_string())
+        .collect();
+    assert!(!inputs.is_empty(), "{name}: no saved inputs");
+    let args = spec::make_all(&inputs, 0).unwrap();
+    let d = tmp();
+    let out = d.path().join("out");
+    let r = verify(
+        args,
+        &vision(&format!("{name}.pt")),
+        out.to_str().unwrap(),
+        "export",
+        false,
+        &Default::default(),
+        Some(TOL),
+        Some(0.0),
+    )
+    .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(!r.checks.is_empty());
+    for c in &r.checks {
+        assert!(c.ok && c.max_abs <= TOL, "{name}: {c}");
+    }
+    let air = read_air(&out.join("export.air"));
+    torch2air::ge::schema::check_graph(&air.graph[0])
+        .unwrap_or_else(|e| panic!("{name}: schema: {e:?}"));
+    // Independently of the TorchScript run: the runner against the eager outputs.
+    let feeds: Vec<Tensor> = torch2air::verify::graph_tensors(&r.export.inputs);
+    let got = torch2air::run::run_air(&r.export.air, &feeds).unwrap();
+    let want: Vec<Tensor> = numbered(name, "out")
+        .iter()
+        .map(|p| spec::read_npy(p).unwrap())
+        .collect();
+    assert_eq!(got.len(), want.len(), "{name}: output count");
+    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g.size(), w.size(), "{name} output {k}");
+        let err = (g - w).abs().max().double_value(&[]);
+        assert!(err <= TOL, "{name} output {k}: max abs err {err} vs eager");
+    }
+    Checked {
+        _dir: d,
+        air,
+        path: r.export.air.clone(),
+    }
+}
+
+fn has(m: &ModelDef, ty: &str) -> bool {
+    m.graph[0].op.iter().any(|o| o.r#type == ty)
+}
+
+fn assert_types(m: &ModelDef, want: &[&str]) {
+    for w in want {
+        assert!(has(m, w), "{w} missing in {:?}", types(m));
+    }
+}
+
+fn ints(op: &OpDef, k: &str) -> Vec<i64> {
+    match op.attr.get(k).and_then(|a| a.value.clone()) {
+        Some(attr_def::Value::List(l)) => l.i,
+        other => panic!("{}.{k} is not a list attr: {other:?}", op.name),
+    }
+}
+
+fn boolean(op: &OpDef, k: &str) -> bool {
+    match op.attr.get(k).and_then(|a| a.value.clone()) {
+        Some(attr_def::Value::B(b)) => b,
+        other => panic!("{}.{k} is not a bool attr: {other:?}", op.name),
+    }
+}
+
+fn float(op: &OpDef, k: &str) -> f32 {
+    match op.attr.get(k).and_then(|a| a.value.clone()) {
+        Some(attr_def::Value::F(f)) => f,
+        other => panic!("{}.{k} is not a float attr: {other:?}", op.name),
+    }
+}
+
+// --- Models ------------------------------------------------------------------------------------
+
+#[test]
+fn vit_traced() {
+    let c = check("vit");
+    assert_types(
+        &c.air,
+        &["Conv2D", "BroadcastTo", "LayerNorm", "SoftmaxV2", "GeluV2"],
+    );
+    // Patch embedding: a 4x4 stride-4 conv.
+    let conv = &ops_of_type(&c.air, "Conv2D")[0];
+    assert_eq!(ints(conv, "strides"), [1, 1, 4, 4]);
+    assert_eq!(attr_s(conv, "data_format"), "NCHW");
+}
+
+#[test]
+fn resnet_traced() {
+    let c = check("resnet");
+    assert_types(
+        &c.air,
+        &["Conv2D", "BNInfer", "Relu", "MaxPoolV3", "ReduceMean"],
+    );
+    // Every batch norm is one BNInfer: 8 convs, 8 norms.
+    assert_eq!(ops_of_type(&c.air, "BNInfer").len(), 8);
+    assert_eq!(ops_of_type(&c.air, "Conv2D").len(), 8);
+}
+
+#[test]
+fn mobilenet_v2_traced() {
+    let c = check("mobilenet_v2");
+    assert_types(&c.air, &["PadV3", "Conv2D", "BNInfer", "Relu6"]);
+    // Depthwise convolutions: groups = channels.
+    assert!(ops_of_type(&c.air, "Conv2D")
+        .iter()
+        .any(|o| attr_i(o, "groups") > 1));
+}
+
+#[test]
+fn mobilenet_v3_scripted() {
+    let c = check("mobilenet_v3");
+    assert_types(
+        &c.air,
+        &[
+            "Conv2D",
+            "BNInfer",
+            "HardSwish",
+            "HardSigmoid",
+            "Relu6",
+            "ReduceMean",
+        ],
+    );
+    let dw: Vec<_> = ops_of_type(&c.air, "Conv2D")
+        .into_iter()
+        .filter(|o| attr_i(o, "groups") > 1)
+        .collect();
+    assert_eq!(dw.len(), 4, "one depthwise conv per block");
+}
+
+#[test]
+fn transformer_encoder_with_padding_mask() {
+    let c = check("transformer_encoder");
+    // Two layers, each two LayerNorms and one attention softmax; the mask is applied.
+    assert_eq!(ops_of_type(&c.air, "LayerNorm").len(), 4);
+    assert_eq!(ops_of_type(&c.air, "SoftmaxV2").len(), 2);
+    assert_types(&c.air, &["MaskedFill", "ZerosLike"]);
+    // Both Data inputs: the ids and the bool mask.
+    let data = ops_of_type(&c.air, "Data");
+    assert_eq!(data.len(), 2);
+    // DT_BOOL is 11 in the proto's numbering.
+    assert!(
+        data.iter().any(|o| o.output_desc[0].dtype == 11),
+        "a DT_BOOL input"
+    );
+}
+
+#[test]
+fn transformer_encoder_mask_changes_the_result() {
+    // The same ids with another padding mask: the export differs only in the mask input, and
+    // the runner's outputs follow the mask (so the mask is really wired).
+    let c = check("transformer_encoder");
+    let path = &c.path;
+    let ids = spec::read_npy(&vision("transformer_encoder.in0.npy")).unwrap();
+    let mask = spec::read_npy(&vision("transformer_encoder.in1.npy")).unwrap();
+    let none = mask.zeros_like();
+    let a = torch2air::run::run_air(path, &[ids.shallow_clone(), mask]).unwrap();
+    let b = torch2air::run::run_air(path, &[ids, none]).unwrap();
+    let diff = (&a[0] - &b[0]).abs().max().double_value(&[]);
+    assert!(diff > 1e-3, "mask has no effect ({diff})");
+}
+
+#[test]
+fn gru_tagger_scripted() {
+    let c = check("gru_tagger");
+    // Unrolled: no DynamicGRUV2 (FLOAT16-only in its prototype).
+    assert!(!has(&c.air, "DynamicGRUV2"));
+    // 2 layers x 2 directions x 6 steps, one Tanh per step.
+    assert_eq!(ops_of_type(&c.air, "Tanh").len(), 24);
+    assert_eq!(ops_of_type(&c.air, "Sigmoid").len(), 24);
+}
+
+// --- Per-op fixtures ---------------------------------------------------------------------------
+
+#[test]
+fn ops_conv() {
+    let c = check("ops_conv");
+    let convs = ops_of_type(&c.air, "Conv2D");
+    assert_eq!(convs.len(), 9);
+    // nn.Conv2d(4, 8, (3, 2), stride=(1, 2), padding=(2, 1), dilation=(2, 1), groups=2)
+    assert!(convs.iter().any(|o| attr_i(o, "groups") == 2
+        && ints(o, "strides") == [1, 1, 1, 2]
+        && ints(o, "pads") == [2, 2, 1, 1]
+        && ints(o, "dilations") == [1, 1, 2, 1]));
+    // padding="same" with an even kernel (2, 4): asymmetric pads [0, 1, 1, 2].
+    assert!(convs.iter().any(|o| ints(o, "pads") == [0, 1, 1, 2]));
+    // conv1d(stride 2, padding 1) as a 2-D conv on [N, C, 1, L].
+    assert!(convs
+        .iter()
+        .any(|o| ints(o, "strides") == [1, 1, 1, 2] && ints(o, "pads") == [0, 0, 1, 1]));
+    // No bias input when the conv has none.
+    assert!(convs.iter().any(|o| o.input.len() == 2));
+    assert!(convs.iter().all(|o| attr_s(o, "data_format") == "NCHW"));
+}
+
+#[test]
+fn ops_pool() {
+    let c = check("ops_pool");
+    let max = ops_of_type(&c.air, "MaxPoolV3");
+    assert_eq!(max.len(), 5);
+    assert!(max.iter().any(|o| boolean(o, "ceil_mode")));
+    assert!(max
+        .iter()
+        .any(|o| ints(o, "ksize") == [1, 1, 3, 2] && ints(o, "strides") == [1, 1, 2, 1]));
+    let avg = ops_of_type(&c.air, "AvgPoolV2");
+    assert_eq!(avg.len(), 5);
+    assert!(avg.iter().any(|o| !boolean(o, "exclusive")));
+    assert!(avg
+        .iter()
+        .any(|o| boolean(o, "exclusive") && ints(o, "pads") == [1, 1, 1, 1]));
+    assert!(avg.iter().any(|o| attr_i(o, "divisor_override") == 3));
+    let ada = ops_of_type(&c.air, "AdaptiveAvgPool2d");
+    assert_eq!(ada.len(), 2);
+    assert!(ada.iter().any(|o| ints(o, "output_size") == [3, 2]));
+    // adaptive_avg_pool2d(x, 1) is a mean.
+    assert_eq!(ops_of_type(&c.air, "ReduceMean").len(), 1);
+}
+
+#[test]
+fn ops_norm() {
+    let c = check("ops_norm");
+    assert_eq!(ops_of_type(&c.air, "BNInfer").len(), 4);
+    let gn = ops_of_type(&c.air, "GroupNorm");
+    assert_eq!(gn.len(), 2);
+    assert!(gn.iter().any(|o| attr_i(o, "num_groups") == 3));
+    assert_eq!(ops_of_type(&c.air, "InstanceNorm").len(), 3);
+    // BNInfer's parameters are FLOAT, its input 4-D (BatchNorm1d inputs are unsqueezed).
+    for o in ops_of_type(&c.air, "BNInfer") {
+        assert!(o.input_desc[1..].iter().all(|d| d.dtype == 1), "{o:?}");
+        assert!(float(o, "epsilon") > 0.0);
+    }
+}
+
+#[test]
+fn ops_resize_pad() {
+    let c = check("ops_resize_pad");
+    let near = ops_of_type(&c.air, "ResizeNearestNeighborV2");
+    assert_eq!(near.len(), 2);
+    let bil = ops_of_type(&c.air, "ResizeBilinearV2");
+    assert_eq!(bil.len(), 3);
+    assert!(bil
+        .iter()
+        .any(|o| boolean(o, "align_corners") && !boolean(o, "half_pixel_centers")));
+    assert!(bil
+        .iter()
+        .any(|o| !boolean(o, "align_corners") && boolean(o, "half_pixel_centers")));
+    let pads = ops_of_type(&c.air, "PadV3");
+    assert!(pads.iter().any(|o| attr_s(o, "mode") == "constant"));
+    assert!(pads.iter().any(|o| attr_s(o, "mode") == "edge"));
+    assert_eq!(ops_of_type(&c.air, "MirrorPad").len(), 3);
+}
+
+#[test]
+fn ops_activations_and_clamp() {
+    let c = check("ops_act");
+    assert_eq!(ops_of_type(&c.air, "HardSwish").len(), 1);
+    let hs = &ops_of_type(&c.air, "HardSigmoid")[0];
+    assert!((float(hs, "alpha") - 1.0 / 6.0).abs() < 1e-7);
+    // relu6 (hardtanh(0, 6), as nn.ReLU6 calls it, is checked in mobilenet_v3).
+    assert_eq!(ops_of_type(&c.air, "Relu6").len(), 1);
+    let lr = ops_of_type(&c.air, "LeakyRelu");
+    assert!(lr
+        .iter()
+        .any(|o| (float(o, "negative_slope") - 0.2).abs() < 1e-7));
+    assert!(lr
+        .iter()
+        .any(|o| (float(o, "negative_slope") - 0.01).abs() < 1e-7));
+    assert!(ops_of_type(&c.air, "Elu")
+        .iter()
+        .any(|o| (float(o, "alpha") - 0.5).abs() < 1e-7));
+    // hardtanh(-1, 1), hardtanh(-0.5, 2), clamp x4 (both bounds, min only, max only, tensors).
+    assert_eq!(ops_of_type(&c.air, "ClipByValueV2").len(), 6);
+    assert_types(&c.air, &["Maximum", "Minimum"]);
+}
+
+#[test]
+fn ops_gru_variants() {
+    // One layer with h0; two layers without biases (batch_first); bidirectional.
+    let c = check("ops_gru");
+    assert!(!has(&c.air, "DynamicGRUV2"));
+    // Without biases the hidden projections take no bias input.
+    assert!(ops_of_type(&c.air, "BatchMatMulV2")
+        .iter()
+        .any(|o| o.input.len() == 2));
+}
+
+#[test]
+fn npy_inputs_keep_dtype_and_shape() {
+    let ids = spec::read_npy(&vision("gru_tagger.in0.npy")).unwrap();
+    assert_eq!(ids.kind(), tch::Kind::Int64);
+    assert_eq!(ids.size(), [3, 6]);
+    let mask = spec::read_npy(&vision("transformer_encoder.in1.npy")).unwrap();
+    assert_eq!(mask.kind(), tch::Kind::Bool);
+    let x = spec::read_npy(&vision("vit.in0.npy")).unwrap();
+    assert_eq!((x.kind(), x.size()), (tch::Kind::Float, vec![2, 3, 16, 16]));
+}
+
+#[test]
+fn dilated_max_pool_is_refused_clearly() {
+    let d = tmp();
+    let m = vision("bad_pool_dilation.pt");
+    let (code, _, err) = cli(
+        d.path(),
+        &["export", m.to_str().unwrap(), "--input", "f32[1,2,9,9]"],
+    );
+    assert_clean_error(code, &err, "dilation");
+    assert!(err.contains("MaxPoolV3"), "{err}");
+    assert!(files_in(d.path()).is_empty() || !d.path().join("export_file/export.air").exists());
+}
