@@ -215,6 +215,54 @@ class OpsConv(nn.Module):
         )
 
 
+class OpsConvTranspose(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.t1 = nn.ConvTranspose2d(4, 6, 3)
+        self.t2 = nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, bias=False)
+        self.t3 = nn.ConvTranspose2d(4, 4, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2)
+        self.t1d = nn.ConvTranspose1d(4, 3, 4, stride=2, padding=1)
+
+    def forward(self, x, s):
+        return self.t1(x), self.t2(x), self.t3(x), self.t1d(s)
+
+
+class OpsMisc(nn.Module):
+    """1-D pools and resizes, and the less common activations."""
+
+    def __init__(self):
+        super().__init__()
+        self.prelu = nn.PReLU(3)
+        self.prelu1 = nn.PReLU()
+
+    def forward(self, x, s):
+        return (
+            F.max_pool1d(s, 2),
+            F.max_pool1d(s, 3, stride=2, padding=1, ceil_mode=True),
+            F.avg_pool1d(s, 3, stride=2, padding=1),
+            F.avg_pool1d(s, 3, stride=2, padding=1, count_include_pad=False),
+            F.adaptive_avg_pool1d(s, 1),
+            F.adaptive_avg_pool1d(s, 3),
+            F.interpolate(s, scale_factor=2.0, mode="nearest"),
+            F.interpolate(s, size=11, mode="linear", align_corners=False),
+            F.interpolate(s, size=11, mode="linear", align_corners=True),
+            F.interpolate(x, size=(7, 9), mode="nearest-exact"),
+            self.prelu(x),
+            self.prelu1(s),
+            F.softplus(x * 10.0),
+            F.softplus(x, beta=2.0),
+            F.mish(x),
+            F.selu(x),
+        )
+
+
+class BadResize(nn.Module):
+    """scale_factor 1.5 on 5 pixels: ATen samples with 1/1.5, GE with 5/7; refused clearly."""
+
+    def forward(self, x):
+        return F.interpolate(x, scale_factor=1.5, mode="nearest")
+
+
 class OpsPool(nn.Module):
     def forward(self, x):
         return (
@@ -365,10 +413,13 @@ def main():
         ("ops_resize_pad", OpsResizePad, (torch.randn(2, 3, 5, 4), torch.randn(2, 3, 7))),
         ("ops_act", OpsAct, (torch.randn(3, 4, 5) * 3,)),
         ("ops_gru", OpsGRU, (torch.randn(4, 3, 5), torch.randn(1, 3, 6))),
+        ("ops_conv_transpose", OpsConvTranspose, (torch.randn(2, 4, 5, 6), torch.randn(2, 4, 7))),
+        ("ops_misc", OpsMisc, (torch.randn(2, 3, 5, 4), torch.randn(2, 3, 7))),
     ]
     for k, (name, make, inputs) in enumerate(ops):
         scripted(name, 20 + k, make, inputs)
     save(torch.jit.script(BadPool()), "bad_pool_dilation")
+    save(torch.jit.script(BadResize()), "bad_resize_scale")
 
 
 if __name__ == "__main__":

@@ -325,6 +325,55 @@ fn ops_gru_variants() {
 }
 
 #[test]
+fn ops_conv_transpose() {
+    let c = check("ops_conv_transpose");
+    let t = ops_of_type(&c.air, "Conv2DTranspose");
+    assert_eq!(t.len(), 4);
+    // stride 2, padding 1, output_padding 1, no bias.
+    assert!(t.iter().any(|o| ints(o, "strides") == [1, 1, 2, 2]
+        && ints(o, "pads") == [1, 1, 1, 1]
+        && ints(o, "output_padding") == [0, 0, 1, 1]
+        && o.input.len() == 3));
+    assert!(t
+        .iter()
+        .any(|o| attr_i(o, "groups") == 2 && ints(o, "dilations") == [1, 1, 1, 2]));
+    assert!(!has(&c.air, "Conv2D"));
+}
+
+#[test]
+fn ops_misc_1d_and_activations() {
+    let c = check("ops_misc");
+    // 1-D pools and resizes run as 2-D ops on [N, C, 1, L].
+    assert_eq!(ops_of_type(&c.air, "MaxPoolV3").len(), 2);
+    assert_eq!(ops_of_type(&c.air, "AvgPoolV2").len(), 2);
+    assert!(ops_of_type(&c.air, "AdaptiveAvgPool2d")
+        .iter()
+        .any(|o| ints(o, "output_size") == [1, 3]));
+    assert_eq!(ops_of_type(&c.air, "ReduceMean").len(), 1);
+    assert_eq!(ops_of_type(&c.air, "ResizeBilinearV2").len(), 2);
+    // nearest (1-D) and nearest-exact (2-D, half-pixel centers).
+    let near = ops_of_type(&c.air, "ResizeNearestNeighborV2");
+    assert_eq!(near.len(), 2);
+    assert!(near.iter().any(|o| boolean(o, "half_pixel_centers")));
+    assert_eq!(ops_of_type(&c.air, "PRelu").len(), 2);
+    assert_eq!(ops_of_type(&c.air, "Softplus").len(), 2);
+    assert_types(&c.air, &["Mish", "Selu"]);
+}
+
+#[test]
+fn inexact_resize_scale_is_refused_clearly() {
+    let d = tmp();
+    let m = vision("bad_resize_scale.pt");
+    let (code, _, err) = cli(
+        d.path(),
+        &["export", m.to_str().unwrap(), "--input", "f32[1,2,5,5]"],
+    );
+    assert_clean_error(code, &err, "scale_factor");
+    assert!(err.contains("fix: pass size="), "{err}");
+    assert!(!d.path().join("export_file").join("export.air").exists());
+}
+
+#[test]
 fn npy_inputs_keep_dtype_and_shape() {
     let ids = spec::read_npy(&vision("gru_tagger.in0.npy")).unwrap();
     assert_eq!(ids.kind(), tch::Kind::Int64);
@@ -345,5 +394,5 @@ fn dilated_max_pool_is_refused_clearly() {
     );
     assert_clean_error(code, &err, "dilation");
     assert!(err.contains("MaxPoolV3"), "{err}");
-    assert!(files_in(d.path()).is_empty() || !d.path().join("export_file/export.air").exists());
+    assert!(!d.path().join("export_file").join("export.air").exists());
 }

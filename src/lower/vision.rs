@@ -10,24 +10,42 @@ use crate::ge::{attr, In};
 use crate::value::{Port, Value};
 
 pub fn register(r: &mut Rules) {
-    let conv = "Conv2D(x, filter, bias?; strides=[1,1,s..], pads=[t,b,l,r], dilations=[1,1,d..], groups, data_format=NCHW); 1-D: Unsqueeze(axes=[2]) on x and weight → Conv2D → Squeeze(axis=[2]); unbatched: Unsqueeze/Squeeze 0";
+    let conv = "transposed=false: Conv2D(x, filter, bias?; strides=[1,1,s..], pads=[t,b,l,r], dilations=[1,1,d..], groups, data_format=NCHW); 1-D: Unsqueeze(axes=[2]) on x and weight → Conv2D → Squeeze(axis=[2]); unbatched: Unsqueeze/Squeeze 0";
     r.add("aten::_convolution", convolution, conv);
     r.add("aten::convolution", convolution, conv);
     r.add("aten::conv2d", convolution, conv);
     r.add("aten::conv1d", convolution, conv);
+    let convt = "Conv2DTranspose(input_size=K32(output shape), x, filter, bias?; strides, pads=[t,b,l,r], dilations, groups, output_padding=[0,0,oh,ow], data_format=NCHW); 1-D via Unsqueeze/Squeeze at 2 (also aten::_convolution with transposed=true); as TorchAir, also for FLOAT, which the prototype's x/filter type lists omit (export warns)";
+    r.add("aten::conv_transpose1d", convolution, convt);
+    r.add("aten::conv_transpose2d.input", convolution, convt);
+    r.add(
+        "aten::max_pool1d",
+        |c| max_pool(c, 1),
+        "Unsqueeze(axes=[2]) → MaxPoolV3 (as max_pool2d, H = 1) → Squeeze(axis=[2])",
+    );
+    r.add(
+        "aten::avg_pool1d",
+        |c| avg_pool(c, 1),
+        "Unsqueeze(axes=[2]) → AvgPoolV2 (as avg_pool2d, H = 1) → Squeeze(axis=[2])",
+    );
+    r.add(
+        "aten::adaptive_avg_pool1d",
+        |c| adaptive_avg_pool(c, 1),
+        "output 1: ReduceMean(x, K64([-1]); keep_dims); else Unsqueeze(axes=[2]) → AdaptiveAvgPool2d([1, L]) → Squeeze(axis=[2])",
+    );
     r.add(
         "aten::max_pool2d",
-        max_pool2d,
+        |c| max_pool(c, 2),
         "[Unsqueeze 0] → MaxPoolV3(ksize=[1,1,kH,kW], strides=[1,1,sH,sW], pads=[pH,pH,pW,pW], ceil_mode, data_format=NCHW) → [Squeeze 0]; dilation must be 1",
     );
     r.add(
         "aten::avg_pool2d",
-        avg_pool2d,
+        |c| avg_pool(c, 2),
         "[Unsqueeze 0] → AvgPoolV2(ksize, strides, pads, ceil_mode, exclusive=!count_include_pad, divisor_override, data_format=NCHW) → [Squeeze 0]",
     );
     r.add(
         "aten::adaptive_avg_pool2d",
-        adaptive_avg_pool2d,
+        |c| adaptive_avg_pool(c, 2),
         "output 1x1: ReduceMean(x, K64([-2,-1]); keep_dims) (as AOT decomposes it); else AdaptiveAvgPool2d(output_size)",
     );
     r.add(
@@ -46,18 +64,28 @@ pub fn register(r: &mut Rules) {
         "input stats: [Unsqueeze to 4-D] → InstanceNorm(x, gamma, beta; data_format=NCHW, epsilon) output 0; running stats: as batch_norm (BNInfer)",
     );
     r.add(
+        "aten::upsample_nearest1d",
+        |c| resize(c, Resize::Nearest, 1),
+        "Unsqueeze(axes=[2]) → ResizeNearestNeighborV2(x, K32([1,ol])) → Squeeze(axis=[2])",
+    );
+    r.add(
+        "aten::upsample_linear1d",
+        |c| resize(c, Resize::Bilinear, 1),
+        "Unsqueeze(axes=[2]) → ResizeBilinearV2(x, K32([1,ol]); align_corners, half_pixel_centers=!align_corners) → Squeeze(axis=[2])",
+    );
+    r.add(
         "aten::upsample_nearest2d",
-        |c| resize(c, Resize::Nearest),
+        |c| resize(c, Resize::Nearest, 2),
         "ResizeNearestNeighborV2(x, K32([oh,ow]); align_corners=false, half_pixel_centers=false)",
     );
     r.add(
         "aten::_upsample_nearest_exact2d",
-        |c| resize(c, Resize::NearestExact),
+        |c| resize(c, Resize::NearestExact, 2),
         "ResizeNearestNeighborV2(x, K32([oh,ow]); align_corners=false, half_pixel_centers=true)",
     );
     r.add(
         "aten::upsample_bilinear2d",
-        |c| resize(c, Resize::Bilinear),
+        |c| resize(c, Resize::Bilinear, 2),
         "ResizeBilinearV2(x, K32([oh,ow]); align_corners, half_pixel_centers=!align_corners)",
     );
     r.add(
@@ -91,6 +119,18 @@ pub fn register(r: &mut Rules) {
         "HardSigmoid(alpha=1/6, beta=0.5)",
     );
     r.add("aten::relu6", |c| unary(c, "Relu6"), "Relu6");
+    r.add("aten::mish", |c| unary(c, "Mish"), "Mish");
+    r.add("aten::selu", |c| unary(c, "Selu"), "Selu");
+    r.add(
+        "aten::softplus",
+        softplus,
+        "beta 1: Softplus; else Mul(x, beta) → Softplus → RealDiv(beta) (threshold: GE computes log(1+exp(x)) everywhere, which differs from x above it by < 1e-8)",
+    );
+    r.add(
+        "aten::prelu",
+        prelu,
+        "PRelu(x, weight ⇑out) (one slope per channel, dim 1, or one for all)",
+    );
     r.add(
         "aten::hardtanh",
         hardtanh,
@@ -188,9 +228,8 @@ fn convolution(c: &mut Ctx) -> RuleResult {
             "only 1-D and 2-D convolutions are supported (weight {ws:?}); Conv3D is not lowered yet"
         ));
     }
-    if c.has("transposed") && c.bool("transposed")? {
-        return Err("transposed convolution (ConvTranspose) is not supported yet".into());
-    }
+    let transposed = c.node.op_name().starts_with("aten::conv_transpose")
+        || (c.has("transposed") && c.bool("transposed")?);
     if !out.is_float() {
         return Err(format!(
             "convolution of {} tensors: GE's Conv2D takes float inputs",
@@ -241,18 +280,39 @@ fn convolution(c: &mut Ctx) -> RuleResult {
             vec![1, 1, dilation[0], dilation[1]],
         )
     };
-    let mut y = c.op1(
-        "Conv2D",
-        vec![In::P(x), In::P(w), bias],
-        vec![
-            ("strides", attr::list_int(strides)),
-            ("pads", attr::list_int(pads)),
-            ("dilations", attr::list_int(dilations)),
-            ("groups", attr::int(groups)),
-            ("data_format", attr::string("NCHW")),
-        ],
-        out,
-    )?;
+    let mut attrs = vec![
+        ("strides", attr::list_int(strides)),
+        ("pads", attr::list_int(pads)),
+        ("dilations", attr::list_int(dilations)),
+        ("groups", attr::int(groups)),
+        ("data_format", attr::string("NCHW")),
+    ];
+    let mut y = if transposed {
+        let mut op = spatial(c, "output_padding", nsp, None)?;
+        if nsp == 1 {
+            op.insert(0, 0);
+        }
+        attrs.push(("output_padding", attr::list_int(vec![0, 0, op[0], op[1]])));
+        // input_size: the 4-D output shape, INT32 (TorchAir builds it with Pack; it is static here).
+        let mut os = c.out_shape(0)?;
+        if !batched {
+            os.insert(0, 1);
+        }
+        if nsp == 1 {
+            os.insert(2, 1);
+        }
+        let os: Vec<i32> = os.iter().map(|&d| d as i32).collect();
+        let size =
+            c.b.constant(&tch::Tensor::from_slice(&os), &format!("{os:?}"))?;
+        c.op1(
+            "Conv2DTranspose",
+            vec![In::P(size), In::P(x), In::P(w), bias],
+            attrs,
+            out,
+        )?
+    } else {
+        c.op1("Conv2D", vec![In::P(x), In::P(w), bias], attrs, out)?
+    };
     if nsp == 1 {
         y = squeeze(c, y, vec![2], out)?;
     }
@@ -262,35 +322,54 @@ fn convolution(c: &mut Ctx) -> RuleResult {
     Ok(vec![y])
 }
 
-/// Runs `f` on a 4-D view of `self` ([C,H,W] gets a batch dim), then drops the batch dim again.
+/// Runs `f` on a 4-D NCHW view of `name`, then brings the result back to the input's layout:
+/// `nsp` = 2: [C,H,W] gets a batch dim; `nsp` = 1: [N,C,L] becomes [N,C,1,L] ([C,L] also gets a
+/// batch dim), as TorchAir lowers 1-D convs and pools.
 fn on_4d(
     c: &mut Ctx,
     name: &str,
+    nsp: usize,
     f: impl FnOnce(&mut Ctx, Port, DType) -> Result<Port, String>,
 ) -> RuleResult {
     let out = c.out_dtype(0)?;
     let rank = c.in_shape(name)?.len();
-    if rank != 3 && rank != 4 {
-        return Err(format!("expects a 3-D or 4-D input, got rank {rank}"));
+    if rank != nsp + 1 && rank != nsp + 2 {
+        return Err(format!(
+            "expects a {}-D or {}-D input, got rank {rank}",
+            nsp + 1,
+            nsp + 2
+        ));
     }
+    let unbatched = rank == nsp + 1;
     let mut x = c.tensor_as(name, out)?;
-    if rank == 3 {
+    if unbatched {
         x = unsqueeze(c, x, vec![0], out)?;
     }
+    if nsp == 1 {
+        x = unsqueeze(c, x, vec![2], out)?;
+    }
     let mut y = f(c, x, out)?;
-    if rank == 3 {
+    if nsp == 1 {
+        y = squeeze(c, y, vec![2], out)?;
+    }
+    if unbatched {
         y = squeeze(c, y, vec![0], out)?;
     }
     Ok(vec![y])
 }
 
-/// (ksize, strides, pads) attrs of a 2-D pool, NCHW.
+/// (ksize, strides, pads) attrs of a pool over `nsp` spatial dims, as a 2-D NCHW pool.
 type PoolAttrs = (Vec<i64>, Vec<i64>, Vec<i64>);
 
-fn pool_params(c: &Ctx) -> Result<PoolAttrs, String> {
-    let k = spatial(c, "kernel_size", 2, None)?;
-    let s = spatial(c, "stride", 2, Some(&k))?;
-    let p = spatial(c, "padding", 2, None)?;
+fn pool_params(c: &Ctx, nsp: usize) -> Result<PoolAttrs, String> {
+    let mut k = spatial(c, "kernel_size", nsp, None)?;
+    let mut s = spatial(c, "stride", nsp, Some(&k))?;
+    let mut p = spatial(c, "padding", nsp, None)?;
+    if nsp == 1 {
+        k.insert(0, 1);
+        s.insert(0, 1);
+        p.insert(0, 0);
+    }
     Ok((
         vec![1, 1, k[0], k[1]],
         vec![1, 1, s[0], s[1]],
@@ -298,16 +377,16 @@ fn pool_params(c: &Ctx) -> Result<PoolAttrs, String> {
     ))
 }
 
-fn max_pool2d(c: &mut Ctx) -> RuleResult {
-    let (ksize, strides, pads) = pool_params(c)?;
-    let dilation = spatial(c, "dilation", 2, None)?;
-    if dilation != [1, 1] {
+fn max_pool(c: &mut Ctx, nsp: usize) -> RuleResult {
+    let (ksize, strides, pads) = pool_params(c, nsp)?;
+    let dilation = spatial(c, "dilation", nsp, None)?;
+    if dilation.iter().any(|&d| d != 1) {
         return Err(format!(
-            "max_pool2d with dilation {dilation:?}: GE's MaxPoolV3 has no dilation; use dilation=1"
+            "max pooling with dilation {dilation:?}: GE's MaxPoolV3 has no dilation; use dilation=1"
         ));
     }
     let ceil = c.bool("ceil_mode")?;
-    on_4d(c, "self", |c, x, out| {
+    on_4d(c, "self", nsp, |c, x, out| {
         c.op1(
             "MaxPoolV3",
             vec![In::P(x)],
@@ -324,8 +403,8 @@ fn max_pool2d(c: &mut Ctx) -> RuleResult {
     })
 }
 
-fn avg_pool2d(c: &mut Ctx) -> RuleResult {
-    let (ksize, strides, pads) = pool_params(c)?;
+fn avg_pool(c: &mut Ctx, nsp: usize) -> RuleResult {
+    let (ksize, strides, pads) = pool_params(c, nsp)?;
     let ceil = c.bool("ceil_mode")?;
     let include_pad = c.bool("count_include_pad")?;
     let divisor = if c.has("divisor_override") {
@@ -335,7 +414,7 @@ fn avg_pool2d(c: &mut Ctx) -> RuleResult {
     };
     // TorchAir forces exclusive=true for fp16 inputs, which changes the result when padding is
     // counted; here exclusive is always !count_include_pad.
-    on_4d(c, "self", |c, x, out| {
+    on_4d(c, "self", nsp, |c, x, out| {
         c.op1(
             "AvgPoolV2",
             vec![In::P(x)],
@@ -354,13 +433,14 @@ fn avg_pool2d(c: &mut Ctx) -> RuleResult {
     })
 }
 
-fn adaptive_avg_pool2d(c: &mut Ctx) -> RuleResult {
+fn adaptive_avg_pool(c: &mut Ctx, nsp: usize) -> RuleResult {
     let oshape = c.out_shape(0)?;
-    let hw = oshape[oshape.len().saturating_sub(2)..].to_vec();
-    if hw == [1, 1] {
+    let mut size = oshape[oshape.len().saturating_sub(nsp)..].to_vec();
+    if size.iter().all(|&d| d == 1) {
         let out = c.out_dtype(0)?;
         let x = c.tensor_as("self", out)?;
-        let axes = c.const_i64(&[-2, -1])?;
+        let axes: Vec<i64> = (-(nsp as i64)..0).collect();
+        let axes = c.const_i64(&axes)?;
         return Ok(vec![c.op1(
             "ReduceMean",
             vec![In::P(x), In::P(axes)],
@@ -368,11 +448,14 @@ fn adaptive_avg_pool2d(c: &mut Ctx) -> RuleResult {
             out,
         )?]);
     }
-    on_4d(c, "self", |c, x, out| {
+    if nsp == 1 {
+        size.insert(0, 1);
+    }
+    on_4d(c, "self", nsp, |c, x, out| {
         c.op1(
             "AdaptiveAvgPool2d",
             vec![In::P(x)],
-            vec![("output_size", attr::list_int(hw))],
+            vec![("output_size", attr::list_int(size))],
             out,
         )
     })
@@ -538,7 +621,7 @@ enum Resize {
 }
 
 /// The scale factors the op was given, if any (`.vec` overloads: `scale_factors`; the others:
-/// `scales_h`/`scales_w`).
+/// `scales_h`/`scales_w`, or `scales` for 1-D).
 fn given_scales(c: &Ctx) -> Result<Option<Vec<f64>>, String> {
     if c.has("scale_factors") {
         let v = match c.arg("scale_factors")? {
@@ -547,37 +630,40 @@ fn given_scales(c: &Ctx) -> Result<Option<Vec<f64>>, String> {
         };
         return Ok(Some(v));
     }
-    if c.has("scales_h") && c.has("scales_w") {
+    if c.has("scales_h") || c.has("scales_w") {
         return Ok(Some(vec![c.float("scales_h")?, c.float("scales_w")?]));
+    }
+    if c.has("scales") {
+        return Ok(Some(vec![c.float("scales")?]));
     }
     Ok(None)
 }
 
-fn resize(c: &mut Ctx, mode: Resize) -> RuleResult {
+/// 2-D resizes on [N,C,H,W]; 1-D ones (`nsp` = 1) on [N,C,L] viewed as [N,C,1,L].
+fn resize(c: &mut Ctx, mode: Resize, nsp: usize) -> RuleResult {
     let out = c.out_dtype(0)?;
     let name = xname(c);
     let ins = c.in_shape(name)?;
     let os = c.out_shape(0)?;
-    if ins.len() != 4 {
-        return Err(format!("expects a 4-D input, got {ins:?}"));
+    if ins.len() != nsp + 2 {
+        return Err(format!("expects a {}-D input, got {ins:?}", nsp + 2));
     }
     let align = mode == Resize::Bilinear && c.bool("align_corners")?;
-    let (oh, ow) = (os[2], os[3]);
     // GE maps output to input pixels with in/out; ATen uses 1/scale_factor when one is given.
     // They agree when out = in * scale exactly.
     if let Some(s) = given_scales(c)? {
-        let exact = s.len() == 2
+        let exact = s.len() == nsp
             && s.iter()
-                .zip([(ins[2], oh), (ins[3], ow)])
-                .all(|(f, (i, o))| (*f * i as f64 - o as f64).abs() < 1e-9);
+                .zip(ins[2..].iter().zip(&os[2..]))
+                .all(|(f, (i, o))| (*f * *i as f64 - *o as f64).abs() < 1e-9);
         if !exact && !align {
             return Err(format!(
-                "scale_factor {s:?} does not divide the output size {:?} exactly, and GE resizes by in/out; fix: pass size= (or recompute_scale_factor=True) to interpolate",
-                [oh, ow]
+                "scale_factor {s:?} does not give the output size {:?} exactly, and GE resizes by in/out; fix: pass size= (or recompute_scale_factor=True) to interpolate",
+                &os[2..]
             ));
         }
     }
-    let x = c.tensor_as(name, out)?;
+    let (oh, ow) = if nsp == 1 { (1, os[2]) } else { (os[2], os[3]) };
     let size = c.b.constant(
         &tch::Tensor::from_slice(&[oh as i32, ow as i32]),
         &format!("[{oh}, {ow}]"),
@@ -594,7 +680,15 @@ fn resize(c: &mut Ctx, mode: Resize) -> RuleResult {
     if mode == Resize::Bilinear {
         attrs.push(("dtype", attr::dtype_cpp(out.ge_cpp())));
     }
-    Ok(vec![c.op1(ty, vec![In::P(x), In::P(size)], attrs, out)?])
+    let mut x = c.tensor_as(name, out)?;
+    if nsp == 1 {
+        x = unsqueeze(c, x, vec![2], out)?;
+    }
+    let mut y = c.op1(ty, vec![In::P(x), In::P(size)], attrs, out)?;
+    if nsp == 1 {
+        y = squeeze(c, y, vec![2], out)?;
+    }
+    Ok(vec![y])
 }
 
 fn pad(c: &mut Ctx) -> RuleResult {
@@ -679,6 +773,44 @@ fn pad_mode(c: &mut Ctx, mode: &str) -> RuleResult {
             "pad mode '{m}' is not supported (constant, reflect, replicate are)"
         )),
     }
+}
+
+fn softplus(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let beta = c.float("beta")?;
+    let threshold = c.float("threshold")?;
+    // ATen returns x where beta * x > threshold; log(1 + exp(x)) differs there by
+    // ~exp(-threshold) / beta.
+    if (-threshold).exp() / beta > 1e-6 {
+        return Err(format!(
+            "softplus threshold {threshold} (beta {beta}) is too low for GE's Softplus, which has none"
+        ));
+    }
+    let x = c.tensor_as("self", out)?;
+    if beta == 1.0 {
+        return Ok(vec![c.op1("Softplus", vec![In::P(x)], vec![], out)?]);
+    }
+    let b = c.scalar(beta, out)?;
+    let xb = c.op1("Mul", vec![In::P(x), In::P(b)], vec![], out)?;
+    let y = c.op1("Softplus", vec![In::P(xb)], vec![], out)?;
+    Ok(vec![c.op1(
+        "RealDiv",
+        vec![In::P(y), In::P(b)],
+        vec![],
+        out,
+    )?])
+}
+
+fn prelu(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let x = c.tensor_as("self", out)?;
+    let w = c.tensor_as("weight", out)?;
+    Ok(vec![c.op1(
+        "PRelu",
+        vec![In::P(x), In::P(w)],
+        vec![],
+        out,
+    )?])
 }
 
 fn hardsigmoid(c: &mut Ctx) -> RuleResult {

@@ -6,6 +6,7 @@ use tch::{Kind, Tensor};
 
 pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("Conv2D", conv2d);
+    m.insert("Conv2DTranspose", conv2d_transpose);
     m.insert("MaxPoolV3", max_pool_v3);
     m.insert("AvgPoolV2", avg_pool_v2);
     m.insert("AdaptiveAvgPool2d", adaptive_avg_pool2d);
@@ -22,6 +23,10 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("LeakyRelu", leaky_relu);
     m.insert("Elu", elu);
     m.insert("ClipByValueV2", clip_by_value);
+    m.insert("PRelu", prelu);
+    m.insert("Softplus", softplus);
+    m.insert("Mish", |c| float_unary(c, "x", Tensor::f_mish));
+    m.insert("Selu", |c| float_unary(c, "x", Tensor::f_selu));
     m.insert("Maximum", |c| binary(c, Tensor::f_maximum));
     m.insert("Minimum", |c| binary(c, Tensor::f_minimum));
 }
@@ -131,6 +136,58 @@ fn conv2d(c: &KCtx) -> R {
 
 /// (kernel, stride, symmetric padding) of a 2-D pool, (H, W) each.
 type Pool = ([i64; 2], [i64; 2], [i64; 2]);
+
+/// The transposed convolution (the gradient of Conv2D with respect to its input): `pads` are the
+/// pads of that forward conv, `input_size` is the output's shape.
+fn conv2d_transpose(c: &KCtx) -> R {
+    nchw(c)?;
+    if c.opt("offset_w").is_some() || c.int("offset_x")? != 0 {
+        return Err("quantized Conv2DTranspose is not supported by the runner".into());
+    }
+    let (x, w) = (c.input("x")?, c.input("filter")?);
+    rank4(x, "x")?;
+    rank4(w, "filter")?;
+    same_dtype(x, w)?;
+    need_float(x, "x")?;
+    let bias = c.opt("bias");
+    if let Some(b) = bias {
+        same_dtype(x, b)?;
+    }
+    let size = int_values(c.input("input_size")?)?;
+    let strides = hw_attr(c, "strides")?;
+    let dilations = hw_attr(c, "dilations")?;
+    let out_pad = c.ints("output_padding")?;
+    let [0, 0, oh, ow] = out_pad[..] else {
+        return Err(format!("output_padding {out_pad:?}: expected [0, 0, h, w]"));
+    };
+    let pad = sym_pads(&c.ints("pads")?)?
+        .ok_or("asymmetric pads are not supported by the runner for Conv2DTranspose")?;
+    let y = x
+        .f_conv_transpose2d(w, bias, strides, pad, [oh, ow], c.int("groups")?, dilations)
+        .map_err(torch_err)?;
+    if y.size() != size {
+        return Err(format!(
+            "input_size {size:?} does not match the computed output shape {:?}",
+            y.size()
+        ));
+    }
+    Ok(vec![y])
+}
+
+/// y = log(1 + exp(x)), evaluated as max(x, 0) + log1p(exp(-|x|)) so large x do not overflow.
+fn softplus(c: &KCtx) -> R {
+    let x = c.input("x")?;
+    need_float(x, "x")?;
+    Ok(vec![x.clamp_min(0.0) + (-x.abs()).exp().log1p()])
+}
+
+/// y = x for x > 0, else weight * x, with `weight` one value per channel (dim 1) or one in all.
+fn prelu(c: &KCtx) -> R {
+    let (x, w) = (c.input("x")?, c.input("weight")?);
+    same_dtype(x, w)?;
+    need_float(x, "x")?;
+    Ok(vec![x.f_prelu(w).map_err(torch_err)?])
+}
 
 fn pool_attrs(c: &KCtx) -> Result<Pool, String> {
     nchw(c)?;
