@@ -208,6 +208,37 @@ fn gru_tagger_scripted() {
     // 2 layers x 2 directions x 6 steps, one Tanh per step.
     assert_eq!(ops_of_type(&c.air, "Tanh").len(), 24);
     assert_eq!(ops_of_type(&c.air, "Sigmoid").len(), 24);
+    // The GRU's parameters (its `_flat_weights` list) are weight nodes named by path.
+    op(&c.air, "gru._flat_weights.0");
+    op(&c.air, "gru._flat_weights.15");
+}
+
+#[test]
+fn gru_tagger_weights_as_files() {
+    // With every weight forced into files, the GRU parameters get one file each and the
+    // export still verifies.
+    let d = tmp();
+    let m = vision("gru_tagger.pt");
+    let input = vision("gru_tagger.in0.npy");
+    let (code, out, err) = cli_env(
+        d.path(),
+        &[
+            "verify",
+            m.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--atol",
+            "1e-4",
+        ],
+        &[("TORCH2AIR_WEIGHT_THRESHOLD", "0")],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let files = files_in(&d.path().join("export_file"));
+    for k in 0..16 {
+        let f = format!("gru__flat_weights_{k}");
+        assert!(files.contains(&f), "{f} missing in {files:?}");
+    }
+    assert!(files.contains(&"emb_weight".to_string()), "{files:?}");
 }
 
 // --- Per-op fixtures ---------------------------------------------------------------------------
