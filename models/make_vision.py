@@ -215,6 +215,22 @@ class OpsConv(nn.Module):
         )
 
 
+class OpsLSTM(nn.Module):
+    """LSTM variants: one layer with (h0, c0); two bidirectional layers (batch_first); no biases."""
+
+    def __init__(self):
+        super().__init__()
+        self.l1 = nn.LSTM(5, 6)
+        self.l2 = nn.LSTM(5, 4, num_layers=2, batch_first=True, bidirectional=True)
+        self.l3 = nn.LSTM(5, 3, bias=False)
+
+    def forward(self, x, h0, c0):
+        a, (ha, ca) = self.l1(x, (h0, c0))
+        b, (hb, cb) = self.l2(x.transpose(0, 1))
+        c, (hc, cc) = self.l3(x[:, 0])
+        return a, ha, ca, b, hb, cb, c, hc, cc
+
+
 class OpsConvTranspose(nn.Module):
     def __init__(self):
         super().__init__()
@@ -415,6 +431,7 @@ def main():
         ("ops_gru", OpsGRU, (torch.randn(4, 3, 5), torch.randn(1, 3, 6))),
         ("ops_conv_transpose", OpsConvTranspose, (torch.randn(2, 4, 5, 6), torch.randn(2, 4, 7))),
         ("ops_misc", OpsMisc, (torch.randn(2, 3, 5, 4), torch.randn(2, 3, 7))),
+        ("ops_lstm", OpsLSTM, (torch.randn(4, 3, 5), torch.randn(1, 3, 6), torch.randn(1, 3, 6))),
     ]
     for k, (name, make, inputs) in enumerate(ops):
         scripted(name, 20 + k, make, inputs)

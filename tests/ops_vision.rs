@@ -356,6 +356,15 @@ fn ops_gru_variants() {
 }
 
 #[test]
+fn ops_lstm_variants() {
+    // One layer with (h0, c0); two bidirectional layers, batch_first; unbatched without biases.
+    let c = check("ops_lstm");
+    // Steps: 4 (l1) + 2 layers x 2 directions x 4 (l2) + 4 (l3) = 24, two Tanh each.
+    assert_eq!(ops_of_type(&c.air, "Tanh").len(), 48);
+    op(&c.air, "l2._flat_weights.15");
+}
+
+#[test]
 fn ops_conv_transpose() {
     let c = check("ops_conv_transpose");
     let t = ops_of_type(&c.air, "Conv2DTranspose");

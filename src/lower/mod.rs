@@ -10,7 +10,7 @@ mod shape;
 mod vision;
 mod vision_borrowed;
 mod vision_encoder;
-mod vision_gru;
+mod vision_rnn;
 
 use crate::dtype::DType;
 use crate::ge::{attr, GraphBuilder, In};

@@ -159,8 +159,13 @@ pub fn register(r: &mut Rules) {
         "decomposed (nn.TransformerEncoderLayer's inference fast path): BatchMatMulV2 for the qkv, output and feed-forward projections, StridedSliceV2/Reshape/Transpose heads, Mul 1/√d, Add or MaskedFill mask, SoftmaxV2, Relu|GeluV2, LayerNorm ×2",
     );
     r.add(
+        "aten::lstm.input",
+        super::vision_rnn::lstm,
+        "unrolled per step like gru: BatchMatMulV2 projections → Sigmoid (i, f, o) / Tanh (g) on StridedSliceV2 gate slices → Mul/Add cell update, Tanh → ConcatV2 over time (and directions)",
+    );
+    r.add(
         "aten::gru.input",
-        super::vision_gru::gru,
+        super::vision_rnn::gru,
         "unrolled per step: BatchMatMulV2 (input and hidden projections, biases fused) → StridedSliceV2 gates → Sigmoid/Tanh/Mul/Sub/Add → ConcatV2 over time (and directions); not the fused dynamic GRU op, whose x and weights are FLOAT16-only",
     );
 }
