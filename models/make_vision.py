@@ -435,6 +435,21 @@ def main():
     ]
     for k, (name, make, inputs) in enumerate(ops):
         scripted(name, 20 + k, make, inputs)
+    # Half precision: the same modules in f16/bf16 (no saved inputs: NumPy has no bf16; the
+    # tests feed random inputs and compare with TorchScript at the dtype's tolerance).
+    torch.manual_seed(13)
+    save(torch.jit.script(MobileNetV3Small().eval().to(torch.bfloat16)), "mobilenet_v3_bf16")
+    torch.manual_seed(11)
+    m, inputs = resnet()
+    m = m.half()
+    with torch.no_grad():
+        save(torch.jit.trace(m, (inputs[0].half(),), _store_inputs=True), "resnet_f16")
+    for name, make in [("ops_norm", OpsNorm), ("ops_misc", OpsMisc), ("ops_pool", OpsPool)]:
+        torch.manual_seed(40)
+        m = make().eval()
+        randomize_bn(m)
+        save(torch.jit.script(m.to(torch.bfloat16)), name + "_bf16")
+        save(torch.jit.script(m.half()), name + "_f16")
     save(torch.jit.script(BadPool()), "bad_pool_dilation")
     save(torch.jit.script(BadResize()), "bad_resize_scale")
 

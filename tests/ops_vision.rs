@@ -59,6 +59,11 @@ fn check(name: &str) -> Checked {
     let air = read_air(&out.join("export.air"));
     torch2air::ge::schema::check_graph(&air.graph[0])
         .unwrap_or_else(|e| panic!("{name}: schema: {e:?}"));
+    // Every node's dtypes are in its prototype's lists; Conv2DTranspose is emitted for FLOAT as
+    // TorchAir does, though its prototype lists only FLOAT16/INT8 for x.
+    for w in torch2air::ge::schema::dtype_warnings(&air.graph[0]) {
+        assert!(w.contains("(Conv2DTranspose)"), "{name}: {w}");
+    }
     // Independently of the TorchScript run: the runner against the eager outputs.
     let feeds: Vec<Tensor> = torch2air::verify::graph_tensors(&r.export.inputs);
     let got = torch2air::run::run_air(&r.export.air, &feeds).unwrap();
@@ -435,4 +440,99 @@ fn dilated_max_pool_is_refused_clearly() {
     assert_clean_error(code, &err, "dilation");
     assert!(err.contains("MaxPoolV3"), "{err}");
     assert!(!d.path().join("export_file").join("export.air").exists());
+}
+
+// --- Half precision ----------------------------------------------------------------------------
+
+/// Verifies `models/vision/<file>` on random inputs at the dtype's default tolerance; the
+/// export has no dtype warnings except for `allowed` op types.
+fn check_half(file: &str, specs: &[&str], allowed: &[&str]) -> Checked {
+    let args = spec::make_all(&specs.iter().map(|s| s.to_string()).collect::<Vec<_>>(), 3).unwrap();
+    let d = tmp();
+    let out = d.path().join("out");
+    let r = verify(
+        args,
+        &vision(file),
+        out.to_str().unwrap(),
+        "export",
+        false,
+        &Default::default(),
+        None,
+        None,
+    )
+    .unwrap_or_else(|e| panic!("{file}: {e}"));
+    assert!(!r.checks.is_empty());
+    for c in &r.checks {
+        assert!(c.ok, "{file}: {c}");
+    }
+    let air = read_air(&out.join("export.air"));
+    torch2air::ge::schema::check_graph(&air.graph[0])
+        .unwrap_or_else(|e| panic!("{file}: schema: {e:?}"));
+    for w in torch2air::ge::schema::dtype_warnings(&air.graph[0]) {
+        assert!(
+            allowed.iter().any(|a| w.contains(&format!("({a})"))),
+            "{file}: {w}"
+        );
+    }
+    Checked {
+        _dir: d,
+        air,
+        path: r.export.air.clone(),
+    }
+}
+
+/// The proto dtype of input `k` of the first op of type `ty`.
+fn in_dtype(m: &ModelDef, ty: &str, k: usize) -> i32 {
+    ops_of_type(m, ty)[0].input_desc[k].dtype
+}
+
+// Proto numbering: DT_FLOAT 1, DT_FLOAT16 2, DT_BF16 27.
+const F32: i32 = 1;
+const F16: i32 = 2;
+const BF16: i32 = 27;
+
+#[test]
+fn mobilenet_v3_bf16() {
+    // Relu is not a vision rule; its prototype lacks BF16 (left to its owner).
+    let c = check_half("mobilenet_v3_bf16.pt", &["bf16[2,3,32,32]"], &["Relu"]);
+    // Conv2D takes bf16 (with a FLOAT bias); BNInfer and HardSwish run in FLOAT.
+    assert_eq!(in_dtype(&c.air, "Conv2D", 0), BF16);
+    assert_eq!(in_dtype(&c.air, "BNInfer", 0), F32);
+    assert_eq!(in_dtype(&c.air, "HardSwish", 0), F32);
+    assert_eq!(in_dtype(&c.air, "HardSigmoid", 0), F32);
+    assert!(ops_of_type(&c.air, "Conv2D")
+        .iter()
+        .filter(|o| o.input_desc.len() > 2)
+        .all(|o| o.input_desc[2].dtype == F32));
+}
+
+#[test]
+fn resnet_f16_traced() {
+    let c = check_half("resnet_f16.pt", &[], &[]);
+    assert_eq!(in_dtype(&c.air, "Conv2D", 0), F16);
+    // BNInfer keeps x in f16, its parameters in FLOAT.
+    assert_eq!(in_dtype(&c.air, "BNInfer", 0), F16);
+    assert_eq!(in_dtype(&c.air, "BNInfer", 1), F32);
+    assert_eq!(in_dtype(&c.air, "MaxPoolV3", 0), F16);
+}
+
+#[test]
+fn ops_half_precision() {
+    for dt in ["bf16", "f16"] {
+        let img = format!("{dt}[2,6,5,4]");
+        let seq = format!("{dt}[2,6,7]");
+        check_half(&format!("ops_norm_{dt}.pt"), &[&img, &seq], &[]);
+        let img = format!("{dt}[2,3,5,4]");
+        let seq = format!("{dt}[2,3,7]");
+        let c = check_half(&format!("ops_misc_{dt}.pt"), &[&img, &seq], &[]);
+        // ResizeBilinearV2's y is FLOAT, cast back to the model's dtype.
+        for o in ops_of_type(&c.air, "ResizeBilinearV2") {
+            assert_eq!(o.output_desc[0].dtype, F32);
+        }
+        check_half(
+            &format!("ops_pool_{dt}.pt"),
+            &[&format!("{dt}[2,3,9,8]")],
+            &[],
+        );
+    }
 }

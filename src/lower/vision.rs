@@ -10,7 +10,7 @@ use crate::ge::{attr, In};
 use crate::value::{Port, Value};
 
 pub fn register(r: &mut Rules) {
-    let conv = "transposed=false: Conv2D(x, filter, bias?; strides=[1,1,s..], pads=[t,b,l,r], dilations=[1,1,d..], groups, data_format=NCHW); 1-D: Unsqueeze(axes=[2]) on x and weight → Conv2D → Squeeze(axis=[2]); unbatched: Unsqueeze/Squeeze 0";
+    let conv = "transposed=false: Conv2D(x, filter, bias?; strides=[1,1,s..], pads=[t,b,l,r], dilations=[1,1,d..], groups, data_format=NCHW); 1-D: Unsqueeze(axes=[2]) on x and weight → Conv2D → Squeeze(axis=[2]); unbatched: Unsqueeze/Squeeze 0; f64 runs in FLOAT (Cast in/out): the prototype lacks it";
     r.add("aten::_convolution", convolution, conv);
     r.add("aten::convolution", convolution, conv);
     r.add("aten::conv2d", convolution, conv);
@@ -21,12 +21,12 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::max_pool1d",
         |c| max_pool(c, 1),
-        "Unsqueeze(axes=[2]) → MaxPoolV3 (as max_pool2d, H = 1) → Squeeze(axis=[2])",
+        "Unsqueeze(axes=[2]) → MaxPoolV3 (as max_pool2d, H = 1) → Squeeze(axis=[2]); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     r.add(
         "aten::avg_pool1d",
         |c| avg_pool(c, 1),
-        "Unsqueeze(axes=[2]) → AvgPoolV2 (as avg_pool2d, H = 1) → Squeeze(axis=[2])",
+        "Unsqueeze(axes=[2]) → AvgPoolV2 (as avg_pool2d, H = 1) → Squeeze(axis=[2]); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     r.add(
         "aten::adaptive_avg_pool1d",
@@ -36,12 +36,12 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::max_pool2d",
         |c| max_pool(c, 2),
-        "[Unsqueeze 0] → MaxPoolV3(ksize=[1,1,kH,kW], strides=[1,1,sH,sW], pads=[pH,pH,pW,pW], ceil_mode, data_format=NCHW) → [Squeeze 0]; dilation must be 1",
+        "[Unsqueeze 0] → MaxPoolV3(ksize=[1,1,kH,kW], strides=[1,1,sH,sW], pads=[pH,pH,pW,pW], ceil_mode, data_format=NCHW) → [Squeeze 0]; dilation must be 1; bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     r.add(
         "aten::avg_pool2d",
         |c| avg_pool(c, 2),
-        "[Unsqueeze 0] → AvgPoolV2(ksize, strides, pads, ceil_mode, exclusive=!count_include_pad, divisor_override, data_format=NCHW) → [Squeeze 0]",
+        "[Unsqueeze 0] → AvgPoolV2(ksize, strides, pads, ceil_mode, exclusive=!count_include_pad, divisor_override, data_format=NCHW) → [Squeeze 0]; bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     r.add(
         "aten::adaptive_avg_pool2d",
@@ -51,42 +51,42 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::batch_norm",
         batch_norm,
-        "eval: [Unsqueeze/Reshape to 4-D] → BNInfer(x, scale, offset, mean, variance; epsilon) (params as FLOAT; missing weight/bias → constants 1/0) → [Squeeze/Reshape back]",
+        "eval: [Unsqueeze/Reshape to 4-D] → BNInfer(x, scale, offset, mean, variance; epsilon) (params as FLOAT; missing weight/bias → constants 1/0) → [Squeeze/Reshape back]; bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     r.add(
         "aten::group_norm",
         group_norm,
-        "[Unsqueeze to 4-D] → GroupNorm(x, gamma, beta; num_groups, eps, data_format=NCHW, is_training=true) output 0 (missing weight/bias → constants 1/0)",
+        "[Unsqueeze to 4-D] → GroupNorm(x, gamma, beta; num_groups, eps, data_format=NCHW, is_training=true) output 0 (missing weight/bias → constants 1/0); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     r.add(
         "aten::instance_norm",
         instance_norm,
-        "input stats: [Unsqueeze to 4-D] → InstanceNorm(x, gamma, beta; data_format=NCHW, epsilon) output 0; running stats: as batch_norm (BNInfer)",
+        "input stats: [Unsqueeze to 4-D] → InstanceNorm(x, gamma, beta; data_format=NCHW, epsilon) output 0; running stats: as batch_norm (BNInfer); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     r.add(
         "aten::upsample_nearest1d",
         |c| resize(c, Resize::Nearest, 1),
-        "Unsqueeze(axes=[2]) → ResizeNearestNeighborV2(x, K32([1,ol])) → Squeeze(axis=[2])",
+        "Unsqueeze(axes=[2]) → ResizeNearestNeighborV2(x, K32([1,ol])) → Squeeze(axis=[2]); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     r.add(
         "aten::upsample_linear1d",
         |c| resize(c, Resize::Bilinear, 1),
-        "Unsqueeze(axes=[2]) → ResizeBilinearV2(x, K32([1,ol]); align_corners, half_pixel_centers=!align_corners) → Squeeze(axis=[2])",
+        "Unsqueeze(axes=[2]) → ResizeBilinearV2(x, K32([1,ol]); align_corners, half_pixel_centers=!align_corners, dtype=FLOAT) → Squeeze(axis=[2]) → [Cast out]; bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     r.add(
         "aten::upsample_nearest2d",
         |c| resize(c, Resize::Nearest, 2),
-        "ResizeNearestNeighborV2(x, K32([oh,ow]); align_corners=false, half_pixel_centers=false)",
+        "ResizeNearestNeighborV2(x, K32([oh,ow]); align_corners=false, half_pixel_centers=false); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     r.add(
         "aten::_upsample_nearest_exact2d",
         |c| resize(c, Resize::NearestExact, 2),
-        "ResizeNearestNeighborV2(x, K32([oh,ow]); align_corners=false, half_pixel_centers=true)",
+        "ResizeNearestNeighborV2(x, K32([oh,ow]); align_corners=false, half_pixel_centers=true); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     r.add(
         "aten::upsample_bilinear2d",
         |c| resize(c, Resize::Bilinear, 2),
-        "ResizeBilinearV2(x, K32([oh,ow]); align_corners, half_pixel_centers=!align_corners)",
+        "ResizeBilinearV2(x, K32([oh,ow]); align_corners, half_pixel_centers=!align_corners, dtype=FLOAT) → [Cast out] (y is FLOAT); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     r.add(
         "aten::constant_pad_nd",
@@ -96,13 +96,13 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::pad",
         pad,
-        "constant: PadV3(mode=constant); reflect: MirrorPad(x, K64([rank,2]); mode=REFLECT); replicate: PadV3(mode=edge); pads dim-first",
+        "constant: PadV3(mode=constant); reflect: MirrorPad(x, K64([rank,2]); mode=REFLECT); replicate: PadV3(mode=edge); pads dim-first; bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     for op in ["aten::reflection_pad1d", "aten::reflection_pad2d"] {
         r.add(
             op,
             |c| pad_mode(c, "reflect"),
-            "MirrorPad(x, K64([rank,2] pads dim-first); mode=REFLECT)",
+            "MirrorPad(x, K64([rank,2] pads dim-first); mode=REFLECT); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
         );
     }
     for op in ["aten::replication_pad1d", "aten::replication_pad2d"] {
@@ -112,32 +112,52 @@ pub fn register(r: &mut Rules) {
             "PadV3(x, K64(pads dim-first); mode=edge, paddings_contiguous=true)",
         );
     }
-    r.add("aten::hardswish", |c| unary(c, "HardSwish"), "HardSwish");
+    r.add(
+        "aten::hardswish",
+        |c| unary(c, "HardSwish"),
+        "HardSwish; bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+    );
     r.add(
         "aten::hardsigmoid",
         hardsigmoid,
-        "HardSigmoid(alpha=1/6, beta=0.5)",
+        "HardSigmoid(alpha=1/6, beta=0.5); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     r.add("aten::relu6", |c| unary(c, "Relu6"), "Relu6");
-    r.add("aten::mish", |c| unary(c, "Mish"), "Mish");
-    r.add("aten::selu", |c| unary(c, "Selu"), "Selu");
+    r.add(
+        "aten::mish",
+        |c| unary(c, "Mish"),
+        "Mish; bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+    );
+    r.add(
+        "aten::selu",
+        |c| unary(c, "Selu"),
+        "Selu; bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+    );
     r.add(
         "aten::softplus",
         softplus,
-        "beta 1: Softplus; else Mul(x, beta) → Softplus → RealDiv(beta) (threshold: GE computes log(1+exp(x)) everywhere, which differs from x above it by < 1e-8)",
+        "beta 1: Softplus; else Mul(x, beta) → Softplus → RealDiv(beta) (threshold: GE computes log(1+exp(x)) everywhere, which differs from x above it by < 1e-8); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     r.add(
         "aten::prelu",
         prelu,
-        "PRelu(x, weight ⇑out) (one slope per channel, dim 1, or one for all)",
+        "PRelu(x, weight ⇑out) (one slope per channel, dim 1, or one for all); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     r.add(
         "aten::hardtanh",
         hardtanh,
         "(0, 6): Relu6; else ClipByValueV2(x, Kout(min_val), Kout(max_val))",
     );
-    r.add("aten::leaky_relu", leaky_relu, "LeakyRelu(negative_slope)");
-    r.add("aten::elu", elu, "Elu(alpha, scale, input_scale)");
+    r.add(
+        "aten::leaky_relu",
+        leaky_relu,
+        "LeakyRelu(negative_slope); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+    );
+    r.add(
+        "aten::elu",
+        elu,
+        "Elu(alpha, scale, input_scale); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+    );
     r.add(
         "aten::clamp",
         clamp,
@@ -146,12 +166,12 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::clamp_min",
         |c| clamp_one(c, "min", "Maximum"),
-        "Maximum(x ⇑out, min ⇑out)",
+        "Maximum(x ⇑out, min ⇑out); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     r.add(
         "aten::clamp_max",
         |c| clamp_one(c, "max", "Minimum"),
-        "Minimum(x ⇑out, max ⇑out)",
+        "Minimum(x ⇑out, max ⇑out); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     r.add(
         "aten::_transformer_encoder_layer_fwd",
@@ -179,10 +199,42 @@ fn xname(c: &Ctx) -> &'static str {
     }
 }
 
+/// The dtype to run GE op `ty` in for a result of dtype `dt`: `dt` itself when the prototype's
+/// first input lists it, else FLOAT when that is listed (bf16 models: BNInfer, pools, resizes,
+/// HardSwish...; f64: Conv2D), with Casts around, as TorchAir upcasts for GridSampler2D.
+fn work_dtype(ty: &str, dt: DType) -> DType {
+    input_dtype(ty, None, dt)
+}
+
+/// The dtype for input `input` (default: the first) of GE op `ty` for a value of dtype `dt`:
+/// `dt` when the prototype lists it, else FLOAT when listed.
+fn input_dtype(ty: &str, input: Option<&str>, dt: DType) -> DType {
+    let types = crate::ge::schema::op(ty)
+        .and_then(|p| match input {
+            Some(n) => p.inputs.iter().find(|i| i.name == n),
+            None => p.inputs.first(),
+        })
+        .and_then(|i| i.types.as_ref());
+    let Some(types) = types else { return dt };
+    let has = |d: DType| types.iter().any(|t| t == d.ge_name());
+    if dt.is_float() && !has(dt) && has(DType::F32) {
+        DType::F32
+    } else {
+        dt
+    }
+}
+
+/// The rule's result: `y` cast back to the result dtype `res` (a no-op when it already is).
+fn back(c: &mut Ctx, y: Port, res: DType) -> RuleResult {
+    Ok(vec![c.cast(y, res)?])
+}
+
 fn unary(c: &mut Ctx, ty: &str) -> RuleResult {
-    let out = c.out_dtype(0)?;
+    let res = c.out_dtype(0)?;
+    let out = work_dtype(ty, res);
     let x = c.tensor_as(xname(c), out)?;
-    Ok(vec![c.op1(ty, vec![In::P(x)], vec![], out)?])
+    let y = c.op1(ty, vec![In::P(x)], vec![], out)?;
+    back(c, y, res)
 }
 
 pub(super) fn unsqueeze(c: &mut Ctx, p: Port, axes: Vec<i64>, dt: DType) -> Result<Port, String> {
@@ -224,7 +276,8 @@ fn spatial(c: &Ctx, name: &str, n: usize, default: Option<&[i64]>) -> Result<Vec
 }
 
 fn convolution(c: &mut Ctx) -> RuleResult {
-    let out = c.out_dtype(0)?;
+    let res = c.out_dtype(0)?;
+    let out = work_dtype("Conv2D", res);
     let xs = c.in_shape("input")?;
     let ws = c.in_shape("weight")?;
     let nsp = ws.len().saturating_sub(2);
@@ -263,7 +316,8 @@ fn convolution(c: &mut Ctx) -> RuleResult {
     let mut x = c.tensor_as("input", out)?;
     let mut w = c.tensor_as("weight", out)?;
     let bias = if c.has("bias") {
-        In::P(c.tensor_as("bias", out)?)
+        // Conv2D's bias has no BF16: a bf16 conv takes a FLOAT bias.
+        In::P(c.tensor_as("bias", input_dtype("Conv2D", Some("bias"), out))?)
     } else {
         In::Unfed
     };
@@ -324,7 +378,7 @@ fn convolution(c: &mut Ctx) -> RuleResult {
     if !batched {
         y = squeeze(c, y, vec![0], out)?;
     }
-    Ok(vec![y])
+    back(c, y, res)
 }
 
 /// Runs `f` on a 4-D NCHW view of `name`, then brings the result back to the input's layout:
@@ -333,10 +387,12 @@ fn convolution(c: &mut Ctx) -> RuleResult {
 fn on_4d(
     c: &mut Ctx,
     name: &str,
+    ty: &str,
     nsp: usize,
     f: impl FnOnce(&mut Ctx, Port, DType) -> Result<Port, String>,
 ) -> RuleResult {
-    let out = c.out_dtype(0)?;
+    let res = c.out_dtype(0)?;
+    let out = work_dtype(ty, res);
     let rank = c.in_shape(name)?.len();
     if rank != nsp + 1 && rank != nsp + 2 {
         return Err(format!(
@@ -360,7 +416,7 @@ fn on_4d(
     if unbatched {
         y = squeeze(c, y, vec![0], out)?;
     }
-    Ok(vec![y])
+    back(c, y, res)
 }
 
 /// (ksize, strides, pads) attrs of a pool over `nsp` spatial dims, as a 2-D NCHW pool.
@@ -391,7 +447,7 @@ fn max_pool(c: &mut Ctx, nsp: usize) -> RuleResult {
         ));
     }
     let ceil = c.bool("ceil_mode")?;
-    on_4d(c, "self", nsp, |c, x, out| {
+    on_4d(c, "self", "MaxPoolV3", nsp, |c, x, out| {
         c.op1(
             "MaxPoolV3",
             vec![In::P(x)],
@@ -419,7 +475,7 @@ fn avg_pool(c: &mut Ctx, nsp: usize) -> RuleResult {
     };
     // TorchAir forces exclusive=true for fp16 inputs, which changes the result when padding is
     // counted; here exclusive is always !count_include_pad.
-    on_4d(c, "self", nsp, |c, x, out| {
+    on_4d(c, "self", "AvgPoolV2", nsp, |c, x, out| {
         c.op1(
             "AvgPoolV2",
             vec![In::P(x)],
@@ -456,7 +512,7 @@ fn adaptive_avg_pool(c: &mut Ctx, nsp: usize) -> RuleResult {
     if nsp == 1 {
         size.insert(0, 1);
     }
-    on_4d(c, "self", nsp, |c, x, out| {
+    on_4d(c, "self", "AdaptiveAvgPool2d", nsp, |c, x, out| {
         c.op1(
             "AdaptiveAvgPool2d",
             vec![In::P(x)],
@@ -523,7 +579,8 @@ fn from_4d(c: &mut Ctx, y: Port, back: Back, dt: DType) -> Result<Port, String> 
 /// Eval-mode batch norm with running statistics → BNInfer (FLOAT parameters, as its prototype
 /// requires; half-precision models get their parameters cast up).
 fn bn_infer(c: &mut Ctx, eps: f64) -> RuleResult {
-    let out = c.out_dtype(0)?;
+    let res = c.out_dtype(0)?;
+    let out = work_dtype("BNInfer", res);
     let shape = c.in_shape("input")?;
     if shape.len() < 2 {
         return Err(format!("batch norm of a rank-{} tensor", shape.len()));
@@ -547,7 +604,8 @@ fn bn_infer(c: &mut Ctx, eps: f64) -> RuleResult {
         vec![("epsilon", attr::float(eps as f32))],
         out,
     )?;
-    Ok(vec![from_4d(c, y, back, out)?])
+    let y = from_4d(c, y, back, out)?;
+    self::back(c, y, res)
 }
 
 fn batch_norm(c: &mut Ctx) -> RuleResult {
@@ -561,7 +619,8 @@ fn batch_norm(c: &mut Ctx) -> RuleResult {
 }
 
 fn group_norm(c: &mut Ctx) -> RuleResult {
-    let out = c.out_dtype(0)?;
+    let res = c.out_dtype(0)?;
+    let out = work_dtype("GroupNorm", res);
     let shape = c.in_shape("input")?;
     if shape.len() < 2 {
         return Err(format!("group_norm of a rank-{} tensor", shape.len()));
@@ -583,7 +642,8 @@ fn group_norm(c: &mut Ctx) -> RuleResult {
         ],
         &[Some(out), Some(out), Some(out)],
     )?;
-    Ok(vec![from_4d(c, ys[0], back, out)?])
+    let y = from_4d(c, ys[0], back, out)?;
+    self::back(c, y, res)
 }
 
 fn instance_norm(c: &mut Ctx) -> RuleResult {
@@ -594,7 +654,8 @@ fn instance_norm(c: &mut Ctx) -> RuleResult {
         }
         return bn_infer(c, eps);
     }
-    let out = c.out_dtype(0)?;
+    let res = c.out_dtype(0)?;
+    let out = work_dtype("InstanceNorm", res);
     let shape = c.in_shape("input")?;
     if shape.len() < 3 {
         return Err(format!(
@@ -615,7 +676,8 @@ fn instance_norm(c: &mut Ctx) -> RuleResult {
         ],
         &[Some(out), Some(out), Some(out)],
     )?;
-    Ok(vec![from_4d(c, ys[0], back, out)?])
+    let y = from_4d(c, ys[0], back, out)?;
+    self::back(c, y, res)
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -646,7 +708,9 @@ fn given_scales(c: &Ctx) -> Result<Option<Vec<f64>>, String> {
 
 /// 2-D resizes on [N,C,H,W]; 1-D ones (`nsp` = 1) on [N,C,L] viewed as [N,C,1,L].
 fn resize(c: &mut Ctx, mode: Resize, nsp: usize) -> RuleResult {
-    let out = c.out_dtype(0)?;
+    let res = c.out_dtype(0)?;
+    // Both resize prototypes list the same x types.
+    let out = work_dtype("ResizeBilinearV2", res);
     let name = xname(c);
     let ins = c.in_shape(name)?;
     let os = c.out_shape(0)?;
@@ -682,18 +746,22 @@ fn resize(c: &mut Ctx, mode: Resize, nsp: usize) -> RuleResult {
         ("align_corners", attr::boolean(align)),
         ("half_pixel_centers", attr::boolean(half_pixel)),
     ];
-    if mode == Resize::Bilinear {
-        attrs.push(("dtype", attr::dtype_cpp(out.ge_cpp())));
-    }
+    // ResizeBilinearV2's y is FLOAT whatever x is (its `dtype` attr).
+    let ydt = if mode == Resize::Bilinear {
+        attrs.push(("dtype", attr::dtype_cpp(DType::F32.ge_cpp())));
+        DType::F32
+    } else {
+        out
+    };
     let mut x = c.tensor_as(name, out)?;
     if nsp == 1 {
         x = unsqueeze(c, x, vec![2], out)?;
     }
-    let mut y = c.op1(ty, vec![In::P(x), In::P(size)], attrs, out)?;
+    let mut y = c.op1(ty, vec![In::P(x), In::P(size)], attrs, ydt)?;
     if nsp == 1 {
-        y = squeeze(c, y, vec![2], out)?;
+        y = squeeze(c, y, vec![2], ydt)?;
     }
-    Ok(vec![y])
+    back(c, y, res)
 }
 
 fn pad(c: &mut Ctx) -> RuleResult {
@@ -722,7 +790,15 @@ fn dim_first_pads(aten: &[i64], rank: usize) -> Result<Vec<i64>, String> {
 }
 
 fn pad_mode(c: &mut Ctx, mode: &str) -> RuleResult {
-    let out = c.out_dtype(0)?;
+    let res = c.out_dtype(0)?;
+    let out = work_dtype(
+        if mode == "reflect" {
+            "MirrorPad"
+        } else {
+            "PadV3"
+        },
+        res,
+    );
     let shape = c.in_shape("self")?;
     let rank = shape.len();
     let aten = c.ints(if c.has("pad") { "pad" } else { "padding" })?;
@@ -733,7 +809,7 @@ fn pad_mode(c: &mut Ctx, mode: &str) -> RuleResult {
         ));
     }
     let x = c.tensor_as("self", out)?;
-    match mode {
+    let y = match mode {
         "constant" => {
             let value = if c.has("value") {
                 c.float("value")?
@@ -742,7 +818,7 @@ fn pad_mode(c: &mut Ctx, mode: &str) -> RuleResult {
             };
             let pads = c.const_i64(&p)?;
             let v = c.scalar(value, out)?;
-            Ok(vec![c.op1(
+            c.op1(
                 "PadV3",
                 vec![In::P(x), In::P(pads), In::P(v)],
                 vec![
@@ -750,21 +826,21 @@ fn pad_mode(c: &mut Ctx, mode: &str) -> RuleResult {
                     ("paddings_contiguous", attr::boolean(true)),
                 ],
                 out,
-            )?])
+            )?
         }
         "reflect" => {
             let t = tch::Tensor::from_slice(&p).reshape([rank as i64, 2]);
             let pads = c.b.constant(&t, &format!("{p:?}"))?;
-            Ok(vec![c.op1(
+            c.op1(
                 "MirrorPad",
                 vec![In::P(x), In::P(pads)],
                 vec![("mode", attr::string("REFLECT"))],
                 out,
-            )?])
+            )?
         }
         "replicate" => {
             let pads = c.const_i64(&p)?;
-            Ok(vec![c.op1(
+            c.op1(
                 "PadV3",
                 vec![In::P(x), In::P(pads)],
                 vec![
@@ -772,16 +848,20 @@ fn pad_mode(c: &mut Ctx, mode: &str) -> RuleResult {
                     ("paddings_contiguous", attr::boolean(true)),
                 ],
                 out,
-            )?])
+            )?
         }
-        m => Err(format!(
-            "pad mode '{m}' is not supported (constant, reflect, replicate are)"
-        )),
-    }
+        m => {
+            return Err(format!(
+                "pad mode '{m}' is not supported (constant, reflect, replicate are)"
+            ))
+        }
+    };
+    back(c, y, res)
 }
 
 fn softplus(c: &mut Ctx) -> RuleResult {
-    let out = c.out_dtype(0)?;
+    let res = c.out_dtype(0)?;
+    let out = work_dtype("Softplus", res);
     let beta = c.float("beta")?;
     let threshold = c.float("threshold")?;
     // ATen returns x where beta * x > threshold; log(1 + exp(x)) differs there by
@@ -793,35 +873,30 @@ fn softplus(c: &mut Ctx) -> RuleResult {
     }
     let x = c.tensor_as("self", out)?;
     if beta == 1.0 {
-        return Ok(vec![c.op1("Softplus", vec![In::P(x)], vec![], out)?]);
+        let y = c.op1("Softplus", vec![In::P(x)], vec![], out)?;
+        return back(c, y, res);
     }
     let b = c.scalar(beta, out)?;
     let xb = c.op1("Mul", vec![In::P(x), In::P(b)], vec![], out)?;
     let y = c.op1("Softplus", vec![In::P(xb)], vec![], out)?;
-    Ok(vec![c.op1(
-        "RealDiv",
-        vec![In::P(y), In::P(b)],
-        vec![],
-        out,
-    )?])
+    let y = c.op1("RealDiv", vec![In::P(y), In::P(b)], vec![], out)?;
+    back(c, y, res)
 }
 
 fn prelu(c: &mut Ctx) -> RuleResult {
-    let out = c.out_dtype(0)?;
+    let res = c.out_dtype(0)?;
+    let out = work_dtype("PRelu", res);
     let x = c.tensor_as("self", out)?;
     let w = c.tensor_as("weight", out)?;
-    Ok(vec![c.op1(
-        "PRelu",
-        vec![In::P(x), In::P(w)],
-        vec![],
-        out,
-    )?])
+    let y = c.op1("PRelu", vec![In::P(x), In::P(w)], vec![], out)?;
+    back(c, y, res)
 }
 
 fn hardsigmoid(c: &mut Ctx) -> RuleResult {
-    let out = c.out_dtype(0)?;
+    let res = c.out_dtype(0)?;
+    let out = work_dtype("HardSigmoid", res);
     let x = c.tensor_as("self", out)?;
-    Ok(vec![c.op1(
+    let y = c.op1(
         "HardSigmoid",
         vec![In::P(x)],
         vec![
@@ -829,7 +904,8 @@ fn hardsigmoid(c: &mut Ctx) -> RuleResult {
             ("beta", attr::float(0.5)),
         ],
         out,
-    )?])
+    )?;
+    back(c, y, res)
 }
 
 fn clip(c: &mut Ctx, x: Port, lo: Port, hi: Port, out: DType) -> Result<Port, String> {
@@ -853,26 +929,29 @@ fn hardtanh(c: &mut Ctx) -> RuleResult {
 }
 
 fn leaky_relu(c: &mut Ctx) -> RuleResult {
-    let out = c.out_dtype(0)?;
+    let res = c.out_dtype(0)?;
+    let out = work_dtype("LeakyRelu", res);
     let slope = c.float("negative_slope")?;
     let x = c.tensor_as("self", out)?;
-    Ok(vec![c.op1(
+    let y = c.op1(
         "LeakyRelu",
         vec![In::P(x)],
         vec![("negative_slope", attr::float(slope as f32))],
         out,
-    )?])
+    )?;
+    back(c, y, res)
 }
 
 fn elu(c: &mut Ctx) -> RuleResult {
-    let out = c.out_dtype(0)?;
+    let res = c.out_dtype(0)?;
+    let out = work_dtype("Elu", res);
     let (alpha, scale, input_scale) = (
         c.float("alpha")?,
         c.float("scale")?,
         c.float("input_scale")?,
     );
     let x = c.tensor_as("self", out)?;
-    Ok(vec![c.op1(
+    let y = c.op1(
         "Elu",
         vec![In::P(x)],
         vec![
@@ -881,7 +960,8 @@ fn elu(c: &mut Ctx) -> RuleResult {
             ("input_scale", attr::float(input_scale as f32)),
         ],
         out,
-    )?])
+    )?;
+    back(c, y, res)
 }
 
 /// The lowest or highest value of a dtype, as a 0-D Const of that dtype.
@@ -934,8 +1014,10 @@ fn clamp(c: &mut Ctx) -> RuleResult {
 }
 
 fn clamp_one(c: &mut Ctx, bound: &str, ty: &str) -> RuleResult {
-    let out = c.out_dtype(0)?;
+    let res = c.out_dtype(0)?;
+    let out = work_dtype(ty, res);
     let x = c.tensor_as("self", out)?;
     let b = c.operand(bound, out)?;
-    Ok(vec![c.op1(ty, vec![In::P(x), In::P(b)], vec![], out)?])
+    let y = c.op1(ty, vec![In::P(x), In::P(b)], vec![], out)?;
+    back(c, y, res)
 }

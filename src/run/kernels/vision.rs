@@ -1,6 +1,7 @@
 //! Vision GE ops: convolution, pooling, normalization, resize, pad, clipping activations.
 //! NCHW only: a kernel whose `data_format` is anything else fails (the exporter writes NCHW).
 use super::{int_values, same_dtype, KCtx, Kernel};
+use crate::dtype::DType;
 use std::collections::BTreeMap;
 use tch::{Kind, Tensor};
 
@@ -111,10 +112,6 @@ fn conv2d(c: &KCtx) -> R {
     rank4(w, "filter")?;
     same_dtype(x, w)?;
     need_float(x, "x")?;
-    let bias = c.opt("bias");
-    if let Some(b) = bias {
-        same_dtype(x, b)?;
-    }
     let strides = hw_attr(c, "strides")?;
     let dilations = hw_attr(c, "dilations")?;
     let pads = c.ints("pads")?;
@@ -129,13 +126,37 @@ fn conv2d(c: &KCtx) -> R {
         ),
     };
     let y = x
-        .f_conv2d(w, bias, strides, pad, dilations, groups)
+        .f_conv2d(w, None::<Tensor>, strides, pad, dilations, groups)
         .map_err(torch_err)?;
-    Ok(vec![y])
+    Ok(vec![add_bias(c, y)?])
 }
 
 /// (kernel, stride, symmetric padding) of a 2-D pool, (H, W) each.
 type Pool = ([i64; 2], [i64; 2], [i64; 2]);
+
+/// Adds the optional per-channel `bias` to an NCHW conv result: of y's dtype, or FLOAT (added in
+/// FLOAT, the result rounded back).
+fn add_bias(c: &KCtx, y: Tensor) -> Result<Tensor, String> {
+    let Some(b) = c.opt("bias") else {
+        return Ok(y);
+    };
+    let ch = y.size()[1];
+    if b.size() != [ch] {
+        return Err(format!("bias must be [{ch}], got {:?}", b.size()));
+    }
+    let b4 = b.reshape([1, ch, 1, 1]);
+    if b.kind() == y.kind() {
+        Ok(y + b4)
+    } else if b.kind() == Kind::Float {
+        Ok((y.to_kind(Kind::Float) + b4).to_kind(y.kind()))
+    } else {
+        Err(format!(
+            "bias is {:?}; it must be {:?} like x, or FLOAT",
+            b.kind(),
+            y.kind()
+        ))
+    }
+}
 
 /// The transposed convolution (the gradient of Conv2D with respect to its input): `pads` are the
 /// pads of that forward conv, `input_size` is the output's shape.
@@ -149,10 +170,6 @@ fn conv2d_transpose(c: &KCtx) -> R {
     rank4(w, "filter")?;
     same_dtype(x, w)?;
     need_float(x, "x")?;
-    let bias = c.opt("bias");
-    if let Some(b) = bias {
-        same_dtype(x, b)?;
-    }
     let size = int_values(c.input("input_size")?)?;
     let strides = hw_attr(c, "strides")?;
     let dilations = hw_attr(c, "dilations")?;
@@ -163,8 +180,17 @@ fn conv2d_transpose(c: &KCtx) -> R {
     let pad = sym_pads(&c.ints("pads")?)?
         .ok_or("asymmetric pads are not supported by the runner for Conv2DTranspose")?;
     let y = x
-        .f_conv_transpose2d(w, bias, strides, pad, [oh, ow], c.int("groups")?, dilations)
+        .f_conv_transpose2d(
+            w,
+            None::<Tensor>,
+            strides,
+            pad,
+            [oh, ow],
+            c.int("groups")?,
+            dilations,
+        )
         .map_err(torch_err)?;
+    let y = add_bias(c, y)?;
     if y.size() != size {
         return Err(format!(
             "input_size {size:?} does not match the computed output shape {:?}",
@@ -380,7 +406,15 @@ fn resize_bilinear(c: &KCtx) -> R {
             "align_corners={align} with half_pixel_centers={half} is not supported by the runner"
         ));
     }
+    // y is FLOAT (the `dtype` attr); the interpolation runs in FLOAT.
+    let dt = c.int("dtype")?;
+    if DType::from_ge_cpp(dt) != Some(DType::F32) {
+        return Err(format!(
+            "dtype {dt} is not supported by the runner (DT_FLOAT is)"
+        ));
+    }
     let y = x
+        .to_kind(Kind::Float)
         .f_upsample_bilinear2d(size, align, None, None)
         .map_err(torch_err)?;
     Ok(vec![y])
