@@ -172,6 +172,23 @@ class EncoderModel(nn.Module):
         return self.out(h)
 
 
+class CausalEncoderModel(nn.Module):
+    """Pre-norm GELU nn.TransformerEncoder with a causal src mask and a key padding mask."""
+
+    def __init__(self, vocab=50, d=32, heads=4):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, d)
+        layer = nn.TransformerEncoderLayer(
+            d, heads, dim_feedforward=64, dropout=0.1, activation="gelu", batch_first=True, norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+
+    def forward(self, ids, src_key_padding_mask):
+        n = ids.size(1)
+        causal = torch.triu(torch.full((n, n), float("-inf")), diagonal=1)
+        return self.encoder(self.emb(ids), mask=causal, src_key_padding_mask=src_key_padding_mask)
+
+
 class GRUTagger(nn.Module):
     """embedding -> 2-layer bidirectional GRU (batch_first) -> linear, per-token tags."""
 
@@ -418,6 +435,9 @@ def main():
     mask[0, 5:] = True
     mask[1, 3:] = True
     scripted("transformer_encoder", 14, EncoderModel, (ids, mask))
+    torch.manual_seed(16)
+    ids = torch.randint(0, 50, (2, 7))
+    scripted("transformer_encoder_causal", 16, CausalEncoderModel, (ids, mask))
     torch.manual_seed(15)
     scripted("gru_tagger", 15, GRUTagger, (torch.randint(0, 40, (3, 6)),))
 

@@ -206,6 +206,17 @@ fn transformer_encoder_mask_changes_the_result() {
 }
 
 #[test]
+fn transformer_encoder_causal_prenorm_gelu() {
+    // Pre-norm GELU layers with a causal src mask merged with the key padding mask. The mask
+    // types differ (float vs bool), so forward runs `warnings.warn(f"...")`: the walker must
+    // run aten::format (a vararg op) and skip aten::warn.
+    let c = check("transformer_encoder_causal");
+    assert_eq!(ops_of_type(&c.air, "GeluV2").len(), 2);
+    assert_eq!(ops_of_type(&c.air, "LayerNorm").len(), 4);
+    assert!(!has(&c.air, "Relu"));
+}
+
+#[test]
 fn gru_tagger_scripted() {
     let c = check("gru_tagger");
     // Unrolled: no DynamicGRUV2 (FLOAT16-only in its prototype).
