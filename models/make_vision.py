@@ -248,6 +248,21 @@ class OpsLSTM(nn.Module):
         return a, ha, ca, b, hb, cb, c, hc, cc
 
 
+class OpsMHA(nn.Module):
+    """nn.MultiheadAttention self-attention (batch_first, eval: its fused inference path) with a
+    padding mask and head-averaged weights, with per-head weights, and without weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(16, 4, batch_first=True)
+
+    def forward(self, x, pad):
+        a, wa = self.attn(x, x, x, key_padding_mask=pad)
+        b, wb = self.attn(x, x, x, average_attn_weights=False)
+        c, _ = self.attn(x, x, x, need_weights=False)
+        return a, wa, b, wb, c
+
+
 class OpsConvTranspose(nn.Module):
     def __init__(self):
         super().__init__()
@@ -452,6 +467,7 @@ def main():
         ("ops_conv_transpose", OpsConvTranspose, (torch.randn(2, 4, 5, 6), torch.randn(2, 4, 7))),
         ("ops_misc", OpsMisc, (torch.randn(2, 3, 5, 4), torch.randn(2, 3, 7))),
         ("ops_lstm", OpsLSTM, (torch.randn(4, 3, 5), torch.randn(1, 3, 6), torch.randn(1, 3, 6))),
+        ("ops_mha", OpsMHA, (torch.randn(2, 5, 16), torch.arange(5).expand(2, 5) >= torch.tensor([[5], [3]]))),
     ]
     for k, (name, make, inputs) in enumerate(ops):
         scripted(name, 20 + k, make, inputs)

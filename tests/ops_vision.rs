@@ -217,6 +217,18 @@ fn transformer_encoder_causal_prenorm_gelu() {
 }
 
 #[test]
+fn ops_multihead_attention() {
+    // nn.MultiheadAttention's fused inference path: with a padding mask and averaged weights,
+    // with per-head weights, without weights.
+    let c = check("ops_mha");
+    assert_eq!(ops_of_type(&c.air, "SoftmaxV2").len(), 3);
+    // Only the averaged weights need a mean over the head axis.
+    let means = ops_of_type(&c.air, "ReduceMean");
+    assert_eq!(means.len(), 1);
+    assert!(!boolean(means[0], "keep_dims"));
+}
+
+#[test]
 fn gru_tagger_scripted() {
     let c = check("gru_tagger");
     // Unrolled: no DynamicGRUV2 (FLOAT16-only in its prototype).

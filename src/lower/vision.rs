@@ -179,6 +179,11 @@ pub fn register(r: &mut Rules) {
         "decomposed (nn.TransformerEncoderLayer's inference fast path): BatchMatMulV2 for the qkv, output and feed-forward projections, StridedSliceV2/Reshape/Transpose heads, Mul 1/√d, Add or MaskedFill mask, SoftmaxV2, Relu|GeluV2, LayerNorm ×2",
     );
     r.add(
+        "aten::_native_multi_head_attention",
+        super::vision_encoder::multi_head_attention,
+        "decomposed (nn.MultiheadAttention's inference path, self-attention): as _transformer_encoder_layer_fwd's attention; weights: ReduceMean over heads (average_attn_weights) or the SoftmaxV2 output",
+    );
+    r.add(
         "aten::lstm.input",
         super::vision_rnn::lstm,
         "unrolled per step like gru: BatchMatMulV2 projections → Sigmoid (i, f, o) / Tanh (g) on StridedSliceV2 gate slices → Mul/Add cell update, Tanh → ConcatV2 over time (and directions)",

@@ -117,68 +117,93 @@ fn mask_for_scores(c: &mut Ctx, b: i64, l: i64, dt: DType) -> Result<Option<(Por
     Ok(Some((m, is_bool)))
 }
 
-pub fn encoder_layer(c: &mut Ctx) -> RuleResult {
-    let out = c.out_dtype(0)?;
-    let shape = c.in_shape("src")?;
+/// Sizes of a batch-first self-attention.
+#[derive(Clone, Copy)]
+struct Dims {
+    b: i64,
+    l: i64,
+    e: i64,
+    heads: i64,
+}
+
+/// Multi-head self-attention of `h` [B, L, E] with the fused `qkv_weight`/`qkv_bias` and the
+/// output projection `proj_weight`/`proj_bias` (argument names shared by both fused ATen ops).
+/// Returns (output [B, L, E], attention probabilities [B, h, L, S]).
+fn self_attention(
+    c: &mut Ctx,
+    h: Port,
+    dims: Dims,
+    mask: Option<(Port, bool)>,
+    out: DType,
+) -> Result<(Port, Port), String> {
+    let Dims { b, l, e, heads } = dims;
+    let d = e / heads;
+    let w = c.tensor_as("qkv_weight", out)?;
+    let bias = c.tensor_as("qkv_bias", out)?;
+    let qkv = bmm(c, h, w, Some(bias), true, out)?;
+    let heads_of = |c: &mut Ctx, k: i64| -> Result<Port, String> {
+        let t = slice_last(c, qkv, k * e, (k + 1) * e, out)?;
+        let t = reshape(c, t, &[b, l, heads, d], out)?;
+        transpose(c, t, &[0, 2, 1, 3], out)
+    };
+    let q = heads_of(c, 0)?;
+    let k = heads_of(c, 1)?;
+    let v = heads_of(c, 2)?;
+    let scale = c.scalar(1.0 / (d as f64).sqrt(), out)?;
+    let q = c.op1("Mul", vec![In::P(q), In::P(scale)], vec![], out)?;
+    let mut scores = bmm(c, q, k, None, true, out)?;
+    if let Some((m, is_bool)) = mask {
+        scores = if is_bool {
+            let ninf = c.scalar(f64::NEG_INFINITY, out)?;
+            c.op1(
+                "MaskedFill",
+                vec![In::P(scores), In::P(m), In::P(ninf)],
+                vec![],
+                out,
+            )?
+        } else {
+            add(c, scores, m, out)?
+        };
+    }
+    let p = c.op1(
+        "SoftmaxV2",
+        vec![In::P(scores)],
+        vec![("axes", attr::list_int(vec![-1]))],
+        out,
+    )?;
+    let a = bmm(c, p, v, None, false, out)?;
+    let a = transpose(c, a, &[0, 2, 1, 3], out)?;
+    let a = reshape(c, a, &[b, l, e], out)?;
+    let wo = c.tensor_as("proj_weight", out)?;
+    let bo = c.tensor_as("proj_bias", out)?;
+    Ok((bmm(c, a, wo, Some(bo), true, out)?, p))
+}
+
+/// [B, L, E] and heads, checked.
+fn dims_of(c: &Ctx, x: &str, heads_arg: &str) -> Result<Dims, String> {
+    let shape = c.in_shape(x)?;
     let [b, l, e] = shape[..] else {
         return Err(format!(
-            "src must be [batch, seq, embed] (batch_first), got {shape:?}"
+            "{x} must be [batch, seq, embed] (batch_first), got {shape:?}"
         ));
     };
-    let heads = c.int("num_heads")?;
+    let heads = c.int(heads_arg)?;
     if c.int("embed_dim")? != e || heads <= 0 || e % heads != 0 {
         return Err(format!(
             "embed_dim {e} is not divisible by num_heads {heads}"
         ));
     }
-    let d = e / heads;
+    Ok(Dims { b, l, e, heads })
+}
+
+pub fn encoder_layer(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let dims = dims_of(c, "src", "num_heads")?;
     let eps = c.float("eps")?;
     let norm_first = c.bool("norm_first")?;
     let gelu = c.bool("use_gelu")?;
     let x = c.tensor_as("src", out)?;
-    let mask = mask_for_scores(c, b, l, out)?;
-
-    let attention = |c: &mut Ctx, h: Port| -> Result<Port, String> {
-        let w = c.tensor_as("qkv_weight", out)?;
-        let bias = c.tensor_as("qkv_bias", out)?;
-        let qkv = bmm(c, h, w, Some(bias), true, out)?;
-        let heads_of = |c: &mut Ctx, k: i64| -> Result<Port, String> {
-            let t = slice_last(c, qkv, k * e, (k + 1) * e, out)?;
-            let t = reshape(c, t, &[b, l, heads, d], out)?;
-            transpose(c, t, &[0, 2, 1, 3], out)
-        };
-        let q = heads_of(c, 0)?;
-        let k = heads_of(c, 1)?;
-        let v = heads_of(c, 2)?;
-        let scale = c.scalar(1.0 / (d as f64).sqrt(), out)?;
-        let q = c.op1("Mul", vec![In::P(q), In::P(scale)], vec![], out)?;
-        let mut scores = bmm(c, q, k, None, true, out)?;
-        if let Some((m, is_bool)) = mask {
-            scores = if is_bool {
-                let ninf = c.scalar(f64::NEG_INFINITY, out)?;
-                c.op1(
-                    "MaskedFill",
-                    vec![In::P(scores), In::P(m), In::P(ninf)],
-                    vec![],
-                    out,
-                )?
-            } else {
-                add(c, scores, m, out)?
-            };
-        }
-        let p = c.op1(
-            "SoftmaxV2",
-            vec![In::P(scores)],
-            vec![("axes", attr::list_int(vec![-1]))],
-            out,
-        )?;
-        let a = bmm(c, p, v, None, false, out)?;
-        let a = transpose(c, a, &[0, 2, 1, 3], out)?;
-        let a = reshape(c, a, &[b, l, e], out)?;
-        let wo = c.tensor_as("proj_weight", out)?;
-        let bo = c.tensor_as("proj_bias", out)?;
-        bmm(c, a, wo, Some(bo), true, out)
-    };
+    let mask = mask_for_scores(c, dims.b, dims.l, out)?;
     let feed_forward = |c: &mut Ctx, h: Port| -> Result<Port, String> {
         let w1 = c.tensor_as("ffn_weight_1", out)?;
         let b1 = c.tensor_as("ffn_bias_1", out)?;
@@ -200,13 +225,13 @@ pub fn encoder_layer(c: &mut Ctx) -> RuleResult {
 
     let y = if norm_first {
         let n1 = layer_norm(c, x, "norm_weight_1", "norm_bias_1", eps, out)?;
-        let a = attention(c, n1)?;
+        let (a, _) = self_attention(c, n1, dims, mask, out)?;
         let h = add(c, x, a, out)?;
         let n2 = layer_norm(c, h, "norm_weight_2", "norm_bias_2", eps, out)?;
         let f = feed_forward(c, n2)?;
         add(c, h, f, out)?
     } else {
-        let a = attention(c, x)?;
+        let (a, _) = self_attention(c, x, dims, mask, out)?;
         let h = add(c, x, a, out)?;
         let h = layer_norm(c, h, "norm_weight_1", "norm_bias_1", eps, out)?;
         let f = feed_forward(c, h)?;
@@ -214,4 +239,39 @@ pub fn encoder_layer(c: &mut Ctx) -> RuleResult {
         layer_norm(c, h2, "norm_weight_2", "norm_bias_2", eps, out)?
     };
     Ok(vec![y])
+}
+
+/// `aten::_native_multi_head_attention`: nn.MultiheadAttention's inference path (batch_first
+/// self-attention). Returns the output and, when asked for, the attention weights averaged over
+/// heads (ReduceMean over the head axis) or per head.
+pub fn multi_head_attention(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let dims = dims_of(c, "query", "num_head")?;
+    let q = c.tensor_as("query", out)?;
+    let k = c.tensor_as("key", out)?;
+    let v = c.tensor_as("value", out)?;
+    if q != k || k != v {
+        return Err(
+            "attention whose query, key and value differ (cross-attention) is not supported on this path"
+                .into(),
+        );
+    }
+    let mask = mask_for_scores(c, dims.b, dims.l, out)?;
+    let (y, p) = self_attention(c, q, dims, mask, out)?;
+    let wants_weights = c.outputs.get(1).is_some_and(|o| !o.tensors().is_empty());
+    if !wants_weights {
+        return Ok(vec![y]);
+    }
+    let weights = if c.bool("average_attn_weights")? {
+        let axes = c.const_i64(&[1])?;
+        c.op1(
+            "ReduceMean",
+            vec![In::P(p), In::P(axes)],
+            vec![("keep_dims", attr::boolean(false))],
+            out,
+        )?
+    } else {
+        p
+    };
+    Ok(vec![y, weights])
 }
