@@ -400,6 +400,9 @@ class OpsAct(nn.Module):
             torch.clamp_min(x, -0.3),
             torch.clamp_max(x, 0.3),
             x.clamp(min=x[0], max=x[1] + 1.0),
+            (x * 2).to(torch.int64).clamp(min=-3),
+            (x * 2).to(torch.int64).clamp(-2, 4),
+            torch.clamp_max((x * 2).to(torch.int32), 1),
         )
 
 

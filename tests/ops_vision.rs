@@ -367,8 +367,18 @@ fn ops_activations_and_clamp() {
     assert!(ops_of_type(&c.air, "Elu")
         .iter()
         .any(|o| (float(o, "alpha") - 0.5).abs() < 1e-7));
-    // hardtanh(-1, 1), hardtanh(-0.5, 2), clamp x4 (both bounds, min only, max only, tensors).
-    assert_eq!(ops_of_type(&c.air, "ClipByValueV2").len(), 6);
+    // hardtanh(-1, 1), hardtanh(-0.5, 2), clamp x4 (both bounds, min only, max only, tensors),
+    // clamp of i64 x2 (a missing bound is the dtype's extreme).
+    let clips = ops_of_type(&c.air, "ClipByValueV2");
+    assert_eq!(clips.len(), 8);
+    let int64 = torch2air::dtype::DType::I64.ge_proto();
+    assert_eq!(
+        clips
+            .iter()
+            .filter(|o| o.input_desc.iter().all(|d| d.dtype == int64))
+            .count(),
+        2
+    );
     assert_types(&c.air, &["Maximum", "Minimum"]);
 }
 

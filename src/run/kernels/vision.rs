@@ -19,7 +19,9 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("PadV3", pad_v3);
     m.insert("MirrorPad", mirror_pad);
     m.insert("HardSwish", |c| float_unary(c, "x", Tensor::f_hardswish));
-    m.insert("Relu6", |c| Ok(vec![c.input("x")?.clamp(0.0, 6.0)]));
+    m.insert("Relu6", |c| {
+        Ok(vec![c.input("x")?.f_clamp(0.0, 6.0).map_err(torch_err)?])
+    });
     m.insert("HardSigmoid", hard_sigmoid);
     m.insert("LeakyRelu", leaky_relu);
     m.insert("Elu", elu);
