@@ -169,9 +169,8 @@ pub fn read_npy(path: &Path) -> Result<tch::Tensor> {
     if npy.order() == npyz::Order::Fortran {
         return Err(err("Fortran-ordered arrays are not supported".into()));
     }
-    // npyz's descr() is the Python literal, quotes included: `'<f4'`.
+    // npyz gives the descr as a Python literal, quotes included: `'<f4'`.
     let descr = npy.dtype().descr();
-    // npyz gives the descr as Python writes it, quotes included ('<f4').
     let t = match descr.trim_matches('\'').trim_start_matches(['<', '|', '=']) {
         "f4" => tch::Tensor::from_slice(&npy.into_vec::<f32>().map_err(|e| err(e.to_string()))?),
         "f8" => tch::Tensor::from_slice(&npy.into_vec::<f64>().map_err(|e| err(e.to_string()))?),

@@ -16,6 +16,9 @@ mod reduction;
 mod shape;
 mod sort;
 pub mod sym;
+mod vision;
+mod vision_encoder;
+mod vision_rnn;
 
 use crate::dtype::DType;
 use crate::ge::{attr, GraphBuilder, In};
@@ -91,6 +94,7 @@ pub fn rules() -> &'static Rules {
         layout::register(&mut r);
         math::register(&mut r);
         sort::register(&mut r);
+        vision::register(&mut r);
         r
     })
 }

@@ -472,6 +472,10 @@ int t2a_exec_node(T2AModule* m, int64_t node, const int64_t* words, size_t nword
       Reader r{words, nwords, 0, tensors, ntensors};
       for (auto* in : n->inputs()) stack.push_back(decode(r, in->type()));
       auto op = n->getOperation();
+      // Vararg ops (aten::format, ...) take their input count on top of the stack, as the
+      // interpreter's OPN instruction pushes it.
+      if (auto s = n->maybeSchema(); s && s->is_vararg())
+        stack.push_back(IValue(static_cast<int64_t>(n->inputs().size())));
       op(stack);
     }
     Writer w;

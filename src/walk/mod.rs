@@ -321,6 +321,24 @@ impl<'m> Walker<'m> {
                         origin: Origin::Weight(full),
                         probe: None,
                     }),
+                    // A list of module tensors (nn.GRU/LSTM's `_flat_weights`): weights too,
+                    // named `<path>.<index>`.
+                    Value::List(items) if items.iter().all(|i| i.as_tensor().is_some()) => {
+                        Value::List(
+                            items
+                                .into_iter()
+                                .enumerate()
+                                .map(|(k, i)| match i {
+                                    Value::Tensor(t) => Value::Tensor(TensorValue {
+                                        tensor: t.tensor,
+                                        origin: Origin::Weight(format!("{full}.{k}")),
+                                        probe: None,
+                                    }),
+                                    other => other,
+                                })
+                                .collect(),
+                        )
+                    }
                     other => other,
                 };
                 self.bind(n, vec![v])

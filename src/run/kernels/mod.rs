@@ -9,6 +9,7 @@ mod nn;
 mod reduction;
 mod shape;
 mod sort;
+mod vision;
 
 use crate::ge::attr;
 use crate::proto::OpDef;
@@ -119,6 +120,7 @@ fn registry() -> &'static BTreeMap<&'static str, Kernel> {
             ("math", math::register),
             ("sort", sort::register),
             ("collectives", collectives::register),
+            ("vision", vision::register),
         ];
         let mut m = BTreeMap::new();
         for (family, register) in families {

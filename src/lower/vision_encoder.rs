@@ -1,0 +1,277 @@
+//! `aten::_transformer_encoder_layer_fwd`: the fused kernel `nn.TransformerEncoderLayer` calls in
+//! eval mode under `torch.no_grad()` (its "fast path"), which is how a scripted
+//! `nn.TransformerEncoder` runs at inference. GE has no such op; the rule decomposes it into the
+//! layer's own math (TorchAir never sees it: AOT decomposes the layer before its converters run):
+//!
+//!   qkv   = x @ Wqkv^T + bqkv                 BatchMatMulV2(adj_x2, bias)
+//!   q,k,v = split qkv, [B,L,E] → [B,h,L,d]   StridedSliceV2 → Reshape → Transpose
+//!   p     = softmax(q/√d @ k^T + mask)        Mul, BatchMatMulV2(adj_x2), Add | MaskedFill, SoftmaxV2
+//!   a     = (p @ v) → [B,L,E] @ Wo^T + bo     BatchMatMulV2, Transpose, Reshape, BatchMatMulV2
+//!   post-norm: x = LN1(x + a); x = LN2(x + FF(x));  pre-norm: x = x + a(LN1 x); x = x + FF(LN2 x)
+//!   FF(x) = W2 act(W1 x + b1) + b2, act = Relu or GeluV2
+//!
+//! Masks: mask_type 0 is an attention mask [L, S], 1 a key padding mask [B, S], 2 a full
+//! [B, h, L, S] mask; a float mask is added to the scores, a bool mask (True = masked) sets them
+//! to -inf.
+use super::{Ctx, RuleResult};
+use crate::dtype::DType;
+use crate::ge::{attr, In};
+use crate::value::Port;
+
+fn bmm(
+    c: &mut Ctx,
+    a: Port,
+    b: Port,
+    bias: Option<Port>,
+    adj_b: bool,
+    dt: DType,
+) -> Result<Port, String> {
+    c.op1(
+        "BatchMatMulV2",
+        vec![In::P(a), In::P(b), bias.map(In::P).unwrap_or(In::Unfed)],
+        vec![
+            ("adj_x1", attr::boolean(false)),
+            ("adj_x2", attr::boolean(adj_b)),
+        ],
+        dt,
+    )
+}
+
+fn reshape(c: &mut Ctx, x: Port, shape: &[i64], dt: DType) -> Result<Port, String> {
+    let s = c.const_i64(shape)?;
+    c.op1("Reshape", vec![In::P(x), In::P(s)], vec![], dt)
+}
+
+fn transpose(c: &mut Ctx, x: Port, perm: &[i64], dt: DType) -> Result<Port, String> {
+    let p = c.const_i64(perm)?;
+    c.op1("Transpose", vec![In::P(x), In::P(p)], vec![], dt)
+}
+
+fn slice_last(c: &mut Ctx, x: Port, begin: i64, end: i64, dt: DType) -> Result<Port, String> {
+    let b = c.const_i64(&[begin])?;
+    let e = c.const_i64(&[end])?;
+    let a = c.const_i64(&[-1])?;
+    let s = c.const_i64(&[1])?;
+    c.op1(
+        "StridedSliceV2",
+        vec![In::P(x), In::P(b), In::P(e), In::P(a), In::P(s)],
+        vec![],
+        dt,
+    )
+}
+
+fn add(c: &mut Ctx, a: Port, b: Port, dt: DType) -> Result<Port, String> {
+    c.op1("Add", vec![In::P(a), In::P(b)], vec![], dt)
+}
+
+fn layer_norm(c: &mut Ctx, x: Port, w: &str, b: &str, eps: f64, dt: DType) -> Result<Port, String> {
+    let g = c.tensor_as(w, dt)?;
+    let be = c.tensor_as(b, dt)?;
+    let ys = c.op(
+        "LayerNorm",
+        vec![In::P(x), In::P(g), In::P(be)],
+        vec![
+            ("begin_norm_axis", attr::int(-1)),
+            ("begin_params_axis", attr::int(-1)),
+            ("epsilon", attr::float(eps as f32)),
+        ],
+        &[Some(dt), Some(dt), Some(dt)],
+    )?;
+    Ok(ys[0])
+}
+
+/// The attention mask as something to combine with scores [B, h, L, S].
+fn mask_for_scores(c: &mut Ctx, b: i64, l: i64, dt: DType) -> Result<Option<(Port, bool)>, String> {
+    if !c.has("mask") {
+        return Ok(None);
+    }
+    let shape = c.in_shape("mask")?;
+    let mask_type = if c.has("mask_type") {
+        c.int("mask_type")?
+    } else {
+        -1
+    };
+    let s = *shape.last().ok_or("mask must not be 0-D")?;
+    let want: Vec<i64> = match (mask_type, shape.len()) {
+        (0, 2) => vec![1, 1, l, s],
+        (1, 2) => vec![b, 1, 1, s],
+        (2, 4) | (-1, 4) => shape.clone(),
+        _ => {
+            return Err(format!(
+                "attention mask of shape {shape:?} with mask_type {mask_type} is not supported"
+            ))
+        }
+    };
+    let is_bool = c.in_dtype("mask")? == DType::Bool;
+    let m = if is_bool {
+        c.tensor("mask")?
+    } else {
+        c.tensor_as("mask", dt)?
+    };
+    let m = if want != shape {
+        let mdt = if is_bool { DType::Bool } else { dt };
+        reshape(c, m, &want, mdt)?
+    } else {
+        m
+    };
+    Ok(Some((m, is_bool)))
+}
+
+/// Sizes of a batch-first self-attention.
+#[derive(Clone, Copy)]
+struct Dims {
+    b: i64,
+    l: i64,
+    e: i64,
+    heads: i64,
+}
+
+/// Multi-head self-attention of `h` [B, L, E] with the fused `qkv_weight`/`qkv_bias` and the
+/// output projection `proj_weight`/`proj_bias` (argument names shared by both fused ATen ops).
+/// Returns (output [B, L, E], attention probabilities [B, h, L, S]).
+fn self_attention(
+    c: &mut Ctx,
+    h: Port,
+    dims: Dims,
+    mask: Option<(Port, bool)>,
+    out: DType,
+) -> Result<(Port, Port), String> {
+    let Dims { b, l, e, heads } = dims;
+    let d = e / heads;
+    let w = c.tensor_as("qkv_weight", out)?;
+    let bias = c.tensor_as("qkv_bias", out)?;
+    let qkv = bmm(c, h, w, Some(bias), true, out)?;
+    let heads_of = |c: &mut Ctx, k: i64| -> Result<Port, String> {
+        let t = slice_last(c, qkv, k * e, (k + 1) * e, out)?;
+        let t = reshape(c, t, &[b, l, heads, d], out)?;
+        transpose(c, t, &[0, 2, 1, 3], out)
+    };
+    let q = heads_of(c, 0)?;
+    let k = heads_of(c, 1)?;
+    let v = heads_of(c, 2)?;
+    let scale = c.scalar(1.0 / (d as f64).sqrt(), out)?;
+    let q = c.op1("Mul", vec![In::P(q), In::P(scale)], vec![], out)?;
+    let mut scores = bmm(c, q, k, None, true, out)?;
+    if let Some((m, is_bool)) = mask {
+        scores = if is_bool {
+            let ninf = c.scalar(f64::NEG_INFINITY, out)?;
+            c.op1(
+                "MaskedFill",
+                vec![In::P(scores), In::P(m), In::P(ninf)],
+                vec![],
+                out,
+            )?
+        } else {
+            add(c, scores, m, out)?
+        };
+    }
+    let p = c.op1(
+        "SoftmaxV2",
+        vec![In::P(scores)],
+        vec![("axes", attr::list_int(vec![-1]))],
+        out,
+    )?;
+    let a = bmm(c, p, v, None, false, out)?;
+    let a = transpose(c, a, &[0, 2, 1, 3], out)?;
+    let a = reshape(c, a, &[b, l, e], out)?;
+    let wo = c.tensor_as("proj_weight", out)?;
+    let bo = c.tensor_as("proj_bias", out)?;
+    Ok((bmm(c, a, wo, Some(bo), true, out)?, p))
+}
+
+/// [B, L, E] and heads, checked.
+fn dims_of(c: &Ctx, x: &str, heads_arg: &str) -> Result<Dims, String> {
+    let shape = c.in_shape(x)?;
+    let [b, l, e] = shape[..] else {
+        return Err(format!(
+            "{x} must be [batch, seq, embed] (batch_first), got {shape:?}"
+        ));
+    };
+    let heads = c.int(heads_arg)?;
+    if c.int("embed_dim")? != e || heads <= 0 || e % heads != 0 {
+        return Err(format!(
+            "embed_dim {e} is not divisible by num_heads {heads}"
+        ));
+    }
+    Ok(Dims { b, l, e, heads })
+}
+
+pub fn encoder_layer(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let dims = dims_of(c, "src", "num_heads")?;
+    let eps = c.float("eps")?;
+    let norm_first = c.bool("norm_first")?;
+    let gelu = c.bool("use_gelu")?;
+    let x = c.tensor_as("src", out)?;
+    let mask = mask_for_scores(c, dims.b, dims.l, out)?;
+    let feed_forward = |c: &mut Ctx, h: Port| -> Result<Port, String> {
+        let w1 = c.tensor_as("ffn_weight_1", out)?;
+        let b1 = c.tensor_as("ffn_bias_1", out)?;
+        let w2 = c.tensor_as("ffn_weight_2", out)?;
+        let b2 = c.tensor_as("ffn_bias_2", out)?;
+        let t = bmm(c, h, w1, Some(b1), true, out)?;
+        let t = if gelu {
+            c.op1(
+                "GeluV2",
+                vec![In::P(t)],
+                vec![("approximate", attr::string("none"))],
+                out,
+            )?
+        } else {
+            c.op1("Relu", vec![In::P(t)], vec![], out)?
+        };
+        bmm(c, t, w2, Some(b2), true, out)
+    };
+
+    let y = if norm_first {
+        let n1 = layer_norm(c, x, "norm_weight_1", "norm_bias_1", eps, out)?;
+        let (a, _) = self_attention(c, n1, dims, mask, out)?;
+        let h = add(c, x, a, out)?;
+        let n2 = layer_norm(c, h, "norm_weight_2", "norm_bias_2", eps, out)?;
+        let f = feed_forward(c, n2)?;
+        add(c, h, f, out)?
+    } else {
+        let (a, _) = self_attention(c, x, dims, mask, out)?;
+        let h = add(c, x, a, out)?;
+        let h = layer_norm(c, h, "norm_weight_1", "norm_bias_1", eps, out)?;
+        let f = feed_forward(c, h)?;
+        let h2 = add(c, h, f, out)?;
+        layer_norm(c, h2, "norm_weight_2", "norm_bias_2", eps, out)?
+    };
+    Ok(vec![y])
+}
+
+/// `aten::_native_multi_head_attention`: nn.MultiheadAttention's inference path (batch_first
+/// self-attention). Returns the output and, when asked for, the attention weights averaged over
+/// heads (ReduceMean over the head axis) or per head.
+pub fn multi_head_attention(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let dims = dims_of(c, "query", "num_head")?;
+    let q = c.tensor_as("query", out)?;
+    let k = c.tensor_as("key", out)?;
+    let v = c.tensor_as("value", out)?;
+    if q != k || k != v {
+        return Err(
+            "attention whose query, key and value differ (cross-attention) is not supported on this path"
+                .into(),
+        );
+    }
+    let mask = mask_for_scores(c, dims.b, dims.l, out)?;
+    let (y, p) = self_attention(c, q, dims, mask, out)?;
+    let wants_weights = c.outputs.get(1).is_some_and(|o| !o.tensors().is_empty());
+    if !wants_weights {
+        return Ok(vec![y]);
+    }
+    let weights = if c.bool("average_attn_weights")? {
+        let axes = c.const_i64(&[1])?;
+        c.op1(
+            "ReduceMean",
+            vec![In::P(p), In::P(axes)],
+            vec![("keep_dims", attr::boolean(false))],
+            out,
+        )?
+    } else {
+        p
+    };
+    Ok(vec![y, weights])
+}
