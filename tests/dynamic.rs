@@ -500,3 +500,62 @@ fn transformers_dynamic_batch_and_sequence() {
         }
     }
 }
+
+/// Vision fixtures with batch and image size dynamic (channels are fixed by the first conv).
+#[test]
+fn vision_dynamic_batch_and_image_size() {
+    for (name, sizes) in [
+        (
+            "resnet",
+            vec![
+                "f32[1,3,32,32]",
+                "f32[3,3,32,32]",
+                "f32[4,3,32,32]",
+                "f32[2,3,24,40]",
+                "f32[2,3,48,32]",
+                "f32[2,3,64,64]",
+            ],
+        ),
+        (
+            "mobilenet_v3",
+            vec![
+                "f32[1,3,32,32]",
+                "f32[3,3,32,32]",
+                "f32[5,3,32,32]",
+                "f32[2,3,16,48]",
+                "f32[2,3,48,16]",
+                "f32[2,3,64,64]",
+            ],
+        ),
+        (
+            "vit",
+            vec!["f32[1,3,16,16]", "f32[3,3,16,16]", "f32[6,3,16,16]"],
+        ),
+    ] {
+        let m = model(&format!("vision/{name}.pt"));
+        let sample = model(&format!("vision/{name}.in0.npy"));
+        let d = tmp();
+        let out = d.path().join("out");
+        let args = spec::make_all(&[sample.display().to_string()], 0).unwrap();
+        let r = dynamo_export(
+            args,
+            &m,
+            out.to_str().unwrap(),
+            "export",
+            true,
+            &CompilerConfig::default(),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(r.dynamic_dims.len(), 3, "{name}: {:?}", r.dynamic_dims);
+        assert!(
+            r.notes.iter().any(|n| n.contains("dim 1 is fixed at 3")),
+            "{name}: {:?}",
+            r.notes
+        );
+        let g = read_air(&r.air);
+        torch2air::ge::schema::check_graph(&g.graph[0]).unwrap();
+        for s in sizes {
+            check_model_at(&m, &r.air, &[s], 3, 1e-4);
+        }
+    }
+}

@@ -283,7 +283,8 @@ fn spatial(c: &Ctx, name: &str, n: usize, default: Option<&[i64]>) -> Result<Vec
 fn convolution(c: &mut Ctx) -> RuleResult {
     let res = c.out_dtype(0)?;
     let out = work_dtype("Conv2D", res);
-    let xs = c.in_shape("input")?;
+    // Only its rank is used: batch and spatial dims may be dynamic.
+    let xs = c.in_desc_shape("input")?;
     let ws = c.in_shape("weight")?;
     let nsp = ws.len().saturating_sub(2);
     if !(1..=2).contains(&nsp) {
@@ -398,7 +399,7 @@ fn on_4d(
 ) -> RuleResult {
     let res = c.out_dtype(0)?;
     let out = work_dtype(ty, res);
-    let rank = c.in_shape(name)?.len();
+    let rank = c.rank(name)?;
     if rank != nsp + 1 && rank != nsp + 2 {
         return Err(format!(
             "expects a {}-D or {}-D input, got rank {rank}",
@@ -500,7 +501,8 @@ fn avg_pool(c: &mut Ctx, nsp: usize) -> RuleResult {
 }
 
 fn adaptive_avg_pool(c: &mut Ctx, nsp: usize) -> RuleResult {
-    let oshape = c.out_shape(0)?;
+    // The output's spatial size is the op's own argument: static even when batch is dynamic.
+    let oshape = c.out_desc_shape(0)?;
     let mut size = oshape[oshape.len().saturating_sub(nsp)..].to_vec();
     if size.iter().all(|&d| d == 1) {
         let out = c.out_dtype(0)?;
@@ -550,6 +552,15 @@ enum Back {
     Reshape(Vec<i64>),
 }
 
+/// The input's shape with -1 for dynamic dims; its channel dim (1) must be static.
+fn channels_static(c: &Ctx) -> Result<Vec<i64>, String> {
+    let shape = c.in_desc_shape("input")?;
+    if shape.get(1).is_some_and(|&ch| ch < 0) {
+        return Err("the channel dim (1) is dynamic; fix: pin it (--dynamic-dims)".into());
+    }
+    Ok(shape)
+}
+
 fn to_4d(c: &mut Ctx, x: Port, shape: &[i64], dt: DType) -> Result<(Port, Back), String> {
     let rank = shape.len() as i64;
     match rank {
@@ -559,6 +570,9 @@ fn to_4d(c: &mut Ctx, x: Port, shape: &[i64], dt: DType) -> Result<(Port, Back),
             let y = unsqueeze(c, x, axes.clone(), dt)?;
             Ok((y, Back::Squeeze(axes)))
         }
+        r if r > 4 && shape.contains(&-1) => Err(format!(
+            "a rank-{r} input with dynamic dims is not supported; fix: pin them (--dynamic-dims)"
+        )),
         r if r > 4 => {
             let s = c.const_i64(&[shape[0], shape[1], shape[2], -1])?;
             let y = c.op1("Reshape", vec![In::P(x), In::P(s)], vec![], dt)?;
@@ -586,7 +600,7 @@ fn from_4d(c: &mut Ctx, y: Port, back: Back, dt: DType) -> Result<Port, String> 
 fn bn_infer(c: &mut Ctx, eps: f64) -> RuleResult {
     let res = c.out_dtype(0)?;
     let out = work_dtype("BNInfer", res);
-    let shape = c.in_shape("input")?;
+    let shape = channels_static(c)?;
     if shape.len() < 2 {
         return Err(format!("batch norm of a rank-{} tensor", shape.len()));
     }
@@ -626,7 +640,7 @@ fn batch_norm(c: &mut Ctx) -> RuleResult {
 fn group_norm(c: &mut Ctx) -> RuleResult {
     let res = c.out_dtype(0)?;
     let out = work_dtype("GroupNorm", res);
-    let shape = c.in_shape("input")?;
+    let shape = channels_static(c)?;
     if shape.len() < 2 {
         return Err(format!("group_norm of a rank-{} tensor", shape.len()));
     }
@@ -661,7 +675,7 @@ fn instance_norm(c: &mut Ctx) -> RuleResult {
     }
     let res = c.out_dtype(0)?;
     let out = work_dtype("InstanceNorm", res);
-    let shape = c.in_shape("input")?;
+    let shape = channels_static(c)?;
     if shape.len() < 3 {
         return Err(format!(
             "instance_norm expects [N, C, ...], got rank {}",
@@ -717,8 +731,15 @@ fn resize(c: &mut Ctx, mode: Resize, nsp: usize) -> RuleResult {
     // Both resize prototypes list the same x types.
     let out = work_dtype("ResizeBilinearV2", res);
     let name = xname(c);
-    let ins = c.in_shape(name)?;
-    let os = c.out_shape(0)?;
+    // Batch and channels may be dynamic; the spatial sizes are baked into the resize.
+    let ins = c.in_desc_shape(name)?;
+    let os = c.out_desc_shape(0)?;
+    if ins[2..].iter().chain(&os[2..]).any(|&d| d < 0) {
+        return Err(
+            "a resize over dynamic spatial dims is not supported; fix: pin them (--dynamic-dims)"
+                .into(),
+        );
+    }
     if ins.len() != nsp + 2 {
         return Err(format!("expects a {}-D input, got {ins:?}", nsp + 2));
     }
@@ -804,8 +825,8 @@ fn pad_mode(c: &mut Ctx, mode: &str) -> RuleResult {
         },
         res,
     );
-    let shape = c.in_shape("self")?;
-    let rank = shape.len();
+    // Constant pad widths: any dim may be dynamic.
+    let rank = c.rank("self")?;
     let aten = c.ints(if c.has("pad") { "pad" } else { "padding" })?;
     let p = dim_first_pads(&aten, rank)?;
     if p.iter().any(|&v| v < 0) {
