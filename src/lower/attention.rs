@@ -24,18 +24,9 @@ pub fn register(r: &mut Rules) {
 }
 
 fn bmm(c: &mut Ctx, a: Port, b: Port, adj_b: bool, dt: DType) -> Result<Port, String> {
-    c.op1(
-        "BatchMatMulV2",
-        vec![In::P(a), In::P(b)],
-        vec![
-            ("adj_x1", attr::boolean(false)),
-            ("adj_x2", attr::boolean(adj_b)),
-        ],
-        dt,
-    )
+    c.batch_matmul(a, b, None, adj_b, dt)
 }
 
-/// Repeats each head `n` times along dim -3 (repeat_interleave for grouped KV heads).
 /// Repeats the heads (dim -3) of `name` `n` times each, as `repeat_interleave` does for grouped
 /// KV heads. `shape` has -1 for dynamic dims; then the merged shape is computed in the graph.
 fn repeat_heads(
@@ -158,11 +149,22 @@ fn sdpa(c: &mut Ctx) -> RuleResult {
     let kscale = c.scalar(scale, work)?;
     let mut scores = c.op1("Mul", vec![In::P(scores), In::P(kscale)], vec![], work)?;
     let causal = c.has("is_causal") && c.bool("is_causal")?;
-    if causal {
+    // A boolean mask keeps where true (-inf elsewhere); a float mask is added.
+    let keep = if causal {
         if c.has("attn_mask") {
             return Err("attn_mask and is_causal=True together are refused by PyTorch too".into());
         }
-        let m = causal_mask(c, l, s, qs.len(), ks.len())?;
+        Some(causal_mask(c, l, s, qs.len(), ks.len())?)
+    } else if c.has("attn_mask") && c.in_dtype("attn_mask")? == DType::Bool {
+        Some(c.tensor("attn_mask")?)
+    } else {
+        if c.has("attn_mask") {
+            let m = c.tensor_as("attn_mask", work)?;
+            scores = c.op1("Add", vec![In::P(scores), In::P(m)], vec![], work)?;
+        }
+        None
+    };
+    if let Some(m) = keep {
         let ninf = c.scalar(f64::NEG_INFINITY, work)?;
         scores = c.op1(
             "SelectV2",
@@ -170,20 +172,6 @@ fn sdpa(c: &mut Ctx) -> RuleResult {
             vec![],
             work,
         )?;
-    } else if c.has("attn_mask") {
-        if c.in_dtype("attn_mask")? == DType::Bool {
-            let m = c.tensor("attn_mask")?;
-            let ninf = c.scalar(f64::NEG_INFINITY, work)?;
-            scores = c.op1(
-                "SelectV2",
-                vec![In::P(m), In::P(scores), In::P(ninf)],
-                vec![],
-                work,
-            )?;
-        } else {
-            let m = c.tensor_as("attn_mask", work)?;
-            scores = c.op1("Add", vec![In::P(scores), In::P(m)], vec![], work)?;
-        }
     }
     let p = c.op1(
         "SoftmaxV2",

@@ -140,8 +140,7 @@ fn stack(c: &mut Ctx) -> RuleResult {
 }
 
 pub fn reshape_to(c: &mut Ctx, x: Port, shape: &[i64], dt: DType) -> Result<Port, String> {
-    let s = c.const_i64(shape)?;
-    c.op1("Reshape", vec![In::P(x), In::P(s)], vec![], dt)
+    c.reshape_const(x, shape, dt)
 }
 
 fn repeat(c: &mut Ctx) -> RuleResult {
@@ -270,16 +269,7 @@ pub fn slice_axis(
     end: i64,
     dt: DType,
 ) -> Result<Port, String> {
-    let b = c.const_i64(&[begin])?;
-    let e = c.const_i64(&[end])?;
-    let a = c.const_i64(&[axis])?;
-    let s = c.const_i64(&[1])?;
-    c.op1(
-        "StridedSliceV2",
-        vec![In::P(x), In::P(b), In::P(e), In::P(a), In::P(s)],
-        vec![],
-        dt,
-    )
+    c.slice_axis(x, axis, begin, end, dt)
 }
 
 fn diff(c: &mut Ctx) -> RuleResult {

@@ -445,6 +445,59 @@ impl<'a> Ctx<'a> {
         )
     }
 
+    /// `BatchMatMulV2(a, b (transposed when adj_b), bias?)`.
+    pub fn batch_matmul(
+        &mut self,
+        a: Port,
+        b: Port,
+        bias: Option<Port>,
+        adj_b: bool,
+        dt: DType,
+    ) -> Result<Port, String> {
+        self.op1(
+            "BatchMatMulV2",
+            vec![In::P(a), In::P(b), bias.map(In::P).unwrap_or(In::Unfed)],
+            vec![
+                ("adj_x1", attr::boolean(false)),
+                ("adj_x2", attr::boolean(adj_b)),
+            ],
+            dt,
+        )
+    }
+
+    /// `x[begin:end]` along `axis` (StridedSliceV2 with constant bounds).
+    pub fn slice_axis(
+        &mut self,
+        x: Port,
+        axis: i64,
+        begin: i64,
+        end: i64,
+        dt: DType,
+    ) -> Result<Port, String> {
+        let b = self.const_i64(&[begin])?;
+        let e = self.const_i64(&[end])?;
+        let a = self.const_i64(&[axis])?;
+        let s = self.const_i64(&[1])?;
+        self.op1(
+            "StridedSliceV2",
+            vec![In::P(x), In::P(b), In::P(e), In::P(a), In::P(s)],
+            vec![],
+            dt,
+        )
+    }
+
+    /// `Reshape(x, K64(shape))`.
+    pub fn reshape_const(&mut self, x: Port, shape: &[i64], dt: DType) -> Result<Port, String> {
+        let s = self.const_i64(shape)?;
+        self.op1("Reshape", vec![In::P(x), In::P(s)], vec![], dt)
+    }
+
+    /// `Transpose(x, K64(perm))`.
+    pub fn transpose_const(&mut self, x: Port, perm: &[i64], dt: DType) -> Result<Port, String> {
+        let p = self.const_i64(perm)?;
+        self.op1("Transpose", vec![In::P(x), In::P(p)], vec![], dt)
+    }
+
     /// A 0-D Const of dtype `dt`.
     pub fn scalar(&mut self, x: f64, dt: DType) -> Result<Port, String> {
         let t = tch::Tensor::from(x).to_kind(dt.kind());

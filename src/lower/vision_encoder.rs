@@ -26,38 +26,19 @@ fn bmm(
     adj_b: bool,
     dt: DType,
 ) -> Result<Port, String> {
-    c.op1(
-        "BatchMatMulV2",
-        vec![In::P(a), In::P(b), bias.map(In::P).unwrap_or(In::Unfed)],
-        vec![
-            ("adj_x1", attr::boolean(false)),
-            ("adj_x2", attr::boolean(adj_b)),
-        ],
-        dt,
-    )
+    c.batch_matmul(a, b, bias, adj_b, dt)
 }
 
 fn reshape(c: &mut Ctx, x: Port, shape: &[i64], dt: DType) -> Result<Port, String> {
-    let s = c.const_i64(shape)?;
-    c.op1("Reshape", vec![In::P(x), In::P(s)], vec![], dt)
+    c.reshape_const(x, shape, dt)
 }
 
 fn transpose(c: &mut Ctx, x: Port, perm: &[i64], dt: DType) -> Result<Port, String> {
-    let p = c.const_i64(perm)?;
-    c.op1("Transpose", vec![In::P(x), In::P(p)], vec![], dt)
+    c.transpose_const(x, perm, dt)
 }
 
 fn slice_last(c: &mut Ctx, x: Port, begin: i64, end: i64, dt: DType) -> Result<Port, String> {
-    let b = c.const_i64(&[begin])?;
-    let e = c.const_i64(&[end])?;
-    let a = c.const_i64(&[-1])?;
-    let s = c.const_i64(&[1])?;
-    c.op1(
-        "StridedSliceV2",
-        vec![In::P(x), In::P(b), In::P(e), In::P(a), In::P(s)],
-        vec![],
-        dt,
-    )
+    c.slice_axis(x, -1, begin, end, dt)
 }
 
 fn add(c: &mut Ctx, a: Port, b: Port, dt: DType) -> Result<Port, String> {

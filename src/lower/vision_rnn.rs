@@ -27,18 +27,9 @@ use crate::dtype::DType;
 use crate::ge::{attr, In};
 use crate::value::{Port, Value};
 
-/// `x[begin:end]` along `axis` (StridedSliceV2).
+/// `x[begin:end]` along `axis`.
 fn slice(c: &mut Ctx, x: Port, axis: i64, begin: i64, end: i64, dt: DType) -> Result<Port, String> {
-    let b = c.const_i64(&[begin])?;
-    let e = c.const_i64(&[end])?;
-    let a = c.const_i64(&[axis])?;
-    let s = c.const_i64(&[1])?;
-    c.op1(
-        "StridedSliceV2",
-        vec![In::P(x), In::P(b), In::P(e), In::P(a), In::P(s)],
-        vec![],
-        dt,
-    )
+    c.slice_axis(x, axis, begin, end, dt)
 }
 
 fn bin(c: &mut Ctx, ty: &str, a: Port, b: Port, dt: DType) -> Result<Port, String> {
@@ -47,15 +38,7 @@ fn bin(c: &mut Ctx, ty: &str, a: Port, b: Port, dt: DType) -> Result<Port, Strin
 
 /// `x @ w^T (+ bias)` for x of rank 3 and w [3H, K].
 fn project(c: &mut Ctx, x: Port, w: Port, b: Option<Port>, dt: DType) -> Result<Port, String> {
-    c.op1(
-        "BatchMatMulV2",
-        vec![In::P(x), In::P(w), b.map(In::P).unwrap_or(In::Unfed)],
-        vec![
-            ("adj_x1", attr::boolean(false)),
-            ("adj_x2", attr::boolean(true)),
-        ],
-        dt,
-    )
+    c.batch_matmul(x, w, b, true, dt)
 }
 
 fn concat(c: &mut Ctx, ports: Vec<Port>, axis: i64, dt: DType) -> Result<Port, String> {
