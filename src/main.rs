@@ -501,6 +501,12 @@ fn weights_text(mode: write::WeightMode, bytes: u64) -> String {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` and closed early ends the process quietly, as for other Unix
+    // tools, instead of a panic on the failed print.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let report = match &cli.cmd {
         Cmd::Export { export, .. } | Cmd::Verify { export, .. } => export.report.clone(),
