@@ -170,7 +170,20 @@ fn flatten_mlp_dynamic_computed_sizes() {
     );
     let t = types(&m);
     // `h.sum(1) / t` divides by the run-time sequence length.
-    assert!(t.iter().any(|t| t == "GatherV2"), "{t:?}");
+    assert!(t.iter().any(|t| t == "Gather"), "{t:?}");
+    // Shape computations are marked as TorchAir marks them.
+    for o in m.graph[0]
+        .op
+        .iter()
+        .filter(|o| o.r#type == "Gather" || o.r#type == "Pack")
+    {
+        assert_eq!(
+            o.attr.get("_force_unknown_shape").map(|a| a.value.clone()),
+            Some(Some(torch2air::proto::attr_def::Value::B(true))),
+            "{}",
+            o.name
+        );
+    }
 }
 
 #[test]

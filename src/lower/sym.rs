@@ -1,6 +1,6 @@
 //! Shape arithmetic in the graph, for dynamic exports: an int that depends on a dynamic dim
 //! (`x.size(0)`, `x.size(1) * 4`, `aten::Int` of a shape tensor) is emitted as the GE computation
-//! that yields it at run time (`Shape` → `GatherV2` → `Add`/`Sub`/`Mul`/`FloorDiv`/...), and a list
+//! that yields it at run time (`Shape` → `Gather` → `Add`/`Sub`/`Mul`/`FloorDiv`/...), and a list
 //! of such ints as a `Pack` of them. Plain ints stay `Const`s, so static exports hold no shape op.
 use super::{port_of, Ctx, Materialized, RuleResult, Rules};
 use crate::dtype::DType;
@@ -12,7 +12,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "prim::NumToTensor",
         num_to_tensor,
-        "an int: a 0-D constant; an int computed from a dynamic dim: that computation (Shape, GatherV2, Add/Sub/Mul/FloorDiv/FloorMod/Maximum/Minimum)",
+        "an int: a 0-D constant; an int computed from a dynamic dim: that computation (Shape, Gather, Add/Sub/Mul/FloorDiv/FloorMod/Maximum/Minimum)",
     );
 }
 
@@ -52,7 +52,7 @@ fn scalar_i64(b: &mut GraphBuilder, v: i64) -> Result<super::Port, String> {
 }
 
 /// Dim `d` of a tensor as a 0-D INT64 port: a Const when the dim is static, else
-/// `GatherV2(Shape(x), d, 0)`.
+/// `Gather(Shape(x), d)`.
 pub fn dim_port(
     b: &mut GraphBuilder,
     m: &mut Materialized,
@@ -62,13 +62,14 @@ pub fn dim_port(
     if !t.dynamic_dims().get(d).copied().unwrap_or(false) {
         return scalar_i64(b, t.tensor.size()[d]);
     }
+    // As TorchAir lowers sym_size: Shape(x, INT64) → Gather(shape, K64(dim)), marked
+    // `_force_unknown_shape`.
     let s = shape_port(b, m, t)?;
     let i = scalar_i64(b, d as i64)?;
-    let axis = scalar_i64(b, 0)?;
     Ok(b.op(
-        "GatherV2",
-        vec![In::P(s), In::P(i), In::P(axis)],
-        vec![],
+        "Gather",
+        vec![In::P(s), In::P(i)],
+        vec![("_force_unknown_shape", attr::boolean(true))],
         &[Some(DType::I64)],
     )?[0])
 }
@@ -178,7 +179,11 @@ pub fn pack(b: &mut GraphBuilder, ports: Vec<super::Port>) -> Result<super::Port
     Ok(b.op(
         "Pack",
         vec![In::Dyn(ports)],
-        vec![("axis", attr::int(0)), ("N", attr::int(n))],
+        vec![
+            ("axis", attr::int(0)),
+            ("N", attr::int(n)),
+            ("_force_unknown_shape", attr::boolean(true)),
+        ],
         &[Some(DType::I64)],
     )?[0])
 }

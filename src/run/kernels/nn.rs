@@ -10,6 +10,7 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("SoftmaxV2", |c| softmax(c, "x", false));
     m.insert("LogSoftmaxV2", |c| softmax(c, "logits", true));
     m.insert("GatherV2", gather_v2);
+    m.insert("Gather", gather);
 }
 
 fn t_last2(t: &Tensor, yes: bool) -> Tensor {
@@ -104,18 +105,33 @@ fn softmax(c: &KCtx, input: &str, log: bool) -> Result<Vec<Tensor>, String> {
 }
 
 fn gather_v2(c: &KCtx) -> Result<Vec<Tensor>, String> {
-    let x = c.input("x")?;
-    let idx = c.input("indices")?;
     let axis = int_values(c.input("axis")?)?;
     let [axis] = axis.as_slice() else {
         return Err("axis must hold one value".into());
     };
+    gather_along(c, *axis)
+}
+
+/// `Gather`: GatherV2 along axis 0.
+fn gather(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    gather_along(c, 0)
+}
+
+fn gather_along(c: &KCtx, axis: i64) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let idx = c.input("indices")?;
     if c.int("batch_dims")? != 0 {
         return Err("batch_dims != 0 is not supported".into());
     }
     let rank = x.dim() as i64;
-    let axis = norm_dim(*axis, rank);
+    let axis = norm_dim(axis, rank);
+    if axis < 0 || axis >= rank {
+        return Err(format!("axis {axis} out of range for rank {rank}"));
+    }
     let n = x.size()[axis as usize];
+    if n == 0 {
+        return Err("gather from an empty dim".into());
+    }
     let flat = idx.flatten(0, -1).to_kind(tch::Kind::Int64);
     let negative = flat.lt(0).any().int64_value(&[]) != 0;
     if negative && !c.bool("negative_index_support")? {
