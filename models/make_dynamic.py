@@ -90,12 +90,19 @@ class Creators(nn.Module):
         return pos, odd, filled, wide, tiled, mid, x.masked_fill(mask, 0.0)
 
 
+# --- Constant-bound slices of a dynamic dim: their lengths are fixed while the dim is long enough.
+class Window(nn.Module):
+    def forward(self, x):
+        return x[:, :4] * 2.0, x[:, -2:]
+
+
 def main():
     torch.manual_seed(0)
     save(torch.jit.script(Attention().eval()), "attention.pt")
     save(torch.jit.script(FlattenMLP().eval()), "flatten_mlp.pt")
     save(torch.jit.script(SizeArith()), "size_arith.pt")
     save(torch.jit.script(Creators()), "creators.pt")
+    save(torch.jit.script(Window()), "window.pt")
     traced = torch.jit.trace(TracedChain(), (torch.randn(2, 5, 8),))
     save(traced, "traced_chain.pt")
 

@@ -572,3 +572,56 @@ fn vision_dynamic_batch_and_image_size() {
         }
     }
 }
+
+#[test]
+fn constant_slices_of_a_dynamic_dim_are_guards() {
+    let d = tmp();
+    let m = dyn_model("window.pt");
+    let (code, out, err) = cli(
+        d.path(),
+        &[
+            "export",
+            m.to_str().unwrap(),
+            "--input",
+            "f32[2,6]",
+            "--dynamic",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    for (text, len) in [("[:4]", 4), ("[-2:]", 2)] {
+        let g = out
+            .lines()
+            .find(|l| {
+                l.contains(&format!(
+                    "a slice {text} of a dynamic dim keeps {len} element(s)"
+                ))
+            })
+            .unwrap_or_else(|| panic!("no guard for {text}: {out}"));
+        assert!(g.contains("depends on a dynamic dim"), "{g}");
+    }
+    let air = d.path().join("export_file/export.air");
+    for s in ["f32[2,4]", "f32[1,5]", "f32[3,9]"] {
+        check_at("window.pt", &air, s, 2);
+    }
+    // Length 3 breaks `x[:, :4]` keeping 4: refused by the runner, not computed wrong.
+    let args = inputs(&["f32[2,3]".into()], 2);
+    assert!(run_air(&air, &graph_tensors(&args)).is_err());
+    // --strict-dynamic makes the assumption an error.
+    let (code, _, err) = cli(
+        d.path(),
+        &[
+            "export",
+            m.to_str().unwrap(),
+            "--input",
+            "f32[2,6]",
+            "--strict-dynamic",
+            "--export-path",
+            "s",
+        ],
+    );
+    assert_clean_error(
+        code,
+        &err,
+        "a slice [:4] of a dynamic dim keeps 4 element(s)",
+    );
+}

@@ -163,6 +163,9 @@ pub struct Ctx<'a> {
     pub inputs: &'a [Value],
     /// Concrete outputs, computed by libtorch.
     pub outputs: &'a [Value],
+    /// What the rule assumed about dynamic dims (e.g. a slice clamped to a constant length):
+    /// the walker prints each as a guard on a dynamic dim.
+    pub assumptions: Vec<String>,
 }
 
 impl<'a> Ctx<'a> {

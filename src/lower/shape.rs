@@ -336,6 +336,20 @@ fn slice(c: &mut Ctx) -> RuleResult {
             (c.const_i64(&[start])?, c.const_i64(&[end])?)
         }
         _ => {
+            // A slice of a dynamic dim with constant bounds that came out the same length for
+            // the sample and the probe was clamped: other sizes may give another length.
+            if dims[dim as usize].is_none()
+                && !start.is_symbolic()
+                && !end.is_symbolic()
+                && !c.out_dynamic(0)?[dim as usize]
+            {
+                let len = c.out_desc_shape(0)?[dim as usize];
+                c.assumptions.push(format!(
+                    "a slice [{}:{}] of a dynamic dim keeps {len} element(s); sizes that give another length need another export",
+                    start.as_int().map(|v| v.to_string()).unwrap_or_default(),
+                    end.as_int().map(|v| v.to_string()).unwrap_or_default(),
+                ));
+            }
             // A dynamic dim or bound: StridedSliceV2 takes Python's bounds itself (negative from
             // the end, clamped to the size), so they are passed as given.
             let bound = |c: &mut Ctx, v: &Value, default: i64| -> Result<Port, String> {

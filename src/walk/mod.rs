@@ -529,11 +529,16 @@ impl<'m> Walker<'m> {
                         node: n,
                         inputs: &inputs,
                         outputs: &outs,
+                        assumptions: vec![],
                     };
                     let ports = rule(&mut ctx).map_err(|e| {
                         Error::Run(format!("{}: cannot lower {}: {e}", site(n), n.op_name()))
                     });
+                    let assumptions = std::mem::take(&mut ctx.assumptions);
                     self.b.scope_attrs.remove("nn_module_stack");
+                    for a in assumptions {
+                        self.guard(n, a, true)?;
+                    }
                     ports?
                 }
                 None => {
