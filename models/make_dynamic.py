@@ -96,6 +96,12 @@ class Window(nn.Module):
         return x[:, :4] * 2.0, x[:, -2:]
 
 
+# --- Squeezes dim 0, which is 1 in the sample: its rank would change with the batch size.
+class SqueezeBatch(nn.Module):
+    def forward(self, x):
+        return x.squeeze(0) * 2.0
+
+
 def main():
     torch.manual_seed(0)
     save(torch.jit.script(Attention().eval()), "attention.pt")
@@ -103,6 +109,7 @@ def main():
     save(torch.jit.script(SizeArith()), "size_arith.pt")
     save(torch.jit.script(Creators()), "creators.pt")
     save(torch.jit.script(Window()), "window.pt")
+    save(torch.jit.script(SqueezeBatch()), "squeeze_batch.pt")
     traced = torch.jit.trace(TracedChain(), (torch.randn(2, 5, 8),))
     save(traced, "traced_chain.pt")
 

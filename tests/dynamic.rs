@@ -625,3 +625,39 @@ fn constant_slices_of_a_dynamic_dim_are_guards() {
         "a slice [:4] of a dynamic dim keeps 4 element(s)",
     );
 }
+
+#[test]
+fn a_rank_that_changes_with_a_dynamic_dim_is_refused() {
+    let d = tmp();
+    let m = dyn_model("squeeze_batch.pt");
+    let (code, _, err) = cli(
+        d.path(),
+        &[
+            "export",
+            m.to_str().unwrap(),
+            "--input",
+            "f32[1,4]",
+            "--dynamic",
+        ],
+    );
+    assert_clean_error(
+        code,
+        &err,
+        "gives a result of another rank when the dynamic dims change size",
+    );
+    assert!(err.contains("make_dynamic.py:102: x.squeeze"), "{err}");
+    assert!(files_in(d.path()).is_empty());
+    // Pinning the dim exports it.
+    let (code, _, err) = cli(
+        d.path(),
+        &[
+            "export",
+            m.to_str().unwrap(),
+            "--input",
+            "f32[1,4]",
+            "--dynamic-dims",
+            "x=1",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+}

@@ -453,6 +453,19 @@ impl<'m> Walker<'m> {
                 })?;
                 let mut guards = vec![];
                 outs = dynamic::attach_probes(n, &inputs, outs, probe_outs, &mut guards);
+                let rank_changes = outs
+                    .iter()
+                    .flat_map(|v| v.tensors())
+                    .any(|t| t.probe.as_ref().is_some_and(|p| p.dim() != t.tensor.dim()));
+                if rank_changes {
+                    return Err(Error::Input(format!(
+                        "{} ({}) gives a result of another rank when the dynamic dims change size \
+                         (e.g. a squeeze of a dim that is 1 in the sample); fix: pin that dim (--dynamic-dims) \
+                         or give a sample where it is not 1",
+                        site(n),
+                        n.op_name()
+                    )));
+                }
                 for assumed in guards {
                     self.guard(n, assumed, true)?;
                 }
