@@ -64,6 +64,8 @@ pub struct ExportReport {
     /// requested dim that the model fixes (exported static).
     pub dynamic_dims: Vec<String>,
     pub notes: Vec<String>,
+    /// The same dims as (forward argument index, dim).
+    pub dynamic_input_dims: Vec<(usize, usize)>,
 }
 
 pub(crate) fn weight_threshold(config: &CompilerConfig) -> Result<u64> {
@@ -260,6 +262,7 @@ pub fn dynamo_export(
     let (m, inputs, used_traced_inputs) = load_with_inputs(model.as_ref(), args)?;
     let names: Vec<String> = m.info.args[1..].iter().map(|a| a.name.clone()).collect();
     let (mut probes, mut dynamic_dims, mut notes) = (None, vec![], vec![]);
+    let mut dynamic_input_dims = vec![];
     if dynamic {
         let requested = dynamic::requested_dims(&names, &inputs, &xc.dynamic_dims)?;
         let (dims, n) = dynamic::settle(&names, &inputs, requested, |set| {
@@ -273,6 +276,7 @@ pub fn dynamo_export(
         if !dims.is_empty() {
             probes = Some(dynamic::probe_values(&inputs, &dims));
         }
+        dynamic_input_dims = dims;
     }
     let graph_inputs = names
         .iter()
@@ -331,6 +335,7 @@ pub fn dynamo_export(
         inputs,
         dynamic_dims,
         notes,
+        dynamic_input_dims,
     })
 }
 

@@ -442,6 +442,19 @@ fn verify_cmd(
             for c in &r.checks {
                 println!("{c}");
             }
+            if let Some(g) = &r.grown {
+                println!(
+                    "at larger sizes, dynamic dims grown by {} (sizes the export never saw): {}",
+                    verify::GROWN_BY,
+                    g.inputs.join(", ")
+                );
+                for c in &g.checks {
+                    println!("  {c}");
+                }
+                if let Some(n) = &g.note {
+                    println!("  {n}");
+                }
+            }
             if r.passed() {
                 println!(
                     "verify: PASS ({} output(s) match TorchScript)",

@@ -190,11 +190,31 @@ pub fn graph_tensors(inputs: &[Value]) -> Vec<Tensor> {
 pub struct VerifyReport {
     pub export: crate::api::ExportReport,
     pub checks: Vec<OutputCheck>,
+    /// Dynamic exports: the same comparison with every dynamic dim grown by `GROWN_BY` (sizes the
+    /// export never saw). None for static exports.
+    pub grown: Option<GrownCheck>,
+}
+
+/// How much `verify` grows each dynamic dim for its second comparison.
+pub const GROWN_BY: usize = 2;
+
+pub struct GrownCheck {
+    /// The inputs' dtypes and shapes, e.g. `f32[4, 7, 16]`.
+    pub inputs: Vec<String>,
+    pub checks: Vec<OutputCheck>,
+    /// Whether the result counts: not when the export has guards on dynamic dims (growing them
+    /// may leave what the graph assumes), nor when TorchScript itself fails at those sizes.
+    pub binding: bool,
+    pub note: Option<String>,
 }
 
 impl VerifyReport {
     pub fn passed(&self) -> bool {
         self.checks.iter().all(|c| c.ok)
+            && self
+                .grown
+                .as_ref()
+                .is_none_or(|g| !g.binding || g.checks.iter().all(|c| c.ok))
     }
 }
 
@@ -214,5 +234,61 @@ pub fn verify(
     let reference = torchscript_outputs(model, &export.inputs)?;
     let got = crate::run::run_air(&export.air, &graph_tensors(&export.inputs))?;
     let checks = compare(&reference, &got, atol, rtol)?;
-    Ok(VerifyReport { export, checks })
+    let grown = if export.dynamic_input_dims.is_empty() {
+        None
+    } else {
+        Some(grown_check(model, &export, atol, rtol)?)
+    };
+    Ok(VerifyReport {
+        export,
+        checks,
+        grown,
+    })
+}
+
+/// Runs TorchScript and the export with every dynamic dim grown by `GROWN_BY` and compares.
+fn grown_check(
+    model: &Path,
+    export: &crate::api::ExportReport,
+    atol: Option<f64>,
+    rtol: Option<f64>,
+) -> Result<GrownCheck> {
+    let inputs =
+        crate::walk::dynamic::grown_by(&export.inputs, &export.dynamic_input_dims, GROWN_BY);
+    let shown = inputs
+        .iter()
+        .filter_map(|v| v.as_tensor())
+        .map(|t| {
+            let dt = crate::dtype::of_tensor(&t.tensor)
+                .map(|d| d.name())
+                .unwrap_or("?");
+            format!("{dt}{:?}", t.tensor.size())
+        })
+        .collect();
+    let guarded = export.guards.iter().any(|g| g.dynamic);
+    let reference = match torchscript_outputs(model, &inputs) {
+        Ok(r) => r,
+        Err(Error::Run(msg)) => {
+            return Ok(GrownCheck {
+                inputs: shown,
+                checks: vec![],
+                binding: false,
+                note: Some(format!(
+                    "skipped: TorchScript itself fails at these sizes ({msg})"
+                )),
+            })
+        }
+        Err(e) => return Err(e),
+    };
+    let got = crate::run::run_air(&export.air, &graph_tensors(&inputs))?;
+    let checks = compare(&reference, &got, atol, rtol)?;
+    Ok(GrownCheck {
+        inputs: shown,
+        checks,
+        binding: !guarded,
+        note: guarded.then(|| {
+            "informational: the export has guards on dynamic dims, which other sizes may break"
+                .into()
+        }),
+    })
 }

@@ -661,3 +661,45 @@ fn a_rank_that_changes_with_a_dynamic_dim_is_refused() {
     );
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn verify_of_a_dynamic_export_also_checks_larger_sizes() {
+    let d = tmp();
+    let out = d.path().join("out");
+    let args = inputs(&["f32[2,5,16]".into()], 0);
+    let r = torch2air::verify::verify(
+        args,
+        &dyn_model("attention.pt"),
+        out.to_str().unwrap(),
+        "export",
+        true,
+        &CompilerConfig::default(),
+        None,
+        None,
+    )
+    .unwrap();
+    let g = r.grown.as_ref().expect("a grown check");
+    assert_eq!(g.inputs, vec!["f32[4, 7, 16]"]);
+    assert!(g.binding && g.note.is_none());
+    assert_eq!(g.checks.len(), 2);
+    assert_eq!(g.checks[0].shape, vec![4, 7, 16]);
+    assert!(g.checks.iter().all(|c| c.ok && c.max_abs <= 1e-5));
+    assert!(r.passed());
+
+    // With a guard on a dynamic dim the larger sizes are only informational.
+    let args = spec::make_all(&["f32[3,4]".into(), "bool:true".into()], 0).unwrap();
+    let r = torch2air::verify::verify(
+        args,
+        &model("branchy.pt"),
+        d.path().join("b").to_str().unwrap(),
+        "export",
+        true,
+        &CompilerConfig::default(),
+        None,
+        None,
+    )
+    .unwrap();
+    let g = r.grown.as_ref().unwrap();
+    assert!(!g.binding);
+    assert!(g.note.as_ref().unwrap().contains("guards on dynamic dims"));
+}

@@ -82,6 +82,11 @@ pub fn grow(t: &tch::Tensor, dims: &[usize]) -> tch::Tensor {
 
 /// The inputs with `dims` grown (non-tensor inputs unchanged).
 pub fn probe_values(inputs: &[Value], dims: &[InputDim]) -> Vec<Value> {
+    grown_by(inputs, dims, 1)
+}
+
+/// The inputs with each of `dims` grown by `k` (repeating the last slice).
+pub fn grown_by(inputs: &[Value], dims: &[InputDim], k: usize) -> Vec<Value> {
     inputs
         .iter()
         .enumerate()
@@ -91,7 +96,11 @@ pub fn probe_values(inputs: &[Value], dims: &[InputDim]) -> Vec<Value> {
                 if ds.is_empty() {
                     v.clone()
                 } else {
-                    Value::Tensor(TensorValue::new(grow(&t.tensor, &ds), Origin::Constant))
+                    let mut g = t.tensor.shallow_clone();
+                    for _ in 0..k {
+                        g = grow(&g, &ds);
+                    }
+                    Value::Tensor(TensorValue::new(g, Origin::Constant))
                 }
             }
             other => other.clone(),
