@@ -1,7 +1,26 @@
 //! `dynamo.pbtxt`: the TensorBoard-style listing TorchAir writes (air-format.md section 4): one
 //! `node { ... }` block per op with 4-space indents; each attr value is the protobuf text form of
 //! the AttrDef (or TensorDescriptor, for `[i]`/`[o]` desc entries) printed as a Python bytes repr.
-use crate::proto::{text_format, GraphDef};
+use crate::proto::{attr_def, text_format, AttrDef, GraphDef};
+
+/// An AttrDef copied without its tensor bytes (which may be hundreds of MB).
+trait CloneWithoutData {
+    fn clone_without_data(&self) -> AttrDef;
+}
+
+impl CloneWithoutData for AttrDef {
+    fn clone_without_data(&self) -> AttrDef {
+        match &self.value {
+            Some(attr_def::Value::T(t)) => AttrDef {
+                value: Some(attr_def::Value::T(crate::proto::TensorDef {
+                    desc: t.desc.clone(),
+                    data: vec![],
+                })),
+            },
+            _ => self.clone(),
+        }
+    }
+}
 use std::io::{self, Write};
 
 /// Python's `repr(bytes)` without the leading `b`.
@@ -11,8 +30,12 @@ pub fn py_bytes_repr(b: &[u8]) -> String {
     } else {
         '\''
     };
-    let mut s = String::with_capacity(b.len() + 2);
-    s.push(quote);
+    format!("{quote}{}{quote}", py_escape(b, quote))
+}
+
+/// The inside of a Python bytes repr quoted with `quote`.
+fn py_escape(b: &[u8], quote: char) -> String {
+    let mut s = String::with_capacity(b.len());
     for &c in b {
         match c {
             b'\\' => s.push_str("\\\\"),
@@ -27,17 +50,81 @@ pub fn py_bytes_repr(b: &[u8]) -> String {
             c => s.push_str(&format!("\\x{c:02x}")),
         }
     }
-    s.push(quote);
     s
 }
 
 fn attr_block(w: &mut dyn Write, key: &str, text: &str) -> io::Result<()> {
+    attr_open(w, key)?;
+    writeln!(w, "{}", py_bytes_repr(text.as_bytes()))?;
+    attr_close(w)
+}
+
+fn attr_open(w: &mut dyn Write, key: &str) -> io::Result<()> {
     writeln!(w, "    attr {{")?;
     writeln!(w, "        key: \"{key}\"")?;
     writeln!(w, "        value {{")?;
-    writeln!(w, "            s: {}", py_bytes_repr(text.as_bytes()))?;
+    write!(w, "            s: ")
+}
+
+fn attr_close(w: &mut dyn Write) -> io::Result<()> {
     writeln!(w, "        }}")?;
     writeln!(w, "    }}")
+}
+
+/// Tensor data at least this large is streamed (see `tensor_attr_block`).
+const STREAM_DATA: usize = 1 << 16;
+/// Stands in for the data while the rest of the attr is formatted (printable, so escaping leaves
+/// it as it is).
+const SPLICE: &str = "@@torch2air-tensor-data@@";
+
+/// Each byte as the protobuf text format writes it inside a string (prost-reflect's escapes:
+/// `\t \r \n \\ \' \"`, printable ASCII as is, else 3-digit octal), then escaped again for a
+/// single-quoted Python bytes repr.
+fn escape_table() -> &'static [String; 256] {
+    static T: std::sync::OnceLock<[String; 256]> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        std::array::from_fn(|b| {
+            let text = match b as u8 {
+                b'\t' => "\\t".to_string(),
+                b'\r' => "\\r".to_string(),
+                b'\n' => "\\n".to_string(),
+                b'\\' => "\\\\".to_string(),
+                b'\'' => "\\'".to_string(),
+                b'"' => "\\\"".to_string(),
+                c @ 0x20..=0x7e => (c as char).to_string(),
+                c => format!("\\{c:03o}"),
+            };
+            py_escape(text.as_bytes(), '\'')
+        })
+    })
+}
+
+/// A Const `value` attr with a large tensor, written as `attr_block` would write it but with the
+/// tensor bytes streamed through a byte table instead of formatted twice in memory (a 500 MB
+/// weight would otherwise need gigabytes of text).
+fn tensor_attr_block(w: &mut dyn Write, key: &str, v: &AttrDef, data: &[u8]) -> io::Result<()> {
+    let mut stub = v.clone_without_data();
+    if let Some(attr_def::Value::T(t)) = &mut stub.value {
+        t.data = SPLICE.as_bytes().to_vec();
+    }
+    let text = text_format(&stub, "ge.proto.AttrDef");
+    let Some((pre, post)) = text.split_once(SPLICE) else {
+        return attr_block(w, key, &text_format(v, "ge.proto.AttrDef"));
+    };
+    // The text always holds a `"` (the data's own quotes), so the repr is single-quoted.
+    attr_open(w, key)?;
+    write!(w, "'{}", py_escape(pre.as_bytes(), '\''))?;
+    let table = escape_table();
+    let mut buf = String::with_capacity(1 << 16);
+    for chunk in data.chunks(1 << 14) {
+        buf.clear();
+        for &b in chunk {
+            buf.push_str(&table[b as usize]);
+        }
+        w.write_all(buf.as_bytes())?;
+    }
+    writeln!(w, "{}'", py_escape(post.as_bytes(), '\''))?;
+    attr_close(w)
 }
 
 pub fn write(g: &GraphDef, w: &mut dyn Write) -> io::Result<()> {
@@ -52,7 +139,12 @@ pub fn write(g: &GraphDef, w: &mut dyn Write) -> io::Result<()> {
             }
         }
         for (k, v) in &op.attr {
-            attr_block(w, k, &text_format(v, "ge.proto.AttrDef"))?;
+            match &v.value {
+                Some(attr_def::Value::T(t)) if t.data.len() >= STREAM_DATA => {
+                    tensor_attr_block(w, k, v, &t.data)?
+                }
+                _ => attr_block(w, k, &text_format(v, "ge.proto.AttrDef"))?,
+            }
         }
         for d in &op.input_desc {
             attr_block(
@@ -71,4 +163,39 @@ pub fn write(g: &GraphDef, w: &mut dyn Write) -> io::Result<()> {
         writeln!(w, "}}")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The streamed form of a large tensor attr is byte for byte the formatted one.
+    #[test]
+    fn streamed_tensor_attr_equals_formatted() {
+        let data: Vec<u8> = (0..STREAM_DATA + 300)
+            .map(|i| (i * 7 % 256) as u8)
+            .collect();
+        let v = crate::ge::attr::tensor(crate::proto::TensorDef {
+            desc: Some(crate::proto::TensorDescriptor {
+                dtype: 1,
+                layout: "ND".into(),
+                ..Default::default()
+            }),
+            data: data.clone(),
+        });
+        let mut streamed = vec![];
+        tensor_attr_block(&mut streamed, "value", &v, &data).unwrap();
+        let mut formatted = vec![];
+        attr_block(
+            &mut formatted,
+            "value",
+            &text_format(&v, "ge.proto.AttrDef"),
+        )
+        .unwrap();
+        assert!(streamed.len() > 2 * data.len());
+        assert_eq!(
+            String::from_utf8(streamed).unwrap(),
+            String::from_utf8(formatted).unwrap()
+        );
+    }
 }
