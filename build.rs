@@ -12,6 +12,8 @@ fn main() {
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc);
     config.btree_map(["."]);
+    // TensorDef.data as `bytes::Bytes`, so a Const's data can be the weight tensor's own memory.
+    config.bytes([".ge.proto.TensorDef.data"]);
     config.file_descriptor_set_path(out.join("ge_ir_descriptor.bin"));
     config
         .compile_protos(&["proto/ge_ir.proto"], &["proto/"])

@@ -41,12 +41,39 @@ pub fn with_tensor_bytes<R>(
     Ok(f(bytes))
 }
 
-/// A `TensorDef` holding a copy of the tensor's bytes (the one copy, tensor -> protobuf buffer).
+/// A contiguous CPU tensor seen as its bytes, owning (a handle to) the tensor's storage.
+struct TensorBytes {
+    t: tch::Tensor,
+    len: usize,
+}
+
+impl AsRef<[u8]> for TensorBytes {
+    fn as_ref(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: `t` is a contiguous CPU tensor of `len` bytes, kept alive (and never written
+        // to) by this owner.
+        unsafe { std::slice::from_raw_parts(self.t.data_ptr() as *const u8, self.len) }
+    }
+}
+
+/// A `TensorDef` whose data is the tensor's own memory (no copy: the bytes go from the tensor
+/// straight to the file when the .air is encoded).
 pub fn tensor_def(t: &tch::Tensor, dt: DType) -> std::result::Result<TensorDef, String> {
-    let data = with_tensor_bytes(t, |b| b.to_vec())?;
+    if t.device() != tch::Device::Cpu {
+        return Err("tensor is not on the CPU".into());
+    }
+    let t = if t.is_contiguous() {
+        t.shallow_clone()
+    } else {
+        t.contiguous()
+    };
+    let len = t.numel() * dt.size();
+    let shape = t.size();
     Ok(TensorDef {
-        desc: Some(crate::ge::desc("", Some(dt), Some(&t.size()))),
-        data,
+        desc: Some(crate::ge::desc("", Some(dt), Some(&shape))),
+        data: bytes::Bytes::from_owner(TensorBytes { t, len }),
     })
 }
 

@@ -3,24 +3,6 @@
 //! the AttrDef (or TensorDescriptor, for `[i]`/`[o]` desc entries) printed as a Python bytes repr.
 use crate::proto::{attr_def, text_format, AttrDef, GraphDef};
 
-/// An AttrDef copied without its tensor bytes (which may be hundreds of MB).
-trait CloneWithoutData {
-    fn clone_without_data(&self) -> AttrDef;
-}
-
-impl CloneWithoutData for AttrDef {
-    fn clone_without_data(&self) -> AttrDef {
-        match &self.value {
-            Some(attr_def::Value::T(t)) => AttrDef {
-                value: Some(attr_def::Value::T(crate::proto::TensorDef {
-                    desc: t.desc.clone(),
-                    data: vec![],
-                })),
-            },
-            _ => self.clone(),
-        }
-    }
-}
 use std::io::{self, Write};
 
 /// Python's `repr(bytes)` without the leading `b`.
@@ -103,9 +85,10 @@ fn escape_table() -> &'static [String; 256] {
 /// tensor bytes streamed through a byte table instead of formatted twice in memory (a 500 MB
 /// weight would otherwise need gigabytes of text).
 fn tensor_attr_block(w: &mut dyn Write, key: &str, v: &AttrDef, data: &[u8]) -> io::Result<()> {
-    let mut stub = v.clone_without_data();
+    // Cloning shares the data (`bytes::Bytes`), it does not copy it.
+    let mut stub = v.clone();
     if let Some(attr_def::Value::T(t)) = &mut stub.value {
-        t.data = SPLICE.as_bytes().to_vec();
+        t.data = bytes::Bytes::from_static(SPLICE.as_bytes());
     }
     let text = text_format(&stub, "ge.proto.AttrDef");
     let Some((pre, post)) = text.split_once(SPLICE) else {
@@ -181,7 +164,7 @@ mod tests {
                 layout: "ND".into(),
                 ..Default::default()
             }),
-            data: data.clone(),
+            data: data.clone().into(),
         });
         let mut streamed = vec![];
         tensor_attr_block(&mut streamed, "value", &v, &data).unwrap();
