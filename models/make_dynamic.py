@@ -81,7 +81,8 @@ class Creators(nn.Module):
         b, t = x.size(0), x.size(1)
         pos = torch.arange(t)
         odd = torch.arange(1, t + 1, 2)
-        filled = torch.zeros(b, t) + torch.full((b, 1), 2.0) + x.new_ones(b, t)
+        filled = torch.zeros(b, t) + torch.full((b, 1), 2.0) + x.new_ones(b, t) + torch.ones(b, t)
+        filled = torch.empty(b, t).copy_(filled * 2.0)
         col = x[:, :1]
         wide = col.expand(b, t) + col.expand(-1, t) + torch.ones_like(x)
         tiled = x.repeat(1, 2) + x.repeat(1, 2)

@@ -190,6 +190,53 @@ class InplaceView(nn.Module):
         return torch.relu_(z * 2.0), w
 
 
+# --- Ops the fixtures above do not reach: inverse and hyperbolic math, bitwise, the private
+# softmax forms, explicit convolution/padding ops, view_as/reshape_as, the unsafe and sized splits.
+class OpsMore(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4, 3, 3, 3) * 0.3)
+        self.b = nn.Parameter(torch.randn(4))
+        self.drop = nn.Dropout2d(0.5)
+
+    def forward(self, x, i, j):
+        out = []
+        u = torch.tanh(x) * 0.9
+        out.append(torch.acos(u))
+        out.append(torch.asin(u))
+        out.append(torch.atanh(u))
+        out.append(torch.acosh(x.abs() + 1.0))
+        out.append(torch.asinh(x))
+        out.append(torch.cosh(x))
+        out.append(torch.sinh(x))
+        out.append(torch._softmax(x, 1, False))
+        out.append(torch._log_softmax(x, -1, False))
+        out.append(torch.bitwise_and(i, j))
+        out.append(torch.bitwise_or(i, j))
+        out.append(torch.bitwise_xor(i, j))
+        out.append(torch.bitwise_and(i > 0, j > 0))
+        out.append(torch.constant_pad_nd(x, [1, 2, 0, 1], 0.5))
+        out.append(torch.convolution(x, self.w, self.b, [1, 2], [1, 0], [1, 1], False, [0, 0], 1))
+        out.append(x.detach() * 3.0)
+        out.append(self.drop(x))
+        out.append(torch.isinf(x / (x > 0).to(torch.float32)))
+        out.append(torch._C._nn.reflection_pad2d(x, [1, 2, 2, 1]))
+        out.append(torch._C._nn.reflection_pad1d(x[0], [2, 1]))
+        out.append(torch._C._nn.replication_pad2d(x, [2, 1, 1, 2]))
+        out.append(torch._C._nn.replication_pad1d(x[0], [1, 3]))
+        out.append(x.reshape_as(x.reshape(6, 30)))
+        out.append(x.view_as(x.reshape(2, 90)))
+        out.append(torch.rsub(x, 1.5, alpha=2.0))
+        out.append(1.0 - x)
+        out.extend(x.split_with_sizes([2, 4], 3))
+        out.extend(x.unbind(1))
+        out.append(x.unflatten(3, [2, 3]))
+        out.extend(torch.unsafe_chunk(x, 2, 2))
+        out.extend(torch.unsafe_split(x, 2, 3))
+        return out
+
+
+
 def main():
     torch.manual_seed(0)
     save(torch.jit.script(SeedSingle()), "seed_single.pt")
@@ -214,6 +261,7 @@ def main():
     save(torch.jit.script(OpsInt()), "ops/int.pt")
     save(torch.jit.script(OpsShape()), "ops/shape.pt")
     save(torch.jit.script(OpsNN().eval()), "ops/nn.pt")
+    save(torch.jit.script(OpsMore().eval()), "ops/more.pt")
     save(torch.jit.script(Unsupported()), "unsupported.pt")
     save(torch.jit.script(InplaceView()), "inplace_view.pt")
 

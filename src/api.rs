@@ -34,7 +34,8 @@ pub struct ExportConfig {
     /// instead of a guard.
     pub strict_dynamic: bool,
     /// Write every op kind of the graph (count, status, GE lowering, inputs seen, source lines)
-    /// to this `.md` or `.csv` file, also when the export fails on unsupported ops.
+    /// to this `.md` or `.csv` file, also when the export fails on unsupported ops. Multi-card
+    /// exports report the walk of the first rank written.
     pub report: Option<PathBuf>,
 }
 

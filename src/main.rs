@@ -60,7 +60,7 @@ struct ExportArgs {
     strict_dynamic: bool,
     /// Write every op kind of the graph (count, lowered/folded/UNSUPPORTED, GE lowering, input
     /// dtypes and shapes, source lines) to FILE: Markdown for .md, CSV for .csv. Written also
-    /// when the export fails on unsupported ops.
+    /// when the export fails on unsupported ops. Multi-card: the walk of the first rank written.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
     /// Graph + weight bytes above which weights become FileConstant nodes plus raw files

@@ -169,6 +169,37 @@ fn ops_nn() {
 }
 
 #[test]
+fn ops_more() {
+    let r = verify_fixture(
+        "ops/more.pt",
+        &["f32[2,3,5,6]", "i64[2,3]:-5..5", "i64[2,3]:-5..5"],
+        1e-5,
+    );
+    // 27 single outputs, split_with_sizes 2, unbind 3, unsafe_chunk 2, unsafe_split 3.
+    assert_eq!(r.checks.len(), 37);
+    let t = types(&read_air(&r.export.air));
+    for ty in [
+        "Acos",
+        "Asin",
+        "Atanh",
+        "Acosh",
+        "Asinh",
+        "Cosh",
+        "Sinh",
+        "BitwiseAnd",
+        "BitwiseOr",
+        "BitwiseXor",
+        "LogicalAnd",
+        "Conv2D",
+        "IsInf",
+        "MirrorPad",
+        "SplitV",
+    ] {
+        assert!(t.iter().any(|x| x == ty), "no {ty} in {t:?}");
+    }
+}
+
+#[test]
 fn verify_cli_fails_past_tolerance() {
     let d = tmp();
     let m = model("mlp_f16.pt");

@@ -101,6 +101,12 @@ pub fn export_ranks(
         }
     }
     let threshold = crate::api::weight_threshold(config)?;
+    // `--report`: the op report of the first rank written (ranks of one model walk alike).
+    let report = config.export.report.as_deref();
+    if let Some(p) = report {
+        write::report::check_path(p)?;
+    }
+    let report_rank = dist.rank.unwrap_or(0);
     let record = config.export.experimental.enable_record_nn_module_stack;
     let stage = Mutex::new(Stage::new(&root)?);
     // One walk of every rank, each in its own thread; `probe_dims`: the dynamic input dims
@@ -128,7 +134,17 @@ pub fn export_ranks(
             };
             let walked = Walker::with_options(&m, opts)
                 .record_module_stack(record)
-                .run(graph_inputs)?;
+                .run(graph_inputs);
+            if let (Some(p), true) = (report, r == report_rank) {
+                match &walked {
+                    Ok(w) => write::report::write(p, Path::new(&model_r), &w.ops)?,
+                    Err(Error::Unsupported(u)) => {
+                        write::report::write(p, Path::new(&model_r), &u.all)?
+                    }
+                    Err(_) => {}
+                }
+            }
+            let walked = walked?;
             let groups = comm.used_groups();
             let mut rep = RankExport {
                 rank: r,

@@ -57,15 +57,25 @@ impl Rules {
         self.lookup(op).map(|(_, g)| *g)
     }
 
+    /// The registered name whose rule `get(op)` returns (`aten::add_.Tensor` → `aten::add`).
+    pub fn key_of(&self, op: &str) -> Option<&'static str> {
+        self.entry(op).map(|(k, _)| *k)
+    }
+
     fn lookup(&self, op: &str) -> Option<&(Rule, &'static str)> {
+        self.entry(op).map(|(_, v)| v)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn entry(&self, op: &str) -> Option<(&&'static str, &(Rule, &'static str))> {
         let (base, overload) = match op.split_once('.') {
             Some((b, o)) => (b, Some(o)),
             None => (op, None),
         };
         let find = |b: &str| {
             overload
-                .and_then(|o| self.map.get(format!("{b}.{o}").as_str()))
-                .or_else(|| self.map.get(b))
+                .and_then(|o| self.map.get_key_value(format!("{b}.{o}").as_str()))
+                .or_else(|| self.map.get_key_value(b))
         };
         find(base).or_else(|| base.strip_suffix('_').and_then(find))
     }

@@ -59,11 +59,6 @@ pub fn register(r: &mut Rules) {
         cat,
         "ConcatV2(x0..xN-1 ⇑out, concat_dim=K64(dim); N)",
     );
-    r.add(
-        "aten::concat",
-        cat,
-        "ConcatV2(x0..xN-1 ⇑out, concat_dim=K64(dim); N)",
-    );
 }
 
 fn same(c: &mut Ctx) -> RuleResult {
