@@ -325,6 +325,23 @@ fn runner_rejects_bad_inputs_and_files() {
     assert_clean_error(c, &e, "is not a GE ModelDef (.air) file");
     let (c, _, e) = cli(d.path(), &["run", "nothing.air"]);
     assert_clean_error(c, &e, "cannot read 'nothing.air'");
+    // The folder of a single-card export: the error points at its .air.
+    let (c, _, e) = cli(
+        d.path(),
+        &[
+            "run",
+            "export_file",
+            "--input",
+            "f32[2,4]",
+            "--input",
+            "f32[2,4]",
+        ],
+    );
+    assert_clean_error(
+        c,
+        &e,
+        "run the single-card export 'export_file/export.air' itself",
+    );
 }
 
 #[test]

@@ -16,11 +16,13 @@ pub fn find_ranks(dir: &Path, export_name: Option<&str>) -> Result<Vec<PathBuf>>
         ))
     })?;
     let mut by_name: BTreeMap<String, BTreeMap<usize, PathBuf>> = BTreeMap::new();
+    let mut airs = vec![];
     for e in rd.flatten() {
         let file = e.file_name().to_string_lossy().into_owned();
         let Some(stem) = file.strip_suffix(".air") else {
             continue;
         };
+        airs.push(e.path());
         let candidates: Vec<(String, usize)> = match export_name {
             Some(n) => stem
                 .strip_prefix(n)
@@ -53,15 +55,25 @@ pub fn find_ranks(dir: &Path, export_name: Option<&str>) -> Result<Vec<PathBuf>>
         .collect();
     match complete.as_slice() {
         [(_, m)] => Ok(m.values().cloned().collect()),
-        [] => Err(Error::Io(format!(
-            "'{}' holds no multi-rank export (<name>0.air, <name>1.air, ...); fix: pass the --export-path of an export made with --world-size{}",
-            dir.display(),
-            if export_name.is_some() { ", and its --export-name" } else { "" }
-        ))),
+        [] => {
+            airs.sort();
+            let single = match airs.as_slice() {
+                [one] => format!(", or run the single-card export '{}' itself", one.display()),
+                _ => String::new(),
+            };
+            Err(Error::Io(format!(
+                "'{}' holds no multi-rank export (<name>0.air, <name>1.air, ...); fix: pass the --export-path of an export made with --world-size{}{single}",
+                dir.display(),
+                if export_name.is_some() { ", and its --export-name" } else { "" }
+            )))
+        }
         many => Err(Error::Input(format!(
             "'{}' holds several multi-rank exports ({}); fix: pass --export-name to pick one",
             dir.display(),
-            many.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     }
 }
