@@ -425,47 +425,45 @@ fn verify_cmd(
     atol: Option<f64>,
     rtol: Option<f64>,
 ) -> Result<bool> {
-    {
-        {
-            let args = spec::make_all(&inputs.inputs, inputs.seed)?;
-            let r = verify::verify(
-                args,
-                &model,
-                &export.export_path,
-                &export.export_name,
-                export.dynamic(),
-                &export.config(),
-                atol,
-                rtol,
-            )?;
-            print_export(&r.export);
-            for c in &r.checks {
-                println!("{c}");
-            }
-            if let Some(g) = &r.grown {
-                println!(
-                    "at larger sizes, dynamic dims grown by {} (sizes the export never saw): {}",
-                    verify::GROWN_BY,
-                    g.inputs.join(", ")
-                );
-                for c in &g.checks {
-                    println!("  {c}");
-                }
-                if let Some(n) = &g.note {
-                    println!("  {n}");
-                }
-            }
-            if r.passed() {
-                println!(
-                    "verify: PASS ({} output(s) match TorchScript)",
-                    r.checks.len()
-                );
-                Ok(true)
-            } else {
-                eprintln!("verify: FAIL: the exported graph's outputs differ from TorchScript's beyond tolerance");
-                Ok(false)
-            }
+    let args = spec::make_all(&inputs.inputs, inputs.seed)?;
+    let r = verify::verify(
+        args,
+        &model,
+        &export.export_path,
+        &export.export_name,
+        export.dynamic(),
+        &export.config(),
+        atol,
+        rtol,
+    )?;
+    print_export(&r.export);
+    for c in &r.checks {
+        println!("{c}");
+    }
+    if let Some(g) = &r.grown {
+        println!(
+            "at larger sizes, dynamic dims grown by {} (sizes the export never saw): {}",
+            verify::GROWN_BY,
+            g.inputs.join(", ")
+        );
+        for c in &g.checks {
+            println!("  {c}");
         }
+        if let Some(n) = &g.note {
+            println!("  {n}");
+        }
+    }
+    if r.passed() {
+        println!(
+            "verify: PASS ({} output(s) match TorchScript)",
+            r.checks.len()
+        );
+        Ok(true)
+    } else {
+        eprintln!(
+            "verify: FAIL: the exported graph's outputs differ from TorchScript's beyond tolerance"
+        );
+        Ok(false)
     }
 }
 

@@ -1,5 +1,5 @@
 //! Attention and batched products: scaled_dot_product_attention, baddbmm, einsum.
-use super::layout::{broadcast_to, reshape_to, tensor_list};
+use super::layout::{broadcast_to, tensor_list};
 use super::{Ctx, RuleResult, Rules};
 use crate::dtype::DType;
 use crate::ge::{attr, In};
@@ -50,7 +50,7 @@ fn repeat_heads(
         let mut wide = shape.to_vec();
         wide.insert(rank - 2, n);
         let b = broadcast_to(c, u, &wide, dt)?;
-        return reshape_to(c, b, &out, dt);
+        return c.reshape_const(b, &out, dt);
     }
     let mut reps = vec![1; rank + 1];
     reps[rank - 2] = n;

@@ -209,12 +209,12 @@ fn index_put(c: &mut Ctx) -> RuleResult {
             if ms.len() < rank {
                 let mut s = ms.clone();
                 s.resize(rank, 1);
-                mp = super::layout::reshape_to(c, mp, &s, DType::Bool)?;
+                mp = c.reshape_const(mp, &s, DType::Bool)?;
             }
             let x = c.tensor_as("self", out)?;
             let mut v = c.tensor_as("values", out)?;
             if !vshape.is_empty() {
-                v = super::layout::reshape_to(c, v, &[], out)?;
+                v = c.reshape_const(v, &[], out)?;
             }
             return Ok(vec![super::compare::select(c, mp, v, x, out)?]);
         }

@@ -139,10 +139,6 @@ fn stack(c: &mut Ctx) -> RuleResult {
     )?])
 }
 
-pub fn reshape_to(c: &mut Ctx, x: Port, shape: &[i64], dt: DType) -> Result<Port, String> {
-    c.reshape_const(x, shape, dt)
-}
-
 fn repeat(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
     let rank = c.rank("self")?;
@@ -229,7 +225,7 @@ fn repeat_interleave(c: &mut Ctx) -> RuleResult {
         Ctx::dim(c.int("dim")?, shape.len() as i64)
     } else {
         let n = shape.iter().product();
-        x = reshape_to(c, x, &[n], out)?;
+        x = c.reshape_const(x, &[n], out)?;
         shape = vec![n];
         0
     };
@@ -243,7 +239,7 @@ fn repeat_interleave(c: &mut Ctx) -> RuleResult {
     wide.insert(dim as usize + 1, r);
     let b = broadcast_to(c, u, &wide, out)?;
     let final_shape = c.out_shape(0)?;
-    Ok(vec![reshape_to(c, b, &final_shape, out)?])
+    Ok(vec![c.reshape_const(b, &final_shape, out)?])
 }
 
 fn triangle(c: &mut Ctx, ty: &str) -> RuleResult {
@@ -258,18 +254,6 @@ fn triangle(c: &mut Ctx, ty: &str) -> RuleResult {
         work,
     )?;
     Ok(vec![c.cast(y, out)?])
-}
-
-/// `x[begin:end]` along `axis`.
-pub fn slice_axis(
-    c: &mut Ctx,
-    x: Port,
-    axis: i64,
-    begin: i64,
-    end: i64,
-    dt: DType,
-) -> Result<Port, String> {
-    c.slice_axis(x, axis, begin, end, dt)
 }
 
 fn diff(c: &mut Ctx) -> RuleResult {
@@ -311,8 +295,8 @@ fn diff(c: &mut Ctx) -> RuleResult {
         if size == 0 {
             break;
         }
-        let hi = slice_axis(c, x, dim, 1, size, out)?;
-        let lo = slice_axis(c, x, dim, 0, size - 1, out)?;
+        let hi = c.slice_axis(x, dim, 1, size, out)?;
+        let lo = c.slice_axis(x, dim, 0, size - 1, out)?;
         x = if out == DType::Bool {
             let hi = c.cast(hi, DType::U8)?;
             let lo = c.cast(lo, DType::U8)?;

@@ -160,18 +160,13 @@ fn arg(c: &mut Ctx, ty: &str) -> RuleResult {
     }
     let n = shape.iter().product::<i64>();
     let xdt = c.b.out_dtype(x).unwrap_or(DType::F32);
-    let flat = super::layout::reshape_to(c, x, &[n], xdt)?;
+    let flat = c.reshape_const(x, &[n], xdt)?;
     let y = arg_over(c, ty, flat, 0, false)?;
     let out_shape = c.out_shape(0)?;
     if out_shape.is_empty() {
         return Ok(vec![y]);
     }
-    Ok(vec![super::layout::reshape_to(
-        c,
-        y,
-        &out_shape,
-        DType::I64,
-    )?])
+    Ok(vec![c.reshape_const(y, &out_shape, DType::I64)?])
 }
 
 fn reduce(c: &mut Ctx, ty: &str) -> RuleResult {

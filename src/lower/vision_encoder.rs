@@ -18,25 +18,6 @@ use crate::dtype::DType;
 use crate::ge::{attr, In};
 use crate::value::Port;
 
-fn bmm(
-    c: &mut Ctx,
-    a: Port,
-    b: Port,
-    bias: Option<Port>,
-    adj_b: bool,
-    dt: DType,
-) -> Result<Port, String> {
-    c.batch_matmul(a, b, bias, adj_b, dt)
-}
-
-fn reshape(c: &mut Ctx, x: Port, shape: &[i64], dt: DType) -> Result<Port, String> {
-    c.reshape_const(x, shape, dt)
-}
-
-fn transpose(c: &mut Ctx, x: Port, perm: &[i64], dt: DType) -> Result<Port, String> {
-    c.transpose_const(x, perm, dt)
-}
-
 fn slice_last(c: &mut Ctx, x: Port, begin: i64, end: i64, dt: DType) -> Result<Port, String> {
     c.slice_axis(x, -1, begin, end, dt)
 }
@@ -91,7 +72,7 @@ fn mask_for_scores(c: &mut Ctx, b: i64, l: i64, dt: DType) -> Result<Option<(Por
     };
     let m = if want != shape {
         let mdt = if is_bool { DType::Bool } else { dt };
-        reshape(c, m, &want, mdt)?
+        c.reshape_const(m, &want, mdt)?
     } else {
         m
     };
@@ -121,18 +102,18 @@ fn self_attention(
     let d = e / heads;
     let w = c.tensor_as("qkv_weight", out)?;
     let bias = c.tensor_as("qkv_bias", out)?;
-    let qkv = bmm(c, h, w, Some(bias), true, out)?;
+    let qkv = c.batch_matmul(h, w, Some(bias), true, out)?;
     let heads_of = |c: &mut Ctx, k: i64| -> Result<Port, String> {
         let t = slice_last(c, qkv, k * e, (k + 1) * e, out)?;
-        let t = reshape(c, t, &[b, l, heads, d], out)?;
-        transpose(c, t, &[0, 2, 1, 3], out)
+        let t = c.reshape_const(t, &[b, l, heads, d], out)?;
+        c.transpose_const(t, &[0, 2, 1, 3], out)
     };
     let q = heads_of(c, 0)?;
     let k = heads_of(c, 1)?;
     let v = heads_of(c, 2)?;
     let scale = c.scalar(1.0 / (d as f64).sqrt(), out)?;
     let q = c.op1("Mul", vec![In::P(q), In::P(scale)], vec![], out)?;
-    let mut scores = bmm(c, q, k, None, true, out)?;
+    let mut scores = c.batch_matmul(q, k, None, true, out)?;
     if let Some((m, is_bool)) = mask {
         scores = if is_bool {
             let ninf = c.scalar(f64::NEG_INFINITY, out)?;
@@ -152,12 +133,12 @@ fn self_attention(
         vec![("axes", attr::list_int(vec![-1]))],
         out,
     )?;
-    let a = bmm(c, p, v, None, false, out)?;
-    let a = transpose(c, a, &[0, 2, 1, 3], out)?;
-    let a = reshape(c, a, &[b, l, e], out)?;
+    let a = c.batch_matmul(p, v, None, false, out)?;
+    let a = c.transpose_const(a, &[0, 2, 1, 3], out)?;
+    let a = c.reshape_const(a, &[b, l, e], out)?;
     let wo = c.tensor_as("proj_weight", out)?;
     let bo = c.tensor_as("proj_bias", out)?;
-    Ok((bmm(c, a, wo, Some(bo), true, out)?, p))
+    Ok((c.batch_matmul(a, wo, Some(bo), true, out)?, p))
 }
 
 /// [B, L, E] and heads, checked.
@@ -190,7 +171,7 @@ pub fn encoder_layer(c: &mut Ctx) -> RuleResult {
         let b1 = c.tensor_as("ffn_bias_1", out)?;
         let w2 = c.tensor_as("ffn_weight_2", out)?;
         let b2 = c.tensor_as("ffn_bias_2", out)?;
-        let t = bmm(c, h, w1, Some(b1), true, out)?;
+        let t = c.batch_matmul(h, w1, Some(b1), true, out)?;
         let t = if gelu {
             c.op1(
                 "GeluV2",
@@ -201,7 +182,7 @@ pub fn encoder_layer(c: &mut Ctx) -> RuleResult {
         } else {
             c.op1("Relu", vec![In::P(t)], vec![], out)?
         };
-        bmm(c, t, w2, Some(b2), true, out)
+        c.batch_matmul(t, w2, Some(b2), true, out)
     };
 
     let y = if norm_first {

@@ -27,11 +27,6 @@ use crate::dtype::DType;
 use crate::ge::{attr, In};
 use crate::value::{Port, Value};
 
-/// `x[begin:end]` along `axis`.
-fn slice(c: &mut Ctx, x: Port, axis: i64, begin: i64, end: i64, dt: DType) -> Result<Port, String> {
-    c.slice_axis(x, axis, begin, end, dt)
-}
-
 fn bin(c: &mut Ctx, ty: &str, a: Port, b: Port, dt: DType) -> Result<Port, String> {
     c.op1(ty, vec![In::P(a), In::P(b)], vec![], dt)
 }
@@ -77,14 +72,14 @@ fn gru_step(
     hidden: i64,
     dt: DType,
 ) -> Result<Port, String> {
-    let gi_rz = slice(c, gi_t, 2, 0, 2 * hidden, dt)?;
-    let gh_rz = slice(c, gh, 2, 0, 2 * hidden, dt)?;
+    let gi_rz = c.slice_axis(gi_t, 2, 0, 2 * hidden, dt)?;
+    let gh_rz = c.slice_axis(gh, 2, 0, 2 * hidden, dt)?;
     let a = bin(c, "Add", gi_rz, gh_rz, dt)?;
     let rz = c.op1("Sigmoid", vec![In::P(a)], vec![], dt)?;
-    let r = slice(c, rz, 2, 0, hidden, dt)?;
-    let z = slice(c, rz, 2, hidden, 2 * hidden, dt)?;
-    let gi_n = slice(c, gi_t, 2, 2 * hidden, 3 * hidden, dt)?;
-    let gh_n = slice(c, gh, 2, 2 * hidden, 3 * hidden, dt)?;
+    let r = c.slice_axis(rz, 2, 0, hidden, dt)?;
+    let z = c.slice_axis(rz, 2, hidden, 2 * hidden, dt)?;
+    let gi_n = c.slice_axis(gi_t, 2, 2 * hidden, 3 * hidden, dt)?;
+    let gh_n = c.slice_axis(gh, 2, 2 * hidden, 3 * hidden, dt)?;
     let rn = bin(c, "Mul", r, gh_n, dt)?;
     let pre = bin(c, "Add", gi_n, rn, dt)?;
     let n = c.op1("Tanh", vec![In::P(pre)], vec![], dt)?;
@@ -104,10 +99,10 @@ fn lstm_step(
 ) -> Result<(Port, Port), String> {
     let g4 = bin(c, "Add", gi_t, gh, dt)?;
     let s = c.op1("Sigmoid", vec![In::P(g4)], vec![], dt)?;
-    let i = slice(c, s, 2, 0, hidden, dt)?;
-    let f = slice(c, s, 2, hidden, 2 * hidden, dt)?;
-    let o = slice(c, s, 2, 3 * hidden, 4 * hidden, dt)?;
-    let g_pre = slice(c, g4, 2, 2 * hidden, 3 * hidden, dt)?;
+    let i = c.slice_axis(s, 2, 0, hidden, dt)?;
+    let f = c.slice_axis(s, 2, hidden, 2 * hidden, dt)?;
+    let o = c.slice_axis(s, 2, 3 * hidden, 4 * hidden, dt)?;
+    let g_pre = c.slice_axis(g4, 2, 2 * hidden, 3 * hidden, dt)?;
     let g = c.op1("Tanh", vec![In::P(g_pre)], vec![], dt)?;
     let fc = bin(c, "Mul", f, cell, dt)?;
     let ig = bin(c, "Mul", i, g, dt)?;
@@ -139,7 +134,7 @@ fn run_direction(
         (0..steps).collect()
     };
     for t in order {
-        let gi_t = slice(c, gi, 0, t, t + 1, dt)?;
+        let gi_t = c.slice_axis(gi, 0, t, t + 1, dt)?;
         let gh = project(c, h, cell.w_hh, cell.b_hh, dt)?;
         match kind {
             Rnn::Gru => h = gru_step(c, gi_t, gh, h, hidden, dt)?,
@@ -245,8 +240,10 @@ fn recurrent(c: &mut Ctx, kind: Rnn) -> RuleResult {
                 b_hh: if has_biases { Some(port(3)?) } else { None },
             };
             let idx = l * dirs + d;
-            let h = slice(c, h0, 0, idx, idx + 1, out)?;
-            let cs = c0.map(|p| slice(c, p, 0, idx, idx + 1, out)).transpose()?;
+            let h = c.slice_axis(h0, 0, idx, idx + 1, out)?;
+            let cs = c0
+                .map(|p| c.slice_axis(p, 0, idx, idx + 1, out))
+                .transpose()?;
             let (seq, h_n, c_n) =
                 run_direction(c, kind, x, steps, hidden, &cell, (h, cs), d == 1, out)?;
             seqs.push(seq);
