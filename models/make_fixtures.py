@@ -236,6 +236,18 @@ class OpsMore(nn.Module):
         return out
 
 
+# --- Attention rows whose every key is masked: PyTorch gives zeros there (its safe softmax).
+class SdpaMasked(nn.Module):
+    def forward(self, q, k, v, keep):
+        l, s = q.size(-2), k.size(-2)
+        rows = torch.ones(l, s, dtype=torch.bool)
+        rows[0] = False
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=rows & keep)
+        fm = torch.zeros(l, s)
+        fm[1] = float("-inf")
+        b = F.scaled_dot_product_attention(q, k, v, attn_mask=fm)
+        return a, b
+
 
 def main():
     torch.manual_seed(0)
@@ -262,6 +274,7 @@ def main():
     save(torch.jit.script(OpsShape()), "ops/shape.pt")
     save(torch.jit.script(OpsNN().eval()), "ops/nn.pt")
     save(torch.jit.script(OpsMore().eval()), "ops/more.pt")
+    save(torch.jit.script(SdpaMasked()), "ops/sdpa_masked.pt")
     save(torch.jit.script(Unsupported()), "unsupported.pt")
     save(torch.jit.script(InplaceView()), "inplace_view.pt")
 

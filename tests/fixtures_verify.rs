@@ -200,6 +200,24 @@ fn ops_more() {
 }
 
 #[test]
+fn sdpa_rows_with_every_key_masked_are_zero() {
+    let r = verify_fixture(
+        "ops/sdpa_masked.pt",
+        &[
+            "f32[2,3,5,4]",
+            "f32[2,3,6,4]",
+            "f32[2,3,6,4]",
+            "bool[2,1,5,6]",
+        ],
+        1e-5,
+    );
+    // Row 0 of the first, row 1 of the second attention: zeros, as PyTorch (not NaN).
+    assert_eq!(r.checks.len(), 2);
+    let t = types(&read_air(&r.export.air));
+    assert_eq!(t.iter().filter(|x| *x == "ReduceMax").count(), 2, "{t:?}");
+}
+
+#[test]
 fn verify_cli_fails_past_tolerance() {
     let d = tmp();
     let m = model("mlp_f16.pt");

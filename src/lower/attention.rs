@@ -9,7 +9,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::scaled_dot_product_attention",
         sdpa,
-        "decomposed (TorchAir's math path): [enable_gqa: k, v heads repeated by Unsqueeze → BroadcastTo → Reshape] → BatchMatMulV2(q, k; adj_x2) → Mul(Kt(scale)) → [bool mask or is_causal: SelectV2(mask, s, Kt(-inf)); float mask: Add] → SoftmaxV2(axes=[-1]) → BatchMatMulV2(·, v) → [Cast out]; t = FLOAT for FLOAT16/BF16 inputs (accumulate in FLOAT, as the fused kernels do), else out. A row with every key masked gives NaN (GE SoftmaxV2), not PyTorch's 0",
+        "decomposed (TorchAir's math path): [enable_gqa: k, v heads repeated by Unsqueeze → BroadcastTo → Reshape] → BatchMatMulV2(q, k; adj_x2) → Mul(Kt(scale)) → [bool mask or is_causal: SelectV2(mask, s, Kt(-inf)); float mask: Add] → SoftmaxV2(axes=[-1]) → [attn_mask: SelectV2(Equal(ReduceMax(s, [-1]; keep_dims), -inf), 0, ·): a row with every key masked gives 0, as PyTorch's safe softmax] → BatchMatMulV2(·, v) → [Cast out]; t = FLOAT for FLOAT16/BF16 inputs (accumulate in FLOAT, as the fused kernels do), else out",
     );
     r.add(
         "aten::baddbmm",
@@ -164,8 +164,13 @@ fn sdpa(c: &mut Ctx) -> RuleResult {
         }
         None
     };
-    if let Some(m) = keep {
-        let ninf = c.scalar(f64::NEG_INFINITY, work)?;
+    let masked = c.has("attn_mask");
+    let ninf = if masked || keep.is_some() {
+        Some(c.scalar(f64::NEG_INFINITY, work)?)
+    } else {
+        None
+    };
+    if let (Some(m), Some(ninf)) = (keep, ninf) {
         scores = c.op1(
             "SelectV2",
             vec![In::P(m), In::P(scores), In::P(ninf)],
@@ -173,12 +178,31 @@ fn sdpa(c: &mut Ctx) -> RuleResult {
             work,
         )?;
     }
-    let p = c.op1(
+    let mut p = c.op1(
         "SoftmaxV2",
         vec![In::P(scores)],
         vec![("axes", attr::list_int(vec![-1]))],
         work,
     )?;
+    if let (true, Some(ninf)) = (masked, ninf) {
+        // PyTorch's safe softmax: a row whose every key is masked (max -inf) attends to nothing
+        // (zeros), where a plain softmax gives NaN. A causal mask always keeps key 0.
+        let axes = c.const_i64(&[-1])?;
+        let mx = c.op1(
+            "ReduceMax",
+            vec![In::P(scores), In::P(axes)],
+            vec![("keep_dims", attr::boolean(true))],
+            work,
+        )?;
+        let dead = c.op1("Equal", vec![In::P(mx), In::P(ninf)], vec![], DType::Bool)?;
+        let zero = c.scalar(0.0, work)?;
+        p = c.op1(
+            "SelectV2",
+            vec![In::P(dead), In::P(zero), In::P(p)],
+            vec![],
+            work,
+        )?;
+    }
     let y = bmm(c, p, v, false, work)?;
     Ok(vec![c.cast(y, out)?])
 }
