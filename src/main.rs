@@ -383,39 +383,33 @@ fn graph_tensors(args: &[Value]) -> Result<Vec<tch::Tensor>> {
 }
 
 fn print_outputs(outs: &[tch::Tensor], save_outputs: Option<PathBuf>) -> Result<()> {
-    {
-        {
-            for (i, t) in outs.iter().enumerate() {
-                let f = t.to_kind(tch::Kind::Double);
-                let stats = if t.numel() > 0 {
-                    format!(
-                        "min {:.6} max {:.6} mean {:.6}",
-                        f.min().double_value(&[]),
-                        f.max().double_value(&[]),
-                        f.mean(None).double_value(&[])
-                    )
-                } else {
-                    "empty".into()
-                };
-                println!("output {i}: {:?}{:?}  {stats}", t.kind(), t.size());
-            }
-            if let Some(dir) = save_outputs {
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| Error::Io(format!("cannot create '{}': {e}", dir.display())))?;
-                for (i, t) in outs.iter().enumerate() {
-                    let p = dir.join(format!("output_{i}.npy"));
-                    let mut f =
-                        std::io::BufWriter::new(std::fs::File::create(&p).map_err(|e| {
-                            Error::Io(format!("cannot write '{}': {e}", p.display()))
-                        })?);
-                    spec::write_npy(t, &mut f)
-                        .map_err(|e| Error::Io(format!("cannot write '{}': {e}", p.display())))?;
-                    println!("  saved {}", p.display());
-                }
-            }
-            Ok(())
+    for (i, t) in outs.iter().enumerate() {
+        let f = t.to_kind(tch::Kind::Double);
+        let stats = if t.numel() > 0 {
+            format!(
+                "min {:.6} max {:.6} mean {:.6}",
+                f.min().double_value(&[]),
+                f.max().double_value(&[]),
+                f.mean(None).double_value(&[])
+            )
+        } else {
+            "empty".into()
+        };
+        println!("output {i}: {:?}{:?}  {stats}", t.kind(), t.size());
+    }
+    if let Some(dir) = save_outputs {
+        // Atomic like an export: all files appear together, or none.
+        let mut stage = torch2air::write::stage::Stage::for_option(&dir, "--save-outputs")?;
+        for (i, t) in outs.iter().enumerate() {
+            stage.file(std::path::Path::new(&format!("output_{i}.npy")), |w| {
+                spec::write_npy(t, w)
+            })?;
+        }
+        for p in stage.commit()? {
+            println!("  saved {}", p.display());
         }
     }
+    Ok(())
 }
 
 fn verify_cmd(

@@ -342,6 +342,37 @@ fn runner_rejects_bad_inputs_and_files() {
         &e,
         "run the single-card export 'export_file/export.air' itself",
     );
+    // --save-outputs: never through a symlink, never into a file.
+    std::os::unix::fs::symlink(d.path().join("elsewhere"), d.path().join("outs")).unwrap();
+    let run_saving = |dir: &str| {
+        cli(
+            d.path(),
+            &[
+                "run",
+                air,
+                "--input",
+                "f32[2,4]",
+                "--input",
+                "f32[2,4]",
+                "--save-outputs",
+                dir,
+            ],
+        )
+    };
+    let (c, _, e) = run_saving("outs");
+    assert_clean_error(c, &e, "--save-outputs folder 'outs' is a symbolic link");
+    assert!(!d.path().join("elsewhere").exists());
+    std::fs::write(d.path().join("afile"), b"x").unwrap();
+    let (c, _, e) = run_saving("afile");
+    assert_clean_error(
+        c,
+        &e,
+        "--save-outputs folder 'afile' exists and is not a folder",
+    );
+    let (c, out, e) = run_saving("saved");
+    assert_eq!(c, 0, "{e}");
+    assert!(out.contains("saved saved/output_0.npy"), "{out}");
+    assert_eq!(files_in(&d.path().join("saved")), vec!["output_0.npy"]);
 }
 
 #[test]

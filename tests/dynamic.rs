@@ -703,3 +703,66 @@ fn verify_of_a_dynamic_export_also_checks_larger_sizes() {
     assert!(!g.binding);
     assert!(g.note.as_ref().unwrap().contains("guards on dynamic dims"));
 }
+
+/// The command line end to end: `torch2air export --dynamic` once, then `torch2air run` on .npy
+/// inputs at three sizes per dynamic dim; the outputs it saves equal TorchScript's at that size.
+#[test]
+fn cli_exports_once_and_runs_at_other_sizes() {
+    let d = tmp();
+    let m = dyn_model("attention.pt");
+    let (code, out, err) = cli(
+        d.path(),
+        &[
+            "export",
+            m.to_str().unwrap(),
+            "--input",
+            "f32[2,5,16]",
+            "--dynamic",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("x[0]") && out.contains("x[1]"), "{out}");
+    let sizes = [
+        "f32[1,5,16]",
+        "f32[3,5,16]",
+        "f32[8,5,16]",
+        "f32[2,1,16]",
+        "f32[2,3,16]",
+        "f32[2,12,16]",
+    ];
+    for (k, s) in sizes.iter().enumerate() {
+        let args = inputs(&[s.to_string()], 20 + k as u64);
+        let x = d.path().join(format!("x{k}.npy"));
+        let mut f = std::fs::File::create(&x).unwrap();
+        spec::write_npy(&graph_tensors(&args)[0], &mut f).unwrap();
+        let saved = format!("out{k}");
+        let (code, _, err) = cli(
+            d.path(),
+            &[
+                "run",
+                "export_file/export.air",
+                "--input",
+                x.to_str().unwrap(),
+                "--save-outputs",
+                &saved,
+            ],
+        );
+        assert_eq!(code, 0, "{s}: {err}");
+        let reference = torchscript_outputs(&m, &args).unwrap();
+        assert_eq!(
+            files_in(&d.path().join(&saved)).len(),
+            reference.len(),
+            "{s}"
+        );
+        for (i, r) in reference.iter().enumerate() {
+            let p = d.path().join(&saved).join(format!("output_{i}.npy"));
+            let got = spec::read_npy(&p).unwrap();
+            assert_eq!(got.size(), r.size(), "{s} output {i}");
+            let diff = (got.to_kind(tch::Kind::Double) - r.to_kind(tch::Kind::Double))
+                .abs()
+                .max()
+                .double_value(&[]);
+            assert!(diff <= 1e-5, "{s} output {i}: max abs {diff}");
+        }
+    }
+}

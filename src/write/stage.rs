@@ -8,6 +8,8 @@ use tempfile::NamedTempFile;
 
 pub struct Stage {
     root: PathBuf,
+    /// The option that named the folder (`--export-path`), for the fixes errors suggest.
+    option: &'static str,
     created: Vec<PathBuf>,
     files: Vec<(NamedTempFile, PathBuf)>,
     committed: bool,
@@ -15,16 +17,24 @@ pub struct Stage {
 
 /// Refuses export folders that are symlinks or existing non-folders (air-format.md section 11).
 pub fn check_export_path(root: &Path) -> Result<()> {
+    check_folder(root, "--export-path")
+}
+
+fn check_folder(root: &Path, option: &str) -> Result<()> {
+    let what = match option {
+        "--export-path" => "export path".to_string(),
+        o => format!("{o} folder"),
+    };
     if let Ok(meta) = std::fs::symlink_metadata(root) {
         if meta.file_type().is_symlink() {
             return Err(Error::Io(format!(
-                "export path '{}' is a symbolic link; torch2air refuses to write through links. fix: pass a real folder",
+                "{what} '{}' is a symbolic link; torch2air refuses to write through links. fix: pass a real folder",
                 root.display()
             )));
         }
         if !meta.is_dir() {
             return Err(Error::Io(format!(
-                "export path '{}' exists and is not a folder; fix: pass a folder path (it is created if missing)",
+                "{what} '{}' exists and is not a folder; fix: pass a folder path (it is created if missing)",
                 root.display()
             )));
         }
@@ -33,10 +43,17 @@ pub fn check_export_path(root: &Path) -> Result<()> {
 }
 
 impl Stage {
+    /// A stage for the export folder `root` (`--export-path`).
     pub fn new(root: &Path) -> Result<Stage> {
-        check_export_path(root)?;
+        Stage::for_option(root, "--export-path")
+    }
+
+    /// A stage for the folder `root` given by the command-line option `option`.
+    pub fn for_option(root: &Path, option: &'static str) -> Result<Stage> {
+        check_folder(root, option)?;
         let mut s = Stage {
             root: root.to_path_buf(),
+            option,
             created: vec![],
             files: vec![],
             committed: false,
@@ -58,8 +75,14 @@ impl Stage {
         for m in missing.into_iter().rev() {
             std::fs::create_dir(&m).map_err(|e| {
                 Error::Io(format!(
-                    "cannot create export folder '{}': {e}; fix: choose an --export-path you can write to",
-                    m.display()
+                    "cannot create {} folder '{}': {e}; fix: choose a {} you can write to",
+                    if self.option == "--export-path" {
+                        "export"
+                    } else {
+                        "output"
+                    },
+                    m.display(),
+                    self.option
                 ))
             })?;
             self.created.push(m);
@@ -76,9 +99,10 @@ impl Stage {
         let target = self.root.join(rel);
         let dir = target.parent().unwrap_or(&self.root).to_path_buf();
         self.ensure_dir(&dir)?;
+        let option = self.option;
         let io_err = |e: std::io::Error| {
             Error::Io(format!(
-                "cannot write '{}': {e}; fix: choose an --export-path you can write to, with free space",
+                "cannot write '{}': {e}; fix: choose a {option} you can write to, with free space",
                 target.display()
             ))
         };
