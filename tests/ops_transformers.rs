@@ -428,3 +428,26 @@ fn boolean_mask_indexing_is_refused_clearly() {
     );
     assert!(!d.path().join("export_file").exists());
 }
+
+/// A batch whose second sequence is left-padded (mask 0 on its first 3 tokens): the padded
+/// query rows of the causal decoders have every key masked, which PyTorch's SDPA turns into
+/// zeros; a plain softmax gives NaN there, and the next layer spreads it to every row.
+#[test]
+fn left_padded_batch_verifies() {
+    for name in ["llama", "gpt2"] {
+        let d = tmp();
+        let mask = spec::read_npy(&tpath(&format!("{name}_mask.npy"))).unwrap();
+        let _ = mask.get(1).narrow(0, 0, 3).fill_(0);
+        let mask_file = d.path().join("mask.npy");
+        let mut f = std::fs::File::create(&mask_file).unwrap();
+        spec::write_npy(&mask, &mut f).unwrap();
+        let specs = vec![
+            tmodel(&format!("{name}_ids.npy")),
+            mask_file.display().to_string(),
+        ];
+        let v = verify_model(&format!("{name}.pt"), &specs, Some(1e-4), 1e-4);
+        for o in &v.outputs {
+            assert!(!bool::try_from(o.isnan().any()).unwrap(), "{name}: NaN");
+        }
+    }
+}
