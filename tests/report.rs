@@ -157,9 +157,8 @@ fn report_path_is_checked_before_work() {
 fn report_of_a_multi_card_export() {
     let d = tmp();
     let m = model("multicard/seed_mp.pt");
-    let (c, _, e) = cli(
-        d.path(),
-        &[
+    let export = |extra: &[&str]| {
+        let mut args = vec![
             "export",
             m.to_str().unwrap(),
             "--input",
@@ -168,10 +167,11 @@ fn report_of_a_multi_card_export() {
             "i32[2,2]:1..2",
             "--world-size",
             "2",
-            "--report",
-            "r.csv",
-        ],
-    );
+        ];
+        args.extend_from_slice(extra);
+        cli(d.path(), &args)
+    };
+    let (c, _, e) = export(&["--report", "r.csv"]);
     assert_eq!(c, 0, "{e}");
     let rows = csv_rows(&std::fs::read_to_string(d.path().join("r.csv")).unwrap());
     let ar = row(&rows, "_c10d_functional::all_reduce");
@@ -180,23 +180,7 @@ fn report_of_a_multi_card_export() {
     // i32 inputs plus the f32 parameters: the all_reduce sees f32.
     assert!(ar[4].starts_with("f32[2, 2], \"sum\""), "{ar:?}");
     // A bad report path fails before any rank is walked or written.
-    let (c, _, e) = cli(
-        d.path(),
-        &[
-            "export",
-            m.to_str().unwrap(),
-            "--input",
-            "i32[2,2]:1..2",
-            "--input",
-            "i32[2,2]:1..2",
-            "--world-size",
-            "2",
-            "--export-path",
-            "other",
-            "--report",
-            "r.txt",
-        ],
-    );
+    let (c, _, e) = export(&["--export-path", "other", "--report", "r.txt"]);
     assert_clean_error(c, &e, "must end in .md or .csv");
     assert!(!d.path().join("other").exists());
 }
