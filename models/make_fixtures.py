@@ -248,6 +248,31 @@ class SdpaMasked(nn.Module):
         b = F.scaled_dot_product_attention(q, k, v, attn_mask=fm)
         return a, b
 
+# --- More in-place writes: into a constant after it was used, fill_/zero_ of computed tensors.
+class InplaceMore(nn.Module):
+    def forward(self, x, s):
+        c = torch.zeros(3)
+        y = x + c
+        c[0] = 5.0
+        z = x.clone()
+        z[0].fill_(2.5)
+        w = (x * 2.0).zero_()
+        v = x.clone().fill_(s)
+        return y, x * c, z, w + 1.0, v
+
+
+# --- Writes into a module buffer in forward: refused (weights are exported as their values before
+# forward).
+class BufferWrite(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("count", torch.zeros(3))
+
+    def forward(self, x):
+        y = x + self.count
+        self.count.add_(1.0)
+        return y + self.count
+
 
 def main():
     torch.manual_seed(0)
@@ -275,6 +300,8 @@ def main():
     save(torch.jit.script(OpsNN().eval()), "ops/nn.pt")
     save(torch.jit.script(OpsMore().eval()), "ops/more.pt")
     save(torch.jit.script(SdpaMasked()), "ops/sdpa_masked.pt")
+    save(torch.jit.script(InplaceMore()), "inplace_more.pt")
+    save(torch.jit.script(BufferWrite()), "buffer_write.pt")
     save(torch.jit.script(Unsupported()), "unsupported.pt")
     save(torch.jit.script(InplaceView()), "inplace_view.pt")
 

@@ -420,3 +420,17 @@ fn write_through_a_view_with_dynamic_dims_is_refused() {
     assert!(e.contains("fix: pin the dims"), "{e}");
     assert!(files_in(d.path()).is_empty());
 }
+
+#[test]
+fn write_into_a_module_buffer_is_refused() {
+    let d = tmp();
+    let m = model("buffer_write.pt");
+    let (c, _, e) = export(d.path(), m.to_str().unwrap(), &["f32[2,3]"], &[]);
+    assert_clean_error(
+        c,
+        &e,
+        "make_fixtures.py:273: self.count.add_: aten::add_.Scalar writes in place into the module's tensor 'count'",
+    );
+    assert!(e.contains("fix: compute the new value out of place"), "{e}");
+    assert!(files_in(d.path()).is_empty());
+}

@@ -281,3 +281,13 @@ fn writes_through_views_are_written_back() {
         .count();
     assert!(scatters >= 3, "{scatters} TensorScatterUpdate");
 }
+
+#[test]
+fn inplace_writes_into_constants_and_fills() {
+    // A constant used, then written in place (its Const keeps the value it had when used);
+    // fill_ of a view, zero_, fill_ with a 0-d tensor.
+    let r = verify_fixture("inplace_more.pt", &["f32[3,3]", "f32[]"], 1e-6);
+    assert_eq!(r.checks.len(), 5);
+    let t = types(&read_air(&r.export.air));
+    assert!(t.iter().filter(|x| *x == "Fill").count() >= 2, "{t:?}");
+}

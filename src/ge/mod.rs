@@ -196,7 +196,9 @@ impl GraphBuilder {
     pub fn constant(&mut self, t: &tch::Tensor, readable: &str) -> Result<Port, String> {
         let dt = crate::dtype::of_tensor(t)?;
         let shape = t.size();
-        let value = crate::write::tensor_def(t, dt)?;
+        // A private copy: the walker runs in-place ops on concrete tensors, and a later write
+        // into `t`'s memory must not change a Const made before it.
+        let value = crate::write::tensor_def(&t.copy(), dt)?;
         let name = self.unique_name("Const");
         let mut op = OpDef {
             name,

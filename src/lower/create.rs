@@ -15,6 +15,8 @@ pub fn register(r: &mut Rules) {
     r.add("aten::new_zeros", |c| fill(c, Some(0.0)), FILL);
     r.add("aten::new_ones", |c| fill(c, Some(1.0)), FILL);
     r.add("aten::new_full", |c| fill(c, None), FILL);
+    r.add("aten::fill", |c| fill(c, None), FILL);
+    r.add("aten::zero", |c| fill(c, Some(0.0)), FILL);
     const SIZED: &str = "Fill(dims=K64(size) or its shape computation, value=Kout(v)) (dynamic sizes only; else folded)";
     r.add("aten::zeros", |c| fill(c, Some(0.0)), SIZED);
     r.add("aten::ones", |c| fill(c, Some(1.0)), SIZED);
@@ -80,12 +82,13 @@ fn arange(c: &mut Ctx) -> RuleResult {
     Ok(vec![c.cast(y, out)?])
 }
 
-/// `value` None: the op's `fill_value` argument.
+/// `value` None: the op's `fill_value` (or, for `fill_`, `value`) argument.
 fn fill(c: &mut Ctx, value: Option<f64>) -> RuleResult {
     let out = c.out_dtype(0)?;
     let v = match value {
         Some(v) => c.scalar(v, out)?,
-        None => c.operand("fill_value", out)?,
+        None if c.has("fill_value") => c.operand("fill_value", out)?,
+        None => c.operand("value", out)?,
     };
     let dims = dims_of(c)?;
     Ok(vec![c.op1(

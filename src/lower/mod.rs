@@ -120,7 +120,9 @@ pub fn is_inplace(op: &str) -> bool {
 #[derive(Default)]
 pub struct Materialized {
     weights: HashMap<String, Port>,
-    constants: HashMap<*const tch::Tensor, Port>,
+    /// Keyed by the value's tensor handle, which the entry keeps alive (so no later tensor can
+    /// take its address); a value written in place gets a new handle, hence a new Const.
+    constants: HashMap<*const tch::Tensor, (Rc<tch::Tensor>, Port)>,
     /// `Shape(x)` per port, and each symbolic int's port (dynamic exports).
     shapes: HashMap<Port, Port>,
     syms: HashMap<*const crate::value::SymInt, Port>,
@@ -144,12 +146,12 @@ pub fn port_of(
         }
         Origin::Constant => {
             let key = Rc::as_ptr(&t.tensor);
-            if let Some(p) = m.constants.get(&key) {
+            if let Some((_, p)) = m.constants.get(&key) {
                 return Ok(*p);
             }
             let readable = readable(&t.tensor);
             let p = b.constant(&t.tensor, &readable)?;
-            m.constants.insert(key, p);
+            m.constants.insert(key, (t.tensor.clone(), p));
             Ok(p)
         }
         Origin::Unsupported => {

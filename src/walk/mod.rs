@@ -627,6 +627,15 @@ impl<'m> Walker<'m> {
         let Value::Tensor(w) = written else {
             return None;
         };
+        if matches!(other.origin, Origin::Constant) && matches!(w.origin, Origin::Constant) {
+            // Folded: the concrete tensor already holds the write. A new handle, so that it is
+            // not mistaken for a Const made before the write.
+            return Some(Value::Tensor(TensorValue {
+                tensor: std::rc::Rc::new(other.tensor.shallow_clone()),
+                origin: Origin::Constant,
+                probe: other.probe.clone(),
+            }));
+        }
         let dynamic = |t: &TensorValue| t.dynamic_dims().contains(&true);
         if dynamic(other)
             || dynamic(target)
@@ -645,11 +654,39 @@ impl<'m> Walker<'m> {
         }))
     }
 
+    /// A write into a module parameter or buffer (or a view of one). Weights are exported with
+    /// their values before `forward`; a graph that also reads them after the write would need
+    /// the module's state threaded through it, which torch2air does not do, so it says so.
+    fn refuse_module_state_write(&self, n: &Node, target: &TensorValue) -> Result<()> {
+        let weight = match &target.origin {
+            Origin::Weight(path) => Some(path.clone()),
+            _ => self.env.values().find_map(|v| match v {
+                Value::Tensor(t) if alias::overlaps(&target.tensor, v) => match &t.origin {
+                    Origin::Weight(path) => Some(path.clone()),
+                    _ => None,
+                },
+                _ => None,
+            }),
+        };
+        match weight {
+            Some(path) => Err(Error::Model(format!(
+                "{}: {} writes in place into the module's tensor '{path}'; torch2air exports parameters \
+                 and buffers as constants holding their values before forward, so a write to them cannot \
+                 be replayed. fix: compute the new value out of place (y = self.buf + 1, not \
+                 self.buf.add_(1)), or pass that state to forward as an input",
+                site(n),
+                n.op_name()
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Binds outputs; an in-place op also rebinds its first input to its result.
     fn finish_op(&mut self, n: &Node, inputs: &[Value], outs: Vec<Value>) -> Result<()> {
         if lower::is_inplace(n.op_name()) {
             if let (Some(id), Some(v)) = (n.inputs.first(), outs.first()) {
                 if let Some(target) = inputs[0].as_tensor() {
+                    self.refuse_module_state_write(n, target)?;
                     // Other values sharing the written memory keep GE origins without the
                     // write: reading them later is refused.
                     let outs_ids: Vec<u64> = n.outputs.iter().map(|o| o.id).collect();
