@@ -5,7 +5,8 @@ models it was not written against.
 Run from the repository root with the project venv (./dev fixtures does this):
     python models/make_zoo.py
 Writes models/zoo/: NAME.pt (torch.jit.trace), and its sample inputs: NAME_ids.npy and
-NAME_mask.npy (text models; the mask right-pads the second row) or NAME_pixels.npy (vision).
+NAME_mask.npy (text; the mask right-pads the second row), plus NAME_decoder_ids.npy
+(encoder-decoder), NAME_audio.npy (audio) or NAME_pixels.npy (vision).
 tests/zoo.rs verifies each against the TorchScript module, static and with dynamic=true.
 """
 import os
@@ -58,10 +59,85 @@ TEXT_MODELS = {
         T.DistilBertModel,
         dict(vocab_size=VOCAB, dim=32, n_layers=2, n_heads=4, hidden_dim=64, max_position_embeddings=64),
     ),
+    "clip_text": (
+        T.CLIPTextConfig,
+        T.CLIPTextModel,
+        dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=16),
+    ),
+    "deberta_v2": (T.DebertaV2Config, T.DebertaV2Model, TEXT),
     "t5_encoder": (
         T.T5Config,
         T.T5EncoderModel,
         dict(vocab_size=VOCAB, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4),
+    ),
+}
+
+# Encoder-decoder models: ids, mask, and decoder ids in; the decoder's last hidden state out.
+SEQ2SEQ_MODELS = {
+    "bart": (
+        T.BartConfig,
+        T.BartModel,
+        dict(
+            vocab_size=VOCAB,
+            d_model=32,
+            encoder_layers=2,
+            decoder_layers=2,
+            encoder_attention_heads=4,
+            decoder_attention_heads=4,
+            encoder_ffn_dim=64,
+            decoder_ffn_dim=64,
+            max_position_embeddings=32,
+        ),
+    ),
+    "t5": (
+        T.T5Config,
+        T.T5Model,
+        dict(vocab_size=VOCAB, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4),
+    ),
+}
+
+# Audio encoders: wav2vec2 takes a raw waveform, whisper's encoder log-mel features.
+# name: (config class, model class, config arguments, input shape, trace only the encoder)
+AUDIO_MODELS = {
+    "wav2vec2": (
+        T.Wav2Vec2Config,
+        T.Wav2Vec2Model,
+        dict(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=64,
+            conv_dim=(16, 16),
+            conv_stride=(5, 2),
+            conv_kernel=(10, 3),
+            num_conv_pos_embeddings=16,
+            num_conv_pos_embedding_groups=4,
+        ),
+        (2, 400),
+        False,
+    ),
+    "whisper_encoder": (
+        T.WhisperConfig,
+        T.WhisperModel,
+        dict(
+            vocab_size=VOCAB,
+            pad_token_id=0,
+            bos_token_id=1,
+            eos_token_id=2,
+            decoder_start_token_id=1,
+            d_model=32,
+            encoder_layers=2,
+            decoder_layers=1,
+            encoder_attention_heads=4,
+            decoder_attention_heads=4,
+            encoder_ffn_dim=64,
+            decoder_ffn_dim=64,
+            num_mel_bins=16,
+            max_source_positions=16,
+            max_target_positions=16,
+        ),
+        (2, 16, 32),
+        True,
     ),
 }
 
@@ -85,6 +161,24 @@ VISION_MODELS = {
         T.RegNetConfig,
         T.RegNetModel,
         dict(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], groups_width=8),
+    ),
+    "beit": (
+        T.BeitConfig,
+        T.BeitModel,
+        dict(
+            image_size=32,
+            patch_size=8,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=64,
+            use_relative_position_bias=True,
+        ),
+    ),
+    "clip_vision": (
+        T.CLIPVisionConfig,
+        T.CLIPVisionModel,
+        dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, image_size=32, patch_size=8),
     ),
     "segformer": (
         T.SegformerConfig,
@@ -116,6 +210,33 @@ class Text(nn.Module):
         return self.model(input_ids=input_ids, attention_mask=attention_mask, **extra)[0]
 
 
+class Seq2Seq(nn.Module):
+    """Ids, padding mask and decoder ids in, the decoder's last hidden state out; no KV cache."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, decoder_input_ids):
+        return self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input_ids,
+            use_cache=False,
+        )[0]
+
+
+class Audio(nn.Module):
+    """A waveform or features in, the last hidden state out."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, audio):
+        return self.model(audio)[0]
+
+
 class Vision(nn.Module):
     """Pixels in, the last hidden state out."""
 
@@ -127,10 +248,11 @@ class Vision(nn.Module):
         return self.model(pixel_values=pixel_values)[0]
 
 
-def build(config_class, model_class, args, attn=None):
+def build(config_class, model_class, args):
+    """The model in eval mode, with PyTorch's SDPA attention where the architecture has it."""
     config = config_class(**args)
-    if attn:
-        config._attn_implementation = attn
+    if getattr(model_class, "_supports_sdpa", False):
+        config._attn_implementation = "sdpa"
     return model_class(config).eval()
 
 
@@ -145,13 +267,31 @@ def main():
     os.makedirs(HERE, exist_ok=True)
     for k, (name, spec) in enumerate(TEXT_MODELS.items()):
         torch.manual_seed(100 + k)
-        model = Text(build(*spec, attn="sdpa"))
+        model = Text(build(*spec))
         ids = torch.randint(0, VOCAB, (2, 8))
         mask = torch.ones(2, 8, dtype=torch.int64)
         mask[1, 6:] = 0
         with torch.no_grad():
             traced = torch.jit.trace(model, (ids, mask), strict=False)
         save(traced, name, {"ids": ids, "mask": mask})
+    for k, (name, spec) in enumerate(SEQ2SEQ_MODELS.items()):
+        torch.manual_seed(300 + k)
+        model = Seq2Seq(build(*spec))
+        ids = torch.randint(0, VOCAB, (2, 8))
+        mask = torch.ones(2, 8, dtype=torch.int64)
+        mask[1, 6:] = 0
+        decoder_ids = torch.randint(0, VOCAB, (2, 5))
+        with torch.no_grad():
+            traced = torch.jit.trace(model, (ids, mask, decoder_ids), strict=False)
+        save(traced, name, {"ids": ids, "mask": mask, "decoder_ids": decoder_ids})
+    for k, (name, (config_class, model_class, args, shape, encoder)) in enumerate(AUDIO_MODELS.items()):
+        torch.manual_seed(400 + k)
+        model = build(config_class, model_class, args)
+        model = Audio(model.get_encoder() if encoder else model)
+        audio = torch.randn(*shape)
+        with torch.no_grad():
+            traced = torch.jit.trace(model, (audio,), strict=False)
+        save(traced, name, {"audio": audio})
     for k, (name, spec) in enumerate(VISION_MODELS.items()):
         torch.manual_seed(200 + k)
         model = Vision(build(*spec))

@@ -429,7 +429,7 @@ fn write_into_a_module_buffer_is_refused() {
     assert_clean_error(
         c,
         &e,
-        "make_fixtures.py:273: self.count.add_: aten::add_.Scalar writes in place into the module's tensor 'count'",
+        "make_fixtures.py:275: self.count.add_: aten::add_.Scalar writes in place into the module's tensor 'count'",
     );
     assert!(e.contains("fix: compute the new value out of place"), "{e}");
     assert!(files_in(d.path()).is_empty());

@@ -175,8 +175,8 @@ fn ops_more() {
         &["f32[2,3,5,6]", "i64[2,3]:-5..5", "i64[2,3]:-5..5"],
         1e-5,
     );
-    // 27 single outputs, split_with_sizes 2, unbind 3, unsafe_chunk 2, unsafe_split 3.
-    assert_eq!(r.checks.len(), 37);
+    // 29 single outputs, split_with_sizes 2, unbind 3, unsafe_chunk 2, unsafe_split 3.
+    assert_eq!(r.checks.len(), 39);
     let t = types(&read_air(&r.export.air));
     for ty in [
         "Acos",

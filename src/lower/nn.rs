@@ -6,6 +6,11 @@ use crate::value::Port;
 
 pub fn register(r: &mut Rules) {
     r.add(
+        "aten::_weight_norm",
+        weight_norm,
+        "v · RealDiv(g, Sqrt(ReduceSum(Mul(v, v), K64(every axis but dim); keep_dims))) (nn.utils.weight_norm)",
+    );
+    r.add(
         "aten::linear",
         linear,
         "2-D: MatMulV2(x, w, bias; transpose_x2); N-D: BatchMatMulV2(x, w, bias; adj_x2)",
@@ -298,6 +303,38 @@ fn embedding(c: &mut Ctx) -> RuleResult {
     Ok(vec![c.op1(
         "GatherV2",
         vec![In::P(w), In::P(idx), In::P(axis)],
+        vec![],
+        out,
+    )?])
+}
+
+/// `_weight_norm(v, g, dim)`: `v * (g / ||v||)`, the 2-norm over every axis but `dim` (all axes
+/// for dim -1).
+fn weight_norm(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.rank("v")? as i64;
+    let dim = c.int("dim")?;
+    let axes: Vec<i64> = if dim == -1 {
+        (0..rank).collect()
+    } else {
+        let d = Ctx::dim(dim, rank);
+        (0..rank).filter(|a| *a != d).collect()
+    };
+    let v = c.tensor_as("v", out)?;
+    let g = c.tensor_as("g", out)?;
+    let sq = c.op1("Mul", vec![In::P(v), In::P(v)], vec![], out)?;
+    let ax = c.const_i64(&axes)?;
+    let sum = c.op1(
+        "ReduceSum",
+        vec![In::P(sq), In::P(ax)],
+        vec![("keep_dims", attr::boolean(true))],
+        out,
+    )?;
+    let norm = c.op1("Sqrt", vec![In::P(sum)], vec![], out)?;
+    let scale = c.op1("RealDiv", vec![In::P(g), In::P(norm)], vec![], out)?;
+    Ok(vec![c.op1(
+        "Mul",
+        vec![In::P(v), In::P(scale)],
         vec![],
         out,
     )?])
