@@ -309,8 +309,16 @@ pub fn write_graph(
     }
     let warnings = schema::dtype_warnings(&graph);
     let sub = Path::new(opts.subdir);
+    // Large models take a while to write; say what is being written (on a terminal only).
+    let progress = indicatif::ProgressBar::new_spinner().with_style(
+        indicatif::ProgressStyle::with_template("{spinner} writing {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    progress.enable_steady_tick(std::time::Duration::from_millis(120));
+    progress.set_message(sub.join("dynamo.pbtxt").display().to_string());
     stage.file(&sub.join("dynamo.pbtxt"), |w| pbtxt::write(&graph, w))?;
-    for (file, wi) in &files {
+    for (k, (file, wi)) in files.iter().enumerate() {
+        progress.set_message(format!("weight file {} of {}", k + 1, files.len()));
         let t = &weights[*wi].tensor;
         let mut res = Ok(());
         with_tensor_bytes(t, |bytes| {
@@ -333,7 +341,13 @@ pub fn write_graph(
     }
     let model = model_def(graph);
     let graph_bytes = model.encoded_len() as u64;
+    progress.set_message(format!(
+        "{} ({:.1} MB)",
+        opts.air_name,
+        graph_bytes as f64 / 1e6
+    ));
     stage.file(Path::new(opts.air_name), |w| encode_to(&model, w))?;
+    progress.finish_and_clear();
     Ok(Written {
         files: vec![],
         weight_mode,
