@@ -275,6 +275,25 @@ class BufferWrite(nn.Module):
         self.count.add_(1.0)
         return y + self.count
 
+from typing import List, Optional  # noqa: E402 (here, so the fixtures above keep their line numbers)
+
+
+# --- Trailing arguments with defaults (None, float, bool), which --input may leave out.
+class OptionalArgs(nn.Module):
+    def forward(self, x, m: Optional[torch.Tensor] = None, scale: float = 2.0, relu: bool = True):
+        if m is not None:
+            x = x * m
+        x = x * scale
+        if relu:
+            x = torch.relu(x)
+        return x
+
+
+# --- A List[Tensor] argument, which no --input SPEC gives (refused with the fix).
+class ListArg(nn.Module):
+    def forward(self, xs: List[torch.Tensor]):
+        return torch.stack(xs).sum(0)
+
 
 def main():
     torch.manual_seed(0)
@@ -304,6 +323,8 @@ def main():
     save(torch.jit.script(SdpaMasked()), "ops/sdpa_masked.pt")
     save(torch.jit.script(InplaceMore()), "inplace_more.pt")
     save(torch.jit.script(BufferWrite()), "buffer_write.pt")
+    save(torch.jit.script(OptionalArgs()), "optional_args.pt")
+    save(torch.jit.script(ListArg()), "list_arg.pt")
     save(torch.jit.script(Unsupported()), "unsupported.pt")
     save(torch.jit.script(InplaceView()), "inplace_view.pt")
 

@@ -134,6 +134,22 @@ fn signature(m: &Module) -> String {
         .join(", ")
 }
 
+/// `inputs` followed by the defaults of the trailing arguments not given (where the default is
+/// None, a bool, an int or a float).
+fn with_defaults(m: &Module, mut inputs: Vec<Value>) -> Vec<Value> {
+    use crate::load::ArgDefault;
+    for a in m.info.args.iter().skip(1 + inputs.len()) {
+        inputs.push(match &a.default {
+            Some(ArgDefault::None(_)) => Value::None,
+            Some(ArgDefault::Bool(b)) => Value::Bool(*b),
+            Some(ArgDefault::Int(i)) => Value::Int(*i),
+            Some(ArgDefault::Float(f)) => Value::Float(*f),
+            None => break,
+        });
+    }
+    inputs
+}
+
 /// Checks the sample inputs against forward's signature (and, for traced modules, the dtypes
 /// and ranks the trace recorded).
 fn check_inputs(m: &Module, inputs: &[Value]) -> Result<()> {
@@ -155,9 +171,25 @@ fn check_inputs(m: &Module, inputs: &[Value]) -> Result<()> {
             ("int", Value::Int(_)) => true,
             ("float", Value::Float(_) | Value::Int(_)) => true,
             ("number" | "Scalar", Value::Float(_) | Value::Int(_)) => true,
-            (t, _) if !matches!(t, "Tensor" | "bool" | "int" | "float") => true,
             _ => false,
         };
+        if !ok
+            && !matches!(
+                ty,
+                "Tensor" | "bool" | "int" | "float" | "number" | "Scalar"
+            )
+        {
+            return Err(Error::Input(format!(
+                "input {} ('{}') is {}, which --input cannot give (a SPEC is one tensor, one bool, int or \
+                 float, or none); forward({}). fix: wrap the model in a module whose forward takes tensors \
+                 and builds the {} itself (e.g. def forward(self, a, b): return self.model([a, b]))",
+                i + 1,
+                a.name,
+                a.ty,
+                signature(m),
+                a.ty
+            )));
+        }
         if !ok {
             return Err(Error::Input(format!(
                 "input {} ('{}') must be {} but a {} was given; forward({}). fix: pass a matching --input",
@@ -215,8 +247,10 @@ fn traced_specs(m: &Module) -> Option<Vec<Value>> {
 pub fn load_with_inputs(model: &Path, args: Vec<Value>) -> Result<(Module, Vec<Value>, bool)> {
     let m = Module::load(model)?;
     let (inputs, traced) = if args.is_empty() && m.info.args.len() > 1 {
+        let defaults = with_defaults(&m, vec![]);
         match m.traced_inputs()?.or_else(|| traced_specs(&m)) {
             Some(v) => (v, true),
+            None if defaults.len() + 1 == m.info.args.len() => (defaults, false),
             None => {
                 return Err(Error::Input(format!(
                     "no sample inputs given and '{}' stores none (it is not a traced module); forward expects ({}). \
@@ -227,7 +261,7 @@ pub fn load_with_inputs(model: &Path, args: Vec<Value>) -> Result<(Module, Vec<V
             }
         }
     } else {
-        (args, false)
+        (with_defaults(&m, args), false)
     };
     check_inputs(&m, &inputs)?;
     Ok((m, inputs, traced))

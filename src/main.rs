@@ -12,8 +12,10 @@ const SPEC_HELP: &str = "Sample input for forward, one per argument, in order. S
   i64[2,16]:0..500   random tensor with values in [0, 500)
   f32[]              0-d tensor
   bool:true  int:3  float:0.5   Python values (baked into the graph)
+  none               None, for an Optional argument
   path/to/x.npy      a tensor from a NumPy file
 dtypes: f32 f16 bf16 f64 i64 i32 i16 i8 u8 bool.
+Trailing arguments with a default (None, a bool, int or float) may be left out.
 Omit --input for a traced module to use the example inputs it was traced with.";
 
 #[derive(Parser)]

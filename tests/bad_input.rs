@@ -434,3 +434,20 @@ fn write_into_a_module_buffer_is_refused() {
     assert!(e.contains("fix: compute the new value out of place"), "{e}");
     assert!(files_in(d.path()).is_empty());
 }
+
+#[test]
+fn container_arguments_are_refused_with_the_fix() {
+    let d = tmp();
+    let m = model("list_arg.pt");
+    let (c, _, e) = export(d.path(), m.to_str().unwrap(), &["f32[2,3]"], &[]);
+    assert_clean_error(
+        c,
+        &e,
+        "input 1 ('xs') is List[Tensor], which --input cannot give",
+    );
+    assert!(e.contains("fix: wrap the model"), "{e}");
+    assert!(files_in(d.path()).is_empty());
+    // Arguments without a default cannot be left out.
+    let (c, _, e) = export(d.path(), &seed(), &["f32[2,4]"], &[]);
+    assert_clean_error(c, &e, "takes 2 input(s) but 1 were given");
+}

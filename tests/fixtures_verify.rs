@@ -218,6 +218,31 @@ fn sdpa_rows_with_every_key_masked_are_zero() {
 }
 
 #[test]
+fn trailing_arguments_take_their_defaults() {
+    // forward(x, m: Optional[Tensor] = None, scale: float = 2.0, relu: bool = True)
+    let r = verify_fixture("optional_args.pt", &["f32[2,3]"], 1e-6);
+    assert_eq!(r.export.inputs.len(), 4);
+    assert!(matches!(r.export.inputs[1], torch2air::value::Value::None));
+    assert!(matches!(r.export.inputs[2], torch2air::value::Value::Float(f) if f == 2.0));
+    assert!(matches!(
+        r.export.inputs[3],
+        torch2air::value::Value::Bool(true)
+    ));
+    let t = types(&read_air(&r.export.air));
+    assert!(t.iter().any(|x| x == "Relu"), "{t:?}");
+    // Given explicitly: a mask tensor, another scale, no relu.
+    let r = verify_fixture(
+        "optional_args.pt",
+        &["f32[2,3]", "f32[2,3]", "float:0.5", "bool:false"],
+        1e-6,
+    );
+    let t = types(&read_air(&r.export.air));
+    assert!(!t.iter().any(|x| x == "Relu"), "{t:?}");
+    assert_eq!(r.export.inputs.len(), 4);
+    verify_fixture("optional_args.pt", &["f32[2,3]", "none"], 1e-6);
+}
+
+#[test]
 fn verify_cli_fails_past_tolerance() {
     let d = tmp();
     let m = model("mlp_f16.pt");

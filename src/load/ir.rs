@@ -84,6 +84,18 @@ pub struct Arg {
     #[serde(rename = "type")]
     pub ty: String,
     pub has_default: bool,
+    /// The default when it is None, a bool, an int or a float.
+    #[serde(default)]
+    pub default: Option<ArgDefault>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArgDefault {
+    None(Option<()>),
+    Bool(bool),
+    Int(i64),
+    Float(f64),
 }
 
 #[derive(Debug, Clone, Deserialize)]

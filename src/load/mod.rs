@@ -11,7 +11,7 @@ use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_void};
 use std::path::Path;
 
-pub use ir::{Block, ModuleInfo, Node, Source};
+pub use ir::{ArgDefault, Block, ModuleInfo, Node, Source};
 
 /// A loaded TorchScript module (libtorch owns it; the shim holds its inlined graph).
 pub struct Module {
