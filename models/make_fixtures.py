@@ -275,7 +275,7 @@ class BufferWrite(nn.Module):
         self.count.add_(1.0)
         return y + self.count
 
-from typing import List, Optional  # noqa: E402 (here, so the fixtures above keep their line numbers)
+from typing import Dict, List, Optional  # noqa: E402 (here, so the fixtures above keep their line numbers)
 
 
 # --- Trailing arguments with defaults (None, float, bool), which --input may leave out.
@@ -293,6 +293,21 @@ class OptionalArgs(nn.Module):
 class ListArg(nn.Module):
     def forward(self, xs: List[torch.Tensor]):
         return torch.stack(xs).sum(0)
+
+# --- Dicts: built, updated, iterated and returned (the graph outputs the values in order).
+class DictOut(nn.Module):
+    def forward(self, x) -> Dict[str, torch.Tensor]:
+        d: Dict[str, torch.Tensor] = {"logits": x * 2, "probs": torch.softmax(x, -1)}
+        d["extra"] = x + 1
+        d["logits"] = d["logits"] - 1
+        out: Dict[str, torch.Tensor] = {}
+        for k, v in d.items():
+            if k != "extra":
+                out[k] = v * float(len(d))
+        if "probs" in out:
+            out["sum"] = out["probs"].sum(-1)
+        out["n"] = torch.tensor(float(len(list(out.keys()))))
+        return out
 
 
 def main():
@@ -325,6 +340,7 @@ def main():
     save(torch.jit.script(BufferWrite()), "buffer_write.pt")
     save(torch.jit.script(OptionalArgs()), "optional_args.pt")
     save(torch.jit.script(ListArg()), "list_arg.pt")
+    save(torch.jit.script(DictOut()), "dict_out.pt")
     save(torch.jit.script(Unsupported()), "unsupported.pt")
     save(torch.jit.script(InplaceView()), "inplace_view.pt")
 

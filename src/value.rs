@@ -115,6 +115,8 @@ pub enum Value {
     SymBool(bool, bool),
     List(Vec<Value>),
     Tuple(Vec<Value>),
+    /// A TorchScript dict: (key, value) pairs in insertion order.
+    Dict(Vec<(Value, Value)>),
     /// c10::DeviceType and index.
     Device(i64, i64),
     /// A TorchScript object (a module): its class name and its attribute path from the root.
@@ -138,6 +140,7 @@ impl Value {
             Value::Tensor(_) => "Tensor",
             Value::List(_) => "list",
             Value::Tuple(_) => "tuple",
+            Value::Dict(_) => "dict",
             Value::Device(..) => "Device",
             Value::Object { .. } => "object",
             Value::Other(_) => "other",
@@ -193,6 +196,7 @@ impl Value {
         match self {
             Value::SymInt(_) | Value::SymBool(..) => true,
             Value::List(v) | Value::Tuple(v) => v.iter().any(Value::is_symbolic),
+            Value::Dict(v) => v.iter().any(|(_, x)| x.is_symbolic()),
             _ => false,
         }
     }
@@ -212,6 +216,7 @@ impl Value {
             },
             Value::List(v) => Value::List(v.iter().map(Value::probe).collect()),
             Value::Tuple(v) => Value::Tuple(v.iter().map(Value::probe).collect()),
+            Value::Dict(v) => Value::Dict(v.iter().map(|(k, x)| (k.clone(), x.probe())).collect()),
             other => other.clone(),
         }
     }
@@ -228,6 +233,7 @@ impl Value {
             match v {
                 Value::Tensor(t) => out.push(t),
                 Value::List(items) | Value::Tuple(items) => items.iter().for_each(|i| go(i, out)),
+                Value::Dict(items) => items.iter().for_each(|(_, i)| go(i, out)),
                 _ => {}
             }
         }
@@ -261,6 +267,10 @@ impl fmt::Debug for Value {
             Value::Device(t, i) => write!(f, "Device({t}, {i})"),
             Value::Object { class, path } => write!(f, "{class} at '{path}'"),
             Value::Other(s) => write!(f, "<{s}>"),
+            Value::Dict(v) => f
+                .debug_map()
+                .entries(v.iter().map(|(k, x)| (k, x)))
+                .finish(),
         }
     }
 }

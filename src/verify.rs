@@ -152,6 +152,8 @@ fn flatten(v: IValue, out: &mut Vec<Tensor>) {
         IValue::Tuple(items) | IValue::GenericList(items) => {
             items.into_iter().for_each(|i| flatten(i, out))
         }
+        // Dict values in insertion order, as the exported graph outputs them.
+        IValue::GenericDict(items) => items.into_iter().for_each(|(_, i)| flatten(i, out)),
         _ => {}
     }
 }

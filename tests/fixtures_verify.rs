@@ -243,6 +243,14 @@ fn trailing_arguments_take_their_defaults() {
 }
 
 #[test]
+fn dict_built_updated_and_returned() {
+    // {"logits", "probs", "sum", "n"}: the graph outputs the dict's values in insertion order.
+    let r = verify_fixture("dict_out.pt", &["f32[2,3]"], 1e-6);
+    let shapes: Vec<Vec<i64>> = r.checks.iter().map(|c| c.shape.clone()).collect();
+    assert_eq!(shapes, vec![vec![2, 3], vec![2, 3], vec![2], vec![]]);
+}
+
+#[test]
 fn verify_cli_fails_past_tolerance() {
     let d = tmp();
     let m = model("mlp_f16.pt");

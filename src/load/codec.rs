@@ -49,6 +49,7 @@ impl Encoded {
                     "a value of kind {s} cannot be passed to an operator"
                 ))
             }
+            Value::Dict(_) => return Err("a dict cannot be passed to an operator".into()),
         }
         Ok(())
     }
@@ -136,6 +137,13 @@ fn decode(
             path: String::new(),
         },
         TAG_OTHER => Value::Other(read_str(words, pos)?),
+        TAG_DICT => {
+            let n = next(words, pos)? as usize;
+            let pairs = (0..n)
+                .map(|_| Ok((decode(words, pos, tensors)?, decode(words, pos, tensors)?)))
+                .collect::<Result<Vec<_>, String>>()?;
+            Value::Dict(pairs)
+        }
         t => return Err(format!("unknown value tag {t} from the shim")),
     })
 }

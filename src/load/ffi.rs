@@ -36,6 +36,7 @@ pub const TAG_TUPLE: i64 = 7;
 pub const TAG_DEVICE: i64 = 8;
 pub const TAG_OBJECT: i64 = 9;
 pub const TAG_OTHER: i64 = 10;
+pub const TAG_DICT: i64 = 11;
 
 extern "C" {
     pub fn t2a_free(p: *mut c_void);

@@ -109,6 +109,14 @@ struct Writer {
       words.push_back(T2A_DEVICE);
       words.push_back(static_cast<int64_t>(v.toDevice().type()));
       words.push_back(static_cast<int64_t>(v.toDevice().index()));
+    } else if (v.isGenericDict()) {
+      auto d = v.toGenericDict();
+      words.push_back(T2A_DICT);
+      words.push_back(static_cast<int64_t>(d.size()));
+      for (const auto& e : d) {
+        value(e.key());
+        value(e.value());
+      }
     } else if (v.isObject()) {
       words.push_back(T2A_OBJECT);
       str(v.type()->annotation_str());

@@ -32,7 +32,8 @@ enum T2ATag {
   T2A_TUPLE = 7,   // n, then n values
   T2A_DEVICE = 8,  // device type (c10::DeviceType), index
   T2A_OBJECT = 9,  // qualified class name as a STR payload
-  T2A_OTHER = 10,  // description as a STR payload (dicts, futures, ...)
+  T2A_OTHER = 10,  // description as a STR payload (futures, ...)
+  T2A_DICT = 11,   // n, then n (key, value) pairs, in insertion order (shim to Rust only)
 };
 
 typedef struct T2AModule T2AModule;

@@ -223,7 +223,7 @@ impl<'m> Walker<'m> {
         let tensors = ret.tensors();
         if tensors.is_empty() {
             return Err(Error::Model(format!(
-                "forward returns {} with no tensor in it; fix: return a tensor, or a tuple/list of tensors",
+                "forward returns {} with no tensor in it; fix: return a tensor, or a tuple/list/dict of tensors",
                 ret.kind_name()
             )));
         }
@@ -747,6 +747,11 @@ fn set_origins(vals: &mut [Value], origins: &mut dyn Iterator<Item = Origin>) {
                 }
             }
             Value::List(items) | Value::Tuple(items) => set_origins(items, origins),
+            Value::Dict(items) => {
+                for (_, x) in items {
+                    set_origins(std::slice::from_mut(x), origins);
+                }
+            }
             _ => {}
         }
     }
@@ -756,6 +761,8 @@ fn non_tensor_leaf(v: &Value) -> Option<&'static str> {
     match v {
         Value::Tensor(_) => None,
         Value::List(items) | Value::Tuple(items) => items.iter().find_map(non_tensor_leaf),
+        // The keys name the outputs; the values are what is output.
+        Value::Dict(items) => items.iter().find_map(|(_, x)| non_tensor_leaf(x)),
         other => Some(other.kind_name()),
     }
 }

@@ -2,9 +2,18 @@
 //! They are computed in Rust so that tensors keep their GE origin through containers.
 use crate::value::Value;
 
-/// List mutations: TorchScript lists are references, so the walker updates the list value in
-/// place (the caller rebinds input 0 to the returned list). Returns None for other ops.
+/// List and dict mutations: TorchScript lists and dicts are references, so the walker updates the
+/// value in place (the caller rebinds input 0 to the returned value). Returns None for other ops.
 pub fn mutate_list(kind: &str, inputs: &[Value]) -> Option<Result<Value, String>> {
+    if let (Some(Value::Dict(d)), "aten::_set_item") = (inputs.first(), kind) {
+        let (key, value) = (inputs.get(1)?, inputs.get(2)?);
+        let mut d = d.clone();
+        match d.iter_mut().find(|(k, _)| same_key(k, key)) {
+            Some(entry) => entry.1 = value.clone(),
+            None => d.push((key.clone(), value.clone())),
+        }
+        return Some(Ok(Value::Dict(d)));
+    }
     let Some(Value::List(items)) = inputs.first() else {
         return None;
     };
@@ -56,8 +65,37 @@ pub fn eval(kind: &str, inputs: &[Value], n_outputs: usize) -> Option<Result<Vec
         "prim::TupleIndex" => index(inputs),
         "aten::__getitem__" => match inputs.first() {
             Some(Value::List(_)) | Some(Value::Tuple(_)) => index(inputs),
+            Some(Value::Dict(d)) => match inputs.get(1).and_then(|k| lookup(d, k)) {
+                Some(v) => Ok(vec![v.clone()]),
+                None => Err(format!("key {:?} not in the dict", inputs.get(1))),
+            },
             _ => return None,
         },
+        "prim::DictConstruct" => Ok(vec![Value::Dict(
+            inputs
+                .chunks(2)
+                .map(|kv| (kv[0].clone(), kv[1].clone()))
+                .collect(),
+        )]),
+        "aten::get" | "aten::__contains__" | "aten::keys" | "aten::values" | "aten::items" => {
+            let Some(Value::Dict(d)) = inputs.first() else {
+                return None;
+            };
+            let found = inputs.get(1).and_then(|k| lookup(d, k));
+            Ok(vec![match kind {
+                "aten::get" => found
+                    .cloned()
+                    .unwrap_or_else(|| inputs.get(2).cloned().unwrap_or(Value::None)),
+                "aten::__contains__" => Value::Bool(found.is_some()),
+                "aten::keys" => Value::List(d.iter().map(|(k, _)| k.clone()).collect()),
+                "aten::values" => Value::List(d.iter().map(|(_, v)| v.clone()).collect()),
+                _ => Value::List(
+                    d.iter()
+                        .map(|(k, v)| Value::Tuple(vec![k.clone(), v.clone()]))
+                        .collect(),
+                ),
+            }])
+        }
         "prim::unchecked_cast" | "aten::detach"
             if inputs.len() == 1 && inputs[0].as_tensor().is_none() =>
         {
@@ -66,6 +104,7 @@ pub fn eval(kind: &str, inputs: &[Value], n_outputs: usize) -> Option<Result<Vec
         "prim::unchecked_cast" => Ok(vec![inputs[0].clone()]),
         "aten::len" => match inputs.first() {
             Some(Value::List(v)) | Some(Value::Tuple(v)) => Ok(vec![Value::Int(v.len() as i64)]),
+            Some(Value::Dict(d)) => Ok(vec![Value::Int(d.len() as i64)]),
             _ => return None,
         },
         // List slicing stays here so that symbolic ints in the list keep their origin.
@@ -83,6 +122,22 @@ pub fn eval(kind: &str, inputs: &[Value], n_outputs: usize) -> Option<Result<Vec
         _ => return None,
     };
     Some(r)
+}
+
+/// Whether two dict keys (strings, ints, floats or bools) are equal.
+fn same_key(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Str(x), Value::Str(y)) => x == y,
+        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Float(x), Value::Float(y)) => x == y,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// The value of a dict entry.
+fn lookup<'a>(d: &'a [(Value, Value)], key: &Value) -> Option<&'a Value> {
+    d.iter().find(|(k, _)| same_key(k, key)).map(|(_, v)| v)
 }
 
 fn index(inputs: &[Value]) -> Result<Vec<Value>, String> {
