@@ -88,7 +88,7 @@ class Creators(nn.Module):
         tiled = x.repeat(1, 2) + x.repeat(1, 2)
         mid = x.narrow(1, 1, t - 1)
         mask = pos.unsqueeze(0).expand(b, t) < t // 2
-        return pos, odd, filled, wide, tiled, mid, x.masked_fill(mask, 0.0)
+        return pos, odd, filled, wide, tiled, mid, x.masked_fill(mask, 0.0), x.clamp(-0.5, 0.5)
 
 
 # --- Constant-bound slices of a dynamic dim: their lengths are fixed while the dim is long enough.

@@ -278,14 +278,16 @@ class BufferWrite(nn.Module):
 from typing import Dict, List, Optional  # noqa: E402 (here, so the fixtures above keep their line numbers)
 
 
-# --- Trailing arguments with defaults (None, float, bool), which --input may leave out.
+# --- Trailing arguments with defaults (None, float, bool, str), which --input may leave out.
 class OptionalArgs(nn.Module):
-    def forward(self, x, m: Optional[torch.Tensor] = None, scale: float = 2.0, relu: bool = True):
+    def forward(self, x, m: Optional[torch.Tensor] = None, scale: float = 2.0, relu: bool = True, act: str = "id"):
         if m is not None:
             x = x * m
         x = x * scale
         if relu:
             x = torch.relu(x)
+        if act == "tanh":
+            x = torch.tanh(x)
         return x
 
 

@@ -135,7 +135,7 @@ fn signature(m: &Module) -> String {
 }
 
 /// `inputs` followed by the defaults of the trailing arguments not given (where the default is
-/// None, a bool, an int or a float).
+/// None, a bool, an int, a float or a string).
 fn with_defaults(m: &Module, mut inputs: Vec<Value>) -> Vec<Value> {
     use crate::load::ArgDefault;
     for a in m.info.args.iter().skip(1 + inputs.len()) {
@@ -144,6 +144,7 @@ fn with_defaults(m: &Module, mut inputs: Vec<Value>) -> Vec<Value> {
             Some(ArgDefault::Bool(b)) => Value::Bool(*b),
             Some(ArgDefault::Int(i)) => Value::Int(*i),
             Some(ArgDefault::Float(f)) => Value::Float(*f),
+            Some(ArgDefault::Str(s)) => Value::Str(s.clone()),
             None => break,
         });
     }
@@ -170,18 +171,19 @@ fn check_inputs(m: &Module, inputs: &[Value]) -> Result<()> {
             ("bool", Value::Bool(_)) => true,
             ("int", Value::Int(_)) => true,
             ("float", Value::Float(_) | Value::Int(_)) => true,
+            ("str", Value::Str(_)) => true,
             ("number" | "Scalar", Value::Float(_) | Value::Int(_)) => true,
             _ => false,
         };
         if !ok
             && !matches!(
                 ty,
-                "Tensor" | "bool" | "int" | "float" | "number" | "Scalar"
+                "Tensor" | "bool" | "int" | "float" | "str" | "number" | "Scalar"
             )
         {
             return Err(Error::Input(format!(
-                "input {} ('{}') is {}, which --input cannot give (a SPEC is one tensor, one bool, int or \
-                 float, or none); forward({}). fix: wrap the model in a module whose forward takes tensors \
+                "input {} ('{}') is {}, which --input cannot give (a SPEC is one tensor, one bool, int, \
+                 float or str, or none); forward({}). fix: wrap the model in a module whose forward takes tensors \
                  and builds the {} itself (e.g. def forward(self, a, b): return self.model([a, b]))",
                 i + 1,
                 a.name,

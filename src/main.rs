@@ -11,11 +11,11 @@ const SPEC_HELP: &str = "Sample input for forward, one per argument, in order. S
   f32[2,4]           random tensor (floats ~ N(0,1), ints in [0,10), bools 50/50)
   i64[2,16]:0..500   random tensor with values in [0, 500)
   f32[]              0-d tensor
-  bool:true  int:3  float:0.5   Python values (baked into the graph)
+  bool:true  int:3  float:0.5  str:gelu   Python values (baked into the graph)
   none               None, for an Optional argument
   path/to/x.npy      a tensor from a NumPy file
 dtypes: f32 f16 bf16 f64 i64 i32 i16 i8 u8 bool.
-Trailing arguments with a default (None, a bool, int or float) may be left out.
+Trailing arguments with a default (None, a bool, int, float or str) may be left out.
 Omit --input for a traced module to use the example inputs it was traced with.";
 
 #[derive(Parser)]

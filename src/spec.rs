@@ -7,6 +7,7 @@
 //!   bool:true | bool:false      a Python bool
 //!   int:3                       a Python int
 //!   float:0.5                   a Python float
+//!   str:TEXT                    a Python str
 //!   none                        None (for an Optional argument)
 //!   PATH.npy                    a tensor read from a NumPy .npy file
 //! DTYPE is one of f32 f16 bf16 f64 i64 i32 i16 i8 u8 bool.
@@ -19,7 +20,7 @@ use rand_distr::{Distribution, StandardNormal};
 use std::path::Path;
 
 pub const GRAMMAR: &str = "SPEC is one of: DTYPE[D0,D1,...] (random: floats N(0,1), ints in [0,10), bools); \
-DTYPE[D0,...]:LO..HI (random in [LO,HI)); DTYPE[] (0-d); bool:true|false; int:N; float:X; none; or a path to a .npy file. \
+DTYPE[D0,...]:LO..HI (random in [LO,HI)); DTYPE[] (0-d); bool:true|false; int:N; float:X; str:TEXT; none; or a path to a .npy file. \
 DTYPE: f32 f16 bf16 f64 i64 i32 i16 i8 u8 bool";
 
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +33,7 @@ pub enum Spec {
     Bool(bool),
     Int(i64),
     Float(f64),
+    Str(String),
     None,
     Npy(String),
 }
@@ -44,6 +46,9 @@ pub fn parse(s: &str) -> Result<Spec> {
     let t = s.trim();
     if t.ends_with(".npy") {
         return Ok(Spec::Npy(t.to_string()));
+    }
+    if let Some(v) = s.strip_prefix("str:") {
+        return Ok(Spec::Str(v.to_string()));
     }
     if matches!(t, "none" | "None") {
         return Ok(Spec::None);
@@ -70,7 +75,7 @@ pub fn parse(s: &str) -> Result<Spec> {
     let Some(open) = t.find('[') else {
         return Err(bad(
             s,
-            "expected DTYPE[dims], bool:/int:/float:, none or a .npy path",
+            "expected DTYPE[dims], bool:/int:/float:/str:, none or a .npy path",
         ));
     };
     let dname = &t[..open];
@@ -122,6 +127,7 @@ pub fn make(spec: &Spec, rng: &mut rand::rngs::StdRng) -> Result<Value> {
         Spec::Bool(b) => Value::Bool(*b),
         Spec::Int(i) => Value::Int(*i),
         Spec::Float(f) => Value::Float(*f),
+        Spec::Str(s) => Value::Str(s.clone()),
         Spec::None => Value::None,
         Spec::Npy(p) => Value::Tensor(TensorValue::new(read_npy(Path::new(p))?, Origin::Constant)),
         Spec::Random {
@@ -279,6 +285,7 @@ mod tests {
         );
         assert_eq!(parse("bool:true").unwrap(), Spec::Bool(true));
         assert_eq!(parse("none").unwrap(), Spec::None);
+        assert_eq!(parse("str:a b").unwrap(), Spec::Str("a b".into()));
         assert_eq!(parse("int:3").unwrap(), Spec::Int(3));
         assert_eq!(parse("float:0.5").unwrap(), Spec::Float(0.5));
         assert_eq!(parse("a/b.npy").unwrap(), Spec::Npy("a/b.npy".into()));

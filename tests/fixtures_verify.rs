@@ -219,9 +219,10 @@ fn sdpa_rows_with_every_key_masked_are_zero() {
 
 #[test]
 fn trailing_arguments_take_their_defaults() {
-    // forward(x, m: Optional[Tensor] = None, scale: float = 2.0, relu: bool = True)
+    // forward(x, m: Optional[Tensor] = None, scale: float = 2.0, relu: bool = True, act: str = "id")
     let r = verify_fixture("optional_args.pt", &["f32[2,3]"], 1e-6);
-    assert_eq!(r.export.inputs.len(), 4);
+    assert_eq!(r.export.inputs.len(), 5);
+    assert!(matches!(&r.export.inputs[4], torch2air::value::Value::Str(s) if s == "id"));
     assert!(matches!(r.export.inputs[1], torch2air::value::Value::None));
     assert!(matches!(r.export.inputs[2], torch2air::value::Value::Float(f) if f == 2.0));
     assert!(matches!(
@@ -233,12 +234,19 @@ fn trailing_arguments_take_their_defaults() {
     // Given explicitly: a mask tensor, another scale, no relu.
     let r = verify_fixture(
         "optional_args.pt",
-        &["f32[2,3]", "f32[2,3]", "float:0.5", "bool:false"],
+        &[
+            "f32[2,3]",
+            "f32[2,3]",
+            "float:0.5",
+            "bool:false",
+            "str:tanh",
+        ],
         1e-6,
     );
     let t = types(&read_air(&r.export.air));
     assert!(!t.iter().any(|x| x == "Relu"), "{t:?}");
-    assert_eq!(r.export.inputs.len(), 4);
+    assert!(t.iter().any(|x| x == "Tanh"), "{t:?}");
+    assert_eq!(r.export.inputs.len(), 5);
     verify_fixture("optional_args.pt", &["f32[2,3]", "none"], 1e-6);
 }
 

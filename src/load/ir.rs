@@ -84,7 +84,7 @@ pub struct Arg {
     #[serde(rename = "type")]
     pub ty: String,
     pub has_default: bool,
-    /// The default when it is None, a bool, an int or a float.
+    /// The default when it is None, a bool, an int, a float or a string.
     #[serde(default)]
     pub default: Option<ArgDefault>,
 }
@@ -96,6 +96,7 @@ pub enum ArgDefault {
     Bool(bool),
     Int(i64),
     Float(f64),
+    Str(String),
 }
 
 #[derive(Debug, Clone, Deserialize)]

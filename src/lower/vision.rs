@@ -1015,7 +1015,8 @@ fn extreme(c: &mut Ctx, dt: DType, high: bool) -> Result<Port, String> {
 
 fn clamp(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    if c.in_shape("self")? != c.out_shape(0)? {
+    // Desc shapes: -1 where a dim is dynamic, so a dynamic input compares with its output.
+    if c.in_desc_shape("self")? != c.out_desc_shape(0)? {
         return Err(
             "clamp with tensor bounds that broadcast the input to a larger shape is not supported"
                 .into(),

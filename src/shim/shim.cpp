@@ -401,11 +401,12 @@ int t2a_module_json(T2AModule* m, char** json, char** err) {
       const auto& a = schema.arguments()[i];
       o << (i ? "," : "") << "{\"name\":" << js(a.name()) << ",\"type\":" << js(a.type()->annotation_str())
         << ",\"has_default\":" << (a.default_value() ? "true" : "false");
-      // A default the Rust side can stand in with: None, a bool, an int or a float.
+      // A default the Rust side can stand in with: None, a bool, an int, a float or a string.
       if (const auto& d = a.default_value()) {
         if (d->isNone()) o << ",\"default\":{\"none\":null}";
         else if (d->isBool()) o << ",\"default\":{\"bool\":" << (d->toBool() ? "true" : "false") << "}";
         else if (d->isInt()) o << ",\"default\":{\"int\":" << d->toInt() << "}";
+        else if (d->isString()) o << ",\"default\":{\"str\":" << js(d->toStringRef()) << "}";
         else if (d->isDouble() && std::isfinite(d->toDouble()))
           o << ",\"default\":{\"float\":" << std::setprecision(17) << d->toDouble() << "}";
       }
