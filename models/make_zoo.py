@@ -6,7 +6,8 @@ Run from the repository root with the project venv (./dev fixtures does this):
     python models/make_zoo.py
 Writes models/zoo/: NAME.pt (torch.jit.trace), and its sample inputs: NAME_ids.npy and
 NAME_mask.npy (text; the mask right-pads the second row), plus NAME_decoder_ids.npy
-(encoder-decoder), NAME_audio.npy (audio) or NAME_pixels.npy (vision).
+(encoder-decoder), NAME_audio.npy (audio) or NAME_pixels.npy (vision); NAME_f16.pt and
+NAME_bf16.pt for the HALF variants (text ones take NAME's ids and mask).
 tests/zoo.rs verifies each against the TorchScript module, static and with dynamic=true.
 """
 import os
@@ -248,6 +249,18 @@ class Vision(nn.Module):
         return self.model(pixel_values=pixel_values)[0]
 
 
+# Half-precision variants: (name, dtype suffix). They reuse the f32 model's sample inputs
+# (pixels are saved again in float16).
+HALF = [
+    ("qwen2", "f16"),
+    ("qwen2", "bf16"),
+    ("gemma", "bf16"),
+    ("t5_encoder", "f16"),
+    ("swin", "f16"),
+]
+DTYPES = {"f16": torch.float16, "bf16": torch.bfloat16}
+
+
 def build(config_class, model_class, args):
     """The model in eval mode, with PyTorch's SDPA attention where the architecture has it."""
     config = config_class(**args)
@@ -261,6 +274,26 @@ def save(traced, name, inputs):
     for suffix, t in inputs.items():
         np.save(os.path.join(HERE, f"{name}_{suffix}.npy"), t.numpy())
     print("wrote", os.path.relpath(os.path.join(HERE, name + ".pt")))
+
+
+def make_half():
+    for name, suffix in HALF:
+        dtype = DTYPES[suffix]
+        if name in TEXT_MODELS:
+            torch.manual_seed(500)
+            model = Text(build(*TEXT_MODELS[name])).to(dtype)
+            ids = torch.from_numpy(np.load(os.path.join(HERE, f"{name}_ids.npy")))
+            mask = torch.from_numpy(np.load(os.path.join(HERE, f"{name}_mask.npy")))
+            with torch.no_grad():
+                traced = torch.jit.trace(model, (ids, mask), strict=False)
+            save(traced, f"{name}_{suffix}", {})
+        else:
+            torch.manual_seed(500)
+            model = Vision(build(*VISION_MODELS[name])).to(dtype)
+            pixels = torch.from_numpy(np.load(os.path.join(HERE, f"{name}_pixels.npy"))).to(dtype)
+            with torch.no_grad():
+                traced = torch.jit.trace(model, (pixels,), strict=False)
+            save(traced, f"{name}_{suffix}", {"pixels": pixels})
 
 
 def main():
@@ -299,6 +332,7 @@ def main():
         with torch.no_grad():
             traced = torch.jit.trace(model, (pixels,), strict=False)
         save(traced, name, {"pixels": pixels})
+    make_half()
 
 
 if __name__ == "__main__":

@@ -217,3 +217,55 @@ fn beit_relative_position_bias() {
         Some((Some("pixel_values=0"), &["pixel_values[0]"])),
     );
 }
+
+/// f16/bf16 variants: verified at the dtype's default tolerance, static and dynamic.
+#[test]
+fn half_precision_variants() {
+    for (name, suffix, inputs) in [
+        ("qwen2", "f16", vec!["qwen2_ids", "qwen2_mask"]),
+        ("qwen2", "bf16", vec!["qwen2_ids", "qwen2_mask"]),
+        ("gemma", "bf16", vec!["gemma_ids", "gemma_mask"]),
+        (
+            "t5_encoder",
+            "f16",
+            vec!["t5_encoder_ids", "t5_encoder_mask"],
+        ),
+        ("swin", "f16", vec!["swin_f16_pixels"]),
+    ] {
+        let specs: Vec<String> = inputs.iter().map(|i| zoo(&format!("{i}.npy"))).collect();
+        for dynamic in [false, true] {
+            let d = tmp();
+            let out = d.path().join("out");
+            let r = verify(
+                spec::make_all(&specs, 0).unwrap(),
+                &model(&format!("zoo/{name}_{suffix}.pt")),
+                out.to_str().unwrap(),
+                "export",
+                dynamic,
+                &Default::default(),
+                None,
+                None,
+            )
+            .unwrap_or_else(|e| panic!("{name}_{suffix}: {e}"));
+            let what = format!("{name}_{suffix} (dynamic={dynamic})");
+            assert!(r.passed(), "{what} failed");
+            let mut checks: Vec<_> = r.checks.iter().collect();
+            if let Some(g) = &r.grown {
+                assert!(g.binding, "{what}: {:?}", g.note);
+                checks.extend(&g.checks);
+            }
+            assert_eq!(r.grown.is_some(), dynamic, "{what}");
+            let dt = if suffix == "f16" {
+                torch2air::dtype::DType::F16
+            } else {
+                torch2air::dtype::DType::BF16
+            };
+            for c in checks {
+                assert!(c.ok, "{what}: {c}");
+                assert_eq!(c.dtype, dt, "{what}: {c}");
+            }
+            let air = read_air(&r.export.air);
+            torch2air::ge::schema::check_graph(&air.graph[0]).unwrap();
+        }
+    }
+}
