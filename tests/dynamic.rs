@@ -645,7 +645,7 @@ fn a_rank_that_changes_with_a_dynamic_dim_is_refused() {
         &err,
         "gives a result of another rank when the dynamic dims change size",
     );
-    assert!(err.contains("make_dynamic.py:102: x.squeeze"), "{err}");
+    assert!(err.contains("make_dynamic.py:103: x.squeeze"), "{err}");
     assert!(files_in(d.path()).is_empty());
     // Pinning the dim exports it.
     let (code, _, err) = cli(
