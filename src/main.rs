@@ -194,10 +194,10 @@ enum Cmd {
         #[command(flatten)]
         export: ExportArgs,
         /// Absolute tolerance [default by dtype: f32 1e-5, f16 1e-2, bf16 5e-2, f64 1e-9, ints 0].
-        #[arg(long)]
+        #[arg(long, value_parser = tolerance)]
         atol: Option<f64>,
         /// Relative tolerance [default by dtype, as --atol].
-        #[arg(long)]
+        #[arg(long, value_parser = tolerance)]
         rtol: Option<f64>,
     },
     /// List the ATen ops torch2air lowers and the GE ops they become.
@@ -412,6 +412,16 @@ fn print_outputs(outs: &[tch::Tensor], save_outputs: Option<PathBuf>) -> Result<
         }
     }
     Ok(())
+}
+
+/// A tolerance: a finite number, zero or more.
+fn tolerance(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!(
+            "'{s}' is not a tolerance; fix: give a number >= 0, e.g. 1e-4"
+        )),
+    }
 }
 
 fn verify_cmd(

@@ -23,6 +23,9 @@ pub const GRAMMAR: &str = "SPEC is one of: DTYPE[D0,D1,...] (random: floats N(0,
 DTYPE[D0,...]:LO..HI (random in [LO,HI)); DTYPE[] (0-d); bool:true|false; int:N; float:X; str:TEXT; none; or a path to a .npy file. \
 DTYPE: f32 f16 bf16 f64 i64 i32 i16 i8 u8 bool";
 
+/// The largest random input a SPEC may ask for (2^28 elements: 1 GiB of f32).
+pub const MAX_RANDOM_ELEMENTS: i64 = 1 << 28;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Spec {
     Random {
@@ -91,6 +94,19 @@ pub fn parse(s: &str) -> Result<Spec> {
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| bad(s, "dims must be non-negative whole numbers"))?
     };
+    let elements = shape
+        .iter()
+        .try_fold(1i64, |n, d| n.checked_mul(*d))
+        .filter(|n| *n <= MAX_RANDOM_ELEMENTS);
+    if elements.is_none() {
+        return Err(bad(
+            s,
+            &format!(
+                "that is more than the {MAX_RANDOM_ELEMENTS} elements torch2air makes for a random input; \
+                 fix: use smaller sizes, or pass the tensor as a .npy file"
+            ),
+        ));
+    }
     let rest = &t[close + 1..];
     let range = if rest.is_empty() {
         None
@@ -302,6 +318,8 @@ mod tests {
             "int:x",
             "[2]",
             "f32[2]x",
+            "f32[99999999999,4]",
+            "f32[9223372036854775807,2]",
         ] {
             let e = parse(s).unwrap_err().to_string();
             assert!(e.contains("malformed input SPEC"), "{s}: {e}");

@@ -257,6 +257,7 @@ fn malformed_specs() {
         "i64[2]:9..1",
         "bool:yes",
         "f32(2,4)",
+        "f32[99999999999,4]",
     ] {
         let (c, _, e) = export(d.path(), &seed(), &[bad, "f32[2,4]"], &[]);
         assert_clean_error(c, &e, &format!("malformed input SPEC '{bad}'"));
@@ -450,4 +451,26 @@ fn container_arguments_are_refused_with_the_fix() {
     // Arguments without a default cannot be left out.
     let (c, _, e) = export(d.path(), &seed(), &["f32[2,4]"], &[]);
     assert_clean_error(c, &e, "takes 2 input(s) but 1 were given");
+}
+
+#[test]
+fn tolerances_must_be_numbers_zero_or_more() {
+    let d = tmp();
+    for (flag, v) in [("--atol", "nan"), ("--rtol", "-1"), ("--atol", "x")] {
+        let arg = format!("{flag}={v}");
+        let (c, _, e) = cli(
+            d.path(),
+            &[
+                "verify",
+                &seed(),
+                "--input",
+                "f32[2,4]",
+                "--input",
+                "f32[2,4]",
+                &arg,
+            ],
+        );
+        assert_clean_error(c, &e, &format!("'{v}' is not a tolerance"));
+    }
+    assert!(files_in(d.path()).is_empty());
 }

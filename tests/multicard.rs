@@ -492,6 +492,16 @@ fn undeclared_group_and_missing_world_size_are_clear_errors() {
         ],
     );
     assert_clean_error(code, &err, "--world-size");
+    // World sizes out of range.
+    for (n, msg) in [
+        ("0", "--world-size must be at least 1"),
+        ("100000", "--world-size 100000 is more than the 1024 ranks"),
+    ] {
+        let mut args = base.to_vec();
+        args.extend(["--world-size", n]);
+        let (code, _, err) = cli(d.path(), &args);
+        assert_clean_error(code, &err, msg);
+    }
     assert!(!d.path().join("export_file").exists());
 }
 

@@ -67,10 +67,19 @@ pub struct Groups {
     declared: BTreeMap<String, Vec<usize>>,
 }
 
+/// The most ranks one export or run handles (each rank is a thread with its own model).
+pub const MAX_WORLD: usize = 1024;
+
 impl Groups {
     pub fn new(world: usize, declared: &[(String, Vec<usize>)]) -> Result<Groups, String> {
         if world == 0 {
             return Err("--world-size must be at least 1".into());
+        }
+        if world > MAX_WORLD {
+            return Err(format!(
+                "--world-size {world} is more than the {MAX_WORLD} ranks torch2air walks and runs in one \
+                 process (a thread and a copy of the model per rank); fix: export fewer ranks"
+            ));
         }
         let mut map = BTreeMap::new();
         for (name, ranks) in declared {
