@@ -529,7 +529,29 @@ fn main() -> ExitCode {
         Cmd::Export { export, .. } | Cmd::Verify { export, .. } => export.report.clone(),
         _ => None,
     };
-    match main_result(cli) {
+    // A panic is a torch2air bug (bad input has its own errors): say so in one line, not with a
+    // Rust backtrace, and exit 3. Staged files are removed as the stack unwinds.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("(no message)");
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "error: internal error{at}: {}\nthis is a torch2air bug: please report it with the model and the command",
+            torch2air::load::short_torch_message(msg)
+        );
+    }));
+    let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| main_result(cli))) {
+        Ok(r) => r,
+        Err(_) => return ExitCode::from(3),
+    };
+    match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {

@@ -474,3 +474,86 @@ fn tolerances_must_be_numbers_zero_or_more() {
     }
     assert!(files_in(d.path()).is_empty());
 }
+
+/// A tampered .air (valid protobuf, inconsistent graph): the runner names the problem, never
+/// panics.
+#[test]
+fn tampered_air_files_are_clear_errors() {
+    use prost::Message;
+    let d = tmp();
+    let (c, _, e) = export(d.path(), &seed(), &["f32[2,4]", "f32[2,4]"], &[]);
+    assert_eq!(c, 0, "{e}");
+    let good = read_air(&d.path().join("export_file/export.air"));
+    let tamper = |name: &str, f: &dyn Fn(&mut torch2air::proto::ModelDef)| {
+        let mut m = good.clone();
+        f(&mut m);
+        std::fs::write(d.path().join(name), m.encode_to_vec()).unwrap();
+        let (c, out, e) = cli(
+            d.path(),
+            &["run", name, "--input", "f32[2,4]", "--input", "f32[2,4]"],
+        );
+        assert!(c == 2, "{name}: exit {c}\n{out}{e}");
+        assert!(e.starts_with("error: "), "{name}: {e}");
+        assert!(
+            !e.contains("panicked") && !e.contains("internal error"),
+            "{name}: {e}"
+        );
+    };
+    let consts = |m: &mut torch2air::proto::ModelDef| -> Vec<usize> {
+        (0..m.graph[0].op.len())
+            .filter(|i| m.graph[0].op[*i].r#type == "Const")
+            .collect()
+    };
+    // A Const whose bytes are fewer than its desc says.
+    tamper("short_const.air", &|m| {
+        let i = consts(m)[0];
+        if let Some(torch2air::proto::attr_def::Value::T(t)) = m.graph[0].op[i]
+            .attr
+            .get_mut("value")
+            .and_then(|a| a.value.as_mut())
+        {
+            t.data = t.data.slice(0..3);
+        }
+    });
+    // An op fed by a node that does not exist.
+    tamper("dangling_input.air", &|m| {
+        let add = m.graph[0]
+            .op
+            .iter_mut()
+            .find(|o| o.r#type == "Add")
+            .unwrap();
+        add.input[0] = "nowhere:0".into();
+    });
+    // An op type the runner does not know.
+    tamper("unknown_type.air", &|m| {
+        let add = m.graph[0]
+            .op
+            .iter_mut()
+            .find(|o| o.r#type == "Add")
+            .unwrap();
+        add.r#type = "NoSuchOp".into();
+    });
+    // A desc whose shape disagrees with what the graph computes (intermediate output descs carry
+    // no shape, as TorchAir writes them; NetOutput's input descs do).
+    tamper("wrong_desc.air", &|m| {
+        let out = m.graph[0]
+            .op
+            .iter_mut()
+            .find(|o| o.r#type == "NetOutput")
+            .unwrap();
+        out.input_desc[0].shape.as_mut().unwrap().dim = vec![3, 3];
+    });
+    // A desc whose dtype disagrees (8: DT_INT64), and one torch2air does not know (9: DT_UINT32).
+    for (name, dtype) in [("wrong_dtype.air", 8), ("unknown_dtype.air", 9)] {
+        tamper(name, &|m| {
+            let add = m.graph[0]
+                .op
+                .iter_mut()
+                .find(|o| o.r#type == "Add")
+                .unwrap();
+            add.output_desc[0].dtype = dtype;
+        });
+    }
+    // No graph at all.
+    tamper("no_graph.air", &|m| m.graph.clear());
+}

@@ -209,6 +209,12 @@ pub fn run_model(m: &ModelDef, air_dir: &Path, inputs: &[Tensor]) -> Result<Vec<
 }
 
 fn check_desc(t: &Tensor, d: &TensorDescriptor, what: &str) -> std::result::Result<(), String> {
+    if d.dtype != 0 && desc_dtype(d).is_none() {
+        return Err(format!(
+            "{what} '{}' declares dtype {} (ge.proto numbering), which torch2air does not run",
+            d.name, d.dtype
+        ));
+    }
     if let Some(dt) = desc_dtype(d) {
         let got = crate::dtype::of_tensor(t)?;
         if got != dt {
