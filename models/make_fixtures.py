@@ -311,6 +311,37 @@ class DictOut(nn.Module):
         out["n"] = torch.tensor(float(len(list(out.keys()))))
         return out
 
+# --- Norms, variances and other ops of common model code (F.normalize, torch.roll in shifted
+# windows, pixel_shuffle in upsamplers, one_hot, glu, cosine_similarity, nan_to_num).
+class OpsCommon(nn.Module):
+    def forward(self, x, ids):
+        out = []
+        out.append(F.normalize(x, dim=-1))
+        out.append(torch.norm(x, dim=1, keepdim=True))
+        out.append(torch.linalg.vector_norm(x, ord=1.5, dim=[0, 2]))
+        out.append(torch.linalg.vector_norm(x))
+        out.append(torch.var(x, -1))
+        out.append(torch.var(x, [0, 1], unbiased=False, keepdim=True))
+        out.append(torch.std(x, 1))
+        out.append(torch.std(x, dim=2, correction=0))
+        out.append(torch.logsumexp(x, -1))
+        out.append(torch.logsumexp(x, [0, 2], keepdim=True))
+        out.append(torch.roll(x, 2, 1))
+        out.append(torch.roll(x, (-1, 3), (0, 2)))
+        out.append(torch.roll(x, 5))
+        out.append(F.pixel_shuffle(x.reshape(2, 8, 3, 4), 2))
+        a, b = torch.broadcast_tensors(x[:, :1], ids[0].to(torch.float32)[:1].reshape(1, 1, 1))
+        out.append(a)
+        out.append(b)
+        out.append(torch.outer(x[0, 0], x[1, 1]))
+        out.append(F.one_hot(ids, 7))
+        out.append(F.glu(x, -1))
+        out.append(F.cosine_similarity(x, x.flip(0), dim=-1))
+        out.append(F.cosine_similarity(x, x * 0.0, dim=1))
+        out.append(torch.nan_to_num(x / (x > 0).to(torch.float32)))
+        out.append(torch.nan_to_num(torch.log(x), nan=0.5, posinf=9.0, neginf=-9.0))
+        return out
+
 
 def main():
     torch.manual_seed(0)
@@ -343,6 +374,7 @@ def main():
     save(torch.jit.script(OptionalArgs()), "optional_args.pt")
     save(torch.jit.script(ListArg()), "list_arg.pt")
     save(torch.jit.script(DictOut()), "dict_out.pt")
+    save(torch.jit.script(OpsCommon()), "ops/common.pt")
     save(torch.jit.script(Unsupported()), "unsupported.pt")
     save(torch.jit.script(InplaceView()), "inplace_view.pt")
 

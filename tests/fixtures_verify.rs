@@ -259,6 +259,23 @@ fn dict_built_updated_and_returned() {
 }
 
 #[test]
+fn ops_common_norms_roll_one_hot() {
+    let r = verify_fixture("ops/common.pt", &["f32[4,6,8]", "i64[3,5]:0..7"], 1e-5);
+    assert_eq!(r.checks.len(), 23);
+    let t = types(&read_air(&r.export.air));
+    for ty in [
+        "LpNormV2",
+        "ReduceLogSumExp",
+        "Roll",
+        "OneHot",
+        "IsNan",
+        "IsInf",
+    ] {
+        assert!(t.iter().any(|x| x == ty), "no {ty} in {t:?}");
+    }
+}
+
+#[test]
 fn verify_cli_fails_past_tolerance() {
     let d = tmp();
     let m = model("mlp_f16.pt");

@@ -48,6 +48,7 @@ fn cases() -> Vec<Case> {
         case("branchy.pt", &["f32[3,4]", "bool:false"], &[]),
         case("inplace_view.pt", &["f32[3,4]", "f32[3]"], &[]),
         case("inplace_more.pt", &["f32[3,3]", "f32[]"], &[]),
+        case("ops/common.pt", &["f32[4,6,8]", "i64[3,5]:0..7"], &[]),
         case("ops/elementwise.pt", &["f32[3,4]", "f32[3,4]"], &[]),
         case("ops/int.pt", &["i64[2,3]:-5..5", "f32[2,3]"], &[]),
         case("ops/shape.pt", &["f32[2,3,4]", "f32[2,1,4]"], &[]),

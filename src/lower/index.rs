@@ -7,6 +7,11 @@ use crate::value::{Origin, Port, TensorValue, Value};
 
 pub fn register(r: &mut Rules) {
     r.add(
+        "aten::one_hot",
+        one_hot,
+        "OneHot(⇑INT64 self, depth=K64(num_classes), on_value=K64(1), off_value=K64(0); axis=-1)",
+    );
+    r.add(
         "aten::gather",
         gather,
         "GatherElements(x, ⇑INT64 index; dim normalised)",
@@ -319,5 +324,25 @@ fn cumsum(c: &mut Ctx) -> RuleResult {
         vec![In::P(x), In::P(axis)],
         vec![],
         out,
+    )?])
+}
+
+fn one_hot(c: &mut Ctx) -> RuleResult {
+    let classes = c.int("num_classes")?;
+    if classes < 0 {
+        return Err(
+            "one_hot without num_classes takes the class count from the data; fix: pass num_classes"
+                .into(),
+        );
+    }
+    let x = c.tensor_as("self", DType::I64)?;
+    let depth = c.scalar_i64(classes)?;
+    let on = c.scalar_i64(1)?;
+    let off = c.scalar_i64(0)?;
+    Ok(vec![c.op1(
+        "OneHot",
+        vec![In::P(x), In::P(depth), In::P(on), In::P(off)],
+        vec![("axis", attr::int(-1))],
+        DType::I64,
     )?])
 }

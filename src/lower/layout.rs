@@ -18,6 +18,26 @@ pub fn register(r: &mut Rules) {
         "GatherV2(x, indices=K64(i, 0-D), axis=K64(dim)) per slice",
     );
     r.add(
+        "aten::roll",
+        roll,
+        "Roll(x; shifts, dims); no dims: Reshape(-1) → Roll(dims=[0]) → Reshape back",
+    );
+    r.add(
+        "aten::pixel_shuffle",
+        pixel_shuffle,
+        "Reshape [.., C, r, r, H, W] → Transpose [.., C, H, r, W, r] → Reshape [.., C, H·r, W·r] (static shapes)",
+    );
+    r.add(
+        "aten::broadcast_tensors",
+        broadcast_tensors,
+        "BroadcastTo(xi, K64(common shape)) for each tensor (static shapes)",
+    );
+    r.add(
+        "aten::outer",
+        outer,
+        "Mul(Unsqueeze(⇑out self, axes=[1]), Unsqueeze(⇑out vec2, axes=[0]))",
+    );
+    r.add(
         "aten::stack",
         stack,
         "Pack(x0..xN-1 ⇑out; axis=dim normalised, N)",
@@ -328,4 +348,104 @@ fn flip(c: &mut Ctx) -> RuleResult {
         vec![],
         out,
     )?])
+}
+
+fn roll(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let shifts = c.ints("shifts")?;
+    let dims = if c.has("dims") {
+        c.ints("dims")?
+    } else {
+        vec![]
+    };
+    let x = c.tensor("self")?;
+    if dims.is_empty() {
+        // Rolls the flattened tensor.
+        let shape = c.in_shape("self")?;
+        let flat = c.reshape_const(x, &[-1], out)?;
+        let y = c.op1(
+            "Roll",
+            vec![In::P(flat)],
+            vec![
+                ("shifts", attr::list_int(shifts)),
+                ("dims", attr::list_int(vec![0])),
+            ],
+            out,
+        )?;
+        return Ok(vec![c.reshape_const(y, &shape, out)?]);
+    }
+    let rank = c.rank("self")? as i64;
+    let dims = dims.into_iter().map(|d| Ctx::dim(d, rank)).collect();
+    Ok(vec![c.op1(
+        "Roll",
+        vec![In::P(x)],
+        vec![
+            ("shifts", attr::list_int(shifts)),
+            ("dims", attr::list_int(dims)),
+        ],
+        out,
+    )?])
+}
+
+fn pixel_shuffle(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let shape = c.in_shape("self")?;
+    let r = c.int("upscale_factor")?;
+    let n = shape.len();
+    if n < 3 || r <= 0 || shape[n - 3] % (r * r) != 0 {
+        return Err(format!(
+            "pixel_shuffle of {shape:?} by {r}: the channels must be a multiple of {}",
+            r * r
+        ));
+    }
+    let lead = &shape[..n - 3];
+    let (ch, h, w) = (shape[n - 3] / (r * r), shape[n - 2], shape[n - 1]);
+    let x = c.tensor("self")?;
+    let split: Vec<i64> = lead.iter().copied().chain([ch, r, r, h, w]).collect();
+    let x = c.reshape_const(x, &split, out)?;
+    let l = lead.len() as i64;
+    let perm: Vec<i64> = (0..l).chain([l, l + 3, l + 1, l + 4, l + 2]).collect();
+    let x = c.transpose_const(x, &perm, out)?;
+    let merged: Vec<i64> = lead.iter().copied().chain([ch, h * r, w * r]).collect();
+    Ok(vec![c.reshape_const(x, &merged, out)?])
+}
+
+fn broadcast_tensors(c: &mut Ctx) -> RuleResult {
+    let items: Vec<Value> = match c.arg("tensors")? {
+        Value::List(v) | Value::Tuple(v) => v.clone(),
+        _ => return Err("broadcast_tensors takes a list of tensors".into()),
+    };
+    let outs: Vec<(Vec<i64>, bool)> = c.outputs[0]
+        .tensors()
+        .iter()
+        .map(|t| (t.tensor.size(), t.dynamic_dims().contains(&true)))
+        .collect();
+    let mut ports = vec![];
+    for (v, (shape, dynamic)) in items.iter().zip(outs) {
+        if dynamic {
+            return Err(
+                "broadcast_tensors with dynamic dims; fix: pin them (--dynamic-dims)".into(),
+            );
+        }
+        let t = v
+            .as_tensor()
+            .ok_or("broadcast_tensors takes a list of tensors")?;
+        let dt = crate::dtype::of_tensor(&t.tensor)?;
+        let p = c.port(t)?;
+        ports.push(if t.tensor.size() == shape {
+            p
+        } else {
+            broadcast_to(c, p, &shape, dt)?
+        });
+    }
+    Ok(ports)
+}
+
+fn outer(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let a = c.tensor_as("self", out)?;
+    let b = c.tensor_as("vec2", out)?;
+    let a = super::vision::unsqueeze(c, a, vec![1], out)?;
+    let b = super::vision::unsqueeze(c, b, vec![0], out)?;
+    Ok(vec![c.op1("Mul", vec![In::P(a), In::P(b)], vec![], out)?])
 }

@@ -24,6 +24,11 @@ pub fn register(r: &mut Rules) {
         r.add(op, unary_by_name, ge);
     }
     r.add(
+        "aten::nan_to_num",
+        nan_to_num,
+        "SelectV2(IsNan(x), Kout(nan), x) → SelectV2(IsInf(x) ∧ Greater(x, 0), Kout(posinf or max), ·) → SelectV2(IsInf(x) ∧ Less(x, 0), Kout(neginf or lowest), ·); integers: nothing",
+    );
+    r.add(
         "aten::floor",
         |c| rounding(c, "Floor"),
         "Floor (BF16 via FLOAT); integers: nothing",
@@ -212,4 +217,56 @@ fn is_class(c: &mut Ctx, ty: &str) -> RuleResult {
     let work = if dt == DType::BF16 { DType::F32 } else { dt };
     let x = c.tensor_as("self", work)?;
     Ok(vec![c.op1(ty, vec![In::P(x)], vec![], DType::Bool)?])
+}
+
+fn nan_to_num(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let x = c.tensor_as("self", out)?;
+    if !out.is_float() {
+        return Ok(vec![x]);
+    }
+    let (lowest, max) = match out {
+        DType::F16 => (f64::from(half::f16::MIN), f64::from(half::f16::MAX)),
+        DType::BF16 => (f64::from(half::bf16::MIN), f64::from(half::bf16::MAX)),
+        DType::F32 => (f64::from(f32::MIN), f64::from(f32::MAX)),
+        _ => (f64::MIN, f64::MAX),
+    };
+    let given = |c: &Ctx, name: &str, default: f64| -> Result<f64, String> {
+        match c.arg(name)? {
+            crate::value::Value::None => Ok(default),
+            v => v.as_f64().ok_or_else(|| format!("{name} must be a number")),
+        }
+    };
+    let (nan, pos, neg) = (
+        given(c, "nan", 0.0)?,
+        given(c, "posinf", max)?,
+        given(c, "neginf", lowest)?,
+    );
+    let is_nan = c.op1("IsNan", vec![In::P(x)], vec![], DType::Bool)?;
+    let k = c.scalar(nan, out)?;
+    let mut y = c.op1(
+        "SelectV2",
+        vec![In::P(is_nan), In::P(k), In::P(x)],
+        vec![],
+        out,
+    )?;
+    let is_inf = c.op1("IsInf", vec![In::P(x)], vec![], DType::Bool)?;
+    let zero = c.scalar(0.0, out)?;
+    for (cmp, v) in [("Greater", pos), ("Less", neg)] {
+        let side = c.op1(cmp, vec![In::P(x), In::P(zero)], vec![], DType::Bool)?;
+        let hit = c.op1(
+            "LogicalAnd",
+            vec![In::P(is_inf), In::P(side)],
+            vec![],
+            DType::Bool,
+        )?;
+        let k = c.scalar(v, out)?;
+        y = c.op1(
+            "SelectV2",
+            vec![In::P(hit), In::P(k), In::P(y)],
+            vec![],
+            out,
+        )?;
+    }
+    Ok(vec![y])
 }

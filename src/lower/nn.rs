@@ -6,6 +6,16 @@ use crate::value::Port;
 
 pub fn register(r: &mut Rules) {
     r.add(
+        "aten::glu",
+        glu,
+        "Mul(x[..n/2] along dim, Sigmoid(x[n/2..])) (StridedSliceV2 halves)",
+    );
+    r.add(
+        "aten::cosine_similarity",
+        cosine_similarity,
+        "ReduceSum(Mul(RealDiv(x1, LpNormV2(x1; p=2, axes=[dim], keepdim, epsilon=eps)), RealDiv(x2, LpNormV2(x2; …))), K64([dim])), as ATen computes it",
+    );
+    r.add(
         "aten::_weight_norm",
         weight_norm,
         "v · RealDiv(g, Sqrt(ReduceSum(Mul(v, v), K64(every axis but dim); keep_dims))) (nn.utils.weight_norm)",
@@ -336,6 +346,62 @@ fn weight_norm(c: &mut Ctx) -> RuleResult {
         "Mul",
         vec![In::P(v), In::P(scale)],
         vec![],
+        out,
+    )?])
+}
+
+fn glu(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let shape = c.in_desc_shape("self")?;
+    let dim = Ctx::dim(c.int("dim")?, shape.len() as i64);
+    let n = shape[dim as usize];
+    if n < 0 || n % 2 != 0 {
+        return Err(format!(
+            "glu halves dim {dim}, which must be static and even (it is {n})"
+        ));
+    }
+    let x = c.tensor_as("self", out)?;
+    let a = c.slice_axis(x, dim, 0, n / 2, out)?;
+    let b = c.slice_axis(x, dim, n / 2, n, out)?;
+    let gate = c.op1("Sigmoid", vec![In::P(b)], vec![], out)?;
+    Ok(vec![c.op1(
+        "Mul",
+        vec![In::P(a), In::P(gate)],
+        vec![],
+        out,
+    )?])
+}
+
+fn cosine_similarity(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    if !out.is_float() {
+        return Err(format!("cosine_similarity of {} values", out.name()));
+    }
+    let rank = c.rank("x1")?.max(c.rank("x2")?) as i64;
+    let dim = Ctx::dim(c.int("dim")?, rank);
+    let eps = c.float("eps")?;
+    let mut unit = vec![];
+    for name in ["x1", "x2"] {
+        let x = c.tensor_as(name, out)?;
+        let norm = c.op1(
+            "LpNormV2",
+            vec![In::P(x)],
+            vec![
+                ("p", attr::float(2.0)),
+                ("axes", attr::list_int(vec![dim])),
+                ("keepdim", attr::boolean(true)),
+                ("epsilon", attr::float(eps as f32)),
+            ],
+            out,
+        )?;
+        unit.push(c.op1("RealDiv", vec![In::P(x), In::P(norm)], vec![], out)?);
+    }
+    let prod = c.op1("Mul", vec![In::P(unit[0]), In::P(unit[1])], vec![], out)?;
+    let axes = c.const_i64(&[dim])?;
+    Ok(vec![c.op1(
+        "ReduceSum",
+        vec![In::P(prod), In::P(axes)],
+        vec![("keep_dims", attr::boolean(false))],
         out,
     )?])
 }

@@ -1,6 +1,7 @@
 //! Reductions over dims.
 use super::{Ctx, RuleResult, Rules};
 use crate::ge::{attr, In};
+use crate::value::Value;
 
 pub fn register(r: &mut Rules) {
     r.add(
@@ -13,6 +14,139 @@ pub fn register(r: &mut Rules) {
         |c| reduce(c, "ReduceSum"),
         "[Cast out] → ReduceSum(x, K64(dims or all); keep_dims)",
     );
+    const NORM: &str = "LpNormV2(x; p, axes=dims (or all), keepdim, epsilon=0); p finite and > 0";
+    r.add("aten::linalg_vector_norm", |c| lp_norm(c, "ord"), NORM);
+    r.add("aten::norm", |c| lp_norm(c, "p"), NORM);
+    r.add(
+        "aten::var",
+        |c| variance(c, false),
+        "d = Sub(x, ReduceMean(x, K64(dims); keep_dims)) → ReduceSum(Mul(d, d), K64(dims); keepdim) → RealDiv(Kout(n − correction)) (TorchAir has no var lowering; static reduced dims)",
+    );
+    r.add(
+        "aten::std",
+        |c| variance(c, true),
+        "as aten::var, then Sqrt",
+    );
+    r.add(
+        "aten::logsumexp",
+        logsumexp,
+        "[Cast out] → ReduceLogSumExp(x, K64(dims); keep_dims)",
+    );
+}
+
+/// The dims argument `name` (an int, a list, or None/absent/empty for every dim), normalized.
+fn dims_arg(c: &Ctx, name: &str, rank: i64) -> Result<Vec<i64>, String> {
+    let dims = match c.has(name).then(|| c.arg(name)).transpose()? {
+        None | Some(Value::None) => vec![],
+        Some(Value::List(_)) => c.ints(name)?,
+        Some(_) => vec![c.int(name)?],
+    };
+    Ok(if dims.is_empty() {
+        (0..rank).collect()
+    } else {
+        dims.into_iter().map(|d| Ctx::dim(d, rank)).collect()
+    })
+}
+
+fn keepdim(c: &Ctx) -> Result<bool, String> {
+    Ok(c.has("keepdim") && c.bool("keepdim")?)
+}
+
+fn lp_norm(c: &mut Ctx, p_name: &str) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    if !out.is_float() {
+        return Err(format!("a norm of {} values", out.name()));
+    }
+    if c.has("dtype") && !matches!(c.arg("dtype")?, Value::None) {
+        return Err("a norm with dtype= is not supported; fix: cast the input first".into());
+    }
+    let p = match c.has(p_name).then(|| c.arg(p_name)).transpose()? {
+        None | Some(Value::None) => 2.0,
+        Some(v) => v.as_f64().ok_or("the norm's order must be a number")?,
+    };
+    if !(p.is_finite() && p > 0.0) {
+        return Err(format!(
+            "ord={p} norms are not supported (LpNormV2 takes a finite p > 0)"
+        ));
+    }
+    let rank = c.rank("self")? as i64;
+    let dims = dims_arg(c, "dim", rank)?;
+    let keep = keepdim(c)?;
+    let x = c.tensor_as("self", out)?;
+    Ok(vec![c.op1(
+        "LpNormV2",
+        vec![In::P(x)],
+        vec![
+            ("p", attr::float(p as f32)),
+            ("axes", attr::list_int(dims)),
+            ("keepdim", attr::boolean(keep)),
+            ("epsilon", attr::float(0.0)),
+        ],
+        out,
+    )?])
+}
+
+fn variance(c: &mut Ctx, std: bool) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    if !out.is_float() {
+        return Err(format!("the variance of {} values", out.name()));
+    }
+    let shape = c.in_shape("self")?;
+    let dims = dims_arg(c, "dim", shape.len() as i64)?;
+    let correction = if c.has("correction") {
+        match c.arg("correction")? {
+            Value::None => 1.0,
+            v => v.as_f64().ok_or("correction must be a number")?,
+        }
+    } else if c.has("unbiased") {
+        if c.bool("unbiased")? {
+            1.0
+        } else {
+            0.0
+        }
+    } else {
+        1.0
+    };
+    let n: i64 = dims.iter().map(|d| shape[*d as usize]).product();
+    let keep = keepdim(c)?;
+    let x = c.tensor_as("self", out)?;
+    let axes = c.const_i64(&dims)?;
+    let mean = c.op1(
+        "ReduceMean",
+        vec![In::P(x), In::P(axes)],
+        vec![("keep_dims", attr::boolean(true))],
+        out,
+    )?;
+    let d = c.op1("Sub", vec![In::P(x), In::P(mean)], vec![], out)?;
+    let sq = c.op1("Mul", vec![In::P(d), In::P(d)], vec![], out)?;
+    let sum = c.op1(
+        "ReduceSum",
+        vec![In::P(sq), In::P(axes)],
+        vec![("keep_dims", attr::boolean(keep))],
+        out,
+    )?;
+    let denom = c.scalar((n as f64 - correction).max(0.0), out)?;
+    let var = c.op1("RealDiv", vec![In::P(sum), In::P(denom)], vec![], out)?;
+    Ok(vec![if std {
+        c.op1("Sqrt", vec![In::P(var)], vec![], out)?
+    } else {
+        var
+    }])
+}
+
+fn logsumexp(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.rank("self")? as i64;
+    let dims = dims_arg(c, "dim", rank)?;
+    let keep = keepdim(c)?;
+    let x = c.tensor_as("self", out)?;
+    let axes = c.const_i64(&dims)?;
+    Ok(vec![c.op1(
+        "ReduceLogSumExp",
+        vec![In::P(x), In::P(axes)],
+        vec![("keep_dims", attr::boolean(keep))],
+        out,
+    )?])
 }
 
 fn reduce(c: &mut Ctx, ty: &str) -> RuleResult {

@@ -5,6 +5,7 @@ use tch::{Kind, Tensor};
 
 pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("GatherElements", gather_elements);
+    m.insert("OneHot", one_hot);
     m.insert("ScatterElements", scatter_elements);
     m.insert("IndexByTensor", index_by_tensor);
     m.insert("TensorScatterUpdate", |c| tensor_scatter(c, false));
@@ -205,4 +206,19 @@ fn cumsum(c: &KCtx) -> Result<Vec<Tensor>, String> {
         y = y.flip([axis]);
     }
     Ok(vec![y])
+}
+
+/// `on_value` where the last axis equals `x`, `off_value` elsewhere (axis -1 only).
+fn one_hot(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let depth = int_values(c.input("depth")?)?;
+    let [depth] = depth.as_slice() else {
+        return Err("OneHot: depth must hold one value".into());
+    };
+    if c.int("axis")? != -1 {
+        return Err("OneHot: only axis -1 is supported".into());
+    }
+    let (on, off) = (c.input("on_value")?, c.input("off_value")?);
+    let hot = tc(x.to_kind(tch::Kind::Int64).f_one_hot(*depth))?.to_kind(tch::Kind::Bool);
+    Ok(vec![tc(off.f_where_self(&hot.logical_not(), on))?])
 }

@@ -5,6 +5,7 @@ use tch::Tensor;
 
 pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("SplitV", split_v);
+    m.insert("Roll", roll);
     m.insert("Pack", pack);
     m.insert("Tile", tile);
     m.insert("BroadcastTo", broadcast_to);
@@ -151,4 +152,20 @@ fn reverse_v2(c: &KCtx) -> Result<Vec<Tensor>, String> {
         dims.push(d);
     }
     Ok(vec![tc(x.f_flip(dims.as_slice()))?])
+}
+
+fn roll(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let shifts = c.ints("shifts")?;
+    let dims = c.ints("dims")?;
+    if dims.len() != shifts.len() {
+        return Err(format!(
+            "Roll: {} shifts for {} dims",
+            shifts.len(),
+            dims.len()
+        ));
+    }
+    Ok(vec![super::tc(
+        x.f_roll(shifts.as_slice(), dims.as_slice()),
+    )?])
 }
