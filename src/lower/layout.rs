@@ -445,7 +445,7 @@ fn outer(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
     let a = c.tensor_as("self", out)?;
     let b = c.tensor_as("vec2", out)?;
-    let a = super::vision::unsqueeze(c, a, vec![1], out)?;
-    let b = super::vision::unsqueeze(c, b, vec![0], out)?;
+    let a = super::spatial::unsqueeze(c, a, vec![1], out)?;
+    let b = super::spatial::unsqueeze(c, b, vec![0], out)?;
     Ok(vec![c.op1("Mul", vec![In::P(a), In::P(b)], vec![], out)?])
 }

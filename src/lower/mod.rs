@@ -3,22 +3,28 @@
 //! concrete outputs the walker computed with libtorch, and emits GE ops for the tensor outputs.
 //! Output dtypes come from the concrete outputs, so every rule casts operands to PyTorch's own
 //! promotion result instead of relying on GE's implicit casts (aten-to-ge.md section 1.3).
+mod activation;
 mod attention;
 mod collectives;
 mod compare;
+mod conv;
 mod create;
 mod elementwise;
 mod index;
 mod layout;
 mod math;
 mod nn;
+mod norm;
+mod pad;
+mod pool;
 mod reduction;
+mod resize;
+mod rnn;
 mod shape;
 mod sort;
+mod spatial;
 pub mod sym;
-mod vision;
-mod vision_encoder;
-mod vision_rnn;
+mod transformer;
 
 use crate::dtype::DType;
 use crate::ge::{attr, GraphBuilder, In};
@@ -104,7 +110,14 @@ pub fn rules() -> &'static Rules {
         layout::register(&mut r);
         math::register(&mut r);
         sort::register(&mut r);
-        vision::register(&mut r);
+        conv::register(&mut r);
+        pool::register(&mut r);
+        norm::register(&mut r);
+        resize::register(&mut r);
+        pad::register(&mut r);
+        activation::register(&mut r);
+        transformer::register(&mut r);
+        rnn::register(&mut r);
         r
     })
 }

@@ -1,15 +1,21 @@
 //! Runner kernels: one small function per GE op type, grouped by family.
+mod activation;
 mod collectives;
 mod compare;
+mod conv;
 mod elementwise;
 mod index;
 mod layout;
 mod math;
 mod nn;
+mod norm;
+mod pad;
+mod pool;
 mod reduction;
+mod resize;
 mod shape;
 mod sort;
-mod vision;
+mod spatial;
 
 use crate::ge::attr;
 use crate::proto::OpDef;
@@ -120,7 +126,12 @@ fn registry() -> &'static BTreeMap<&'static str, Kernel> {
             ("math", math::register),
             ("sort", sort::register),
             ("collectives", collectives::register),
-            ("vision", vision::register),
+            ("conv", conv::register),
+            ("pool", pool::register),
+            ("norm", norm::register),
+            ("resize", resize::register),
+            ("pad", pad::register),
+            ("activation", activation::register),
         ];
         let mut m = BTreeMap::new();
         for (family, register) in families {

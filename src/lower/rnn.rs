@@ -21,11 +21,24 @@
 //!     g4    = gi_t + h @ W_hh^T + b_hh           [1, B, 4H]
 //!     i,f,o = Sigmoid(g4 slices), g = Tanh(g4[2H..3H])
 //!     c     = f * c + i * g;  h = o * Tanh(c)   (c_n stacked like h_n)
-use super::vision::{squeeze, unsqueeze};
-use super::{Ctx, RuleResult};
+use super::spatial::{squeeze, unsqueeze};
+use super::{Ctx, RuleResult, Rules};
 use crate::dtype::DType;
 use crate::ge::{attr, In};
 use crate::value::{Port, Value};
+
+pub fn register(r: &mut Rules) {
+    r.add(
+        "aten::lstm.input",
+        lstm,
+        "unrolled per step like gru: BatchMatMulV2 projections → Sigmoid (i, f, o) / Tanh (g) on StridedSliceV2 gate slices → Mul/Add cell update, Tanh → ConcatV2 over time (and directions)",
+    );
+    r.add(
+        "aten::gru.input",
+        gru,
+        "unrolled per step: BatchMatMulV2 (input and hidden projections, biases fused) → StridedSliceV2 gates → Sigmoid/Tanh/Mul/Sub/Add → ConcatV2 over time (and directions); not the fused dynamic GRU op, whose x and weights are FLOAT16-only",
+    );
+}
 
 fn bin(c: &mut Ctx, ty: &str, a: Port, b: Port, dt: DType) -> Result<Port, String> {
     c.op1(ty, vec![In::P(a), In::P(b)], vec![], dt)

@@ -13,10 +13,23 @@
 //! Masks: mask_type 0 is an attention mask [L, S], 1 a key padding mask [B, S], 2 a full
 //! [B, h, L, S] mask; a float mask is added to the scores, a bool mask (True = masked) sets them
 //! to -inf.
-use super::{Ctx, RuleResult};
+use super::{Ctx, RuleResult, Rules};
 use crate::dtype::DType;
 use crate::ge::{attr, In};
 use crate::value::Port;
+
+pub fn register(r: &mut Rules) {
+    r.add(
+        "aten::_transformer_encoder_layer_fwd",
+        encoder_layer,
+        "decomposed (nn.TransformerEncoderLayer's inference fast path): BatchMatMulV2 for the qkv, output and feed-forward projections, StridedSliceV2/Reshape/Transpose heads, Mul 1/√d, Add or MaskedFill mask, SoftmaxV2, Relu|GeluV2, LayerNorm ×2",
+    );
+    r.add(
+        "aten::_native_multi_head_attention",
+        multi_head_attention,
+        "decomposed (nn.MultiheadAttention's inference path, self-attention): as _transformer_encoder_layer_fwd's attention; weights: ReduceMean over heads (average_attn_weights) or the SoftmaxV2 output",
+    );
+}
 
 fn slice_last(c: &mut Ctx, x: Port, begin: i64, end: i64, dt: DType) -> Result<Port, String> {
     c.slice_axis(x, -1, begin, end, dt)

@@ -1,0 +1,123 @@
+//! Convolutions (`Conv2D`, `Conv2DTranspose`), 1-D ones through a height of 1.
+use super::spatial::{back, input_dtype, spatial, squeeze, unsqueeze, work_dtype};
+use super::{Ctx, RuleResult, Rules};
+use crate::ge::{attr, In};
+use crate::value::Value;
+
+pub fn register(r: &mut Rules) {
+    let conv = "transposed=false: Conv2D(x, filter, bias?; strides=[1,1,s..], pads=[t,b,l,r], dilations=[1,1,d..], groups, data_format=NCHW); 1-D: Unsqueeze(axes=[2]) on x and weight → Conv2D → Squeeze(axis=[2]); unbatched: Unsqueeze/Squeeze 0; f64 runs in FLOAT (Cast in/out): the prototype lacks it";
+    r.add("aten::_convolution", convolution, conv);
+    r.add("aten::convolution", convolution, conv);
+    r.add("aten::conv2d", convolution, conv);
+    r.add("aten::conv1d", convolution, conv);
+    let convt = "Conv2DTranspose(input_size=K32(output shape), x, filter, bias?; strides, pads=[t,b,l,r], dilations, groups, output_padding=[0,0,oh,ow], data_format=NCHW); 1-D via Unsqueeze/Squeeze at 2 (also aten::_convolution with transposed=true); as TorchAir, also for FLOAT, which the prototype's x/filter type lists omit (export warns)";
+    r.add("aten::conv_transpose1d", convolution, convt);
+    r.add("aten::conv_transpose2d.input", convolution, convt);
+}
+
+fn convolution(c: &mut Ctx) -> RuleResult {
+    let res = c.out_dtype(0)?;
+    let out = work_dtype("Conv2D", res);
+    // Only its rank is used: batch and spatial dims may be dynamic.
+    let xs = c.in_desc_shape("input")?;
+    let ws = c.in_shape("weight")?;
+    let nsp = ws.len().saturating_sub(2);
+    if !(1..=2).contains(&nsp) {
+        return Err(format!(
+            "only 1-D and 2-D convolutions are supported (weight {ws:?}); Conv3D is not lowered yet"
+        ));
+    }
+    let transposed = c.node.op_name().starts_with("aten::conv_transpose")
+        || (c.has("transposed") && c.bool("transposed")?);
+    if !out.is_float() {
+        return Err(format!(
+            "convolution of {} tensors: GE's Conv2D takes float inputs",
+            out.name()
+        ));
+    }
+    let batched = xs.len() == ws.len();
+    let stride = spatial(c, "stride", nsp, None)?;
+    let dilation = spatial(c, "dilation", nsp, None)?;
+    // Pads as (begin, end) per spatial dim; `padding="same"|"valid"` is the conv*.padding overload.
+    let pads: Vec<(i64, i64)> = match c.arg("padding")? {
+        Value::Str(s) if s == "valid" => vec![(0, 0); nsp],
+        Value::Str(s) if s == "same" => (0..nsp)
+            .map(|i| {
+                let total = dilation[i] * (ws[2 + i] - 1);
+                (total / 2, total - total / 2)
+            })
+            .collect(),
+        Value::Str(s) => return Err(format!("padding='{s}' is not 'same' or 'valid'")),
+        _ => spatial(c, "padding", nsp, None)?
+            .into_iter()
+            .map(|p| (p, p))
+            .collect(),
+    };
+    let groups = c.int("groups")?;
+    let mut x = c.tensor_as("input", out)?;
+    let mut w = c.tensor_as("weight", out)?;
+    let bias = if c.has("bias") {
+        // Conv2D's bias has no BF16: a bf16 conv takes a FLOAT bias.
+        In::P(c.tensor_as("bias", input_dtype("Conv2D", Some("bias"), out))?)
+    } else {
+        In::Unfed
+    };
+    if !batched {
+        x = unsqueeze(c, x, vec![0], out)?;
+    }
+    let (strides, pads, dilations) = if nsp == 1 {
+        x = unsqueeze(c, x, vec![2], out)?;
+        w = unsqueeze(c, w, vec![2], out)?;
+        (
+            vec![1, 1, 1, stride[0]],
+            vec![0, 0, pads[0].0, pads[0].1],
+            vec![1, 1, 1, dilation[0]],
+        )
+    } else {
+        (
+            vec![1, 1, stride[0], stride[1]],
+            vec![pads[0].0, pads[0].1, pads[1].0, pads[1].1],
+            vec![1, 1, dilation[0], dilation[1]],
+        )
+    };
+    let mut attrs = vec![
+        ("strides", attr::list_int(strides)),
+        ("pads", attr::list_int(pads)),
+        ("dilations", attr::list_int(dilations)),
+        ("groups", attr::int(groups)),
+        ("data_format", attr::string("NCHW")),
+    ];
+    let mut y = if transposed {
+        let mut op = spatial(c, "output_padding", nsp, None)?;
+        if nsp == 1 {
+            op.insert(0, 0);
+        }
+        attrs.push(("output_padding", attr::list_int(vec![0, 0, op[0], op[1]])));
+        // input_size: the 4-D output shape, INT32 (TorchAir builds it with Pack; it is static here).
+        let mut os = c.out_shape(0)?;
+        if !batched {
+            os.insert(0, 1);
+        }
+        if nsp == 1 {
+            os.insert(2, 1);
+        }
+        let os: Vec<i32> = os.iter().map(|&d| d as i32).collect();
+        let size =
+            c.b.constant(&tch::Tensor::from_slice(&os), &format!("{os:?}"))?;
+        c.op1(
+            "Conv2DTranspose",
+            vec![In::P(size), In::P(x), In::P(w), bias],
+            attrs,
+            out,
+        )?
+    } else {
+        c.op1("Conv2D", vec![In::P(x), In::P(w), bias], attrs, out)?
+    };
+    if nsp == 1 {
+        y = squeeze(c, y, vec![2], out)?;
+    }
+    if !batched {
+        y = squeeze(c, y, vec![0], out)?;
+    }
+    back(c, y, res)
+}

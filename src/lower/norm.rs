@@ -1,0 +1,194 @@
+//! Batch, group and instance norm (`BNInfer`, `GroupNorm`, `InstanceNorm`) on 4-D views.
+use super::spatial::{self, squeeze, unsqueeze, work_dtype};
+use super::{Ctx, RuleResult, Rules};
+use crate::dtype::DType;
+use crate::ge::{attr, In};
+use crate::value::Port;
+
+pub fn register(r: &mut Rules) {
+    r.add(
+        "aten::batch_norm",
+        batch_norm,
+        "eval: [Unsqueeze/Reshape to 4-D] → BNInfer(x, scale, offset, mean, variance; epsilon) (params as FLOAT; missing weight/bias → constants 1/0) → [Squeeze/Reshape back]; bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+    );
+    r.add(
+        "aten::group_norm",
+        group_norm,
+        "[Unsqueeze to 4-D] → GroupNorm(x, gamma, beta; num_groups, eps, data_format=NCHW, is_training=true) output 0 (missing weight/bias → constants 1/0); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+    );
+    r.add(
+        "aten::instance_norm",
+        instance_norm,
+        "input stats: [Unsqueeze to 4-D] → InstanceNorm(x, gamma, beta; data_format=NCHW, epsilon) output 0; running stats: as batch_norm (BNInfer); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+    );
+}
+
+/// A per-channel parameter: the argument cast to `dt`, or a Const filled with `fill`.
+fn channel_param(
+    c: &mut Ctx,
+    name: &str,
+    channels: i64,
+    fill: f64,
+    dt: DType,
+) -> Result<Port, String> {
+    if c.has(name) {
+        return c.tensor_as(name, dt);
+    }
+    let t = tch::Tensor::full([channels], fill, (dt.kind(), tch::Device::Cpu));
+    c.b.constant(&t, &format!("full([{channels}], {fill})"))
+}
+
+/// Brings an [N, C, ...] tensor to 4-D for BNInfer/GroupNorm/InstanceNorm: rank 2/3 gets trailing
+/// unit dims, rank > 4 folds the trailing dims into one. Returns the way back.
+enum Back {
+    None,
+    Squeeze(Vec<i64>),
+    Reshape(Vec<i64>),
+}
+
+/// The input's shape with -1 for dynamic dims; its channel dim (1) must be static.
+fn channels_static(c: &Ctx) -> Result<Vec<i64>, String> {
+    let shape = c.in_desc_shape("input")?;
+    if shape.get(1).is_some_and(|&ch| ch < 0) {
+        return Err("the channel dim (1) is dynamic; fix: pin it (--dynamic-dims)".into());
+    }
+    Ok(shape)
+}
+
+fn to_4d(c: &mut Ctx, x: Port, shape: &[i64], dt: DType) -> Result<(Port, Back), String> {
+    let rank = shape.len() as i64;
+    match rank {
+        4 => Ok((x, Back::None)),
+        2 | 3 => {
+            let axes: Vec<i64> = (rank..4).collect();
+            let y = unsqueeze(c, x, axes.clone(), dt)?;
+            Ok((y, Back::Squeeze(axes)))
+        }
+        r if r > 4 && shape.contains(&-1) => Err(format!(
+            "a rank-{r} input with dynamic dims is not supported; fix: pin them (--dynamic-dims)"
+        )),
+        r if r > 4 => {
+            let s = c.const_i64(&[shape[0], shape[1], shape[2], -1])?;
+            let y = c.op1("Reshape", vec![In::P(x), In::P(s)], vec![], dt)?;
+            Ok((y, Back::Reshape(shape.to_vec())))
+        }
+        r => Err(format!(
+            "expects an input of shape [N, C, ...], got rank {r}"
+        )),
+    }
+}
+
+fn from_4d(c: &mut Ctx, y: Port, back: Back, dt: DType) -> Result<Port, String> {
+    match back {
+        Back::None => Ok(y),
+        Back::Squeeze(axes) => squeeze(c, y, axes, dt),
+        Back::Reshape(shape) => {
+            let s = c.const_i64(&shape)?;
+            c.op1("Reshape", vec![In::P(y), In::P(s)], vec![], dt)
+        }
+    }
+}
+
+/// Eval-mode batch norm with running statistics → BNInfer (FLOAT parameters, as its prototype
+/// requires; half-precision models get their parameters cast up).
+fn bn_infer(c: &mut Ctx, eps: f64) -> RuleResult {
+    let res = c.out_dtype(0)?;
+    let out = work_dtype("BNInfer", res);
+    let shape = channels_static(c)?;
+    if shape.len() < 2 {
+        return Err(format!("batch norm of a rank-{} tensor", shape.len()));
+    }
+    let ch = shape[1];
+    let x = c.tensor_as("input", out)?;
+    let scale = channel_param(c, "weight", ch, 1.0, DType::F32)?;
+    let offset = channel_param(c, "bias", ch, 0.0, DType::F32)?;
+    let mean = c.tensor_as("running_mean", DType::F32)?;
+    let var = c.tensor_as("running_var", DType::F32)?;
+    let (x4, back) = to_4d(c, x, &shape, out)?;
+    let y = c.op1(
+        "BNInfer",
+        vec![
+            In::P(x4),
+            In::P(scale),
+            In::P(offset),
+            In::P(mean),
+            In::P(var),
+        ],
+        vec![("epsilon", attr::float(eps as f32))],
+        out,
+    )?;
+    let y = from_4d(c, y, back, out)?;
+    spatial::back(c, y, res)
+}
+
+fn batch_norm(c: &mut Ctx) -> RuleResult {
+    if c.bool("training")? || !c.has("running_mean") || !c.has("running_var") {
+        return Err(
+            "batch_norm in training mode (or without running statistics) is not supported; fix: call model.eval() before saving, and keep track_running_stats=True".into(),
+        );
+    }
+    let eps = c.float("eps")?;
+    bn_infer(c, eps)
+}
+
+fn group_norm(c: &mut Ctx) -> RuleResult {
+    let res = c.out_dtype(0)?;
+    let out = work_dtype("GroupNorm", res);
+    let shape = channels_static(c)?;
+    if shape.len() < 2 {
+        return Err(format!("group_norm of a rank-{} tensor", shape.len()));
+    }
+    let groups = c.int("num_groups")?;
+    let eps = c.float("eps")?;
+    let x = c.tensor_as("input", out)?;
+    let gamma = channel_param(c, "weight", shape[1], 1.0, out)?;
+    let beta = channel_param(c, "bias", shape[1], 0.0, out)?;
+    let (x4, back) = to_4d(c, x, &shape, out)?;
+    let ys = c.op(
+        "GroupNorm",
+        vec![In::P(x4), In::P(gamma), In::P(beta)],
+        vec![
+            ("num_groups", attr::int(groups)),
+            ("data_format", attr::string("NCHW")),
+            ("eps", attr::float(eps as f32)),
+            ("is_training", attr::boolean(true)),
+        ],
+        &[Some(out), Some(out), Some(out)],
+    )?;
+    let y = from_4d(c, ys[0], back, out)?;
+    spatial::back(c, y, res)
+}
+
+fn instance_norm(c: &mut Ctx) -> RuleResult {
+    let eps = c.float("eps")?;
+    if !c.bool("use_input_stats")? {
+        if !c.has("running_mean") || !c.has("running_var") {
+            return Err("instance_norm without input stats needs running statistics".into());
+        }
+        return bn_infer(c, eps);
+    }
+    let res = c.out_dtype(0)?;
+    let out = work_dtype("InstanceNorm", res);
+    let shape = channels_static(c)?;
+    if shape.len() < 3 {
+        return Err(format!(
+            "instance_norm expects [N, C, ...], got rank {}",
+            shape.len()
+        ));
+    }
+    let x = c.tensor_as("input", out)?;
+    let gamma = channel_param(c, "weight", shape[1], 1.0, out)?;
+    let beta = channel_param(c, "bias", shape[1], 0.0, out)?;
+    let (x4, back) = to_4d(c, x, &shape, out)?;
+    let ys = c.op(
+        "InstanceNorm",
+        vec![In::P(x4), In::P(gamma), In::P(beta)],
+        vec![
+            ("data_format", attr::string("NCHW")),
+            ("epsilon", attr::float(eps as f32)),
+        ],
+        &[Some(out), Some(out), Some(out)],
+    )?;
+    let y = from_4d(c, ys[0], back, out)?;
+    spatial::back(c, y, res)
+}

@@ -1,0 +1,125 @@
+//! Nearest and bilinear upsampling (`ResizeNearestNeighborV2`, `ResizeBilinearV2`).
+use super::spatial::{back, squeeze, unsqueeze, work_dtype, xname};
+use super::{Ctx, RuleResult, Rules};
+use crate::dtype::DType;
+use crate::ge::{attr, In};
+use crate::value::Value;
+
+pub fn register(r: &mut Rules) {
+    r.add(
+        "aten::upsample_nearest1d",
+        |c| resize(c, Resize::Nearest, 1),
+        "Unsqueeze(axes=[2]) → ResizeNearestNeighborV2(x, K32([1,ol])) → Squeeze(axis=[2]); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+    );
+    r.add(
+        "aten::upsample_linear1d",
+        |c| resize(c, Resize::Bilinear, 1),
+        "Unsqueeze(axes=[2]) → ResizeBilinearV2(x, K32([1,ol]); align_corners, half_pixel_centers=!align_corners, dtype=FLOAT) → Squeeze(axis=[2]) → [Cast out]; bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+    );
+    r.add(
+        "aten::upsample_nearest2d",
+        |c| resize(c, Resize::Nearest, 2),
+        "ResizeNearestNeighborV2(x, K32([oh,ow]); align_corners=false, half_pixel_centers=false); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+    );
+    r.add(
+        "aten::_upsample_nearest_exact2d",
+        |c| resize(c, Resize::NearestExact, 2),
+        "ResizeNearestNeighborV2(x, K32([oh,ow]); align_corners=false, half_pixel_centers=true); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+    );
+    r.add(
+        "aten::upsample_bilinear2d",
+        |c| resize(c, Resize::Bilinear, 2),
+        "ResizeBilinearV2(x, K32([oh,ow]); align_corners, half_pixel_centers=!align_corners, dtype=FLOAT) → [Cast out] (y is FLOAT); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+    );
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Resize {
+    Nearest,
+    NearestExact,
+    Bilinear,
+}
+
+/// The scale factors the op was given, if any (`.vec` overloads: `scale_factors`; the others:
+/// `scales_h`/`scales_w`, or `scales` for 1-D).
+fn given_scales(c: &Ctx) -> Result<Option<Vec<f64>>, String> {
+    if c.has("scale_factors") {
+        let v = match c.arg("scale_factors")? {
+            Value::List(v) => v.iter().filter_map(Value::as_f64).collect(),
+            _ => return Err("scale_factors must be a list of floats".into()),
+        };
+        return Ok(Some(v));
+    }
+    if c.has("scales_h") || c.has("scales_w") {
+        return Ok(Some(vec![c.float("scales_h")?, c.float("scales_w")?]));
+    }
+    if c.has("scales") {
+        return Ok(Some(vec![c.float("scales")?]));
+    }
+    Ok(None)
+}
+
+/// 2-D resizes on [N,C,H,W]; 1-D ones (`nsp` = 1) on [N,C,L] viewed as [N,C,1,L].
+fn resize(c: &mut Ctx, mode: Resize, nsp: usize) -> RuleResult {
+    let res = c.out_dtype(0)?;
+    // Both resize prototypes list the same x types.
+    let out = work_dtype("ResizeBilinearV2", res);
+    let name = xname(c);
+    // Batch and channels may be dynamic; the spatial sizes are baked into the resize.
+    let ins = c.in_desc_shape(name)?;
+    let os = c.out_desc_shape(0)?;
+    if ins[2..].iter().chain(&os[2..]).any(|&d| d < 0) {
+        return Err(
+            "a resize over dynamic spatial dims is not supported; fix: pin them (--dynamic-dims)"
+                .into(),
+        );
+    }
+    if ins.len() != nsp + 2 {
+        return Err(format!("expects a {}-D input, got {ins:?}", nsp + 2));
+    }
+    let align = mode == Resize::Bilinear && c.bool("align_corners")?;
+    // GE maps output to input pixels with in/out; ATen uses 1/scale_factor when one is given.
+    // They agree when out = in * scale exactly.
+    if let Some(s) = given_scales(c)? {
+        let exact = s.len() == nsp
+            && s.iter()
+                .zip(ins[2..].iter().zip(&os[2..]))
+                .all(|(f, (i, o))| (*f * *i as f64 - *o as f64).abs() < 1e-9);
+        if !exact && !align {
+            return Err(format!(
+                "scale_factor {s:?} does not give the output size {:?} exactly, and GE resizes by in/out; fix: pass size= (or recompute_scale_factor=True) to interpolate",
+                &os[2..]
+            ));
+        }
+    }
+    let (oh, ow) = if nsp == 1 { (1, os[2]) } else { (os[2], os[3]) };
+    let size = c.b.constant(
+        &tch::Tensor::from_slice(&[oh as i32, ow as i32]),
+        &format!("[{oh}, {ow}]"),
+    )?;
+    let (ty, half_pixel) = match mode {
+        Resize::Nearest => ("ResizeNearestNeighborV2", false),
+        Resize::NearestExact => ("ResizeNearestNeighborV2", true),
+        Resize::Bilinear => ("ResizeBilinearV2", !align),
+    };
+    let mut attrs = vec![
+        ("align_corners", attr::boolean(align)),
+        ("half_pixel_centers", attr::boolean(half_pixel)),
+    ];
+    // ResizeBilinearV2's y is FLOAT whatever x is (its `dtype` attr).
+    let ydt = if mode == Resize::Bilinear {
+        attrs.push(("dtype", attr::dtype_cpp(DType::F32.ge_cpp())));
+        DType::F32
+    } else {
+        out
+    };
+    let mut x = c.tensor_as(name, out)?;
+    if nsp == 1 {
+        x = unsqueeze(c, x, vec![2], out)?;
+    }
+    let mut y = c.op1(ty, vec![In::P(x), In::P(size)], attrs, ydt)?;
+    if nsp == 1 {
+        y = squeeze(c, y, vec![2], ydt)?;
+    }
+    back(c, y, res)
+}

@@ -1,0 +1,105 @@
+//! `Conv2D` and `Conv2DTranspose`.
+use super::spatial::{hw_attr, nchw, need_float, rank4, sym_pads, torch_err, R};
+use super::{int_values, same_dtype, KCtx, Kernel};
+use std::collections::BTreeMap;
+use tch::{Kind, Tensor};
+
+pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
+    m.insert("Conv2D", conv2d);
+    m.insert("Conv2DTranspose", conv2d_transpose);
+}
+
+fn conv2d(c: &KCtx) -> R {
+    nchw(c)?;
+    if c.opt("offset_w").is_some() || c.int("offset_x")? != 0 {
+        return Err("quantized Conv2D (offset_w/offset_x) is not supported by the runner".into());
+    }
+    let (x, w) = (c.input("x")?, c.input("filter")?);
+    rank4(x, "x")?;
+    rank4(w, "filter")?;
+    same_dtype(x, w)?;
+    need_float(x, "x")?;
+    let strides = hw_attr(c, "strides")?;
+    let dilations = hw_attr(c, "dilations")?;
+    let pads = c.ints("pads")?;
+    let groups = c.int("groups")?;
+    let (x, pad) = match sym_pads(&pads)? {
+        Some(p) => (x.shallow_clone(), p),
+        // Asymmetric pads (padding="same" with an even kernel): pad explicitly with zeros.
+        None => (
+            x.f_constant_pad_nd([pads[2], pads[3], pads[0], pads[1]])
+                .map_err(torch_err)?,
+            [0, 0],
+        ),
+    };
+    let y = x
+        .f_conv2d(w, None::<Tensor>, strides, pad, dilations, groups)
+        .map_err(torch_err)?;
+    Ok(vec![add_bias(c, y)?])
+}
+
+/// Adds the optional per-channel `bias` to an NCHW conv result: of y's dtype, or FLOAT (added in
+/// FLOAT, the result rounded back).
+fn add_bias(c: &KCtx, y: Tensor) -> Result<Tensor, String> {
+    let Some(b) = c.opt("bias") else {
+        return Ok(y);
+    };
+    let ch = y.size()[1];
+    if b.size() != [ch] {
+        return Err(format!("bias must be [{ch}], got {:?}", b.size()));
+    }
+    let b4 = b.reshape([1, ch, 1, 1]);
+    if b.kind() == y.kind() {
+        Ok(y + b4)
+    } else if b.kind() == Kind::Float {
+        Ok((y.to_kind(Kind::Float) + b4).to_kind(y.kind()))
+    } else {
+        Err(format!(
+            "bias is {:?}; it must be {:?} like x, or FLOAT",
+            b.kind(),
+            y.kind()
+        ))
+    }
+}
+
+/// The transposed convolution (the gradient of Conv2D with respect to its input): `pads` are the
+/// pads of that forward conv, `input_size` is the output's shape.
+fn conv2d_transpose(c: &KCtx) -> R {
+    nchw(c)?;
+    if c.opt("offset_w").is_some() || c.int("offset_x")? != 0 {
+        return Err("quantized Conv2DTranspose is not supported by the runner".into());
+    }
+    let (x, w) = (c.input("x")?, c.input("filter")?);
+    rank4(x, "x")?;
+    rank4(w, "filter")?;
+    same_dtype(x, w)?;
+    need_float(x, "x")?;
+    let size = int_values(c.input("input_size")?)?;
+    let strides = hw_attr(c, "strides")?;
+    let dilations = hw_attr(c, "dilations")?;
+    let out_pad = c.ints("output_padding")?;
+    let [0, 0, oh, ow] = out_pad[..] else {
+        return Err(format!("output_padding {out_pad:?}: expected [0, 0, h, w]"));
+    };
+    let pad = sym_pads(&c.ints("pads")?)?
+        .ok_or("asymmetric pads are not supported by the runner for Conv2DTranspose")?;
+    let y = x
+        .f_conv_transpose2d(
+            w,
+            None::<Tensor>,
+            strides,
+            pad,
+            [oh, ow],
+            c.int("groups")?,
+            dilations,
+        )
+        .map_err(torch_err)?;
+    let y = add_bias(c, y)?;
+    if y.size() != size {
+        return Err(format!(
+            "input_size {size:?} does not match the computed output shape {:?}",
+            y.size()
+        ));
+    }
+    Ok(vec![y])
+}

@@ -1,0 +1,69 @@
+//! `MaxPoolV3`, `AvgPoolV2`, `AdaptiveAvgPool2d`.
+use super::spatial::{hw_attr, nchw, need_float, rank4, sym_pads, torch_err, R};
+use super::{KCtx, Kernel};
+use std::collections::BTreeMap;
+
+pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
+    m.insert("MaxPoolV3", max_pool_v3);
+    m.insert("AvgPoolV2", avg_pool_v2);
+    m.insert("AdaptiveAvgPool2d", adaptive_avg_pool2d);
+}
+
+/// (kernel, stride, symmetric padding) of a 2-D pool, (H, W) each.
+type Pool = ([i64; 2], [i64; 2], [i64; 2]);
+
+fn pool_attrs(c: &KCtx) -> Result<Pool, String> {
+    nchw(c)?;
+    if c.string("padding_mode")? != "CALCULATED" {
+        return Err("only padding_mode CALCULATED is supported by the runner".into());
+    }
+    if c.bool("global_pooling")? {
+        return Err("global_pooling=true is not supported by the runner".into());
+    }
+    let k = hw_attr(c, "ksize")?;
+    let s = hw_attr(c, "strides")?;
+    let p = sym_pads(&c.ints("pads")?)?
+        .ok_or("asymmetric pooling pads are not supported by the runner")?;
+    Ok((k, s, p))
+}
+
+fn max_pool_v3(c: &KCtx) -> R {
+    let (k, s, p) = pool_attrs(c)?;
+    let x = c.input("x")?;
+    rank4(x, "x")?;
+    Ok(vec![x
+        .f_max_pool2d(k, s, p, [1, 1], c.bool("ceil_mode")?)
+        .map_err(torch_err)?])
+}
+
+fn avg_pool_v2(c: &KCtx) -> R {
+    let (k, s, p) = pool_attrs(c)?;
+    let x = c.input("x")?;
+    rank4(x, "x")?;
+    need_float(x, "x")?;
+    let div = c.int("divisor_override")?;
+    let y = x
+        .f_avg_pool2d(
+            k,
+            s,
+            p,
+            c.bool("ceil_mode")?,
+            !c.bool("exclusive")?,
+            (div != 0).then_some(div),
+        )
+        .map_err(torch_err)?;
+    Ok(vec![y])
+}
+
+fn adaptive_avg_pool2d(c: &KCtx) -> R {
+    let x = c.input("x")?;
+    need_float(x, "x")?;
+    if x.dim() != 3 && x.dim() != 4 {
+        return Err(format!("x must be 3-D or 4-D, got {:?}", x.size()));
+    }
+    let o = c.ints("output_size")?;
+    if o.len() != 2 {
+        return Err(format!("output_size {o:?} must have 2 entries"));
+    }
+    Ok(vec![x.f_adaptive_avg_pool2d(o).map_err(torch_err)?])
+}
