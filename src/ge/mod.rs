@@ -196,9 +196,9 @@ impl GraphBuilder {
     pub fn constant(&mut self, t: &tch::Tensor, readable: &str) -> Result<Port, String> {
         let dt = crate::dtype::of_tensor(t)?;
         let shape = t.size();
-        // A private copy: the walker runs in-place ops on concrete tensors, and a later write
-        // into `t`'s memory must not change a Const made before it.
-        let value = crate::write::tensor_def(&t.copy(), dt)?;
+        // The Const holds `t`'s own memory; before an in-place op writes into it, the walker calls
+        // `own_const_data` so that the Const keeps the value it had here.
+        let value = crate::write::tensor_def(t, dt)?;
         let name = self.unique_name("Const");
         let mut op = OpDef {
             name,
@@ -216,6 +216,16 @@ impl GraphBuilder {
             node: self.ops.len() - 1,
             index: 0,
         })
+    }
+
+    /// Gives the Const at `p` its own copy of its data (which until now was a view of a tensor's
+    /// memory), before that memory is written in place.
+    pub fn own_const_data(&mut self, p: Port) {
+        if let Some(a) = self.ops[p.node].attr.get_mut("value") {
+            if let Some(crate::proto::attr_def::Value::T(t)) = a.value.as_mut() {
+                t.data = bytes::Bytes::copy_from_slice(&t.data);
+            }
+        }
     }
 
     /// Adds a weight node (a module tensor by path). It is written as `Const` or `FileConstant`

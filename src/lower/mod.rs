@@ -141,6 +141,13 @@ pub struct Materialized {
     syms: HashMap<*const crate::value::SymInt, Port>,
 }
 
+impl Materialized {
+    /// Every Const made from a value's tensor, with that tensor.
+    pub fn constants(&self) -> impl Iterator<Item = (&tch::Tensor, Port)> {
+        self.constants.values().map(|(t, p)| (&**t, *p))
+    }
+}
+
 /// Turns a tensor value into a GE port, emitting its weight or Const node the first time.
 pub fn port_of(
     b: &mut GraphBuilder,

@@ -31,13 +31,17 @@ fn span(t: &tch::Tensor) -> Option<(usize, usize)> {
 
 /// Whether any tensor in `v` shares memory with `target`.
 pub fn overlaps(target: &tch::Tensor, v: &Value) -> bool {
-    let Some((a0, a1)) = span(target) else {
-        return false;
-    };
-    v.tensors().iter().any(|t| match span(&t.tensor) {
-        Some((b0, b1)) => a0 < b1 && b0 < a1,
-        None => false,
-    })
+    v.tensors()
+        .iter()
+        .any(|t| overlaps_tensor(target, &t.tensor))
+}
+
+/// Whether two tensors' memory overlaps.
+pub fn overlaps_tensor(a: &tch::Tensor, b: &tch::Tensor) -> bool {
+    match (span(a), span(b)) {
+        (Some((a0, a1)), Some((b0, b1))) => a0 < b1 && b0 < a1,
+        _ => false,
+    }
 }
 
 /// Each element's memory offset, in elements, from `origin` (a data pointer), flattened.

@@ -439,6 +439,20 @@ impl<'m> Walker<'m> {
             }
             collective::eval(n, inputs).map_err(|e| Error::Run(format!("{}: {e}", site(n))))?
         } else {
+            if lower::is_inplace(n.op_name()) {
+                // Consts that share the memory about to be written keep their value.
+                if let Some(t) = inputs.first().and_then(Value::as_tensor) {
+                    let shared: Vec<Port> = self
+                        .mat
+                        .constants()
+                        .filter(|(c, _)| alias::overlaps_tensor(&t.tensor, c))
+                        .map(|(_, p)| p)
+                        .collect();
+                    for p in shared {
+                        self.b.own_const_data(p);
+                    }
+                }
+            }
             let mut outs = self.exec(n, &inputs)?;
             if self.opts.dynamic && inputs.iter().any(Value::has_probe) {
                 let probe_inputs: Vec<Value> = inputs.iter().map(Value::probe).collect();
