@@ -342,6 +342,16 @@ class OpsCommon(nn.Module):
         out.append(torch.nan_to_num(torch.log(x), nan=0.5, posinf=9.0, neginf=-9.0))
         return out
 
+# --- A frozen module (torch.jit.freeze): its weights are tensor constants of the graph.
+class FrozenMLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(64, 128)
+        self.fc2 = nn.Linear(128, 4)
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x)))
+
 
 def main():
     torch.manual_seed(0)
@@ -375,6 +385,7 @@ def main():
     save(torch.jit.script(ListArg()), "list_arg.pt")
     save(torch.jit.script(DictOut()), "dict_out.pt")
     save(torch.jit.script(OpsCommon()), "ops/common.pt")
+    save(torch.jit.freeze(torch.jit.script(FrozenMLP().eval())), "frozen_mlp.pt")
     save(torch.jit.script(Unsupported()), "unsupported.pt")
     save(torch.jit.script(InplaceView()), "inplace_view.pt")
 

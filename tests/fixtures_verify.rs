@@ -276,6 +276,38 @@ fn ops_common_norms_roll_one_hot() {
 }
 
 #[test]
+fn frozen_module_weights_are_weights() {
+    // fc1.weight (128x64 f32, 32 KiB) is a graph constant in a frozen module: a weight named
+    // constant.0, so a FileConstant (file constant_0) when weights go to files.
+    let d = tmp();
+    let (c, out, e) = cli(
+        d.path(),
+        &[
+            "verify",
+            model("frozen_mlp.pt").to_str().unwrap(),
+            "--input",
+            "f32[3,64]",
+            "--weight-threshold",
+            "0",
+        ],
+    );
+    assert_eq!(c, 0, "{out}{e}");
+    assert!(out.contains("verify: PASS"), "{out}");
+    let file = d.path().join("export_file/constant_0");
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), 128 * 64 * 4);
+    let m = read_air(&d.path().join("export_file/export.air"));
+    let fc: Vec<_> = m.graph[0]
+        .op
+        .iter()
+        .filter(|o| o.r#type == "FileConstant")
+        .collect();
+    assert_eq!(fc.len(), 1, "{:?}", types(&m));
+    assert_eq!(fc[0].name, "constant.0");
+    // The small ones (biases, fc2's 2 KiB weight) stay inline Consts.
+    assert!(types(&m).iter().filter(|t| *t == "Const").count() >= 3);
+}
+
+#[test]
 fn verify_cli_fails_past_tolerance() {
     let d = tmp();
     let m = model("mlp_f16.pt");

@@ -87,6 +87,8 @@ pub struct Walker<'m> {
     /// Values whose memory an in-place op wrote through another alias: value id -> that op's site.
     stale: HashMap<u64, String>,
     opts: WalkOptions,
+    /// How many large tensor constants of the graph became weights (`constant.<k>`).
+    big_constants: usize,
     /// `nn_module_stack` recording, when enabled.
     module_stack: Option<module_stack::ModuleStacks>,
 }
@@ -146,6 +148,7 @@ impl<'m> Walker<'m> {
             progress,
             stale: HashMap::new(),
             opts,
+            big_constants: 0,
             module_stack: None,
         }
     }
@@ -298,6 +301,20 @@ impl<'m> Walker<'m> {
             .map(|id| self.get(*id))
             .collect::<Result<_>>()?;
         match n.kind.as_str() {
+            "prim::Constant" if n.outputs.len() == 1 => {
+                let mut outs = self.exec(n, &inputs)?;
+                // A large tensor held in the graph itself (a frozen module's weights, a traced
+                // module's captured tensors) is a weight, so that it is written like the module's
+                // own (a FileConstant above the size threshold), named `constant.<k>`.
+                if let Some(Value::Tensor(t)) = outs.first_mut() {
+                    let bytes = t.tensor.numel() * t.tensor.kind().elt_size_in_bytes();
+                    if bytes >= BIG_CONSTANT_BYTES {
+                        t.origin = Origin::Weight(format!("constant.{}", self.big_constants));
+                        self.big_constants += 1;
+                    }
+                }
+                self.bind(n, outs)
+            }
             "prim::GetAttr" => {
                 let name = n.attr.clone().unwrap_or_default();
                 let Value::Object { path, .. } = &inputs[0] else {
@@ -735,6 +752,9 @@ impl<'m> Walker<'m> {
         self.bind(n, outs)
     }
 }
+
+/// Tensor constants of the graph from this size up are weights.
+const BIG_CONSTANT_BYTES: usize = 16 * 1024;
 
 fn is_random(kind: &str) -> bool {
     matches!(
