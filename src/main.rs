@@ -38,6 +38,25 @@ struct InputArgs {
     seed: u64,
 }
 
+const RUN_SPEC_HELP: &str = "Input tensor of the graph, one per Data node, in order. SPEC forms:
+  f32[2,4]           random tensor (floats ~ N(0,1), ints in [0,10), bools 50/50)
+  i64[2,16]:0..500   random tensor with values in [0, 500)
+  f32[]              0-d tensor
+  path/to/x.npy      a tensor from a NumPy file
+dtypes: f32 f16 bf16 f64 i64 i32 i16 i8 u8 bool. The graph's Data nodes (in dynamo.pbtxt, and in
+the error for a wrong count) give each input's dtype and shape (-1: any size); Python values
+were baked into the graph at export and are not given again.";
+
+/// `run`'s inputs: tensors only, one per graph input.
+#[derive(Args, Clone)]
+struct RunInputArgs {
+    #[arg(long = "input", value_name = "SPEC", help = RUN_SPEC_HELP)]
+    inputs: Vec<String>,
+    /// Seed of the random sample inputs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
 #[derive(Args, Clone)]
 struct ExportArgs {
     /// Folder to write into (created if missing); symlinks are refused.
@@ -181,7 +200,7 @@ enum Cmd {
         #[arg(long)]
         export_name: Option<String>,
         #[command(flatten)]
-        inputs: InputArgs,
+        inputs: RunInputArgs,
         /// Write each output as <DIR>/output_<i>.npy.
         #[arg(long, value_name = "DIR")]
         save_outputs: Option<PathBuf>,
