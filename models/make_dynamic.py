@@ -103,6 +103,31 @@ class SqueezeBatch(nn.Module):
         return x.squeeze(0) * 2.0
 
 
+import torch.nn.functional as F  # noqa: E402 (here, so the fixtures above keep their line numbers)
+
+
+# --- Losses and bucketize over a dynamic batch (classes fixed): F.mse_loss and friends
+# broadcast their operands first, cross entropy flattens N-D logits by the class count.
+class BatchLosses(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("edges", torch.tensor([-1.0, 0.0, 0.5]))
+
+    def forward(self, x):
+        t = x.argmax(-1)
+        x3 = torch.stack([x, x * 0.5, -x], 2)
+        t3 = torch.stack([t, t.flip(0), t * 0], 1)
+        return (
+            F.mse_loss(x, x.flip(0)),
+            F.smooth_l1_loss(x, x[:1]),
+            F.l1_loss(x.mean(0, keepdim=True), x, reduction="none"),
+            F.cross_entropy(x, t),
+            F.cross_entropy(x3, t3, reduction="none"),
+            F.nll_loss(F.log_softmax(x3, 1), t3),
+            torch.bucketize(x, self.edges),
+        )
+
+
 def main():
     torch.manual_seed(0)
     save(torch.jit.script(Attention().eval()), "attention.pt")
@@ -111,6 +136,7 @@ def main():
     save(torch.jit.script(Creators()), "creators.pt")
     save(torch.jit.script(Window()), "window.pt")
     save(torch.jit.script(SqueezeBatch()), "squeeze_batch.pt")
+    save(torch.jit.script(BatchLosses()), "batch_losses.pt")
     traced = torch.jit.trace(TracedChain(), (torch.randn(2, 5, 8),))
     save(traced, "traced_chain.pt")
 

@@ -353,6 +353,77 @@ class FrozenMLP(nn.Module):
         return self.fc2(F.gelu(self.fc1(x)))
 
 
+# --- Loss functions, as in a model that returns its loss (class-index cross entropy with and
+# without weights and ignored targets, N-D NLL, BCE, KL, MSE/L1/smooth L1/Huber; a bf16 loss).
+class OpsLoss(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("w", torch.rand(5) + 0.5)
+
+    def forward(self, x, y, t):
+        out: List[torch.Tensor] = []
+        p, q = torch.sigmoid(x), torch.sigmoid(y)
+        t2 = torch.where(t == t[0], -100, t)  # at least one ignored target
+        out.append(F.mse_loss(x, y))
+        out.append(F.mse_loss(x, y, reduction="none"))
+        out.append(F.l1_loss(x, y, reduction="sum"))
+        out.append(F.smooth_l1_loss(x, y))
+        out.append(F.smooth_l1_loss(x, y, beta=0.25, reduction="none"))
+        out.append(F.smooth_l1_loss(x, y, beta=0.0))
+        out.append(F.huber_loss(x, y, delta=0.5))
+        out.append(F.binary_cross_entropy(p, q))
+        out.append(F.binary_cross_entropy(p, q, weight=self.w, reduction="sum"))
+        out.append(F.binary_cross_entropy_with_logits(x, q, pos_weight=self.w))
+        out.append(F.binary_cross_entropy_with_logits(x, q, weight=self.w, reduction="none"))
+        out.append(F.kl_div(F.log_softmax(x, -1), F.softmax(y, -1), reduction="batchmean"))
+        out.append(F.kl_div(F.log_softmax(x, -1), F.log_softmax(y, -1), reduction="sum", log_target=True))
+        out.append(F.cross_entropy(x, t))
+        out.append(F.cross_entropy(x, t2, weight=self.w))
+        out.append(F.cross_entropy(x, t2, reduction="none"))
+        out.append(F.cross_entropy(x, t2, weight=self.w, reduction="sum"))
+        out.append(F.cross_entropy(x, t, ignore_index=2))
+        out.append(F.cross_entropy(x[0], t[0]))
+        x3, t3 = x.reshape(2, 3, 5).transpose(1, 2), t.reshape(2, 3)
+        out.append(F.nll_loss(F.log_softmax(x3, 1), t3))
+        out.append(F.nll_loss(F.log_softmax(x3, 1), t3, reduction="none"))
+        out.append(F.smooth_l1_loss(x.to(torch.bfloat16), y.to(torch.bfloat16)))
+        out.append(F.cross_entropy(x, t2, label_smoothing=0.1))
+        out.append(F.cross_entropy(x, t2, weight=self.w, label_smoothing=0.2))
+        out.append(F.cross_entropy(x, t2, weight=self.w, reduction="sum", label_smoothing=0.3))
+        out.append(F.cross_entropy(x3, t3, weight=self.w, reduction="none", label_smoothing=0.1))
+        out.append(F.cross_entropy(x[1], t[1], label_smoothing=0.05))
+        return out
+
+# --- Sliding-window blocks (F.unfold, F.fold) and sorted-sequence search (bucketize,
+# searchsorted), with float and integer values.
+class OpsBlocks(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("edges", torch.tensor([-1.0, -0.2, 0.0, 0.5, 1.5]))
+        self.register_buffer("ticks", torch.tensor([2, 5, 5, 9, 15]))
+
+    def forward(self, img, v, ids):
+        out: List[torch.Tensor] = []
+        out.append(F.unfold(img, 3))
+        out.append(F.unfold(img, (2, 3), dilation=(2, 1), padding=1, stride=(2, 2)))
+        out.append(F.unfold(img[0], 2))
+        cols = F.unfold(img, 3, padding=1)
+        out.append(F.fold(cols, (7, 8), 3, padding=1))
+        out.append(F.fold(F.unfold(img, 2, stride=2), (6, 8), 2, stride=2))
+        out.append(F.fold(cols[1], (7, 8), 3, padding=1))
+        out.append(torch.bucketize(v, self.edges))
+        out.append(torch.bucketize(v, self.edges, right=True, out_int32=True))
+        out.append(torch.bucketize(ids, self.ticks))
+        out.append(torch.bucketize(ids, self.ticks, right=True))
+        out.append(torch.searchsorted(self.edges, v))
+        out.append(torch.searchsorted(self.ticks, ids, side="right"))
+        seq = torch.sort(v, -1)[0]
+        out.append(torch.searchsorted(seq, v * 0.7))
+        out.append(torch.searchsorted(seq, v[:, :2].contiguous(), right=True))
+        out.append(torch.bucketize(torch.log(v), self.edges))  # NaN for v < 0: placed last
+        return out
+
+
 def main():
     torch.manual_seed(0)
     save(torch.jit.script(SeedSingle()), "seed_single.pt")
@@ -385,6 +456,8 @@ def main():
     save(torch.jit.script(ListArg()), "list_arg.pt")
     save(torch.jit.script(DictOut()), "dict_out.pt")
     save(torch.jit.script(OpsCommon()), "ops/common.pt")
+    save(torch.jit.script(OpsLoss()), "ops/loss.pt")
+    save(torch.jit.script(OpsBlocks()), "ops/blocks.pt")
     save(torch.jit.freeze(torch.jit.script(FrozenMLP().eval())), "frozen_mlp.pt")
     save(torch.jit.script(Unsupported()), "unsupported.pt")
     save(torch.jit.script(InplaceView()), "inplace_view.pt")

@@ -418,6 +418,30 @@ fn tensors_made_from_dynamic_sizes() {
 }
 
 #[test]
+fn losses_and_bucketize_over_a_dynamic_batch() {
+    // F.mse_loss & co. broadcast their operands (one of them [1, C]); cross entropy of N-D logits
+    // flattens by the class count and reshapes "none" results by the target's run-time shape.
+    let mut c = CompilerConfig::default();
+    c.export.dynamic_dims = BTreeMap::from([("x".to_string(), vec![0])]);
+    let (_d, r, m) = export("batch_losses.pt", &["f32[4,5]"], true, &c);
+    assert_eq!(r.dynamic_dims, vec!["x[0]"]);
+    assert_eq!(data_shape(&m, "x"), vec![-1, 5]);
+    let t = types(&m);
+    for ty in [
+        "BroadcastTo",
+        "Shape",
+        "NLLLoss",
+        "MseLoss",
+        "SmoothL1LossV2",
+    ] {
+        assert!(t.iter().any(|x| x == ty), "no {ty} in {t:?}");
+    }
+    for s in ["f32[2,5]", "f32[3,5]", "f32[9,5]"] {
+        check_at("batch_losses.pt", &r.air, s, 7);
+    }
+}
+
+#[test]
 fn seed_multi_card_dims_are_fixed_by_its_parameters() {
     // The seed's multi-card example with dynamic=true: p1, p2 of shape (2, 2) fix every dim of
     // x and y; forward needs a process group, so the walk of both ranks decides.

@@ -276,6 +276,84 @@ fn ops_common_norms_roll_one_hot() {
 }
 
 #[test]
+fn ops_loss_functions() {
+    let r = verify_fixture(
+        "ops/loss.pt",
+        &["f32[6,5]", "f32[6,5]", "i64[6]:0..5"],
+        1e-5,
+    );
+    assert_eq!(r.checks.len(), 27);
+    // Reductions give 0-D results, as in PyTorch; "none" keeps the input's (or target's) shape.
+    let shapes: Vec<Vec<i64>> = r.checks.iter().map(|c| c.shape.clone()).collect();
+    assert_eq!(shapes[0], Vec::<i64>::new());
+    assert_eq!(shapes[1], vec![6, 5]);
+    assert_eq!(shapes[15], vec![6]);
+    assert_eq!(shapes[20], vec![2, 3]);
+    let m = read_air(&r.export.air);
+    let t = types(&m);
+    for ty in [
+        "MseLoss",
+        "LpLoss",
+        "SmoothL1LossV2",
+        "BinaryCrossEntropy",
+        "SigmoidCrossEntropyWithLogitsV2",
+        "KLDiv",
+        "NLLLoss",
+    ] {
+        assert!(t.iter().any(|x| x == ty), "no {ty} in {t:?}");
+    }
+    // Every fused loss op is emitted unreduced; the mean or sum is a separate reduction.
+    for n in &m.graph[0].op {
+        if let Some(a) = n.attr.get("reduction") {
+            assert_eq!(
+                torch2air::ge::attr::as_str(a).as_deref(),
+                Some("none"),
+                "{}",
+                n.name
+            );
+        }
+    }
+}
+
+#[test]
+fn ops_unfold_fold_and_bucketize() {
+    let r = verify_fixture(
+        "ops/blocks.pt",
+        &["f32[2,3,7,8]", "f32[4,6]", "i64[10]:0..20"],
+        0.0,
+    );
+    let shapes: Vec<Vec<i64>> = r.checks.iter().map(|c| c.shape.clone()).collect();
+    assert_eq!(shapes[0], vec![2, 27, 30]);
+    assert_eq!(shapes[2], vec![12, 42]);
+    assert_eq!(shapes[3], vec![2, 3, 7, 8]);
+    assert_eq!(shapes[13], vec![4, 2]);
+    let m = read_air(&r.export.air);
+    let im2col: Vec<_> = m.graph[0]
+        .op
+        .iter()
+        .filter(|n| n.r#type == "Im2col")
+        .collect();
+    assert_eq!(im2col.len(), 5);
+    // F.unfold(img, (2, 3), dilation=(2, 1), padding=1, stride=(2, 2))
+    let ints = |n: &torch2air::proto::OpDef, k: &str| {
+        torch2air::ge::attr::as_list_int(&n.attr[k]).unwrap()
+    };
+    let second = im2col[1];
+    assert_eq!(ints(second, "ksizes"), vec![2, 3]);
+    assert_eq!(ints(second, "dilations"), vec![2, 1]);
+    assert_eq!(ints(second, "strides"), vec![2, 2]);
+    assert_eq!(ints(second, "pads"), vec![1, 1, 1, 1]);
+    assert_eq!(
+        m.graph[0]
+            .op
+            .iter()
+            .filter(|n| n.r#type == "Col2im")
+            .count(),
+        3
+    );
+}
+
+#[test]
 fn frozen_module_weights_are_weights() {
     // fc1.weight (128x64 f32, 32 KiB) is a graph constant in a frozen module: a weight named
     // constant.0, so a FileConstant (file constant_0) when weights go to files.

@@ -49,6 +49,12 @@ fn cases() -> Vec<Case> {
         case("inplace_view.pt", &["f32[3,4]", "f32[3]"], &[]),
         case("inplace_more.pt", &["f32[3,3]", "f32[]"], &[]),
         case("ops/common.pt", &["f32[4,6,8]", "i64[3,5]:0..7"], &[]),
+        case("ops/loss.pt", &["f32[6,5]", "f32[6,5]", "i64[6]:0..5"], &[]),
+        case(
+            "ops/blocks.pt",
+            &["f32[2,3,7,8]", "f32[4,6]", "i64[10]:0..20"],
+            &[],
+        ),
         case("ops/elementwise.pt", &["f32[3,4]", "f32[3,4]"], &[]),
         case("ops/int.pt", &["i64[2,3]:-5..5", "f32[2,3]"], &[]),
         case("ops/shape.pt", &["f32[2,3,4]", "f32[2,1,4]"], &[]),
@@ -111,6 +117,11 @@ fn cases() -> Vec<Case> {
         case("dynamic/size_arith.pt", &["f32[2,5]"], &["--dynamic"]),
         case("dynamic/creators.pt", &["f32[3,6]"], &["--dynamic"]),
         case("dynamic/window.pt", &["f32[2,6]"], &["--dynamic"]),
+        case(
+            "dynamic/batch_losses.pt",
+            &["f32[4,5]"],
+            &["--dynamic", "--dynamic-dims", "x=0"],
+        ),
     ];
     for name in ["gpt2", "bert", "llama"] {
         let inputs = saved_inputs("transformers", name);

@@ -2,7 +2,7 @@
 use super::{Ctx, RuleResult, Rules};
 use crate::dtype::DType;
 use crate::ge::{attr, In};
-use crate::value::{Port, Value};
+use crate::value::{Port, TensorValue, Value};
 
 pub fn register(r: &mut Rules) {
     const SPLIT: &str =
@@ -415,27 +415,37 @@ fn broadcast_tensors(c: &mut Ctx) -> RuleResult {
         Value::List(v) | Value::Tuple(v) => v.clone(),
         _ => return Err("broadcast_tensors takes a list of tensors".into()),
     };
-    let outs: Vec<(Vec<i64>, bool)> = c.outputs[0]
-        .tensors()
+    let inputs = items
         .iter()
-        .map(|t| (t.tensor.size(), t.dynamic_dims().contains(&true)))
-        .collect();
+        .map(|v| v.as_tensor().cloned())
+        .collect::<Option<Vec<TensorValue>>>()
+        .ok_or("broadcast_tensors takes a list of tensors")?;
+    let outs = c.outputs[0].tensors();
+    // A tensor that already has the common shape, at the sample sizes and at the probe's (each
+    // dynamic dim one larger): unchanged; in a dynamic export it also gives the others' shape.
+    let same = |t: &TensorValue, o: &TensorValue| {
+        t.tensor.size() == o.tensor.size() && t.dynamic_dims() == o.dynamic_dims()
+    };
+    let dynamic = outs.iter().any(|o| o.dynamic_dims().contains(&true));
+    let full = inputs
+        .iter()
+        .zip(&outs)
+        .find(|(t, o)| same(t, o))
+        .map(|(t, _)| t.clone());
     let mut ports = vec![];
-    for (v, (shape, dynamic)) in items.iter().zip(outs) {
-        if dynamic {
-            return Err(
-                "broadcast_tensors with dynamic dims; fix: pin them (--dynamic-dims)".into(),
-            );
-        }
-        let t = v
-            .as_tensor()
-            .ok_or("broadcast_tensors takes a list of tensors")?;
+    for (t, o) in inputs.iter().zip(&outs) {
         let dt = crate::dtype::of_tensor(&t.tensor)?;
         let p = c.port(t)?;
-        ports.push(if t.tensor.size() == shape {
+        ports.push(if same(t, o) {
             p
+        } else if !dynamic {
+            broadcast_to(c, p, &o.tensor.size(), dt)?
         } else {
-            broadcast_to(c, p, &shape, dt)?
+            let full = full.as_ref().ok_or(
+                "broadcast_tensors with dynamic dims where no tensor has the common shape; fix: pin them (--dynamic-dims)",
+            )?;
+            let shape = super::sym::shape_port(c.b, c.mat, full)?;
+            c.op1("BroadcastTo", vec![In::P(p), In::P(shape)], vec![], dt)?
         });
     }
     Ok(ports)

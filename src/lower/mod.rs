@@ -12,10 +12,12 @@ mod create;
 mod elementwise;
 mod index;
 mod layout;
+mod loss;
 mod math;
 mod nn;
 mod norm;
 mod pad;
+mod patches;
 mod pool;
 mod reduction;
 mod resize;
@@ -118,6 +120,8 @@ pub fn rules() -> &'static Rules {
         activation::register(&mut r);
         transformer::register(&mut r);
         rnn::register(&mut r);
+        loss::register(&mut r);
+        patches::register(&mut r);
         r
     })
 }

@@ -7,6 +7,16 @@ use crate::value::{Port, Value};
 
 pub fn register(r: &mut Rules) {
     r.add(
+        "aten::bucketize",
+        |c| search(c, "boundaries", "self"),
+        "ReduceSum(Cast INT32(LogicalNot(LessEqual | Less (right)(Unsqueeze(⇑t self, [rank]), ⇑t boundaries))), K64([-1])) → Cast out: the count of boundaries below each value (NaN above all, as in PyTorch)",
+    );
+    r.add(
+        "aten::searchsorted",
+        |c| search(c, "sorted_sequence", "self"),
+        "as bucketize; an N-D sorted_sequence [..., M] is compared as Unsqueeze(seq, [-2]) with values [..., K, 1] (side=\"right\" = right)",
+    );
+    r.add(
         "aten::topk",
         topk,
         "TopKV2(x, k=K32(k); dim normalised, largest, sorted) → Cast INT64 (indices)",
@@ -151,17 +161,17 @@ fn arg_input(c: &mut Ctx) -> Result<Port, String> {
 }
 
 fn arg(c: &mut Ctx, ty: &str) -> RuleResult {
-    let shape = c.in_shape("self")?;
+    let rank = c.rank("self")? as i64;
     let keep = c.bool("keepdim")?;
     let x = arg_input(c)?;
-    if c.has("dim") && !shape.is_empty() {
-        let dim = Ctx::dim(c.int("dim")?, shape.len() as i64);
+    if c.has("dim") && rank > 0 {
+        let dim = Ctx::dim(c.int("dim")?, rank);
         return Ok(vec![arg_over(c, ty, x, dim, keep)?]);
     }
-    let n = shape.iter().product::<i64>();
     let xdt = c.b.out_dtype(x).unwrap_or(DType::F32);
-    let flat = c.reshape_const(x, &[n], xdt)?;
+    let flat = c.reshape_const(x, &[-1], xdt)?;
     let y = arg_over(c, ty, flat, 0, false)?;
+    // The result has no dims, or (keepdim) only 1s.
     let out_shape = c.out_shape(0)?;
     if out_shape.is_empty() {
         return Ok(vec![y]);
@@ -226,4 +236,47 @@ fn elementwise(c: &mut Ctx, ty: &str) -> RuleResult {
     let y = c.operand("other", work)?;
     let z = c.op1(ty, vec![In::P(x), In::P(y)], vec![], work)?;
     Ok(vec![c.cast(z, out)?])
+}
+
+/// `bucketize`/`searchsorted` without a search: the insertion index of each value is the number
+/// of sorted entries strictly below it (`right`: at or below it), counted by comparing every
+/// value with every entry. Exact for any input; memory grows with values × entries.
+fn search(c: &mut Ctx, seq: &str, values: &str) -> RuleResult {
+    if c.has("sorter") {
+        return Err("searchsorted with a sorter is not lowered yet; fix: pass the sorted sequence (sorted_sequence.gather(-1, sorter))".into());
+    }
+    let right = match c.arg("side").ok() {
+        Some(Value::Str(s)) if s == "right" => true,
+        Some(Value::Str(s)) if s == "left" => false,
+        Some(Value::Str(s)) => {
+            return Err(format!("side must be \"left\" or \"right\", got \"{s}\""))
+        }
+        _ => c.bool("right")?,
+    };
+    let t = super::compare::result_type(c, values, seq)?;
+    if t == DType::Bool {
+        return Err("bucketize/searchsorted of bool values".into());
+    }
+    let seq_rank = c.rank(seq)? as i64;
+    let x_rank = c.rank(values)? as i64;
+    let x = c.tensor_as(values, t)?;
+    let x = super::spatial::unsqueeze(c, x, vec![x_rank], t)?;
+    let mut b = c.tensor_as(seq, t)?;
+    if seq_rank > 1 {
+        b = super::spatial::unsqueeze(c, b, vec![seq_rank - 1], t)?;
+    }
+    // "Below" is "not above": a NaN value is above every entry, as PyTorch places it last.
+    let ty = if right { "Less" } else { "LessEqual" };
+    let above = c.op1(ty, vec![In::P(x), In::P(b)], vec![], DType::Bool)?;
+    let below = c.op1("LogicalNot", vec![In::P(above)], vec![], DType::Bool)?;
+    let ones = c.cast(below, DType::I32)?;
+    let axes = c.const_i64(&[-1])?;
+    let n = c.op1(
+        "ReduceSum",
+        vec![In::P(ones), In::P(axes)],
+        vec![("keep_dims", attr::boolean(false))],
+        DType::I32,
+    )?;
+    let out = c.out_dtype(0)?;
+    Ok(vec![c.cast(n, out)?])
 }

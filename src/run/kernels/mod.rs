@@ -6,10 +6,12 @@ mod conv;
 mod elementwise;
 mod index;
 mod layout;
+mod loss;
 mod math;
 mod nn;
 mod norm;
 mod pad;
+mod patches;
 mod pool;
 mod reduction;
 mod resize;
@@ -132,6 +134,8 @@ fn registry() -> &'static BTreeMap<&'static str, Kernel> {
             ("resize", resize::register),
             ("pad", pad::register),
             ("activation", activation::register),
+            ("loss", loss::register),
+            ("patches", patches::register),
         ];
         let mut m = BTreeMap::new();
         for (family, register) in families {

@@ -1,0 +1,423 @@
+//! Loss functions (a model that returns its loss, e.g. a Hugging Face model given `labels`).
+//! Each fused GE loss op is emitted with `reduction="none"` and the mean or sum is taken by
+//! `ReduceMean`/`ReduceSum` over every axis, so the result is 0-D exactly as in PyTorch (GE's
+//! reducing forms give shape [1]).
+use super::spatial::{squeeze, unsqueeze};
+use super::{Ctx, RuleResult, Rules};
+use crate::dtype::DType;
+use crate::ge::{attr, In};
+use crate::value::Port;
+
+pub fn register(r: &mut Rules) {
+    r.add(
+        "aten::mse_loss",
+        |c| pointwise(c, "MseLoss", vec![]),
+        "MseLoss(⇑t self, ⇑t target; reduction=\"none\") → [ReduceMean | ReduceSum over all axes] (t: FLOAT, FLOAT16; BF16 via FLOAT)",
+    );
+    r.add(
+        "aten::l1_loss",
+        |c| pointwise(c, "LpLoss", vec![("p", attr::int(1))]),
+        "LpLoss(⇑t self, ⇑t target; p=1, reduction=\"none\") → [ReduceMean | ReduceSum over all axes]",
+    );
+    r.add(
+        "aten::smooth_l1_loss",
+        smooth_l1,
+        "SmoothL1LossV2(⇑t self, ⇑t target; sigma=beta, reduction=\"none\") (beta 0: LpLoss p=1) → [ReduceMean | ReduceSum]",
+    );
+    r.add(
+        "aten::huber_loss",
+        huber,
+        "Mul(SmoothL1LossV2(⇑t self, ⇑t target; sigma=delta, reduction=\"none\"), Kt(delta)) → [ReduceMean | ReduceSum]",
+    );
+    r.add(
+        "aten::binary_cross_entropy",
+        |c| weighted(c, "BinaryCrossEntropy", &["weight"]),
+        "BinaryCrossEntropy(⇑t self, ⇑t target, [BroadcastTo weight]; reduction=\"none\") → [ReduceMean | ReduceSum]",
+    );
+    r.add(
+        "aten::binary_cross_entropy_with_logits",
+        |c| weighted(c, "SigmoidCrossEntropyWithLogitsV2", &["weight", "pos_weight"]),
+        "SigmoidCrossEntropyWithLogitsV2(⇑t self, ⇑t target, [BroadcastTo weight], [BroadcastTo pos_weight]; reduction=\"none\") → [ReduceMean | ReduceSum]",
+    );
+    r.add(
+        "aten::kl_div",
+        kl_div,
+        "KLDiv(⇑t self, ⇑t target; reduction=\"none\") (log_target: Mul(Exp(target), Sub(target, self))) → [ReduceMean | ReduceSum]",
+    );
+    r.add(
+        "aten::nll_loss_nd",
+        |c| {
+            let x = c.tensor("self")?;
+            nll(c, x)
+        },
+        "class-index targets: [Transpose class dim last → Reshape(-1, C)] → NLLLoss(⇑FLOAT x, target, weight; reduction=\"none\", ignore_index) → none: Reshape(target shape); sum: ReduceSum; mean: RealDiv(ReduceSum, ReduceSum(weight of each counted target))",
+    );
+    r.add(
+        "aten::cross_entropy_loss",
+        cross_entropy,
+        "class-index targets: LogSoftmaxV2(⇑FLOAT self; axes=[class dim]) → the nll_loss_nd lowering; label_smoothing ε: Add(Mul(nll, 1-ε), Mul(smooth, ε/C)), smooth = Neg(ReduceSum(Mul(logp, weight), [class dim])) zeroed by SelectV2 at ignored targets, reduced as the nll",
+    );
+}
+
+/// The dtype a loss is computed in: GE's loss ops take FLOAT and FLOAT16; BF16 goes through
+/// FLOAT (exact); DOUBLE would lose precision and is refused.
+fn compute_dtype(c: &Ctx) -> Result<DType, String> {
+    match c.out_dtype(0)? {
+        DType::F32 | DType::F16 => Ok(c.out_dtype(0)?),
+        DType::BF16 => Ok(DType::F32),
+        d => Err(format!(
+            "GE's loss ops take FLOAT and FLOAT16, not {}; fix: compute the loss in float32",
+            d.name()
+        )),
+    }
+}
+
+/// `reduction` (0 none, 1 mean, 2 sum) applied over every axis of `x`, then the output dtype.
+fn reduce(c: &mut Ctx, x: Port, rank: usize, t: DType) -> RuleResult {
+    let reduction = c.int("reduction")?;
+    let y = match reduction {
+        0 => x,
+        1 | 2 if rank == 0 => x,
+        1 | 2 => {
+            let axes = c.const_i64(&(0..rank as i64).collect::<Vec<_>>())?;
+            let ty = if reduction == 1 {
+                "ReduceMean"
+            } else {
+                "ReduceSum"
+            };
+            c.op1(
+                ty,
+                vec![In::P(x), In::P(axes)],
+                vec![("keep_dims", attr::boolean(false))],
+                t,
+            )?
+        }
+        r => return Err(format!("unknown reduction {r} (0 none, 1 mean, 2 sum)")),
+    };
+    let out = c.out_dtype(0)?;
+    Ok(vec![c.cast(y, out)?])
+}
+
+/// Self and target as ports of dtype `t`, which must have one shape (F.* losses broadcast them
+/// before calling the op; a direct call with two shapes is refused).
+fn operands(c: &mut Ctx, t: DType) -> Result<(Port, Port, usize), String> {
+    let (a, b) = (c.tensor_value("self")?, c.tensor_value("target")?);
+    if a.tensor.size() != b.tensor.size() {
+        return Err(format!(
+            "{} of shapes {:?} and {:?}: GE's loss op takes one shape; fix: broadcast them first (torch.broadcast_tensors)",
+            c.node.op_name(),
+            a.tensor.size(),
+            b.tensor.size()
+        ));
+    }
+    let rank = a.tensor.dim();
+    Ok((c.tensor_as("self", t)?, c.tensor_as("target", t)?, rank))
+}
+
+fn loss_op(
+    c: &mut Ctx,
+    ty: &str,
+    x: Port,
+    y: Port,
+    mut attrs: Vec<(&'static str, crate::proto::AttrDef)>,
+    t: DType,
+) -> Result<Port, String> {
+    attrs.push(("reduction", attr::string("none")));
+    c.op1(ty, vec![In::P(x), In::P(y)], attrs, t)
+}
+
+fn pointwise(
+    c: &mut Ctx,
+    ty: &str,
+    attrs: Vec<(&'static str, crate::proto::AttrDef)>,
+) -> RuleResult {
+    let t = compute_dtype(c)?;
+    let (x, y, rank) = operands(c, t)?;
+    let l = loss_op(c, ty, x, y, attrs, t)?;
+    reduce(c, l, rank, t)
+}
+
+fn smooth_l1(c: &mut Ctx) -> RuleResult {
+    let beta = c.float("beta")?;
+    if beta == 0.0 {
+        // PyTorch's beta 0 is the L1 loss; SmoothL1LossV2 would divide by sigma 0.
+        return pointwise(c, "LpLoss", vec![("p", attr::int(1))]);
+    }
+    pointwise(
+        c,
+        "SmoothL1LossV2",
+        vec![("sigma", attr::float(beta as f32))],
+    )
+}
+
+/// huber(d) = delta · smooth_l1(d; beta = delta).
+fn huber(c: &mut Ctx) -> RuleResult {
+    let delta = c.float("delta")?;
+    if delta <= 0.0 {
+        return Err(format!(
+            "huber_loss with delta {delta}: delta must be positive"
+        ));
+    }
+    let t = compute_dtype(c)?;
+    let (x, y, rank) = operands(c, t)?;
+    let l = loss_op(
+        c,
+        "SmoothL1LossV2",
+        x,
+        y,
+        vec![("sigma", attr::float(delta as f32))],
+        t,
+    )?;
+    let d = c.scalar(delta, t)?;
+    let l = c.op1("Mul", vec![In::P(l), In::P(d)], vec![], t)?;
+    reduce(c, l, rank, t)
+}
+
+/// An optional weight argument cast to `t` and broadcast to the shape of `self`.
+fn weight_like_self(c: &mut Ctx, name: &str, t: DType) -> Result<In, String> {
+    if !c.has(name) {
+        return Ok(In::Unfed);
+    }
+    let w = c.tensor_as(name, t)?;
+    if c.tensor_value(name)?.tensor.size() == c.tensor_value("self")?.tensor.size() {
+        return Ok(In::P(w));
+    }
+    let shape = c.shape_port("self")?;
+    Ok(In::P(c.op1(
+        "BroadcastTo",
+        vec![In::P(w), In::P(shape)],
+        vec![],
+        t,
+    )?))
+}
+
+/// A loss op with optional weight inputs after self and target (each broadcast to self).
+fn weighted(c: &mut Ctx, ty: &str, weights: &[&str]) -> RuleResult {
+    let t = compute_dtype(c)?;
+    let (x, y, rank) = operands(c, t)?;
+    let mut inputs = vec![In::P(x), In::P(y)];
+    for w in weights {
+        inputs.push(weight_like_self(c, w, t)?);
+    }
+    let l = c.op1(ty, inputs, vec![("reduction", attr::string("none"))], t)?;
+    reduce(c, l, rank, t)
+}
+
+fn kl_div(c: &mut Ctx) -> RuleResult {
+    let t = compute_dtype(c)?;
+    let (x, y, rank) = operands(c, t)?;
+    let l = if c.bool("log_target")? {
+        let p = c.op1("Exp", vec![In::P(y)], vec![], t)?;
+        let d = c.op1("Sub", vec![In::P(y), In::P(x)], vec![], t)?;
+        c.op1("Mul", vec![In::P(p), In::P(d)], vec![], t)?
+    } else {
+        loss_op(c, "KLDiv", x, y, vec![], t)?
+    };
+    reduce(c, l, rank, t)
+}
+
+fn cross_entropy(c: &mut Ctx) -> RuleResult {
+    if c.in_dtype("target")?.is_float() {
+        return Err("cross_entropy with class probabilities as target is not lowered yet; fix: pass class indices (an integer tensor)".into());
+    }
+    compute_dtype(c)?;
+    let f = DType::F32;
+    let rank = c.rank("self")?;
+    let class_dim = if rank == 1 { 0 } else { 1 };
+    let x = c.tensor_as("self", f)?;
+    let logp = c.op1(
+        "LogSoftmaxV2",
+        vec![In::P(x)],
+        vec![("axes", attr::list_int(vec![class_dim]))],
+        f,
+    )?;
+    let (loss, flat_target) = nll_f32(c, logp)?;
+    let eps = c.float("label_smoothing")?;
+    let out = c.out_dtype(0)?;
+    if eps == 0.0 {
+        return Ok(vec![c.cast(loss, out)?]);
+    }
+    // Label smoothing: (1 - ε)·nll + ε/C · smooth, smooth_i = -Σ_c weight_c·logp_ic (0 for an
+    // ignored target), reduced as the nll is (a mean divides by the counted targets' weight).
+    let classes = c.in_dims("self")?[class_dim as usize].ok_or("the class dim is dynamic")?;
+    let weighted = if c.has("weight") {
+        let w = c.tensor_as("weight", f)?;
+        let w = if rank > 2 {
+            let mut shape = vec![classes];
+            shape.extend(std::iter::repeat_n(1, rank - 2));
+            c.reshape_const(w, &shape, f)?
+        } else {
+            w
+        };
+        c.op1("Mul", vec![In::P(logp), In::P(w)], vec![], f)?
+    } else {
+        logp
+    };
+    let axes = c.const_i64(&[class_dim])?;
+    let sum = c.op1(
+        "ReduceSum",
+        vec![In::P(weighted), In::P(axes)],
+        vec![("keep_dims", attr::boolean(false))],
+        f,
+    )?;
+    let smooth = c.op1("Neg", vec![In::P(sum)], vec![], f)?;
+    let target = c.tensor_as("target", DType::I64)?;
+    let ig = c.scalar_i64(c.int("ignore_index")?)?;
+    let keep = c.op1(
+        "NotEqual",
+        vec![In::P(target), In::P(ig)],
+        vec![],
+        DType::Bool,
+    )?;
+    let zero = c.scalar(0.0, f)?;
+    let smooth = super::compare::select(c, keep, smooth, zero, f)?;
+    let target_rank = c.rank("target")?;
+    let smooth = match c.int("reduction")? {
+        0 => smooth,
+        r => {
+            let total = if target_rank == 0 {
+                smooth
+            } else {
+                let axes = c.const_i64(&(0..target_rank as i64).collect::<Vec<_>>())?;
+                c.op1(
+                    "ReduceSum",
+                    vec![In::P(smooth), In::P(axes)],
+                    vec![("keep_dims", attr::boolean(false))],
+                    f,
+                )?
+            };
+            if r == 1 {
+                let ig = c.int("ignore_index")?;
+                let count = counted_weight(c, flat_target, ig, f)?;
+                c.op1("RealDiv", vec![In::P(total), In::P(count)], vec![], f)?
+            } else {
+                total
+            }
+        }
+    };
+    let a = c.scalar(1.0 - eps, f)?;
+    let b = c.scalar(eps / classes as f64, f)?;
+    let l1 = c.op1("Mul", vec![In::P(loss), In::P(a)], vec![], f)?;
+    let l2 = c.op1("Mul", vec![In::P(smooth), In::P(b)], vec![], f)?;
+    let y = c.op1("Add", vec![In::P(l1), In::P(l2)], vec![], f)?;
+    Ok(vec![c.cast(y, out)?])
+}
+
+/// The negative log-likelihood of class-index targets: `x` holds log-probabilities with the
+/// class dim at 1 (0 for a single sample).
+fn nll(c: &mut Ctx, x: Port) -> RuleResult {
+    let (y, _) = nll_f32(c, x)?;
+    let out = c.out_dtype(0)?;
+    Ok(vec![c.cast(y, out)?])
+}
+
+/// The reduced NLL in FLOAT, and the flattened INT64 target it was computed with.
+fn nll_f32(c: &mut Ctx, x: Port) -> Result<(Port, Port), String> {
+    compute_dtype(c)?;
+    if c.in_dtype("target")?.is_float() {
+        return Err("nll_loss takes class indices as target (an integer tensor)".into());
+    }
+    let f = DType::F32;
+    let x = c.cast(x, f)?;
+    let rank = c.rank("self")?;
+    let dims = c.in_dims("self")?;
+    let classes = if rank == 1 { dims[0] } else { dims[1] }.ok_or_else(|| {
+        "the class dim of nll_loss/cross_entropy is dynamic; fix: pin it (--dynamic-dims)"
+            .to_string()
+    })?;
+    // NLLLoss takes [N, C] and [N].
+    let (x2, target) = match rank {
+        1 => {
+            let x2 = unsqueeze(c, x, vec![0], f)?;
+            let tg = c.tensor_as("target", DType::I64)?;
+            (x2, unsqueeze(c, tg, vec![0], DType::I64)?)
+        }
+        2 => (x, c.tensor_as("target", DType::I64)?),
+        _ => {
+            let mut perm: Vec<i64> = (0..rank as i64).filter(|&d| d != 1).collect();
+            perm.push(1);
+            let xt = c.transpose_const(x, &perm, f)?;
+            let x2 = c.reshape_const(xt, &[-1, classes], f)?;
+            let tg = c.tensor_as("target", DType::I64)?;
+            (x2, c.reshape_const(tg, &[-1], DType::I64)?)
+        }
+    };
+    let ignore = c.int("ignore_index")?;
+    let weight = if c.has("weight") {
+        In::P(c.tensor_as("weight", f)?)
+    } else {
+        In::Unfed
+    };
+    let outs = c.op(
+        "NLLLoss",
+        vec![In::P(x2), In::P(target), weight],
+        vec![
+            ("reduction", attr::string("none")),
+            ("ignore_index", attr::int(ignore)),
+        ],
+        &[Some(f), Some(f)],
+    )?;
+    let per_target = outs[0];
+    let y = match c.int("reduction")? {
+        0 => match rank {
+            1 => squeeze(c, per_target, vec![0], f)?,
+            2 => per_target,
+            _ => {
+                let shape = c.shape_port("target")?;
+                c.op1("Reshape", vec![In::P(per_target), In::P(shape)], vec![], f)?
+            }
+        },
+        r @ (1 | 2) => {
+            let axes = c.const_i64(&[0])?;
+            let sum = c.op1(
+                "ReduceSum",
+                vec![In::P(per_target), In::P(axes)],
+                vec![("keep_dims", attr::boolean(false))],
+                f,
+            )?;
+            if r == 2 {
+                sum
+            } else {
+                let total = counted_weight(c, target, ignore, f)?;
+                c.op1("RealDiv", vec![In::P(sum), In::P(total)], vec![], f)?
+            }
+        }
+        r => return Err(format!("unknown reduction {r} (0 none, 1 mean, 2 sum)")),
+    };
+    Ok((y, target))
+}
+
+/// Σ weight[target_i] over the targets that are not `ignore_index` (their count without a
+/// weight): the divisor of a mean NLL.
+fn counted_weight(c: &mut Ctx, target: Port, ignore: i64, f: DType) -> Result<Port, String> {
+    let ig = c.scalar_i64(ignore)?;
+    let keep = c.op1(
+        "NotEqual",
+        vec![In::P(target), In::P(ig)],
+        vec![],
+        DType::Bool,
+    )?;
+    let keep_f = c.cast(keep, f)?;
+    let per = if c.has("weight") {
+        let w = c.tensor_as("weight", f)?;
+        let zero = c.scalar_i64(0)?;
+        let safe = super::compare::select(c, keep, target, zero, DType::I64)?;
+        let axis = c.scalar_i64(0)?;
+        let wt = c.op1(
+            "GatherV2",
+            vec![In::P(w), In::P(safe), In::P(axis)],
+            vec![],
+            f,
+        )?;
+        c.op1("Mul", vec![In::P(wt), In::P(keep_f)], vec![], f)?
+    } else {
+        keep_f
+    };
+    let axes = c.const_i64(&[0])?;
+    c.op1(
+        "ReduceSum",
+        vec![In::P(per), In::P(axes)],
+        vec![("keep_dims", attr::boolean(false))],
+        f,
+    )
+}

@@ -1,0 +1,162 @@
+//! Loss functions. torch2air emits them with `reduction="none"` (the mean or sum follows as a
+//! ReduceMean/ReduceSum); GE gives its reducing forms shape [1], which the runner does not
+//! model, so it refuses them rather than guess.
+use super::{same_dtype, tc, KCtx, Kernel};
+use std::collections::BTreeMap;
+use tch::{Kind, Reduction, Tensor};
+
+pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
+    m.insert("MseLoss", |c| {
+        pair(c, "predict", "label", |x, y| {
+            x.f_mse_loss(y, Reduction::None)
+        })
+    });
+    m.insert("LpLoss", lp_loss);
+    m.insert("SmoothL1LossV2", smooth_l1);
+    m.insert("BinaryCrossEntropy", bce);
+    m.insert("SigmoidCrossEntropyWithLogitsV2", bce_logits);
+    m.insert("KLDiv", |c| {
+        pair(c, "x", "target", |x, y| {
+            x.f_kl_div(y, Reduction::None, false)
+        })
+    });
+    m.insert("NLLLoss", nll);
+}
+
+fn no_reduction(c: &KCtx) -> Result<(), String> {
+    let r = c.string("reduction")?;
+    if r != "none" {
+        return Err(format!(
+            "{} with reduction \"{r}\": the runner models reduction \"none\" only (take the mean or sum with ReduceMean/ReduceSum)",
+            c.op.r#type
+        ));
+    }
+    Ok(())
+}
+
+fn float(t: &Tensor) -> Result<(), String> {
+    match t.kind() {
+        Kind::Float | Kind::Half => Ok(()),
+        k => Err(format!("takes FLOAT or FLOAT16, got {k:?}")),
+    }
+}
+
+type Loss = fn(&Tensor, &Tensor) -> Result<Tensor, tch::TchError>;
+
+fn pair(c: &KCtx, a: &str, b: &str, f: Loss) -> Result<Vec<Tensor>, String> {
+    no_reduction(c)?;
+    let (x, y) = (c.input(a)?, c.input(b)?);
+    same_dtype(x, y)?;
+    float(x)?;
+    if x.size() != y.size() {
+        return Err(format!(
+            "{a} and {b} have different shapes ({:?} and {:?})",
+            x.size(),
+            y.size()
+        ));
+    }
+    Ok(vec![tc(f(x, y))?])
+}
+
+fn lp_loss(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    match c.int("p")? {
+        1 => pair(c, "predict", "label", |x, y| {
+            x.f_l1_loss(y, Reduction::None)
+        }),
+        p => Err(format!("LpLoss with p={p}: the runner models p=1")),
+    }
+}
+
+fn smooth_l1(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let sigma = c.float("sigma")?;
+    if sigma <= 0.0 {
+        return Err(format!(
+            "SmoothL1LossV2 with sigma {sigma}: sigma must be positive"
+        ));
+    }
+    no_reduction(c)?;
+    let (x, y) = (c.input("predict")?, c.input("label")?);
+    same_dtype(x, y)?;
+    float(x)?;
+    Ok(vec![tc(x.f_smooth_l1_loss(y, Reduction::None, sigma))?])
+}
+
+/// An optional weight input, which must have the shape of `like` (the lowering broadcasts).
+fn weight<'a>(c: &'a KCtx, name: &str, like: &Tensor) -> Result<Option<&'a Tensor>, String> {
+    match c.opt(name) {
+        Some(w) => {
+            same_dtype(w, like)?;
+            if w.size() != like.size() {
+                return Err(format!(
+                    "{name} has shape {:?}, the input {:?}",
+                    w.size(),
+                    like.size()
+                ));
+            }
+            Ok(Some(w))
+        }
+        None => Ok(None),
+    }
+}
+
+fn bce(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    no_reduction(c)?;
+    let (x, y) = (c.input("x")?, c.input("y")?);
+    same_dtype(x, y)?;
+    float(x)?;
+    let w = weight(c, "weight", x)?;
+    Ok(vec![tc(x.f_binary_cross_entropy(y, w, Reduction::None))?])
+}
+
+fn bce_logits(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    no_reduction(c)?;
+    let (x, y) = (c.input("predict")?, c.input("target")?);
+    same_dtype(x, y)?;
+    float(x)?;
+    let w = weight(c, "weight", x)?;
+    let pw = weight(c, "pos_weight", x)?;
+    Ok(vec![tc(x.f_binary_cross_entropy_with_logits(
+        y,
+        w,
+        pw,
+        Reduction::None,
+    ))?])
+}
+
+/// `y[i] = -weight[t_i] · x[i, t_i]` (0 where `t_i == ignore_index`); `total_weight` is the
+/// sum of the weights of the counted targets.
+fn nll(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    no_reduction(c)?;
+    let (x, t) = (c.input("x")?, c.input("target")?);
+    if x.kind() != Kind::Float {
+        return Err(format!("x must be FLOAT, got {:?}", x.kind()));
+    }
+    if !matches!(t.kind(), Kind::Int64 | Kind::Int) || x.dim() != 2 || t.dim() != 1 {
+        return Err(format!(
+            "NLLLoss takes x [N, C] and an INT32/INT64 target [N], got {:?} and {:?} {:?}",
+            x.size(),
+            t.kind(),
+            t.size()
+        ));
+    }
+    let t = t.to_kind(Kind::Int64);
+    let ignore = c.int("ignore_index")?;
+    let w = c.opt("weight");
+    if let Some(w) = w {
+        if w.kind() != Kind::Float || w.size() != [x.size()[1]] {
+            return Err(format!(
+                "weight must be FLOAT [C] = [{}], got {:?} {:?}",
+                x.size()[1],
+                w.kind(),
+                w.size()
+            ));
+        }
+    }
+    let y = tc(x.f_nll_loss(&t, w, Reduction::None, ignore))?;
+    let keep = t.ne(ignore).to_kind(Kind::Float);
+    let per = match w {
+        Some(w) => w.index_select(0, &t.where_scalarother(&t.ne(ignore), 0)) * &keep,
+        None => keep,
+    };
+    Ok(vec![y, per.sum(Kind::Float)])
+}
