@@ -7,7 +7,8 @@ Run from the repository root with the project venv (./dev fixtures does this):
 Writes models/zoo/: NAME.pt (torch.jit.trace), and its sample inputs: NAME_ids.npy and
 NAME_mask.npy (text; the mask right-pads the second row), plus NAME_decoder_ids.npy
 (encoder-decoder), NAME_audio.npy (audio) or NAME_pixels.npy (vision); NAME_f16.pt and
-NAME_bf16.pt for the HALF variants (text ones take NAME's ids and mask).
+NAME_bf16.pt for the HALF variants (text ones take NAME's ids and mask); NAME_labels.npy for
+the models traced with labels, which return their loss.
 tests/zoo.rs verifies each against the TorchScript module, static and with dynamic=true.
 """
 import os
@@ -296,6 +297,56 @@ def make_half():
             save(traced, f"{name}_{suffix}", {"pixels": pixels})
 
 
+class WithLabels(nn.Module):
+    """Ids, padding mask and labels in, (loss, logits) out: the model computes its own loss."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.causal = type(model).__name__.endswith("ForCausalLM")
+
+    def forward(self, input_ids, attention_mask, labels):
+        extra = {"use_cache": False} if self.causal else {}
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, labels=labels, **extra)
+        return out.loss, out.logits
+
+
+def make_losses():
+    """Models given labels, so that the traced graph holds the loss Hugging Face computes:
+    a causal LM (shifted cross entropy, padding labelled -100), and sequence classifiers with
+    single-label (cross entropy), multi-label (BCE with logits) and regression (MSE) heads."""
+    cls = dict(TEXT, num_labels=3)
+    cases = [
+        ("qwen2_lm_loss", T.Qwen2Config, T.Qwen2ForCausalLM, dict(TEXT, num_key_value_heads=2), "lm"),
+        ("roberta_cls_loss", T.RobertaConfig, T.RobertaForSequenceClassification, cls, "cls"),
+        (
+            "roberta_multilabel_loss",
+            T.RobertaConfig,
+            T.RobertaForSequenceClassification,
+            dict(cls, problem_type="multi_label_classification"),
+            "multi",
+        ),
+        ("roberta_regression_loss", T.RobertaConfig, T.RobertaForSequenceClassification, dict(cls, num_labels=1), "reg"),
+    ]
+    for k, (name, config_class, model_class, args, kind) in enumerate(cases):
+        torch.manual_seed(600 + k)
+        model = WithLabels(build(config_class, model_class, args))
+        ids = torch.randint(0, VOCAB, (2, 8))
+        mask = torch.ones(2, 8, dtype=torch.int64)
+        mask[1, 6:] = 0
+        if kind == "lm":
+            labels = ids.masked_fill(mask == 0, -100)
+        elif kind == "cls":
+            labels = torch.tensor([2, 0])
+        elif kind == "multi":
+            labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+        else:
+            labels = torch.tensor([0.5, -1.25])
+        with torch.no_grad():
+            traced = torch.jit.trace(model, (ids, mask, labels), strict=False)
+        save(traced, name, {"ids": ids, "mask": mask, "labels": labels})
+
+
 def main():
     os.makedirs(HERE, exist_ok=True)
     for k, (name, spec) in enumerate(TEXT_MODELS.items()):
@@ -333,6 +384,7 @@ def main():
             traced = torch.jit.trace(model, (pixels,), strict=False)
         save(traced, name, {"pixels": pixels})
     make_half()
+    make_losses()
 
 
 if __name__ == "__main__":

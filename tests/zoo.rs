@@ -13,7 +13,11 @@ fn zoo(file: &str) -> String {
 
 /// Verifies `models/zoo/<name>.pt` on its saved inputs (`<name>_<input>.npy`); with `dynamic`
 /// (the input dims to make dynamic, or None for all), also checks which dims stayed dynamic.
-fn check(name: &str, inputs: &[&str], dynamic: Option<(Option<&str>, &[&str])>) {
+fn check(
+    name: &str,
+    inputs: &[&str],
+    dynamic: Option<(Option<&str>, &[&str])>,
+) -> torch2air::proto::ModelDef {
     let d = tmp();
     let out = d.path().join("out");
     let specs: Vec<String> = inputs
@@ -60,6 +64,7 @@ fn check(name: &str, inputs: &[&str], dynamic: Option<(Option<&str>, &[&str])>) 
     }
     let air = read_air(&r.export.air);
     torch2air::ge::schema::check_graph(&air.graph[0]).unwrap();
+    air
 }
 
 const TEXT_DIMS: &[&str] = &[
@@ -267,5 +272,36 @@ fn half_precision_variants() {
             let air = read_air(&r.export.air);
             torch2air::ge::schema::check_graph(&air.graph[0]).unwrap();
         }
+    }
+}
+
+#[test]
+fn models_that_return_their_loss() {
+    // Traced with labels: the causal LM's shifted cross entropy (padding labelled -100), and
+    // classification heads' cross entropy, BCE with logits and MSE; batch and sequence dynamic.
+    let mut dims = TEXT_DIMS.to_vec();
+    for (name, loss_op, label_dims) in [
+        ("qwen2_lm_loss", "NLLLoss", &["labels[0]", "labels[1]"][..]),
+        ("roberta_cls_loss", "NLLLoss", &["labels[0]"][..]),
+        (
+            "roberta_multilabel_loss",
+            "SigmoidCrossEntropyWithLogitsV2",
+            &["labels[0]"][..],
+        ),
+        ("roberta_regression_loss", "MseLoss", &["labels[0]"][..]),
+    ] {
+        let inputs = ["ids", "mask", "labels"];
+        let m = check(name, &inputs, None);
+        assert!(
+            types(&m).iter().any(|t| t == loss_op),
+            "{name}: no {loss_op}"
+        );
+        dims.truncate(TEXT_DIMS.len());
+        dims.extend(label_dims);
+        let m = check(name, &inputs, Some((None, &dims)));
+        assert!(
+            types(&m).iter().any(|t| t == loss_op),
+            "{name}: no {loss_op}"
+        );
     }
 }
