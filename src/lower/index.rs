@@ -42,6 +42,21 @@ pub fn register(r: &mut Rules) {
         "GatherV2(x, ⇑INT64 index, axis=K64(dim))",
     );
     r.add(
+        "aten::index_add",
+        index_add,
+        "InplaceIndexAdd(⇑out self, ⇑INT64 index, ⇑out source, alpha=Kout([alpha]) when alpha ≠ 1; axis=dim)",
+    );
+    r.add(
+        "aten::take",
+        take,
+        "GatherV2(Reshape(x, K64([-1])), FloorMod(⇑INT64 index, K64(numel)), axis=K64(0)): negative indices count from the end, as in PyTorch",
+    );
+    r.add(
+        "aten::masked_scatter",
+        masked_scatter,
+        "MaskedScatter(⇑out [BroadcastTo] self, [BroadcastTo] ⇑BOOL mask, ⇑out source): true positions take source's elements in order",
+    );
+    r.add(
         "aten::cumsum",
         cumsum,
         "Cumsum(⇑out x, axis=K64(dim); exclusive=false, reverse=false)",
@@ -344,5 +359,77 @@ fn one_hot(c: &mut Ctx) -> RuleResult {
         vec![In::P(x), In::P(depth), In::P(on), In::P(off)],
         vec![("axis", attr::int(-1))],
         DType::I64,
+    )?])
+}
+
+fn index_add(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.rank("self")? as i64;
+    let dim = Ctx::dim(c.int("dim")?, rank);
+    if c.rank("index")? > 1 {
+        return Err("index_add: index must be 0-D or 1-D".into());
+    }
+    let x = c.tensor_as("self", out)?;
+    let mut idx = c.tensor_as("index", DType::I64)?;
+    if c.rank("index")? == 0 {
+        idx = c.reshape_const(idx, &[1], DType::I64)?;
+    }
+    let src = c.tensor_as("source", out)?;
+    let alpha = match c.has("alpha").then(|| c.arg("alpha")).transpose()? {
+        None => 1.0,
+        Some(v) => v.as_f64().ok_or("index_add: alpha must be a number")?,
+    };
+    let alpha = if alpha == 1.0 {
+        In::Unfed
+    } else {
+        let a = tch::Tensor::from_slice(&[alpha]).to_kind(out.kind());
+        In::P(c.b.constant(&a, &format!("[{alpha}]"))?)
+    };
+    Ok(vec![c.op1(
+        "InplaceIndexAdd",
+        vec![In::P(x), In::P(idx), In::P(src), alpha],
+        vec![("axis", attr::int(dim))],
+        out,
+    )?])
+}
+
+fn take(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let numel: i64 = c.in_shape("self")?.iter().product();
+    if numel == 0 {
+        return Err("take from an empty tensor".into());
+    }
+    let x = c.tensor("self")?;
+    let flat = c.reshape_const(x, &[-1], out)?;
+    let idx = c.tensor_as("index", DType::I64)?;
+    let n = c.scalar_i64(numel)?;
+    let idx = c.op1("FloorMod", vec![In::P(idx), In::P(n)], vec![], DType::I64)?;
+    let axis = c.scalar_i64(0)?;
+    Ok(vec![c.op1(
+        "GatherV2",
+        vec![In::P(flat), In::P(idx), In::P(axis)],
+        vec![],
+        out,
+    )?])
+}
+
+fn masked_scatter(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    // Static shapes are needed only to broadcast self or mask to the result.
+    let shape = c.out_desc_shape(0)?;
+    let mut x = c.tensor_as("self", out)?;
+    if c.in_desc_shape("self")? != shape {
+        x = broadcast_to(c, x, &c.out_shape(0)?, out)?;
+    }
+    let mut m = c.tensor_as("mask", DType::Bool)?;
+    if c.in_desc_shape("mask")? != shape {
+        m = broadcast_to(c, m, &c.out_shape(0)?, DType::Bool)?;
+    }
+    let src = c.tensor_as("source", out)?;
+    Ok(vec![c.op1(
+        "MaskedScatter",
+        vec![In::P(x), In::P(m), In::P(src)],
+        vec![],
+        out,
     )?])
 }

@@ -85,6 +85,16 @@ pub fn register(r: &mut Rules) {
         "FloorDiv(⇑out self, ⇑out other)",
     );
     r.add(
+        "aten::cumprod",
+        cumprod,
+        "Cumprod(⇑out x, axis=K64(dim); exclusive=false, reverse=false) (a dtype= result: the Cast first, as ATen multiplies in it)",
+    );
+    r.add(
+        "aten::logcumsumexp",
+        logcumsumexp,
+        "CumulativeLogsumexp(x, axis=K32(dim); exclusive=false, reverse=false) (BF16 via FLOAT)",
+    );
+    r.add(
         "aten::isnan",
         |c| is_class(c, "IsNan"),
         "IsNan (BF16 via FLOAT); integers: Fill(false)",
@@ -269,4 +279,48 @@ fn nan_to_num(c: &mut Ctx) -> RuleResult {
         )?;
     }
     Ok(vec![y])
+}
+
+fn cumprod(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.rank("self")? as i64;
+    let x = c.tensor_as("self", out)?;
+    if rank == 0 {
+        return Ok(vec![x]);
+    }
+    if out == DType::Bool {
+        return Err("cumprod with a bool result; fix: cast to an int type first".into());
+    }
+    let dim = Ctx::dim(c.int("dim")?, rank);
+    let axis = c.scalar_i64(dim)?;
+    Ok(vec![c.op1(
+        "Cumprod",
+        vec![In::P(x), In::P(axis)],
+        vec![],
+        out,
+    )?])
+}
+
+fn logcumsumexp(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    if !out.is_float() {
+        return Err(format!("logcumsumexp of {} values", out.name()));
+    }
+    let rank = c.rank("self")? as i64;
+    let x = c.tensor_as("self", out)?;
+    if rank == 0 {
+        return Ok(vec![x]);
+    }
+    let dim = Ctx::dim(c.int("dim")?, rank);
+    let work = super::spatial::work_dtype("CumulativeLogsumexp", out);
+    let x = c.cast(x, work)?;
+    let axis =
+        c.b.constant(&tch::Tensor::from(dim as i32), &format!("{dim}"))?;
+    let y = c.op1(
+        "CumulativeLogsumexp",
+        vec![In::P(x), In::P(axis)],
+        vec![],
+        work,
+    )?;
+    Ok(vec![c.cast(y, out)?])
 }

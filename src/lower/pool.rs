@@ -32,6 +32,11 @@ pub fn register(r: &mut Rules) {
         "[Unsqueeze 0] → AvgPoolV2(ksize, strides, pads, ceil_mode, exclusive=!count_include_pad, divisor_override, data_format=NCHW) → [Squeeze 0]; bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     r.add(
+        "aten::adaptive_max_pool2d",
+        adaptive_max_pool,
+        "[Unsqueeze 0] → AdaptiveMaxPool2d(x; output_size) → (values, argmax INT64: the flat H×W position, as PyTorch's indices) → [Squeeze 0]; bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+    );
+    r.add(
         "aten::adaptive_avg_pool2d",
         |c| adaptive_avg_pool(c, 2),
         "output 1x1: ReduceMean(x, K64([-2,-1]); keep_dims) (as AOT decomposes it); else AdaptiveAvgPool2d(output_size)",
@@ -178,4 +183,43 @@ fn adaptive_avg_pool(c: &mut Ctx, nsp: usize) -> RuleResult {
             out,
         )
     })
+}
+
+fn adaptive_max_pool(c: &mut Ctx) -> RuleResult {
+    let res = c.out_dtype(0)?;
+    if !res.is_float() {
+        return Err(format!(
+            "adaptive_max_pool2d of {} values (AdaptiveMaxPool2d takes floats); fix: cast to float first",
+            res.name()
+        ));
+    }
+    let out = work_dtype("AdaptiveMaxPool2d", res);
+    let rank = c.rank("self")?;
+    if rank != 3 && rank != 4 {
+        return Err(format!("expects a 3-D or 4-D input, got rank {rank}"));
+    }
+    let oshape = c.out_desc_shape(0)?;
+    let size = oshape[oshape.len() - 2..].to_vec();
+    if size.iter().any(|&d| d <= 0) {
+        return Err(format!(
+            "adaptive_max_pool2d output size {size:?} must be positive and static"
+        ));
+    }
+    let mut x = c.tensor_as("self", out)?;
+    if rank == 3 {
+        x = unsqueeze(c, x, vec![0], out)?;
+    }
+    let ys = c.op(
+        "AdaptiveMaxPool2d",
+        vec![In::P(x)],
+        vec![("output_size", attr::list_int(size))],
+        &[Some(out), Some(DType::I64)],
+    )?;
+    let (mut y, mut i) = (ys[0], ys[1]);
+    if rank == 3 {
+        y = squeeze(c, y, vec![0], out)?;
+        i = squeeze(c, i, vec![0], DType::I64)?;
+    }
+    let y = c.cast(y, res)?;
+    Ok(vec![y, i])
 }

@@ -1,7 +1,7 @@
 //! Reductions over dims.
 use super::{Ctx, RuleResult, Rules};
 use crate::ge::{attr, In};
-use crate::value::Value;
+use crate::value::{Port, Value};
 
 pub fn register(r: &mut Rules) {
     r.add(
@@ -26,6 +26,21 @@ pub fn register(r: &mut Rules) {
         "aten::std",
         |c| variance(c, true),
         "as aten::var, then Sqrt",
+    );
+    r.add(
+        "aten::var_mean",
+        |c| moments(c, false),
+        "as aten::var; the mean is its ReduceMean(x, K64(dims); keep_dims=true) [Squeeze(axis=dims) without keepdim]",
+    );
+    r.add(
+        "aten::std_mean",
+        |c| moments(c, true),
+        "as aten::std; the mean is its ReduceMean(x, K64(dims); keep_dims=true) [Squeeze(axis=dims) without keepdim]",
+    );
+    r.add(
+        "aten::prod",
+        |c| reduce(c, "ReduceProd"),
+        "[Cast out] → ReduceProd(x, K64(dims or all); keep_dims) (a dtype= result: the Cast first, as ATen multiplies in it)",
     );
     r.add(
         "aten::logsumexp",
@@ -87,6 +102,24 @@ fn lp_norm(c: &mut Ctx, p_name: &str) -> RuleResult {
 }
 
 fn variance(c: &mut Ctx, std: bool) -> RuleResult {
+    Ok(vec![variance_and_mean(c, std)?.0])
+}
+
+/// `var_mean` / `std_mean`: the variance rule's result, and the mean it subtracted.
+fn moments(c: &mut Ctx, std: bool) -> RuleResult {
+    let (v, mean, dims, keep) = variance_and_mean(c, std)?;
+    let out = c.out_dtype(1)?;
+    let mean = if keep {
+        mean
+    } else {
+        super::spatial::squeeze(c, mean, dims, out)?
+    };
+    Ok(vec![v, mean])
+}
+
+/// The variance (or std) over the reduced dims, the mean over them (keepdim form), the dims and
+/// keepdim.
+fn variance_and_mean(c: &mut Ctx, std: bool) -> Result<(Port, Port, Vec<i64>, bool), String> {
     let out = c.out_dtype(0)?;
     if !out.is_float() {
         return Err(format!("the variance of {} values", out.name()));
@@ -127,11 +160,12 @@ fn variance(c: &mut Ctx, std: bool) -> RuleResult {
     )?;
     let denom = c.scalar((n as f64 - correction).max(0.0), out)?;
     let var = c.op1("RealDiv", vec![In::P(sum), In::P(denom)], vec![], out)?;
-    Ok(vec![if std {
+    let v = if std {
         c.op1("Sqrt", vec![In::P(var)], vec![], out)?
     } else {
         var
-    }])
+    };
+    Ok((v, mean, dims, keep))
 }
 
 fn logsumexp(c: &mut Ctx) -> RuleResult {

@@ -31,6 +31,16 @@ pub fn register(r: &mut Rules) {
         |c| resize(c, Resize::Bilinear, 2),
         "ResizeBilinearV2(x, K32([oh,ow]); align_corners, half_pixel_centers=!align_corners, dtype=FLOAT) → [Cast out] (y is FLOAT); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
+    r.add(
+        "aten::grid_sampler",
+        grid_sampler,
+        "GridSampler2D(⇑t x, ⇑t grid; interpolation_mode=bilinear|nearest, padding_mode=zeros|border|reflection, align_corners), t = out (bf16 via FLOAT); 4-D input only, bicubic refused",
+    );
+    r.add(
+        "aten::affine_grid_generator",
+        affine_grid,
+        "AffineGrid(⇑t theta, output_size=K32([N,C,H,W]); align_corners), t = out (bf16 via FLOAT; f64 refused); 2-D (4-entry size) only",
+    );
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -121,5 +131,72 @@ fn resize(c: &mut Ctx, mode: Resize, nsp: usize) -> RuleResult {
     if nsp == 1 {
         y = squeeze(c, y, vec![2], ydt)?;
     }
+    back(c, y, res)
+}
+
+fn grid_sampler(c: &mut Ctx) -> RuleResult {
+    let res = c.out_dtype(0)?;
+    if c.rank("input")? != 4 {
+        return Err(format!(
+            "grid_sampler on a {}-D input: only 4-D (NCHW, GridSampler2D) is lowered",
+            c.rank("input")?
+        ));
+    }
+    let mode =
+        match c.int("interpolation_mode")? {
+            0 => "bilinear",
+            1 => "nearest",
+            2 => return Err(
+                "grid_sample mode='bicubic' is not lowered; fix: use mode='bilinear' or 'nearest'"
+                    .into(),
+            ),
+            m => return Err(format!("grid_sampler interpolation_mode {m} is unknown")),
+        };
+    let pad = match c.int("padding_mode")? {
+        0 => "zeros",
+        1 => "border",
+        2 => "reflection",
+        p => return Err(format!("grid_sampler padding_mode {p} is unknown")),
+    };
+    let align = c.bool("align_corners")?;
+    let work = work_dtype("GridSampler2D", res);
+    let x = c.tensor_as("input", work)?;
+    let g = c.tensor_as("grid", work)?;
+    let y = c.op1(
+        "GridSampler2D",
+        vec![In::P(x), In::P(g)],
+        vec![
+            ("interpolation_mode", attr::string(mode)),
+            ("padding_mode", attr::string(pad)),
+            ("align_corners", attr::boolean(align)),
+        ],
+        work,
+    )?;
+    back(c, y, res)
+}
+
+fn affine_grid(c: &mut Ctx) -> RuleResult {
+    let res = c.out_dtype(0)?;
+    let size = c.ints("size")?;
+    if size.len() != 4 {
+        return Err(format!(
+            "affine_grid with size {size:?}: only the 2-D form (size [N, C, H, W]) is lowered"
+        ));
+    }
+    if res == DType::F64 {
+        return Err("affine_grid in float64: GE's AffineGrid takes FLOAT16/FLOAT only and FLOAT would lose precision; fix: build theta in float32".into());
+    }
+    let align = c.bool("align_corners")?;
+    let work = work_dtype("AffineGrid", res);
+    let theta = c.tensor_as("theta", work)?;
+    let s: Vec<i32> = size.iter().map(|&d| d as i32).collect();
+    let sp =
+        c.b.constant(&tch::Tensor::from_slice(&s), &format!("{size:?}"))?;
+    let y = c.op1(
+        "AffineGrid",
+        vec![In::P(theta), In::P(sp)],
+        vec![("align_corners", attr::boolean(align))],
+        work,
+    )?;
     back(c, y, res)
 }

@@ -27,6 +27,26 @@ pub fn register(r: &mut Rules) {
         "[Transpose dim↔last] → Sort(x; axis=-1, descending, stable) → [Transpose back] → Cast INT64 (indices)",
     );
     r.add(
+        "aten::median.dim",
+        |c| order_statistic(c, None),
+        "[Transpose dim↔last] → Sort(x; axis=-1, stable, ascending) → StridedSliceV2 [(n−1)/2, (n−1)/2+1) of values and indices → [Transpose back] → [Squeeze dim] → Cast INT64 (indices); BF16 sorts as FLOAT: the lower median and, as PyTorch, its first position among equal values; NaN-free inputs (PyTorch returns NaN for a row holding one)",
+    );
+    r.add(
+        "aten::kthvalue",
+        |c| order_statistic(c, Some("k")),
+        "as median.dim at position k−1 (values exact; among equal values PyTorch's index can be any of them, this gives the first)",
+    );
+    r.add(
+        "aten::cummax",
+        |c| cumulative(c, true),
+        "Cummax(x; dim) → (values, indices INT64); the later index on ties, as PyTorch; BOOL via UINT8",
+    );
+    r.add(
+        "aten::cummin",
+        |c| cumulative(c, false),
+        "Cummin(x; axis) → (values, indices INT64); the later index on ties, as PyTorch; BOOL via UINT8",
+    );
+    r.add(
         "aten::argmax",
         |c| arg(c, "ArgMaxV2"),
         "ArgMaxV2(x, dimension=K64(dim); dtype=INT64) [Unsqueeze keepdim]; dim None: Reshape(-1) first (BOOL ⇑UINT8)",
@@ -279,4 +299,102 @@ fn search(c: &mut Ctx, seq: &str, values: &str) -> RuleResult {
     )?;
     let out = c.out_dtype(0)?;
     Ok(vec![c.cast(n, out)?])
+}
+
+/// The element at sorted position `k − 1` along `dim` (`k_arg` None: the lower median,
+/// position `(n − 1) / 2`) and its index, from a stable ascending Sort.
+fn order_statistic(c: &mut Ctx, k_arg: Option<&str>) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.rank("self")? as i64;
+    let x = c.tensor("self")?;
+    if rank == 0 {
+        if let Some(name) = k_arg {
+            let k = c.int(name)?;
+            if k != 1 {
+                return Err(format!("kthvalue k={k} of a 0-D tensor: k must be 1"));
+            }
+        }
+        let zero = c.scalar_i64(0)?;
+        return Ok(vec![x, zero]);
+    }
+    if out == DType::Bool {
+        return Err("median/kthvalue of bool values; fix: cast to an int type first".into());
+    }
+    let dim = Ctx::dim(c.int("dim")?, rank);
+    let n = c.in_dims("self")?[dim as usize].ok_or_else(|| {
+        format!(
+            "{} along a dynamic dim; fix: pin that dim (--dynamic-dims) or export without --dynamic",
+            c.node.op_name()
+        )
+    })?;
+    let pos = match k_arg {
+        None => (n - 1).max(0) / 2,
+        Some(name) => {
+            let k = c.int(name)?;
+            if k < 1 || k > n {
+                return Err(format!(
+                    "kthvalue k={k} is out of range for a dim of size {n} (1 ≤ k ≤ {n})"
+                ));
+            }
+            k - 1
+        }
+    };
+    if n == 0 {
+        return Err(format!("{} of an empty dim", c.node.op_name()));
+    }
+    let keep = c.bool("keepdim")?;
+    let last = rank - 1;
+    // BF16 sorts as FLOAT (exact, same order): the Sort prototype lacks it.
+    let work = super::spatial::work_dtype("Sort", out);
+    let x = c.cast(x, work)?;
+    let xt = transpose(c, x, dim, last, rank, work)?;
+    let ys = c.op(
+        "Sort",
+        vec![In::P(xt)],
+        vec![
+            ("axis", attr::int(-1)),
+            ("descending", attr::boolean(false)),
+            ("stable", attr::boolean(true)),
+        ],
+        &[Some(work), Some(DType::I32)],
+    )?;
+    let v = c.slice_axis(ys[0], last, pos, pos + 1, work)?;
+    let v = c.cast(v, out)?;
+    let i = c.slice_axis(ys[1], last, pos, pos + 1, DType::I32)?;
+    let mut v = transpose(c, v, dim, last, rank, out)?;
+    let mut i = transpose(c, i, dim, last, rank, DType::I32)?;
+    if !keep {
+        v = super::spatial::squeeze(c, v, vec![dim], out)?;
+        i = super::spatial::squeeze(c, i, vec![dim], DType::I32)?;
+    }
+    let i = c.cast(i, DType::I64)?;
+    Ok(vec![v, i])
+}
+
+/// `cummax` / `cummin` with the fused GE ops (their dim attr is `dim` for Cummax, `axis` for
+/// Cummin, as the prototypes name it).
+fn cumulative(c: &mut Ctx, max: bool) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.rank("self")? as i64;
+    let x = c.tensor("self")?;
+    if rank == 0 {
+        let zero = c.scalar_i64(0)?;
+        return Ok(vec![x, zero]);
+    }
+    let dim = Ctx::dim(c.int("dim")?, rank);
+    let work = if out == DType::Bool { DType::U8 } else { out };
+    let x = c.cast(x, work)?;
+    let (ty, attr_name) = if max {
+        ("Cummax", "dim")
+    } else {
+        ("Cummin", "axis")
+    };
+    let ys = c.op(
+        ty,
+        vec![In::P(x)],
+        vec![(attr_name, attr::int(dim))],
+        &[Some(work), Some(DType::I64)],
+    )?;
+    let v = c.cast(ys[0], out)?;
+    Ok(vec![v, ys[1]])
 }

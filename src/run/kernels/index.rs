@@ -1,4 +1,5 @@
-//! Element gathers and scatters, tensor indexing, cumulative sums.
+//! Element gathers and scatters, tensor indexing, index_add, masked_scatter, scans (cumulative
+//! sums, products, log-sum-exps).
 use super::{int_values, norm_dim, same_dtype, tc, KCtx, Kernel};
 use std::collections::BTreeMap;
 use tch::{Kind, Tensor};
@@ -10,7 +11,11 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("IndexByTensor", index_by_tensor);
     m.insert("TensorScatterUpdate", |c| tensor_scatter(c, false));
     m.insert("TensorScatterAdd", |c| tensor_scatter(c, true));
-    m.insert("Cumsum", cumsum);
+    m.insert("Cumsum", |c| scan(c, Scan::Sum));
+    m.insert("Cumprod", |c| scan(c, Scan::Prod));
+    m.insert("CumulativeLogsumexp", |c| scan(c, Scan::LogSumExp));
+    m.insert("InplaceIndexAdd", inplace_index_add);
+    m.insert("MaskedScatter", masked_scatter);
 }
 
 fn index_tensor(t: &Tensor, what: &str) -> Result<(), String> {
@@ -175,12 +180,33 @@ fn tensor_scatter(c: &KCtx, add: bool) -> Result<Vec<Tensor>, String> {
     ))?])
 }
 
-fn cumsum(c: &KCtx) -> Result<Vec<Tensor>, String> {
+/// How a scan kernel combines along its axis, and the identity an exclusive scan starts with.
+#[derive(Clone, Copy)]
+enum Scan {
+    Sum,
+    Prod,
+    LogSumExp,
+}
+
+/// `Cumsum`, `Cumprod`, `CumulativeLogsumexp`: the inclusive scan along `axis` (one value), or
+/// with `exclusive` shifted by one (the identity first), with `reverse` from the far end.
+fn scan(c: &KCtx, op: Scan) -> Result<Vec<Tensor>, String> {
     let x = c.input("x")?;
     if x.kind() == Kind::Bool {
         return Err("takes no BOOL".into());
     }
-    let axis = int_values(c.input("axis")?)?;
+    if matches!(op, Scan::LogSumExp) && !matches!(x.kind(), Kind::Float | Kind::Half | Kind::Double)
+    {
+        return Err(format!(
+            "x must be FLOAT16/FLOAT/DOUBLE, got {:?}",
+            x.kind()
+        ));
+    }
+    let axis_t = c.input("axis")?;
+    if matches!(op, Scan::LogSumExp) && axis_t.kind() != Kind::Int {
+        return Err(format!("axis must be INT32, got {:?}", axis_t.kind()));
+    }
+    let axis = int_values(axis_t)?;
     let [axis] = axis.as_slice() else {
         return Err("axis must hold one value".into());
     };
@@ -195,12 +221,21 @@ fn cumsum(c: &KCtx) -> Result<Vec<Tensor>, String> {
     } else {
         x.shallow_clone()
     };
-    let mut y = tc(t.f_cumsum(axis, Some(x.kind())))?;
+    let mut y = match op {
+        Scan::Sum => tc(t.f_cumsum(axis, Some(x.kind())))?,
+        Scan::Prod => tc(t.f_cumprod(axis, Some(x.kind())))?,
+        Scan::LogSumExp => tc(t.f_logcumsumexp(axis))?,
+    };
     if exclusive {
-        // Shift by one along the axis: [0, y0, y0+y1, ...].
+        // Shift by one along the axis: [identity, y0, y0∘y1, ...].
         let n = t.size()[axis as usize];
-        let zero = t.narrow(axis, 0, n.min(1)).zeros_like();
-        y = Tensor::cat(&[zero, y.narrow(axis, 0, (n - 1).max(0))], axis);
+        let first = t.narrow(axis, 0, n.min(1));
+        let identity = match op {
+            Scan::Sum => first.zeros_like(),
+            Scan::Prod => first.ones_like(),
+            Scan::LogSumExp => first.full_like(f64::NEG_INFINITY),
+        };
+        y = Tensor::cat(&[identity, y.narrow(axis, 0, (n - 1).max(0))], axis);
     }
     if reverse {
         y = y.flip([axis]);
@@ -221,4 +256,73 @@ fn one_hot(c: &KCtx) -> Result<Vec<Tensor>, String> {
     let (on, off) = (c.input("on_value")?, c.input("off_value")?);
     let hot = tc(x.to_kind(tch::Kind::Int64).f_one_hot(*depth))?.to_kind(tch::Kind::Bool);
     Ok(vec![tc(off.f_where_self(&hot.logical_not(), on))?])
+}
+
+/// `var` with `alpha * updates` (alpha: a 1-element tensor of var's dtype, 1 when unfed) added
+/// at `indices` along `axis`; duplicate indices accumulate.
+fn inplace_index_add(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let var = c.input("var")?;
+    let idx = c.input("indices")?;
+    let upd = c.input("updates")?;
+    index_tensor(idx, "indices")?;
+    same_dtype(var, upd)?;
+    let rank = var.dim() as i64;
+    let axis = norm_dim(c.int("axis")?, rank);
+    if axis < 0 || axis >= rank.max(1) {
+        return Err(format!(
+            "axis {} out of range for rank {rank}",
+            c.int("axis")?
+        ));
+    }
+    if idx.dim() != 1 {
+        return Err(format!("indices must be 1-D, got {:?}", idx.size()));
+    }
+    let n = if rank == 0 {
+        1
+    } else {
+        var.size()[axis as usize]
+    };
+    in_range(idx, 0, n, "indices")?;
+    let upd = match c.opt("alpha") {
+        None => upd.shallow_clone(),
+        Some(a) => {
+            same_dtype(var, a)?;
+            if a.numel() != 1 {
+                return Err(format!("alpha must hold one value, got {:?}", a.size()));
+            }
+            tc(upd.f_mul(&a.reshape([-1i64]).squeeze()))?
+        }
+    };
+    Ok(vec![tc(var.f_index_add(
+        axis,
+        &idx.to_kind(Kind::Int64),
+        &upd,
+    ))?])
+}
+
+/// `x` with the positions where `mask` (BOOL, x's shape) is true taken, in order, from the
+/// flattened `updates`, which must hold at least that many elements.
+fn masked_scatter(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let mask = c.input("mask")?;
+    let upd = c.input("updates")?;
+    same_dtype(x, upd)?;
+    if mask.kind() != Kind::Bool {
+        return Err(format!("mask must be BOOL, got {:?}", mask.kind()));
+    }
+    if mask.size() != x.size() {
+        return Err(format!(
+            "mask shape {:?} differs from x shape {:?}",
+            mask.size(),
+            x.size()
+        ));
+    }
+    let need = mask.sum(Kind::Int64).int64_value(&[]);
+    if need > upd.numel() as i64 {
+        return Err(format!(
+            "mask selects {need} positions but updates holds {} elements",
+            upd.numel()
+        ));
+    }
+    Ok(vec![tc(x.f_masked_scatter(mask, upd))?])
 }

@@ -7,6 +7,24 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("MaxPoolV3", max_pool_v3);
     m.insert("AvgPoolV2", avg_pool_v2);
     m.insert("AdaptiveAvgPool2d", adaptive_avg_pool2d);
+    m.insert("AdaptiveMaxPool2d", adaptive_max_pool2d);
+}
+
+/// PyTorch's adaptive max pooling: `y`, and `argmax` (INT64), each maximum's flat position in
+/// its H×W plane.
+fn adaptive_max_pool2d(c: &KCtx) -> R {
+    let x = c.input("x")?;
+    rank4(x, "x")?;
+    need_float(x, "x")?;
+    let size = c.ints("output_size")?;
+    let [h, w] = size.as_slice() else {
+        return Err(format!("output_size {size:?} must have 2 entries"));
+    };
+    if *h <= 0 || *w <= 0 {
+        return Err(format!("output_size {size:?} must be positive"));
+    }
+    let (y, i) = x.f_adaptive_max_pool2d([*h, *w]).map_err(torch_err)?;
+    Ok(vec![y, i])
 }
 
 /// (kernel, stride, symmetric padding) of a 2-D pool, (H, W) each.

@@ -8,6 +8,31 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("ReduceSum", |c| reduce(c, false));
     m.insert("LpNormV2", lp_norm);
     m.insert("ReduceLogSumExp", log_sum_exp);
+    m.insert("ReduceProd", reduce_prod);
+}
+
+/// The product over `axes` (every axis when empty: an empty list reduces nothing in
+/// ReduceMean/ReduceSum, so here too x itself), in x's dtype.
+fn reduce_prod(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    if x.kind() == tch::Kind::Bool {
+        return Err("takes no BOOL".into());
+    }
+    let axes = int_values(c.input("axes")?)?;
+    let keep = c.bool("keep_dims")?;
+    let rank = x.dim() as i64;
+    let mut dims: Vec<i64> = axes.iter().map(|&d| norm_dim(d, rank)).collect();
+    if let Some(d) = dims.iter().find(|&&d| d < 0 || d >= rank) {
+        return Err(format!("axis {d} out of range for rank {rank}"));
+    }
+    dims.sort_unstable();
+    dims.dedup();
+    let mut y = x.shallow_clone();
+    // From the last dim down, so the earlier ones keep their positions.
+    for &d in dims.iter().rev() {
+        y = super::tc(y.f_prod_dim_int(d, keep, Some(x.kind())))?;
+    }
+    Ok(vec![y])
 }
 
 /// `max(‖x‖_p over axes, epsilon)`.

@@ -8,6 +8,76 @@ use tch::Kind;
 pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("ResizeNearestNeighborV2", resize_nearest);
     m.insert("ResizeBilinearV2", resize_bilinear);
+    m.insert("GridSampler2D", grid_sampler_2d);
+    m.insert("AffineGrid", affine_grid);
+}
+
+/// PyTorch's `grid_sample` on NCHW `x` at the normalised (x, y) points of `grid` [N, Ho, Wo, 2].
+fn grid_sampler_2d(c: &KCtx) -> R {
+    let x = c.input("x")?;
+    let grid = c.input("grid")?;
+    rank4(x, "x")?;
+    need_float(x, "x")?;
+    super::same_dtype(x, grid)?;
+    if grid.dim() != 4 || grid.size()[3] != 2 || grid.size()[0] != x.size()[0] {
+        return Err(format!(
+            "grid must be [N, H, W, 2] with x's N = {}, got {:?}",
+            x.size()[0],
+            grid.size()
+        ));
+    }
+    let mode = match c.string("interpolation_mode")?.as_str() {
+        "bilinear" => 0,
+        "nearest" => 1,
+        m => {
+            return Err(format!(
+                "interpolation_mode '{m}' is not supported by the runner (bilinear, nearest are)"
+            ))
+        }
+    };
+    let pad = match c.string("padding_mode")?.as_str() {
+        "zeros" => 0,
+        "border" => 1,
+        "reflection" => 2,
+        m => {
+            return Err(format!(
+                "padding_mode '{m}' is not zeros, border or reflection"
+            ))
+        }
+    };
+    Ok(vec![x
+        .f_grid_sampler_2d(grid, mode, pad, c.bool("align_corners")?)
+        .map_err(torch_err)?])
+}
+
+/// PyTorch's `affine_grid` for 2-D: theta [N, 2, 3], output_size INT32 [N, C, H, W] →
+/// [N, H, W, 2].
+fn affine_grid(c: &KCtx) -> R {
+    let theta = c.input("theta")?;
+    need_float(theta, "theta")?;
+    let s = c.input("output_size")?;
+    if s.kind() != Kind::Int {
+        return Err(format!("output_size must be INT32, got {:?}", s.kind()));
+    }
+    let size = int_values(s)?;
+    if size.len() != 4 || size.iter().any(|&d| d <= 0) {
+        return Err(format!(
+            "output_size {size:?} must be 4 positive sizes [N, C, H, W]"
+        ));
+    }
+    if theta.size() != [size[0], 2, 3] {
+        return Err(format!(
+            "theta must be [N, 2, 3] with N = {}, got {:?}",
+            size[0],
+            theta.size()
+        ));
+    }
+    Ok(vec![tch::Tensor::f_affine_grid_generator(
+        theta,
+        size.as_slice(),
+        c.bool("align_corners")?,
+    )
+    .map_err(torch_err)?])
 }
 
 fn resize_size(c: &KCtx) -> Result<[i64; 2], String> {

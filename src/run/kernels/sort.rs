@@ -12,6 +12,8 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("ReduceMin", |c| reduce(c, false));
     m.insert("Maximum", |c| binary(c, Tensor::f_maximum));
     m.insert("Minimum", |c| binary(c, Tensor::f_minimum));
+    m.insert("Cummax", |c| cumulative(c, "dim", true));
+    m.insert("Cummin", |c| cumulative(c, "axis", false));
 }
 
 fn no_bool(t: &Tensor) -> Result<(), String> {
@@ -115,4 +117,21 @@ fn binary(c: &KCtx, f: Bin) -> Result<Vec<Tensor>, String> {
     same_dtype(a, b)?;
     no_bool(a)?;
     Ok(vec![tc(f(a, b))?])
+}
+
+/// `Cummax` (attr `dim`) / `Cummin` (attr `axis`): the running max/min along the axis and the
+/// index it came from, INT64; on ties the later index, as in PyTorch.
+fn cumulative(c: &KCtx, attr: &str, max: bool) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    no_bool(x)?;
+    if x.dim() == 0 {
+        return Err("x must have at least one dim".into());
+    }
+    let axis = axis_of(x, c.int(attr)?)?;
+    let (v, i) = if max {
+        tc(x.f_cummax(axis))?
+    } else {
+        tc(x.f_cummin(axis))?
+    };
+    Ok(vec![v, i])
 }
