@@ -29,12 +29,12 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::median.dim",
         |c| order_statistic(c, None),
-        "[Transpose dim↔last] → Sort(x; axis=-1, stable, ascending) → StridedSliceV2 [(n−1)/2, (n−1)/2+1) of values and indices → [Transpose back] → [Squeeze dim] → Cast INT64 (indices); BF16 sorts as FLOAT: the lower median and, as PyTorch, its first position among equal values; NaN-free inputs (PyTorch returns NaN for a row holding one)",
+        "[Transpose dim↔last] → Sort(x; axis=-1, stable, ascending) → StridedSliceV2 [(n−1)/2, (n−1)/2+1) of values and indices → [Transpose back] → [Squeeze dim] → Cast INT64 (indices); BF16 sorts as FLOAT: the lower median and, as PyTorch, its first position among equal values; floats: SelectV2(ReduceAny(IsNan(x), K64([dim])), NaN, ·) and SelectV2(·, ArgMaxV2(Cast INT32(IsNan(x))), ·) give a row holding NaN PyTorch's NaN at the first NaN's index",
     );
     r.add(
         "aten::kthvalue",
         |c| order_statistic(c, Some("k")),
-        "as median.dim at position k−1 (values exact; among equal values PyTorch's index can be any of them, this gives the first)",
+        "as median.dim at position k−1, without the NaN step (NaN sorts last, as in PyTorch; among equal values PyTorch's index can be any of them, this gives the first)",
     );
     r.add(
         "aten::cummax",
@@ -368,6 +368,34 @@ fn order_statistic(c: &mut Ctx, k_arg: Option<&str>) -> RuleResult {
         i = super::spatial::squeeze(c, i, vec![dim], DType::I32)?;
     }
     let i = c.cast(i, DType::I64)?;
+    if k_arg.is_some() || !out.is_float() {
+        return Ok(vec![v, i]);
+    }
+    // PyTorch's median of a row holding NaN is NaN, at the first NaN's index (Sort puts NaNs
+    // last, so the slice alone would miss them).
+    let nan = c.op1("IsNan", vec![In::P(x)], vec![], DType::Bool)?;
+    let axes = c.const_i64(&[dim])?;
+    let has = c.op1(
+        "ReduceAny",
+        vec![In::P(nan), In::P(axes)],
+        vec![("keep_dims", attr::boolean(keep))],
+        DType::Bool,
+    )?;
+    let nan_i32 = c.cast(nan, DType::I32)?;
+    let first = arg_over(c, "ArgMaxV2", nan_i32, dim, keep)?;
+    let k_nan = c.scalar(f64::NAN, out)?;
+    let v = c.op1(
+        "SelectV2",
+        vec![In::P(has), In::P(k_nan), In::P(v)],
+        vec![],
+        out,
+    )?;
+    let i = c.op1(
+        "SelectV2",
+        vec![In::P(has), In::P(first), In::P(i)],
+        vec![],
+        DType::I64,
+    )?;
     Ok(vec![v, i])
 }
 
