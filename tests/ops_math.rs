@@ -6,32 +6,39 @@ use common::*;
 use torch2air::spec;
 use torch2air::verify::verify;
 
-#[test]
-fn ops_math_matches_torchscript() {
-    let d = tmp();
+/// Exports ops/math.pt (static or with every input dim dynamic), runs it and checks every
+/// output against TorchScript; returns the written graph.
+fn verified(dir: &std::path::Path, dynamic: bool) -> torch2air::proto::ModelDef {
     let specs: Vec<String> = ["f32[4,6]:-4..4", "f32[4,6]:-4..4"]
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let out = d.path().join("out");
+    let out = dir.join(if dynamic { "dynamic" } else { "static" });
     let r = verify(
         spec::make_all(&specs, 7).unwrap(),
         &model("ops/math.pt"),
         out.to_str().unwrap(),
         "export",
-        false,
+        dynamic,
         &Default::default(),
         None,
         None,
     )
-    .unwrap_or_else(|e| panic!("ops/math.pt: {e}"));
+    .unwrap_or_else(|e| panic!("ops/math.pt (dynamic {dynamic}): {e}"));
     assert_eq!(r.checks.len(), 64, "one output per case");
     for c in &r.checks {
-        assert!(c.ok, "ops/math.pt: {c}");
-        assert!(c.max_abs <= 1e-5, "ops/math.pt: {c}");
+        assert!(c.ok, "ops/math.pt (dynamic {dynamic}): {c}");
+        assert!(c.max_abs <= 1e-5, "ops/math.pt (dynamic {dynamic}): {c}");
     }
     let m = read_air(&out.join("export.air"));
     torch2air::ge::schema::check_graph(&m.graph[0]).unwrap();
+    m
+}
+
+#[test]
+fn ops_math_matches_torchscript() {
+    let d = tmp();
+    let m = verified(d.path(), false);
     let types = types(&m);
     for ty in [
         "Atan2",
@@ -55,6 +62,22 @@ fn ops_math_matches_torchscript() {
     // Losses are emitted unreduced and reduced by ReduceMean/ReduceSum.
     for op in ops_of_type(&m, "PoissonNllLoss") {
         assert_eq!(attr_s(op, "reduction"), "none");
+    }
+}
+
+#[test]
+fn ops_math_with_dynamic_dims() {
+    let d = tmp();
+    // Input dims dynamic (-1 in the graph): no rule may bake a shape.
+    let m = verified(d.path(), true);
+    for name in ["x", "y"] {
+        let dims = &op(&m, name).output_desc[0]
+            .shape
+            .as_ref()
+            .expect("a Data shape")
+            .dim;
+        // The batch dim stays dynamic; the model fixes dim 1 (cat with the 6-wide edge rows).
+        assert_eq!(dims, &vec![-1, 6], "Data {name}");
     }
 }
 

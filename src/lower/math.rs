@@ -562,10 +562,9 @@ fn copysign(c: &mut Ctx) -> RuleResult {
     Ok(vec![c.cast(y, out)?])
 }
 
-/// A BOOL tensor of the output's shape filled with `v`.
+/// A BOOL tensor of the shape of `self` filled with `v` (`Shape(self)` when a dim is dynamic).
 fn fill_bool(c: &mut Ctx, v: bool) -> RuleResult {
-    let shape = c.out_shape(0)?;
-    let dims = c.const_i64(&shape)?;
+    let dims = c.shape_port("self")?;
     let f = c.scalar(if v { 1.0 } else { 0.0 }, DType::Bool)?;
     Ok(vec![c.op1(
         "Fill",
