@@ -1,5 +1,6 @@
 //! The activations of vision backbones and their relatives: hardswish, hardsigmoid,
-//! relu6/hardtanh, mish, selu, softplus, prelu, leaky_relu, elu, clamp.
+//! relu6/hardtanh, mish, selu, softplus, prelu, leaky_relu, elu, clamp; log_sigmoid, celu,
+//! hardshrink/softshrink, threshold, rrelu (eval).
 use super::spatial::{back, work_dtype, xname};
 use super::{Ctx, RuleResult, Rules};
 use crate::dtype::DType;
@@ -68,6 +69,7 @@ pub fn register(r: &mut Rules) {
         |c| clamp_one(c, "max", "Minimum"),
         "Minimum(x ⇑out, max ⇑out); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
+    register_shrink(r);
 }
 
 fn unary(c: &mut Ctx, ty: &str) -> RuleResult {
@@ -239,5 +241,108 @@ fn clamp_one(c: &mut Ctx, bound: &str, ty: &str) -> RuleResult {
     let x = c.tensor_as("self", out)?;
     let b = c.operand(bound, out)?;
     let y = c.op1(ty, vec![In::P(x), In::P(b)], vec![], out)?;
+    back(c, y, res)
+}
+
+fn register_shrink(r: &mut Rules) {
+    r.add(
+        "aten::log_sigmoid",
+        |c| unary(c, "LogSigmoid"),
+        "LogSigmoid; bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+    );
+    r.add(
+        "aten::celu",
+        celu,
+        "CeluV2(alpha); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+    );
+    r.add(
+        "aten::hardshrink",
+        |c| shrink(c, "HardShrink"),
+        "HardShrink(lambd); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+    );
+    r.add(
+        "aten::softshrink",
+        |c| shrink(c, "SoftShrink"),
+        "SoftShrink(lambd); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+    );
+    r.add(
+        "aten::threshold",
+        threshold,
+        "ThresholdV2D(threshold, value): y = x > threshold ? x : value",
+    );
+    r.add(
+        "aten::rrelu",
+        rrelu,
+        "training=false: LeakyRelu(negative_slope=(lower+upper)/2); training=true (random slopes) refused",
+    );
+}
+
+fn celu(c: &mut Ctx) -> RuleResult {
+    let res = c.out_dtype(0)?;
+    let out = work_dtype("CeluV2", res);
+    let alpha = c.float("alpha")?;
+    if alpha == 0.0 {
+        return Err(
+            "celu with alpha 0 is undefined (PyTorch refuses it too); fix: use alpha ≠ 0".into(),
+        );
+    }
+    let x = c.tensor_as("self", out)?;
+    let y = c.op1(
+        "CeluV2",
+        vec![In::P(x)],
+        vec![("alpha", attr::float(alpha as f32))],
+        out,
+    )?;
+    back(c, y, res)
+}
+
+fn shrink(c: &mut Ctx, ty: &str) -> RuleResult {
+    let res = c.out_dtype(0)?;
+    let out = work_dtype(ty, res);
+    let lambd = c.float("lambd")?;
+    let x = c.tensor_as("self", out)?;
+    let y = c.op1(
+        ty,
+        vec![In::P(x)],
+        vec![("lambd", attr::float(lambd as f32))],
+        out,
+    )?;
+    back(c, y, res)
+}
+
+fn threshold(c: &mut Ctx) -> RuleResult {
+    let res = c.out_dtype(0)?;
+    let out = work_dtype("ThresholdV2D", res);
+    let (th, v) = (c.float("threshold")?, c.float("value")?);
+    let x = c.tensor_as("self", out)?;
+    let y = c.op1(
+        "ThresholdV2D",
+        vec![In::P(x)],
+        vec![
+            ("threshold", attr::float(th as f32)),
+            ("value", attr::float(v as f32)),
+        ],
+        out,
+    )?;
+    back(c, y, res)
+}
+
+fn rrelu(c: &mut Ctx) -> RuleResult {
+    if c.bool("training")? {
+        return Err(
+            "rrelu with training=True draws random slopes, which a graph cannot reproduce; fix: export the model in eval mode (model.eval())"
+                .into(),
+        );
+    }
+    let res = c.out_dtype(0)?;
+    let out = work_dtype("LeakyRelu", res);
+    let slope = (c.float("lower")? + c.float("upper")?) / 2.0;
+    let x = c.tensor_as("self", out)?;
+    let y = c.op1(
+        "LeakyRelu",
+        vec![In::P(x)],
+        vec![("negative_slope", attr::float(slope as f32))],
+        out,
+    )?;
     back(c, y, res)
 }

@@ -86,6 +86,42 @@ pub fn register(r: &mut Rules) {
         |c| any_all(c, "ReduceAll"),
         "ReduceAll(⇑BOOL self, K64(dims or all); keep_dims) [Cast out]; 0-D: Cast BOOL",
     );
+    r.add(
+        "aten::isclose",
+        isclose,
+        "IsClose(⇑t self, ⇑t other; rtol, atol, equal_nan), t = torch.result_type (BF16 via FLOAT)",
+    );
+}
+
+fn isclose(c: &mut Ctx) -> RuleResult {
+    let (a, b) = (c.in_dtype("self")?, c.in_dtype("other")?);
+    if a != b {
+        return Err(format!(
+            "isclose of {} and {} tensors (PyTorch requires one dtype); fix: cast one to the other's dtype",
+            a.name(),
+            b.name()
+        ));
+    }
+    let (rtol, atol) = (c.float("rtol")?, c.float("atol")?);
+    if rtol < 0.0 || atol < 0.0 {
+        return Err(format!(
+            "isclose with rtol {rtol} and atol {atol}: both must be non-negative"
+        ));
+    }
+    let equal_nan = c.bool("equal_nan")?;
+    let t = if a == DType::BF16 { DType::F32 } else { a };
+    let x = c.tensor_as("self", t)?;
+    let y = c.tensor_as("other", t)?;
+    Ok(vec![c.op1(
+        "IsClose",
+        vec![In::P(x), In::P(y)],
+        vec![
+            ("rtol", attr::float(rtol as f32)),
+            ("atol", attr::float(atol as f32)),
+            ("equal_nan", attr::boolean(equal_nan)),
+        ],
+        DType::Bool,
+    )?])
 }
 
 /// A stand-in with the dtype and "dimensionality class" (0-D or not) of a tensor argument, so

@@ -57,6 +57,31 @@ pub fn register(r: &mut Rules) {
         cross_entropy,
         "class-index targets: LogSoftmaxV2(⇑FLOAT self; axes=[class dim]) → the nll_loss_nd lowering; label_smoothing ε: Add(Mul(nll, 1-ε), Mul(smooth, ε/C)), smooth = Neg(ReduceSum(Mul(logp, weight), [class dim])) zeroed by SelectV2 at ignored targets, reduced as the nll",
     );
+    r.add(
+        "aten::poisson_nll_loss",
+        poisson_nll,
+        "PoissonNllLoss(⇑t input, ⇑t target; log_input, full=false, eps, reduction=\"none\") → [ReduceMean | ReduceSum]; full=true refused",
+    );
+    r.add(
+        "aten::soft_margin_loss",
+        |c| pointwise(c, "SoftMarginLoss", vec![]),
+        "SoftMarginLoss(⇑t self, ⇑t target; reduction=\"none\") → [ReduceMean | ReduceSum]",
+    );
+    r.add(
+        "aten::margin_ranking_loss",
+        margin_ranking,
+        "Relu(Add(Mul(Neg(⇑t target), Sub(⇑t input1, ⇑t input2)), Kt(margin))) → [ReduceMean | ReduceSum]",
+    );
+    r.add(
+        "aten::hinge_embedding_loss",
+        hinge_embedding,
+        "Add(SelectV2(NotEqual(target, 1), Relu(Sub(Kt(margin), self)), 0), SelectV2(NotEqual(target, -1), self, 0)) → [ReduceMean | ReduceSum]",
+    );
+    r.add(
+        "aten::cosine_embedding_loss",
+        cosine_embedding,
+        "cos = RealDiv(ReduceSum(Mul(x1, x2)), Sqrt(Mul(ReduceSum(Mul(x1, x1)) + 1e-12, ReduceSum(Mul(x2, x2)) + 1e-12))) over the last dim; Add(SelectV2(Equal(target, 1), Sub(1, cos), 0), SelectV2(Equal(target, -1), Relu(Sub(cos, Kt(margin))), 0)) → [ReduceMean | ReduceSum]",
+    );
 }
 
 /// The dtype a loss is computed in: GE's loss ops take FLOAT and FLOAT16; BF16 goes through
@@ -420,4 +445,137 @@ fn counted_weight(c: &mut Ctx, target: Port, ignore: i64, f: DType) -> Result<Po
         vec![("keep_dims", attr::boolean(false))],
         f,
     )
+}
+
+fn poisson_nll(c: &mut Ctx) -> RuleResult {
+    if c.bool("full")? {
+        return Err(
+            "poisson_nll_loss with full=True (the Stirling term) is not supported yet; fix: use full=False and add the term separately"
+                .into(),
+        );
+    }
+    let (log_input, eps) = (c.bool("log_input")?, c.float("eps")?);
+    let t = compute_dtype(c)?;
+    let (a, b) = (c.tensor_value("input")?, c.tensor_value("target")?);
+    if a.tensor.size() != b.tensor.size() {
+        return Err(format!(
+            "poisson_nll_loss of shapes {:?} and {:?}: GE's PoissonNllLoss takes one shape; fix: broadcast them first (torch.broadcast_tensors)",
+            a.tensor.size(),
+            b.tensor.size()
+        ));
+    }
+    let rank = a.tensor.dim();
+    let x = c.tensor_as("input", t)?;
+    let y = c.tensor_as("target", t)?;
+    let l = c.op1(
+        "PoissonNllLoss",
+        vec![In::P(x), In::P(y)],
+        vec![
+            ("log_input", attr::boolean(log_input)),
+            ("full", attr::boolean(false)),
+            ("eps", attr::float(eps as f32)),
+            ("reduction", attr::string("none")),
+        ],
+        t,
+    )?;
+    reduce(c, l, rank, t)
+}
+
+/// The rank of the broadcast of tensor arguments `names`.
+fn broadcast_rank(c: &Ctx, names: &[&str]) -> Result<usize, String> {
+    let mut r = 0;
+    for n in names {
+        r = r.max(c.rank(n)?);
+    }
+    Ok(r)
+}
+
+fn bin(c: &mut Ctx, ty: &str, a: Port, b: Port, t: DType) -> Result<Port, String> {
+    c.op1(ty, vec![In::P(a), In::P(b)], vec![], t)
+}
+
+fn select(c: &mut Ctx, cond: Port, a: Port, b: Port, t: DType) -> Result<Port, String> {
+    c.op1("SelectV2", vec![In::P(cond), In::P(a), In::P(b)], vec![], t)
+}
+
+/// max(0, -target · (input1 - input2) + margin).
+fn margin_ranking(c: &mut Ctx) -> RuleResult {
+    let t = compute_dtype(c)?;
+    let margin = c.float("margin")?;
+    let rank = broadcast_rank(c, &["input1", "input2", "target"])?;
+    let a = c.tensor_as("input1", t)?;
+    let b = c.tensor_as("input2", t)?;
+    let y = c.tensor_as("target", t)?;
+    let d = bin(c, "Sub", a, b, t)?;
+    let ny = c.op1("Neg", vec![In::P(y)], vec![], t)?;
+    let p = bin(c, "Mul", ny, d, t)?;
+    let m = c.scalar(margin, t)?;
+    let s = bin(c, "Add", p, m, t)?;
+    let l = c.op1("Relu", vec![In::P(s)], vec![], t)?;
+    reduce(c, l, rank, t)
+}
+
+/// self where target ≠ -1, plus max(0, margin - self) where target ≠ 1 (as ATen computes it).
+fn hinge_embedding(c: &mut Ctx) -> RuleResult {
+    let t = compute_dtype(c)?;
+    let margin = c.float("margin")?;
+    let rank = broadcast_rank(c, &["self", "target"])?;
+    let x = c.tensor_as("self", t)?;
+    let y = c.tensor_as("target", t)?;
+    let (m, zero) = (c.scalar(margin, t)?, c.scalar(0.0, t)?);
+    let (one, minus_one) = (c.scalar(1.0, t)?, c.scalar(-1.0, t)?);
+    let mx = bin(c, "Sub", m, x, t)?;
+    let clamped = c.op1("Relu", vec![In::P(mx)], vec![], t)?;
+    let not_pos = bin(c, "NotEqual", y, one, DType::Bool)?;
+    let lm = select(c, not_pos, clamped, zero, t)?;
+    let not_neg = bin(c, "NotEqual", y, minus_one, DType::Bool)?;
+    let ls = select(c, not_neg, x, zero, t)?;
+    let l = bin(c, "Add", lm, ls, t)?;
+    reduce(c, l, rank, t)
+}
+
+/// ATen's cosine_embedding_loss: cos over the last dim of 1-D or 2-D inputs (EPSILON 1e-12 added
+/// to each squared magnitude), 1 - cos where target is 1, max(0, cos - margin) where it is -1.
+fn cosine_embedding(c: &mut Ctx) -> RuleResult {
+    let t = compute_dtype(c)?;
+    let margin = c.float("margin")?;
+    let (r1, r2, rt) = (c.rank("input1")?, c.rank("input2")?, c.rank("target")?);
+    if rt > 1 || r1 != rt + 1 || r2 != rt + 1 {
+        return Err(format!(
+            "cosine_embedding_loss of ranks {r1}, {r2} with a {rt}-D target: expected 1-D or 2-D inputs and a target of one rank less"
+        ));
+    }
+    let a = c.tensor_as("input1", t)?;
+    let b = c.tensor_as("input2", t)?;
+    let y = c.tensor_as("target", t)?;
+    let axis = c.const_i64(&[rt as i64])?;
+    let sum = |c: &mut Ctx, p: Port, q: Port| -> Result<Port, String> {
+        let m = bin(c, "Mul", p, q, t)?;
+        c.op1(
+            "ReduceSum",
+            vec![In::P(m), In::P(axis)],
+            vec![("keep_dims", attr::boolean(false))],
+            t,
+        )
+    };
+    let prod = sum(c, a, b)?;
+    let eps = c.scalar(1e-12, t)?;
+    let s1 = sum(c, a, a)?;
+    let s1 = bin(c, "Add", s1, eps, t)?;
+    let s2 = sum(c, b, b)?;
+    let s2 = bin(c, "Add", s2, eps, t)?;
+    let mag = bin(c, "Mul", s1, s2, t)?;
+    let denom = c.op1("Sqrt", vec![In::P(mag)], vec![], t)?;
+    let cos = bin(c, "RealDiv", prod, denom, t)?;
+    let (one, minus_one, zero) = (c.scalar(1.0, t)?, c.scalar(-1.0, t)?, c.scalar(0.0, t)?);
+    let pos = bin(c, "Sub", one, cos, t)?;
+    let m = c.scalar(margin, t)?;
+    let neg = bin(c, "Sub", cos, m, t)?;
+    let neg = c.op1("Relu", vec![In::P(neg)], vec![], t)?;
+    let is_pos = bin(c, "Equal", y, one, DType::Bool)?;
+    let lp = select(c, is_pos, pos, zero, t)?;
+    let is_neg = bin(c, "Equal", y, minus_one, DType::Bool)?;
+    let ln = select(c, is_neg, neg, zero, t)?;
+    let l = bin(c, "Add", lp, ln, t)?;
+    reduce(c, l, rt, t)
 }

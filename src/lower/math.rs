@@ -1,7 +1,9 @@
-//! Unary math and the remainder family.
+//! Unary math and the remainder family; binary and special pointwise math (atan2, hypot,
+//! logaddexp, logit, sinc, copysign, signbit, heaviside, fmax/fmin, lerp, addcmul...).
 use super::{Ctx, RuleResult, Rules};
 use crate::dtype::DType;
 use crate::ge::{attr, In};
+use crate::value::{Port, Value};
 
 pub fn register(r: &mut Rules) {
     for (op, ge) in [
@@ -104,6 +106,7 @@ pub fn register(r: &mut Rules) {
         |c| is_class(c, "IsInf"),
         "IsInf (BF16 via FLOAT); integers: Fill(false)",
     );
+    register_more(r);
 }
 
 /// The GE op of a plain unary math op, by ATen name.
@@ -323,4 +326,431 @@ fn logcumsumexp(c: &mut Ctx) -> RuleResult {
         work,
     )?;
     Ok(vec![c.cast(y, out)?])
+}
+
+// --- Binary and special pointwise math: atan2, hypot, logaddexp(2), logit, frac, sinc,
+// deg2rad/rad2deg, copysign, signbit, isfinite, heaviside, fmax/fmin, lerp, addcmul, addcdiv,
+// count_nonzero. Decompositions run in FLOAT for FLOAT16/BF16 results (PyTorch's own op math),
+// in the result dtype otherwise, and cast back.
+
+fn register_more(r: &mut Rules) {
+    r.add(
+        "aten::atan2",
+        |c| float_binary(c, "Atan2"),
+        "Atan2(⇑w self, ⇑w other) (w: the result dtype; FLOAT16/BF16 via FLOAT)",
+    );
+    r.add(
+        "aten::hypot",
+        hypot,
+        "Sqrt(Add(Mul(x, x), Mul(y, y))) in ⇑w (FLOAT16/BF16 via FLOAT); SelectV2(IsInf(x) ∨ IsInf(y), +inf, ·)",
+    );
+    r.add(
+        "aten::logaddexp",
+        |c| logaddexp(c, false),
+        "Add(Maximum(x, y), Log1p(Exp(Neg(Abs(Sub(x, y)))))); SelectV2(IsInf(x) ∧ Equal(x, y), x, ·) as PyTorch",
+    );
+    r.add(
+        "aten::logaddexp2",
+        |c| logaddexp(c, true),
+        "Add(Maximum(x, y), Mul(Log1p(Exp(Neg(Abs(Sub(x, y))); base=2)), 1/ln 2)); SelectV2(IsInf(x) ∧ Equal(x, y), x, ·)",
+    );
+    r.add(
+        "aten::logit",
+        logit,
+        "Log(RealDiv(z, Sub(1, z))), z = x or, with eps ≥ 0, ClipByValueV2(x, eps, 1-eps)",
+    );
+    r.add("aten::frac", frac, "Sub(x, Trunc(x)) (floats only)");
+    r.add(
+        "aten::sinc",
+        sinc,
+        "SelectV2(Equal(x, 0), 1, RealDiv(Sin(p), p)), p = Mul(x, π)",
+    );
+    r.add(
+        "aten::deg2rad",
+        |c| scale(c, std::f64::consts::PI / 180.0),
+        "Mul(⇑w x, Kw(π/180))",
+    );
+    r.add(
+        "aten::rad2deg",
+        |c| scale(c, 180.0 / std::f64::consts::PI),
+        "Mul(⇑w x, Kw(180/π))",
+    );
+    r.add(
+        "aten::copysign",
+        copysign,
+        "SelectV2(signbit(other), Neg(Abs(x)), Abs(x)) in ⇑w (signbit as for aten::signbit); a number other: Abs or Neg(Abs)",
+    );
+    r.add(
+        "aten::signbit",
+        signbit,
+        "floats: Less(Bitcast(x; type=INT16|INT32|INT64), 0) (sees -0.0 and negative NaNs; BF16 via FLOAT); integers: Less(x, 0); BOOL, UINT8: Fill(false)",
+    );
+    r.add(
+        "aten::isfinite",
+        isfinite,
+        "IsFinite (FLOAT16/BF16/FLOAT/DOUBLE); integers and BOOL: Fill(true)",
+    );
+    r.add(
+        "aten::heaviside",
+        heaviside,
+        "SelectV2(Equal(x, 0), values, Cast(Greater(x, 0))) (FLOAT16/BF16 via FLOAT, small ints via INT32)",
+    );
+    r.add(
+        "aten::fmax",
+        |c| fminmax(c, "Maximum"),
+        "Maximum(x, y) → SelectV2(IsNan(y), x, ·) → SelectV2(IsNan(x), y, ·) (the non-NaN wins)",
+    );
+    r.add(
+        "aten::fmin",
+        |c| fminmax(c, "Minimum"),
+        "Minimum(x, y) → SelectV2(IsNan(y), x, ·) → SelectV2(IsNan(x), y, ·) (the non-NaN wins)",
+    );
+    r.add(
+        "aten::lerp",
+        lerp,
+        "Lerp(⇑w self, ⇑w end, ⇑w weight) (a number weight: a 0-D constant; DOUBLE via FLOAT)",
+    );
+    r.add(
+        "aten::addcmul",
+        |c| addc(c, "Addcmul"),
+        "Addcmul(⇑out self, ⇑out tensor1, ⇑out tensor2, Kout(value))",
+    );
+    r.add(
+        "aten::addcdiv",
+        |c| addc(c, "Addcdiv"),
+        "Addcdiv(⇑out self, ⇑out tensor1, ⇑out tensor2, Kout(value))",
+    );
+    r.add(
+        "aten::count_nonzero",
+        count_nonzero,
+        "Cast(x → BOOL) → Cast(INT64) → ReduceSum(dims, or every axis; keep_dims=false)",
+    );
+}
+
+/// The dtype a float decomposition runs in for result dtype `out`.
+fn float_work(c: &Ctx, out: DType) -> Result<DType, String> {
+    match out {
+        DType::F64 => Ok(DType::F64),
+        DType::F32 | DType::F16 | DType::BF16 => Ok(DType::F32),
+        d => Err(format!(
+            "{} with a {} result: torch2air lowers it for float results only; fix: cast the input to float32",
+            c.node.op_name(),
+            d.name()
+        )),
+    }
+}
+
+/// Argument `name` cast to the result dtype `out` (PyTorch's promotion), then to `work`.
+fn arg_in(c: &mut Ctx, name: &str, out: DType, work: DType) -> Result<Port, String> {
+    let p = c.operand(name, out)?;
+    c.cast(p, work)
+}
+
+fn un(c: &mut Ctx, ty: &str, x: Port, t: DType) -> Result<Port, String> {
+    c.op1(ty, vec![In::P(x)], vec![], t)
+}
+
+fn bin(c: &mut Ctx, ty: &str, a: Port, b: Port, t: DType) -> Result<Port, String> {
+    c.op1(ty, vec![In::P(a), In::P(b)], vec![], t)
+}
+
+fn select(c: &mut Ctx, cond: Port, a: Port, b: Port, t: DType) -> Result<Port, String> {
+    c.op1("SelectV2", vec![In::P(cond), In::P(a), In::P(b)], vec![], t)
+}
+
+fn float_binary(c: &mut Ctx, ty: &str) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let w = float_work(c, out)?;
+    let a = arg_in(c, "self", out, w)?;
+    let b = arg_in(c, "other", out, w)?;
+    let y = bin(c, ty, a, b, w)?;
+    Ok(vec![c.cast(y, out)?])
+}
+
+fn hypot(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let w = float_work(c, out)?;
+    let a = arg_in(c, "self", out, w)?;
+    let b = arg_in(c, "other", out, w)?;
+    let aa = bin(c, "Mul", a, a, w)?;
+    let bb = bin(c, "Mul", b, b, w)?;
+    let s = bin(c, "Add", aa, bb, w)?;
+    let y = un(c, "Sqrt", s, w)?;
+    // An infinite side gives +inf even when the other is NaN, as in C's hypot.
+    let ia = un(c, "IsInf", a, DType::Bool)?;
+    let ib = un(c, "IsInf", b, DType::Bool)?;
+    let any = bin(c, "LogicalOr", ia, ib, DType::Bool)?;
+    let inf = c.scalar(f64::INFINITY, w)?;
+    let y = select(c, any, inf, y, w)?;
+    Ok(vec![c.cast(y, out)?])
+}
+
+fn logaddexp(c: &mut Ctx, base2: bool) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let w = float_work(c, out)?;
+    let a = arg_in(c, "self", out, w)?;
+    let b = arg_in(c, "other", out, w)?;
+    let m = bin(c, "Maximum", a, b, w)?;
+    let d = bin(c, "Sub", a, b, w)?;
+    let d = un(c, "Abs", d, w)?;
+    let d = un(c, "Neg", d, w)?;
+    let e = if base2 {
+        c.op1("Exp", vec![In::P(d)], vec![("base", attr::float(2.0))], w)?
+    } else {
+        un(c, "Exp", d, w)?
+    };
+    let mut l = un(c, "Log1p", e, w)?;
+    if base2 {
+        let k = c.scalar(1.0 / std::f64::consts::LN_2, w)?;
+        l = bin(c, "Mul", l, k, w)?;
+    }
+    let y = bin(c, "Add", m, l, w)?;
+    // Both infinite with one sign: PyTorch returns that infinity (the formula gives NaN).
+    let inf = un(c, "IsInf", a, DType::Bool)?;
+    let same = bin(c, "Equal", a, b, DType::Bool)?;
+    let both = bin(c, "LogicalAnd", inf, same, DType::Bool)?;
+    let y = select(c, both, a, y, w)?;
+    Ok(vec![c.cast(y, out)?])
+}
+
+fn logit(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let w = float_work(c, out)?;
+    let mut z = arg_in(c, "self", out, w)?;
+    if c.has("eps") {
+        let eps = c.float("eps")?;
+        // PyTorch clamps only for eps ≥ 0.
+        if eps >= 0.0 {
+            let lo = c.scalar(eps, w)?;
+            let hi = c.scalar(1.0 - eps, w)?;
+            z = c.op1(
+                "ClipByValueV2",
+                vec![In::P(z), In::P(lo), In::P(hi)],
+                vec![],
+                w,
+            )?;
+        }
+    }
+    let one = c.scalar(1.0, w)?;
+    let q = bin(c, "Sub", one, z, w)?;
+    let r = bin(c, "RealDiv", z, q, w)?;
+    let y = un(c, "Log", r, w)?;
+    Ok(vec![c.cast(y, out)?])
+}
+
+fn frac(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let w = float_work(c, out)?;
+    let x = arg_in(c, "self", out, w)?;
+    let t = un(c, "Trunc", x, w)?;
+    let y = bin(c, "Sub", x, t, w)?;
+    Ok(vec![c.cast(y, out)?])
+}
+
+fn sinc(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let w = float_work(c, out)?;
+    let x = arg_in(c, "self", out, w)?;
+    let pi = c.scalar(std::f64::consts::PI, w)?;
+    let p = bin(c, "Mul", x, pi, w)?;
+    let s = un(c, "Sin", p, w)?;
+    let q = bin(c, "RealDiv", s, p, w)?;
+    let zero = c.scalar(0.0, w)?;
+    let one = c.scalar(1.0, w)?;
+    let at0 = bin(c, "Equal", x, zero, DType::Bool)?;
+    let y = select(c, at0, one, q, w)?;
+    Ok(vec![c.cast(y, out)?])
+}
+
+fn scale(c: &mut Ctx, k: f64) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let w = float_work(c, out)?;
+    let x = arg_in(c, "self", out, w)?;
+    let k = c.scalar(k, w)?;
+    let y = bin(c, "Mul", x, k, w)?;
+    Ok(vec![c.cast(y, out)?])
+}
+
+/// Whether each element of float port `x` (dtype `w`: FLOAT16, FLOAT or DOUBLE) has its sign
+/// bit set, -0.0 and negative NaNs included: Bitcast to the signed integer of its width, Less 0.
+fn sign_bit_of(c: &mut Ctx, x: Port, w: DType) -> Result<Port, String> {
+    let it = match w {
+        DType::F16 => DType::I16,
+        DType::F32 => DType::I32,
+        DType::F64 => DType::I64,
+        d => return Err(format!("internal: sign bit of a {} value", d.name())),
+    };
+    let bits = c.op1(
+        "Bitcast",
+        vec![In::P(x)],
+        vec![("type", attr::dtype_cpp(it.ge_cpp()))],
+        it,
+    )?;
+    let zero = c.scalar(0.0, it)?;
+    bin(c, "Less", bits, zero, DType::Bool)
+}
+
+fn copysign(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let w = float_work(c, out)?;
+    let x = arg_in(c, "self", out, w)?;
+    let a = un(c, "Abs", x, w)?;
+    let y = match c.arg("other")? {
+        Value::Tensor(_) => {
+            let o = arg_in(c, "other", out, w)?;
+            let s = sign_bit_of(c, o, w)?;
+            let n = un(c, "Neg", a, w)?;
+            select(c, s, n, a, w)?
+        }
+        v => {
+            let k = v
+                .as_f64()
+                .ok_or("copysign: 'other' must be a tensor or a number")?;
+            if k.is_sign_negative() {
+                un(c, "Neg", a, w)?
+            } else {
+                a
+            }
+        }
+    };
+    Ok(vec![c.cast(y, out)?])
+}
+
+/// A BOOL tensor of the shape of `self` filled with `v` (`Shape(self)` when a dim is dynamic).
+fn fill_bool(c: &mut Ctx, v: bool) -> RuleResult {
+    let dims = c.shape_port("self")?;
+    let f = c.scalar(if v { 1.0 } else { 0.0 }, DType::Bool)?;
+    Ok(vec![c.op1(
+        "Fill",
+        vec![In::P(dims), In::P(f)],
+        vec![],
+        DType::Bool,
+    )?])
+}
+
+fn signbit(c: &mut Ctx) -> RuleResult {
+    let dt = c.in_dtype("self")?;
+    match dt {
+        DType::Bool | DType::U8 => fill_bool(c, false),
+        d if d.is_float() => {
+            let w = if d == DType::BF16 { DType::F32 } else { d };
+            let x = c.tensor_as("self", w)?;
+            Ok(vec![sign_bit_of(c, x, w)?])
+        }
+        d => {
+            let w = if d == DType::I64 { d } else { DType::I32 };
+            let x = c.tensor_as("self", w)?;
+            let zero = c.scalar(0.0, w)?;
+            Ok(vec![bin(c, "Less", x, zero, DType::Bool)?])
+        }
+    }
+}
+
+fn isfinite(c: &mut Ctx) -> RuleResult {
+    let dt = c.in_dtype("self")?;
+    if !dt.is_float() {
+        return fill_bool(c, true);
+    }
+    let x = c.tensor("self")?;
+    Ok(vec![un(c, "IsFinite", x, DType::Bool)?])
+}
+
+/// A dtype that comparisons, Maximum/Minimum and SelectV2 all take, exact for `out`'s values.
+fn exact_work(out: DType) -> Result<DType, String> {
+    match out {
+        DType::F16 | DType::BF16 => Ok(DType::F32),
+        DType::I8 | DType::I16 | DType::U8 => Ok(DType::I32),
+        DType::Bool => Err(
+            "BOOL operands are not supported here; fix: cast them to an integer or float dtype"
+                .into(),
+        ),
+        d => Ok(d),
+    }
+}
+
+fn heaviside(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let w = exact_work(out)?;
+    let x = arg_in(c, "self", out, w)?;
+    let v = arg_in(c, "values", out, w)?;
+    let zero = c.scalar(0.0, w)?;
+    let is0 = bin(c, "Equal", x, zero, DType::Bool)?;
+    let pos = bin(c, "Greater", x, zero, DType::Bool)?;
+    let pos = c.cast(pos, w)?;
+    let y = select(c, is0, v, pos, w)?;
+    Ok(vec![c.cast(y, out)?])
+}
+
+fn fminmax(c: &mut Ctx, ty: &str) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let w = exact_work(out)?;
+    let a = arg_in(c, "self", out, w)?;
+    let b = arg_in(c, "other", out, w)?;
+    let mut y = bin(c, ty, a, b, w)?;
+    if w.is_float() {
+        let nb = un(c, "IsNan", b, DType::Bool)?;
+        y = select(c, nb, a, y, w)?;
+        let na = un(c, "IsNan", a, DType::Bool)?;
+        y = select(c, na, b, y, w)?;
+    }
+    Ok(vec![c.cast(y, out)?])
+}
+
+fn lerp(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    if !out.is_float() {
+        return Err(format!(
+            "lerp of {} tensors; fix: use float tensors",
+            out.name()
+        ));
+    }
+    let w = super::spatial::work_dtype("Lerp", out);
+    let mut ins = vec![];
+    for name in ["self", "end", "weight"] {
+        ins.push(In::P(arg_in(c, name, out, w)?));
+    }
+    let y = c.op1("Lerp", ins, vec![], w)?;
+    Ok(vec![c.cast(y, out)?])
+}
+
+fn addc(c: &mut Ctx, ty: &str) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let value = c.float("value")?;
+    let mut ins = vec![];
+    for name in ["self", "tensor1", "tensor2"] {
+        ins.push(In::P(c.tensor_as(name, out)?));
+    }
+    ins.push(In::P(c.scalar(value, out)?));
+    Ok(vec![c.op1(ty, ins, vec![], out)?])
+}
+
+fn count_nonzero(c: &mut Ctx) -> RuleResult {
+    let rank = c.rank("self")? as i64;
+    let dims: Vec<i64> = match c.arg("dim")? {
+        Value::None => (0..rank).collect(),
+        v if v.as_int().is_some() => vec![c.int("dim")?],
+        _ => c.ints("dim")?,
+    };
+    let mut axes: Vec<i64> = dims.iter().map(|&d| Ctx::dim(d, rank)).collect();
+    if axes.is_empty() {
+        axes = (0..rank).collect();
+    }
+    if let Some(d) = axes.iter().find(|&&d| d < 0 || d >= rank.max(1)) {
+        return Err(format!(
+            "count_nonzero: dim {d} is out of range for a {rank}-D tensor"
+        ));
+    }
+    let x = c.tensor("self")?;
+    let nz = c.cast(x, DType::Bool)?;
+    let n = c.cast(nz, DType::I64)?;
+    if rank == 0 {
+        return Ok(vec![n]);
+    }
+    let a = c.const_i64(&axes)?;
+    Ok(vec![c.op1(
+        "ReduceSum",
+        vec![In::P(n), In::P(a)],
+        vec![("keep_dims", attr::boolean(false))],
+        DType::I64,
+    )?])
 }

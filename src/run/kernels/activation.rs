@@ -1,5 +1,5 @@
 //! Activations: HardSwish, Relu6, HardSigmoid, LeakyRelu, Elu, ClipByValueV2, PRelu, Softplus,
-//! Mish, Selu.
+//! Mish, Selu, LogSigmoid, CeluV2, HardShrink, SoftShrink, ThresholdV2D.
 use super::spatial::{float_unary, need_float, torch_err, R};
 use super::{same_dtype, KCtx, Kernel};
 use std::collections::BTreeMap;
@@ -18,6 +18,52 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("Softplus", softplus);
     m.insert("Mish", |c| float_unary(c, "x", Tensor::f_mish));
     m.insert("Selu", |c| float_unary(c, "x", Tensor::f_selu));
+    m.insert("LogSigmoid", |c| float_unary(c, "x", Tensor::f_log_sigmoid));
+    m.insert("CeluV2", celu_v2);
+    m.insert("HardShrink", hard_shrink);
+    m.insert("SoftShrink", soft_shrink);
+    m.insert("ThresholdV2D", threshold_v2d);
+}
+
+/// y = x for x > 0, else alpha · (exp(x / alpha) - 1).
+fn celu_v2(c: &KCtx) -> R {
+    let x = c.input("x")?;
+    need_float(x, "x")?;
+    let alpha = c.float("alpha")?;
+    if alpha == 0.0 {
+        return Err("alpha must not be 0".into());
+    }
+    let neg = (x * (1.0 / alpha)).expm1() * alpha;
+    Ok(vec![x.where_self(&x.gt(0.0), &neg)])
+}
+
+/// y = 0 for -lambd ≤ x ≤ lambd, else x (NaN stays NaN).
+fn hard_shrink(c: &KCtx) -> R {
+    let x = c.input("input_x")?;
+    need_float(x, "input_x")?;
+    let l = c.float("lambd")?;
+    let inside = x.ge(-l).logical_and(&x.le(l));
+    Ok(vec![x.masked_fill(&inside, 0.0)])
+}
+
+/// y = x - lambd for x > lambd, x + lambd for x < -lambd, else 0 (NaN stays NaN).
+fn soft_shrink(c: &KCtx) -> R {
+    let x = c.input("input_x")?;
+    need_float(x, "input_x")?;
+    let l = c.float("lambd")?;
+    let mid = x * 0.0;
+    let low = (x + l).where_self(&x.lt(-l), &mid);
+    Ok(vec![(x - l).where_self(&x.gt(l), &low)])
+}
+
+/// y = x where x > threshold, else value.
+fn threshold_v2d(c: &KCtx) -> R {
+    let x = c.input("x")?;
+    if x.kind() == tch::Kind::Bool {
+        return Err("x takes no BOOL".into());
+    }
+    let (th, v) = (c.float("threshold")?, c.float("value")?);
+    Ok(vec![x.masked_fill(&x.le(th), v)])
 }
 
 /// y = log(1 + exp(x)), evaluated as max(x, 0) + log1p(exp(-|x|)) so large x do not overflow.

@@ -21,6 +21,7 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("MaskedFill", masked_fill);
     m.insert("ReduceAny", |c| reduce_bool(c, true));
     m.insert("ReduceAll", |c| reduce_bool(c, false));
+    m.insert("IsClose", is_close);
 }
 
 type Bin = fn(&Tensor, &Tensor) -> Result<Tensor, tch::TchError>;
@@ -133,4 +134,12 @@ fn reduce_bool(c: &KCtx, any: bool) -> Result<Vec<Tensor>, String> {
         };
     }
     Ok(vec![y])
+}
+
+/// |x1 - x2| ≤ atol + rtol · |x2| (or equal), NaNs equal when equal_nan; one dtype.
+fn is_close(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let (a, b) = (c.input("x1")?, c.input("x2")?);
+    same_dtype(a, b)?;
+    let (rtol, atol) = (c.float("rtol")?, c.float("atol")?);
+    Ok(vec![tc(a.f_isclose(b, rtol, atol, c.bool("equal_nan")?))?])
 }

@@ -26,6 +26,7 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("Swish", swish);
     m.insert("GeluV2", gelu);
     m.insert("Cast", cast);
+    m.insert("Bitcast", bitcast);
 }
 
 fn unary(c: &KCtx, name: &str, f: fn(&Tensor) -> Tensor) -> Result<Vec<Tensor>, String> {
@@ -77,4 +78,25 @@ fn cast(c: &KCtx) -> Result<Vec<Tensor>, String> {
     let dt = DType::from_ge_cpp(dt)
         .ok_or_else(|| format!("dst_type {dt} is not a supported ge::DataType"))?;
     Ok(vec![c.input("x")?.to_kind(dt.kind())])
+}
+
+/// Reinterprets the bits of x as `type`. The runner models types of one width (the shape stays);
+/// GE's width-changing forms (a last dim added or removed) are refused.
+fn bitcast(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let dt = c.int("type")?;
+    let dt = crate::dtype::DType::from_ge_cpp(dt)
+        .ok_or_else(|| format!("type {dt} is not a supported ge::DataType"))?;
+    let x = c.input("x")?;
+    if x.kind() == tch::Kind::BFloat16 || dt == crate::dtype::DType::BF16 {
+        return Err("Bitcast takes no BF16".into());
+    }
+    let (from, to) = (x.kind().elt_size_in_bytes(), dt.kind().elt_size_in_bytes());
+    if from != to {
+        return Err(format!(
+            "Bitcast from {:?} to {} changes the element width ({from} → {to} bytes), which the runner does not model",
+            x.kind(),
+            dt.name()
+        ));
+    }
+    Ok(vec![super::tc(x.f_view_dtype(dt.kind()))?])
 }

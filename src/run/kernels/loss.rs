@@ -21,6 +21,25 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
         })
     });
     m.insert("NLLLoss", nll);
+    m.insert("PoissonNllLoss", poisson_nll);
+    m.insert("SoftMarginLoss", |c| {
+        pair(c, "input_x", "input_y", |x, y| {
+            x.f_soft_margin_loss(y, Reduction::None)
+        })
+    });
+}
+
+/// log_input: exp(x) - y·x; else x - y·log(x + eps). The Stirling term (full) is not modelled.
+fn poisson_nll(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    if c.bool("full")? {
+        return Err(
+            "PoissonNllLoss with full=true: the runner does not model the Stirling term".into(),
+        );
+    }
+    let (log_input, eps) = (c.bool("log_input")?, c.float("eps")?);
+    pair_with(c, "input_x", "target", |x, y| {
+        x.f_poisson_nll_loss(y, log_input, false, eps, Reduction::None)
+    })
 }
 
 fn no_reduction(c: &KCtx) -> Result<(), String> {
@@ -44,6 +63,15 @@ fn float(t: &Tensor) -> Result<(), String> {
 type Loss = fn(&Tensor, &Tensor) -> Result<Tensor, tch::TchError>;
 
 fn pair(c: &KCtx, a: &str, b: &str, f: Loss) -> Result<Vec<Tensor>, String> {
+    pair_with(c, a, b, f)
+}
+
+fn pair_with(
+    c: &KCtx,
+    a: &str,
+    b: &str,
+    f: impl Fn(&Tensor, &Tensor) -> Result<Tensor, tch::TchError>,
+) -> Result<Vec<Tensor>, String> {
     no_reduction(c)?;
     let (x, y) = (c.input(a)?, c.input(b)?);
     same_dtype(x, y)?;

@@ -1,4 +1,5 @@
-//! Unary math, rounding, remainders, float classes, Einsum.
+//! Unary math, rounding, remainders, float classes, Einsum, Atan2, IsFinite, Lerp,
+//! Addcmul/Addcdiv.
 use super::{same_dtype, tc, KCtx, Kernel};
 use std::collections::BTreeMap;
 use tch::{Kind, Tensor};
@@ -30,6 +31,69 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("FloorMod", |c| binary(c, Tensor::f_remainder_tensor));
     m.insert("Mod", |c| binary(c, Tensor::f_fmod_tensor));
     m.insert("Einsum", einsum);
+    m.insert("Atan2", atan2);
+    m.insert("IsFinite", |c| float_unary(c, Tensor::f_isfinite));
+    m.insert("Lerp", lerp);
+    m.insert("Addcmul", |c| addc(c, false));
+    m.insert("Addcdiv", |c| addc(c, true));
+}
+
+fn atan2(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let (a, b) = (c.input("x1")?, c.input("x2")?);
+    same_dtype(a, b)?;
+    if !matches!(a.kind(), Kind::Float | Kind::Half | Kind::Double) {
+        return Err(format!("takes FLOAT/FLOAT16/DOUBLE, got {:?}", a.kind()));
+    }
+    Ok(vec![tc(a.f_atan2(b))?])
+}
+
+/// y = start + weight · (end - start), as torch.lerp computes it; all three broadcast.
+fn lerp(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let (s, e, w) = (c.input("start")?, c.input("end")?, c.input("weight")?);
+    same_dtype(s, e)?;
+    same_dtype(s, w)?;
+    if !matches!(s.kind(), Kind::Float | Kind::Half | Kind::BFloat16) {
+        return Err(format!("takes FLOAT/FLOAT16/BF16, got {:?}", s.kind()));
+    }
+    Ok(vec![tc(s.f_lerp_tensor(e, w))?])
+}
+
+/// Addcmul: y = input_data + value · x1 · x2; Addcdiv: y = input_data + value · x1 / x2.
+/// `value` is a tensor that broadcasts (a 0-D one from torch2air).
+fn addc(c: &KCtx, div: bool) -> Result<Vec<Tensor>, String> {
+    let x = c.input("input_data")?;
+    let (a, b, v) = (c.input("x1")?, c.input("x2")?, c.input("value")?);
+    same_dtype(x, a)?;
+    same_dtype(x, b)?;
+    same_dtype(x, v)?;
+    let ok = if div {
+        matches!(
+            x.kind(),
+            Kind::Float | Kind::Half | Kind::BFloat16 | Kind::Double | Kind::Int64
+        )
+    } else {
+        matches!(
+            x.kind(),
+            Kind::Float
+                | Kind::Half
+                | Kind::BFloat16
+                | Kind::Double
+                | Kind::Int64
+                | Kind::Int
+                | Kind::Int8
+                | Kind::Uint8
+        )
+    };
+    if !ok {
+        return Err(format!("does not take {:?}", x.kind()));
+    }
+    let t = tc(a.f_mul(v))?;
+    let t = if div {
+        tc(t.f_div(b))?
+    } else {
+        tc(t.f_mul(b))?
+    };
+    Ok(vec![tc(x.f_add(&t))?])
 }
 
 fn is_float(k: Kind) -> bool {
