@@ -120,6 +120,31 @@ fn transpose(c: &mut Ctx, x: Port, a: i64, b: i64, rank: i64, dt: DType) -> Resu
     c.op1("Transpose", vec![In::P(x), In::P(p)], vec![], dt)
 }
 
+/// `Sort` along `dim` (moved last by a Transpose): the sorted values and INT32 indices, still
+/// with `dim` last.
+fn sort_last(
+    c: &mut Ctx,
+    x: Port,
+    dim: i64,
+    rank: i64,
+    descending: bool,
+    stable: bool,
+    dt: DType,
+) -> Result<(Port, Port), String> {
+    let xt = transpose(c, x, dim, rank - 1, rank, dt)?;
+    let ys = c.op(
+        "Sort",
+        vec![In::P(xt)],
+        vec![
+            ("axis", attr::int(-1)),
+            ("descending", attr::boolean(descending)),
+            ("stable", attr::boolean(stable)),
+        ],
+        &[Some(dt), Some(DType::I32)],
+    )?;
+    Ok((ys[0], ys[1]))
+}
+
 fn sort(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
     let rank = c.rank("self")? as i64;
@@ -135,19 +160,9 @@ fn sort(c: &mut Ctx) -> RuleResult {
         Err(_) => false,
     };
     let last = rank - 1;
-    let xt = transpose(c, x, dim, last, rank, out)?;
-    let ys = c.op(
-        "Sort",
-        vec![In::P(xt)],
-        vec![
-            ("axis", attr::int(-1)),
-            ("descending", attr::boolean(descending)),
-            ("stable", attr::boolean(stable)),
-        ],
-        &[Some(out), Some(DType::I32)],
-    )?;
-    let v = transpose(c, ys[0], dim, last, rank, out)?;
-    let i = transpose(c, ys[1], dim, last, rank, DType::I32)?;
+    let (sv, si) = sort_last(c, x, dim, rank, descending, stable, out)?;
+    let v = transpose(c, sv, dim, last, rank, out)?;
+    let i = transpose(c, si, dim, last, rank, DType::I32)?;
     let i = c.cast(i, DType::I64)?;
     Ok(vec![v, i])
 }
@@ -347,20 +362,10 @@ fn order_statistic(c: &mut Ctx, k_arg: Option<&str>) -> RuleResult {
     // BF16 sorts as FLOAT (exact, same order): the Sort prototype lacks it.
     let work = super::spatial::work_dtype("Sort", out);
     let x = c.cast(x, work)?;
-    let xt = transpose(c, x, dim, last, rank, work)?;
-    let ys = c.op(
-        "Sort",
-        vec![In::P(xt)],
-        vec![
-            ("axis", attr::int(-1)),
-            ("descending", attr::boolean(false)),
-            ("stable", attr::boolean(true)),
-        ],
-        &[Some(work), Some(DType::I32)],
-    )?;
-    let v = c.slice_axis(ys[0], last, pos, pos + 1, work)?;
+    let (sv, si) = sort_last(c, x, dim, rank, false, true, work)?;
+    let v = c.slice_axis(sv, last, pos, pos + 1, work)?;
     let v = c.cast(v, out)?;
-    let i = c.slice_axis(ys[1], last, pos, pos + 1, DType::I32)?;
+    let i = c.slice_axis(si, last, pos, pos + 1, DType::I32)?;
     let mut v = transpose(c, v, dim, last, rank, out)?;
     let mut i = transpose(c, i, dim, last, rank, DType::I32)?;
     if !keep {
