@@ -50,6 +50,7 @@ fn cases() -> Vec<Case> {
         case("inplace_more.pt", &["f32[3,3]", "f32[]"], &[]),
         case("ops/common.pt", &["f32[4,6,8]", "i64[3,5]:0..7"], &[]),
         case("ops/loss.pt", &["f32[6,5]", "f32[6,5]", "i64[6]:0..5"], &[]),
+        case("ops/linalg.pt", &["f32[4,6]", "f32[4,6]"], &[]),
         case(
             "ops/blocks.pt",
             &["f32[2,3,7,8]", "f32[4,6]", "i64[10]:0..20"],
