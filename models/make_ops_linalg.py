@@ -122,6 +122,13 @@ class OpsLinalg(nn.Module):
         out.append(F.pairwise_distance(x, y, p=1.0, eps=1e-3, keepdim=True))
         out.append(F.pairwise_distance(x, w, p=3.0))
         out.append(F.pairwise_distance(x.reshape(2, 2, 6), y.reshape(2, 2, 6), p=float("inf")))
+        # cdist's matrix-product path (> 25 rows, or asked for): ATen's rounding, e.g. a small
+        # nonzero distance of a point to itself.
+        rows = torch.cat([x, y, x * 2.0, y - x, x + 1.0, y * 3.0, x - 2.0])
+        out.append(torch.cdist(rows, rows))
+        out.append(torch.cdist(x, y, compute_mode="use_mm_for_euclid_dist"))
+        out.append(torch.cdist(x, y.round(), p=0.0))
+        out.append(F.pairwise_distance(x, y.round(), p=0.0))
         return out
 
 

@@ -45,7 +45,7 @@ fn verify_fixture(name: &str, specs: &[&str], dynamic: bool, max_abs: f64) -> Ve
 #[test]
 fn ops_linalg() {
     let r = verify_fixture("ops/linalg.pt", &["f32[4,6]", "f32[4,6]"], false, 1e-5);
-    assert_eq!(r.checks.len(), 86);
+    assert_eq!(r.checks.len(), 90);
     let shapes: Vec<Vec<i64>> = r.checks.iter().map(|c| c.shape.clone()).collect();
     assert_eq!(shapes[0], Vec::<i64>::new()); // dot
     assert_eq!(shapes[1], vec![4]); // mv
@@ -61,6 +61,7 @@ fn ops_linalg() {
     assert_eq!(shapes[70], vec![1, 4, 2, 3]); // pixel_unshuffle
     assert_eq!(shapes[78], vec![4, 4]); // cdist
     assert_eq!(shapes[83], vec![4, 1]); // pairwise_distance keepdim
+    assert_eq!(shapes[86], vec![28, 28]); // cdist by matrix product
     let types = types(&read_air(&r.export.air));
     for ty in [
         "MatMulV2",
@@ -74,6 +75,8 @@ fn ops_linalg() {
         "Sqrt",
         "Pow",
         "ReduceMax",
+        "OnesLike",
+        "NotEqual",
     ] {
         assert!(types.iter().any(|t| t == ty), "no {ty} in the export");
     }

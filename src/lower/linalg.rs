@@ -67,7 +67,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::cdist",
         cdist,
-        "norm_p over the last axis of Sub(Unsqueeze(x1, [-2]), Unsqueeze(x2, [-3])): p=2 Sqrt(ReduceSum(Mul(d, d))), p=1 ReduceSum(Abs), inf ReduceMax(Abs), else Pow(ReduceSum(Pow(Abs, p)), 1/p)",
+        "p=2 with compute_mode 1, or default and > 25 rows (as ATen): Sqrt(Relu(MatMulV2|BatchMatMulV2(ConcatV2(Mul(x1, -2), ReduceSum(x1²), OnesLike), ConcatV2(x2, OnesLike, ReduceSum(x2²)); transposed))); else norm_p over the last axis of d = Sub(Unsqueeze(x1, [-2]), Unsqueeze(x2, [-3])): p=2 Sqrt(ReduceSum(Mul(d, d))), p=1 ReduceSum(Abs), inf ReduceMax(Abs), p=0 ReduceSum(Cast(NotEqual(d, 0))), else Pow(ReduceSum(Pow(Abs, p)), 1/p)",
     );
     r.add(
         "aten::pairwise_distance",
@@ -399,9 +399,16 @@ fn pnorm(c: &mut Ctx, d: Port, p: f64, axis: i64, keep: bool, dt: DType) -> Resu
         let s = reduce(c, "ReduceSum", sq, axis, keep, dt)?;
         return c.op1("Sqrt", vec![In::P(s)], vec![], dt);
     }
-    if p.is_nan() || p <= 0.0 {
+    if p == 0.0 {
+        // The count of nonzero entries.
+        let z = c.scalar(0.0, dt)?;
+        let nz = c.op1("NotEqual", vec![In::P(d), In::P(z)], vec![], DType::Bool)?;
+        let nz = c.cast(nz, dt)?;
+        return reduce(c, "ReduceSum", nz, axis, keep, dt);
+    }
+    if p.is_nan() || p < 0.0 {
         return Err(format!(
-            "{} with p={p}: torch2air lowers p > 0 (and inf) only; fix: use p=1, p=2 or another positive p",
+            "{} with p={p}: p must be >= 0 (or inf); fix: pass a non-negative p",
             c.node.op_name()
         ));
     }
@@ -431,8 +438,32 @@ fn cdist(c: &mut Ctx) -> RuleResult {
         return Err(format!("cdist needs float inputs, got {out:?}"));
     }
     let p = c.float("p")?;
+    // ATen's choice: p=2 goes through a matrix product when compute_mode asks for it (1), or by
+    // default (None, 0) when either side has more than 25 rows; its results (rounding included,
+    // e.g. a small nonzero distance of a point to itself) differ from the direct difference.
+    let mode = if c.has("compute_mode") {
+        c.int("compute_mode")?
+    } else {
+        0
+    };
+    let rows = |c: &Ctx, name: &str, r: usize| -> Result<(i64, bool), String> {
+        let t = c.tensor_value(name)?;
+        Ok((t.tensor.size()[r - 2], t.dynamic_dims()[r - 2]))
+    };
+    let (n1, dyn1) = rows(c, "x1", r1)?;
+    let (n2, dyn2) = rows(c, "x2", r2)?;
+    let use_mm = p == 2.0 && (mode == 1 || (mode == 0 && (n1 > 25 || n2 > 25)));
+    if p == 2.0 && mode == 0 && (dyn1 || dyn2) {
+        c.assumptions.push(format!(
+            "cdist takes its {} path for {n1} × {n2} rows; sizes on the other side of 25 rows need another export",
+            if use_mm { "matrix-product" } else { "direct" }
+        ));
+    }
     let a = c.tensor_as("x1", out)?;
     let b = c.tensor_as("x2", out)?;
+    if use_mm {
+        return Ok(vec![euclidean_mm(c, a, b, r1, r2, out)?]);
+    }
     let a = unsqueeze(c, a, vec![r1 as i64 - 1], out)?;
     let b = unsqueeze(c, b, vec![r2 as i64 - 2], out)?;
     let d = sub(c, a, b, out)?;
@@ -457,4 +488,47 @@ fn pairwise_distance(c: &mut Ctx) -> RuleResult {
     let e = c.scalar(eps, out)?;
     let d = c.op1("Add", vec![In::P(d), In::P(e)], vec![], out)?;
     Ok(vec![pnorm(c, d, p, r as i64 - 1, keep, out)?])
+}
+
+/// ATen's `_euclidean_dist`: Sqrt(Relu(Cat(-2·x1, |x1|², 1) · Cat(x2, 1, |x2|²)ᵀ)).
+fn euclidean_mm(
+    c: &mut Ctx,
+    a: Port,
+    b: Port,
+    r1: usize,
+    r2: usize,
+    dt: DType,
+) -> Result<Port, String> {
+    let norm = |c: &mut Ctx, x: Port| -> Result<(Port, Port), String> {
+        let sq = mul(c, x, x, dt)?;
+        let n = reduce(c, "ReduceSum", sq, -1, true, dt)?;
+        let ones = c.op1("OnesLike", vec![In::P(n)], vec![], dt)?;
+        Ok((n, ones))
+    };
+    let cat = |c: &mut Ctx, parts: Vec<Port>, axis: usize| -> Result<Port, String> {
+        let d = c.scalar_i64(axis as i64)?;
+        c.op1(
+            "ConcatV2",
+            vec![In::Dyn(parts), In::P(d)],
+            vec![("N", attr::int(3))],
+            dt,
+        )
+    };
+    let (na, oa) = norm(c, a)?;
+    let (nb, ob) = norm(c, b)?;
+    let k = c.scalar(-2.0, dt)?;
+    let a2 = mul(c, a, k, dt)?;
+    let a_ = cat(c, vec![a2, na, oa], r1 - 1)?;
+    let b_ = cat(c, vec![b, ob, nb], r2 - 1)?;
+    let y = if r1 == 2 && r2 == 2 {
+        matmul2(c, a_, b_, true, dt)?
+    } else {
+        c.batch_matmul(a_, b_, None, true, dt)?
+    };
+    // clamp_min(0) as Relu, whose prototype lacks BF16: that runs in FLOAT.
+    let w = super::spatial::work_dtype("Relu", dt);
+    let y = c.cast(y, w)?;
+    let y = c.op1("Relu", vec![In::P(y)], vec![], w)?;
+    let y = c.op1("Sqrt", vec![In::P(y)], vec![], w)?;
+    c.cast(y, dt)
 }
