@@ -129,6 +129,10 @@ class OpsLinalg(nn.Module):
         out.append(torch.cdist(x, y, compute_mode="use_mm_for_euclid_dist"))
         out.append(torch.cdist(x, y.round(), p=0.0))
         out.append(F.pairwise_distance(x, y.round(), p=0.0))
+        # BOOL data moves as UINT8.
+        out.append(torch.diag(x > 0, 1))
+        out.append(torch.rot90(x > 0))
+        out.append(torch.kron(x[:2, :2] > 0, y[:2, :3] > 0))
         return out
 
 

@@ -45,7 +45,7 @@ fn verify_fixture(name: &str, specs: &[&str], dynamic: bool, max_abs: f64) -> Ve
 #[test]
 fn ops_linalg() {
     let r = verify_fixture("ops/linalg.pt", &["f32[4,6]", "f32[4,6]"], false, 1e-5);
-    assert_eq!(r.checks.len(), 90);
+    assert_eq!(r.checks.len(), 93);
     let shapes: Vec<Vec<i64>> = r.checks.iter().map(|c| c.shape.clone()).collect();
     assert_eq!(shapes[0], Vec::<i64>::new()); // dot
     assert_eq!(shapes[1], vec![4]); // mv
@@ -62,6 +62,8 @@ fn ops_linalg() {
     assert_eq!(shapes[78], vec![4, 4]); // cdist
     assert_eq!(shapes[83], vec![4, 1]); // pairwise_distance keepdim
     assert_eq!(shapes[86], vec![28, 28]); // cdist by matrix product
+    assert_eq!(shapes[92], vec![4, 6]); // kron of BOOL
+    assert_eq!(r.checks[92].dtype, torch2air::dtype::DType::Bool);
     let types = types(&read_air(&r.export.air));
     for ty in [
         "MatMulV2",

@@ -572,7 +572,9 @@ fn diag_gather(
 }
 
 fn diagonal(c: &mut Ctx) -> RuleResult {
-    let out = c.out_dtype(0)?;
+    let res = c.out_dtype(0)?;
+    // BOOL moves as UINT8: Transpose and GatherV2 do not list it.
+    let out = via_u8(res);
     let shape = c.in_shape("self")?;
     let r = shape.len() as i64;
     let d1 = Ctx::dim(c.int("dim1")?, r);
@@ -585,22 +587,30 @@ fn diagonal(c: &mut Ctx) -> RuleResult {
     let offset = c.int("offset")?;
     let rest: Vec<i64> = (0..r).filter(|&d| d != d1 && d != d2).collect();
     let perm: Vec<i64> = rest.iter().copied().chain([d1, d2]).collect();
-    let mut x = c.tensor("self")?;
+    let mut x = c.tensor_as("self", out)?;
     if perm.iter().enumerate().any(|(i, &p)| i as i64 != p) {
         x = c.transpose_const(x, &perm, out)?;
     }
     let lead: Vec<i64> = rest.iter().map(|&d| shape[d as usize]).collect();
     let (n1, n2) = (shape[d1 as usize], shape[d2 as usize]);
-    Ok(vec![diag_gather(c, x, &lead, n1, n2, offset, out)?])
+    {
+        let y = diag_gather(c, x, &lead, n1, n2, offset, out)?;
+        back(c, y, res)
+    }
 }
 
 fn diag(c: &mut Ctx) -> RuleResult {
-    let out = c.out_dtype(0)?;
+    let res = c.out_dtype(0)?;
+    // BOOL moves as UINT8: Transpose and GatherV2 do not list it.
+    let out = via_u8(res);
     let shape = c.in_shape("self")?;
     let k = c.int("diagonal")?;
-    let x = c.tensor("self")?;
+    let x = c.tensor_as("self", out)?;
     match shape.as_slice() {
-        [n1, n2] => Ok(vec![diag_gather(c, x, &[], *n1, *n2, k, out)?]),
+        [n1, n2] => {
+            let y = diag_gather(c, x, &[], *n1, *n2, k, out)?;
+            back(c, y, res)
+        }
         [n] => {
             // Element 0 of the source is a zero; every output element names its source.
             let m = n + k.abs();
@@ -625,7 +635,10 @@ fn diag(c: &mut Ctx) -> RuleResult {
                 vec![],
                 out,
             )?;
-            Ok(vec![c.reshape_const(y, &[m, m], out)?])
+            {
+                let y = c.reshape_const(y, &[m, m], out)?;
+                back(c, y, res)
+            }
         }
         _ => Err(format!(
             "diag takes a 1-D or 2-D tensor, got {} dims",
@@ -655,7 +668,9 @@ fn flip_dims(c: &mut Ctx, dims: &[i64]) -> RuleResult {
 }
 
 fn rot90(c: &mut Ctx) -> RuleResult {
-    let out = c.out_dtype(0)?;
+    let res = c.out_dtype(0)?;
+    // BOOL moves as UINT8: Transpose and GatherV2 do not list it.
+    let out = via_u8(res);
     let r = c.rank("self")? as i64;
     let dims: Vec<i64> = c.ints("dims")?.iter().map(|&d| Ctx::dim(d, r)).collect();
     let [d0, d1] = dims[..] else {
@@ -666,14 +681,14 @@ fn rot90(c: &mut Ctx) -> RuleResult {
             "rot90 needs two different dims of a tensor with at least 2 dims, got {dims:?} of {r}"
         ));
     }
-    let x = c.tensor("self")?;
+    let x = c.tensor_as("self", out)?;
     let reverse = |c: &mut Ctx, axes: &[i64]| -> Result<Port, String> {
         let a = c.const_i64(axes)?;
         c.op1("ReverseV2", vec![In::P(x), In::P(a)], vec![], out)
     };
     let mut perm: Vec<i64> = (0..r).collect();
     perm.swap(d0 as usize, d1 as usize);
-    Ok(vec![match c.int("k")?.rem_euclid(4) {
+    let y = match c.int("k")?.rem_euclid(4) {
         0 => x,
         1 => {
             let f = reverse(c, &[d1])?;
@@ -684,7 +699,8 @@ fn rot90(c: &mut Ctx) -> RuleResult {
             let f = reverse(c, &[d0])?;
             c.transpose_const(f, &perm, out)?
         }
-    }])
+    };
+    back(c, y, res)
 }
 
 /// `p` (of rank `rank`) with at least `n` dims, as torch.atleast_{n}d.
@@ -943,7 +959,9 @@ fn block_diag(c: &mut Ctx) -> RuleResult {
 }
 
 fn pixel_unshuffle(c: &mut Ctx) -> RuleResult {
-    let out = c.out_dtype(0)?;
+    let res = c.out_dtype(0)?;
+    // BOOL moves as UINT8: Transpose and GatherV2 do not list it.
+    let out = via_u8(res);
     let shape = c.in_shape("self")?;
     let r = c.int("downscale_factor")?;
     let n = shape.len();
@@ -954,18 +972,23 @@ fn pixel_unshuffle(c: &mut Ctx) -> RuleResult {
     }
     let lead = &shape[..n - 3];
     let (ch, h, w) = (shape[n - 3], shape[n - 2] / r, shape[n - 1] / r);
-    let x = c.tensor("self")?;
+    let x = c.tensor_as("self", out)?;
     let split: Vec<i64> = lead.iter().copied().chain([ch, h, r, w, r]).collect();
     let x = c.reshape_const(x, &split, out)?;
     let l = lead.len() as i64;
     let perm: Vec<i64> = (0..l).chain([l, l + 2, l + 4, l + 1, l + 3]).collect();
     let x = c.transpose_const(x, &perm, out)?;
     let merged: Vec<i64> = lead.iter().copied().chain([ch * r * r, h, w]).collect();
-    Ok(vec![c.reshape_const(x, &merged, out)?])
+    {
+        let y = c.reshape_const(x, &merged, out)?;
+        back(c, y, res)
+    }
 }
 
 fn channel_shuffle(c: &mut Ctx) -> RuleResult {
-    let out = c.out_dtype(0)?;
+    let res = c.out_dtype(0)?;
+    // BOOL moves as UINT8: Transpose and GatherV2 do not list it.
+    let out = via_u8(res);
     let shape = c.in_shape("self")?;
     let g = c.int("groups")?;
     if shape.len() < 3 || g <= 0 || shape[1] % g != 0 {
@@ -973,7 +996,7 @@ fn channel_shuffle(c: &mut Ctx) -> RuleResult {
             "channel_shuffle of {shape:?} in {g} groups: needs at least 3 dims and channels a multiple of the groups"
         ));
     }
-    let x = c.tensor("self")?;
+    let x = c.tensor_as("self", out)?;
     let split: Vec<i64> = [shape[0], g, shape[1] / g]
         .into_iter()
         .chain(shape[2..].iter().copied())
@@ -982,5 +1005,22 @@ fn channel_shuffle(c: &mut Ctx) -> RuleResult {
     let mut perm: Vec<i64> = (0..split.len() as i64).collect();
     perm.swap(1, 2);
     let x = c.transpose_const(x, &perm, out)?;
-    Ok(vec![c.reshape_const(x, &shape, out)?])
+    {
+        let y = c.reshape_const(x, &shape, out)?;
+        back(c, y, res)
+    }
+}
+
+/// The dtype data moves in for a result of dtype `dt`: UINT8 for BOOL, else `dt`.
+fn via_u8(dt: DType) -> DType {
+    if dt == DType::Bool {
+        DType::U8
+    } else {
+        dt
+    }
+}
+
+/// A rule's single result `y` cast to the result dtype.
+fn back(c: &mut Ctx, y: Port, res: DType) -> RuleResult {
+    Ok(vec![c.cast(y, res)?])
 }

@@ -266,7 +266,9 @@ fn permute(c: &mut Ctx, x: Port, perm: &[i64], dt: DType) -> Result<Port, String
 }
 
 fn kron(c: &mut Ctx) -> RuleResult {
-    let out = c.out_dtype(0)?;
+    let res = c.out_dtype(0)?;
+    // BOOL (a logical and) runs as UINT8: Mul does not list BOOL.
+    let out = if res == DType::Bool { DType::U8 } else { res };
     let mut sa = c.in_shape("self")?;
     let mut sb = c.in_shape("other")?;
     let n = sa.len().max(sb.len());
@@ -284,7 +286,8 @@ fn kron(c: &mut Ctx) -> RuleResult {
     let b = c.reshape_const(b, &wide_b, out)?;
     let y = mul(c, a, b, out)?;
     let shape = c.out_shape(0)?;
-    Ok(vec![c.reshape_const(y, &shape, out)?])
+    let y = c.reshape_const(y, &shape, out)?;
+    Ok(vec![c.cast(y, res)?])
 }
 
 fn multi_dot(c: &mut Ctx, name: &str) -> RuleResult {
