@@ -158,6 +158,16 @@ class OpsLinalgDynamic(nn.Module):
         out.append(torch.cdist(x, y[:2], p=1.0))
         out.append(F.pairwise_distance(x, y))
         out.append(F.pairwise_distance(x, y, p=3.0, keepdim=True))
+        a, b = torch.meshgrid([x[:, 0], y[0]], indexing="xy")
+        out.append(a)
+        out.append(b)
+        a, b, c = torch.meshgrid([y[:, 0], x[0, 0], y[0]], indexing="ij")
+        out.append(a)
+        out.append(b)
+        out.append(c)
+        out.append(torch.cartesian_prod(x[:, 0], y[0]))
+        out.append(F.channel_shuffle(x[:, :4].unsqueeze(-1), 2))
+        out.append(F.pixel_unshuffle(torch.cat([x[:, :4], y[:, :4]], 1).reshape(-1, 1, 2, 4), 2))
         return out
 
 

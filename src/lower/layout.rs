@@ -145,12 +145,12 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::meshgrid",
         meshgrid,
-        "BroadcastTo(Reshape(ti, [1,..,ni,..,1]), K64(grid shape)) per tensor; xy swaps the first two axes (static shapes)",
+        "BroadcastTo(Reshape(ti, [1,..,-1,..,1]), grid shape: K64, or Pack of the lengths when dynamic) per tensor; xy swaps the first two axes",
     );
     r.add(
         "aten::cartesian_prod",
         cartesian_prod,
-        "Pack(Reshape(BroadcastTo(Reshape(ti, ..), grid), [-1]) ⇑out; axis=1); one tensor: nothing (static shapes)",
+        "Pack(Reshape(BroadcastTo(Reshape(ti, ..), grid as meshgrid), [-1]) ⇑out; axis=1); one tensor: nothing",
     );
     r.add(
         "aten::block_diag",
@@ -160,12 +160,12 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::pixel_unshuffle",
         pixel_unshuffle,
-        "Reshape [.., C, H, r, W, r] → Transpose [.., C, r, r, H, W] → Reshape [.., C·r·r, H, W] (static shapes)",
+        "Reshape [.., C, H, r, W, r] → Transpose [.., C, r, r, H, W] → Reshape [.., C·r·r, H, W] (static C, H, W; one dynamic leading dim as -1)",
     );
     r.add(
         "aten::channel_shuffle",
         channel_shuffle,
-        "Reshape [N, g, C/g, ..] → Transpose(swap 1, 2) → Reshape [N, C, ..] (static shapes)",
+        "Reshape [N, g, C/g, ..] → Transpose(swap 1, 2) → Reshape [N, C, ..] (static but a dynamic N, as -1)",
     );
 }
 
@@ -593,10 +593,8 @@ fn diagonal(c: &mut Ctx) -> RuleResult {
     }
     let lead: Vec<i64> = rest.iter().map(|&d| shape[d as usize]).collect();
     let (n1, n2) = (shape[d1 as usize], shape[d2 as usize]);
-    {
-        let y = diag_gather(c, x, &lead, n1, n2, offset, out)?;
-        back(c, y, res)
-    }
+    let y = diag_gather(c, x, &lead, n1, n2, offset, out)?;
+    back(c, y, res)
 }
 
 fn diag(c: &mut Ctx) -> RuleResult {
@@ -635,10 +633,8 @@ fn diag(c: &mut Ctx) -> RuleResult {
                 vec![],
                 out,
             )?;
-            {
-                let y = c.reshape_const(y, &[m, m], out)?;
-                back(c, y, res)
-            }
+            let y = c.reshape_const(y, &[m, m], out)?;
+            back(c, y, res)
         }
         _ => Err(format!(
             "diag takes a 1-D or 2-D tensor, got {} dims",
@@ -780,8 +776,8 @@ fn stack_along(c: &mut Ctx, how: Stacking) -> RuleResult {
     )?])
 }
 
-/// The tensors of a 0-D/1-D tensor list with their lengths (static).
-fn vectors(c: &Ctx, what: &str) -> Result<Vec<(TensorValue, i64)>, String> {
+/// The tensors of a 0-D/1-D tensor list with their lengths (None when dynamic).
+fn vectors(c: &Ctx, what: &str) -> Result<Vec<(TensorValue, Option<i64>)>, String> {
     let items: Vec<Value> = match c.arg("tensors")? {
         Value::List(v) | Value::Tuple(v) => v.clone(),
         _ => return Err("argument 'tensors' must be a list of tensors".into()),
@@ -791,38 +787,56 @@ fn vectors(c: &Ctx, what: &str) -> Result<Vec<(TensorValue, i64)>, String> {
         let t = it
             .as_tensor()
             .ok_or("argument 'tensors' must be a list of tensors")?;
-        if t.dynamic_dims().iter().any(|d| *d) {
-            return Err(format!(
-                "{what} needs static lengths, but a tensor has dynamic dims; fix: pin them (--dynamic-dims) or export without --dynamic"
-            ));
-        }
         if t.tensor.dim() > 1 {
             return Err(format!(
                 "{what} takes 0-D or 1-D tensors, got {} dims",
                 t.tensor.dim()
             ));
         }
-        v.push((t.clone(), t.tensor.numel() as i64));
+        let dynamic = t.dynamic_dims().iter().any(|d| *d);
+        v.push((t.clone(), (!dynamic).then(|| t.tensor.numel() as i64)));
     }
     Ok(v)
 }
 
-/// Each tensor broadcast over the grid `shape`, tensor i along axis `axis[i]`.
+/// Each tensor broadcast over the grid whose axis `axis[i]` has tensor i's length: the grid
+/// shape is a Const, or computed from the tensors' Shape when a length is dynamic.
 fn grid(
     c: &mut Ctx,
-    vs: &[(TensorValue, i64)],
+    vs: &[(TensorValue, Option<i64>)],
     axis: &[usize],
-    shape: &[i64],
     dt: DType,
 ) -> Result<Vec<Port>, String> {
+    let n = vs.len();
+    let shape = if vs.iter().all(|(_, l)| l.is_some()) {
+        let mut s = vec![0; n];
+        for ((_, l), &a) in vs.iter().zip(axis) {
+            s[a] = l.unwrap_or_default();
+        }
+        c.const_i64(&s)?
+    } else {
+        let mut parts = vec![None; n];
+        for ((t, _), &a) in vs.iter().zip(axis) {
+            parts[a] = Some(if t.tensor.dim() == 0 {
+                c.scalar_i64(1)?
+            } else {
+                super::sym::dim_port(c.b, c.mat, t, 0)?
+            });
+        }
+        let parts = parts.into_iter().collect::<Option<Vec<Port>>>();
+        super::sym::pack(
+            c.b,
+            parts.ok_or("internal: grid axes do not cover the grid")?,
+        )?
+    };
     let mut ports = vec![];
-    for ((t, n), &a) in vs.iter().zip(axis) {
+    for ((t, _), &a) in vs.iter().zip(axis) {
         let p = c.port(t)?;
         let p = c.cast(p, dt)?;
-        let mut s = vec![1; shape.len()];
-        s[a] = *n;
+        let mut s = vec![1; n];
+        s[a] = -1;
         let p = c.reshape_const(p, &s, dt)?;
-        ports.push(broadcast_to(c, p, shape, dt)?);
+        ports.push(c.op1("BroadcastTo", vec![In::P(p), In::P(shape)], vec![], dt)?);
     }
     Ok(ports)
 }
@@ -845,11 +859,7 @@ fn meshgrid(c: &mut Ctx) -> RuleResult {
             ))
         }
     }
-    let mut shape = vec![0; vs.len()];
-    for ((_, n), &a) in vs.iter().zip(&axis) {
-        shape[a] = *n;
-    }
-    grid(c, &vs, &axis, &shape, out)
+    grid(c, &vs, &axis, out)
 }
 
 fn cartesian_prod(c: &mut Ctx) -> RuleResult {
@@ -859,12 +869,10 @@ fn cartesian_prod(c: &mut Ctx) -> RuleResult {
         let p = c.port(&vs[0].0)?;
         return Ok(vec![c.cast(p, out)?]);
     }
-    let shape: Vec<i64> = vs.iter().map(|(_, n)| *n).collect();
     let axis: Vec<usize> = (0..vs.len()).collect();
-    let total: i64 = shape.iter().product();
     let mut cols = vec![];
-    for p in grid(c, &vs, &axis, &shape, out)? {
-        cols.push(c.reshape_const(p, &[total], out)?);
+    for p in grid(c, &vs, &axis, out)? {
+        cols.push(c.reshape_const(p, &[-1], out)?);
     }
     let n = cols.len() as i64;
     Ok(vec![c.op1(
@@ -962,7 +970,7 @@ fn pixel_unshuffle(c: &mut Ctx) -> RuleResult {
     let res = c.out_dtype(0)?;
     // BOOL moves as UINT8: Transpose and GatherV2 do not list it.
     let out = via_u8(res);
-    let shape = c.in_shape("self")?;
+    let shape = lead_dynamic(c, "self", 3)?;
     let r = c.int("downscale_factor")?;
     let n = shape.len();
     if n < 3 || r <= 0 || shape[n - 2] % r != 0 || shape[n - 1] % r != 0 {
@@ -979,17 +987,15 @@ fn pixel_unshuffle(c: &mut Ctx) -> RuleResult {
     let perm: Vec<i64> = (0..l).chain([l, l + 2, l + 4, l + 1, l + 3]).collect();
     let x = c.transpose_const(x, &perm, out)?;
     let merged: Vec<i64> = lead.iter().copied().chain([ch * r * r, h, w]).collect();
-    {
-        let y = c.reshape_const(x, &merged, out)?;
-        back(c, y, res)
-    }
+    let y = c.reshape_const(x, &merged, out)?;
+    back(c, y, res)
 }
 
 fn channel_shuffle(c: &mut Ctx) -> RuleResult {
     let res = c.out_dtype(0)?;
     // BOOL moves as UINT8: Transpose and GatherV2 do not list it.
     let out = via_u8(res);
-    let shape = c.in_shape("self")?;
+    let shape = lead_dynamic(c, "self", c.rank("self")?.saturating_sub(1))?;
     let g = c.int("groups")?;
     if shape.len() < 3 || g <= 0 || shape[1] % g != 0 {
         return Err(format!(
@@ -1005,10 +1011,8 @@ fn channel_shuffle(c: &mut Ctx) -> RuleResult {
     let mut perm: Vec<i64> = (0..split.len() as i64).collect();
     perm.swap(1, 2);
     let x = c.transpose_const(x, &perm, out)?;
-    {
-        let y = c.reshape_const(x, &shape, out)?;
-        back(c, y, res)
-    }
+    let y = c.reshape_const(x, &shape, out)?;
+    back(c, y, res)
 }
 
 /// The dtype data moves in for a result of dtype `dt`: UINT8 for BOOL, else `dt`.
@@ -1023,4 +1027,18 @@ fn via_u8(dt: DType) -> DType {
 /// A rule's single result `y` cast to the result dtype.
 fn back(c: &mut Ctx, y: Port, res: DType) -> RuleResult {
     Ok(vec![c.cast(y, res)?])
+}
+
+/// The shape of a tensor argument where one dynamic dim among its first `rank - keep` dims
+/// (a batch dim, which a Reshape can leave as -1) is -1; more dynamic dims, or one in the last
+/// `keep`, are refused as `Ctx::in_shape` refuses them.
+fn lead_dynamic(c: &Ctx, name: &str, keep: usize) -> Result<Vec<i64>, String> {
+    let dims = c.in_dims(name)?;
+    let lead = dims.len().saturating_sub(keep);
+    let dynamic: Vec<usize> = (0..dims.len()).filter(|&i| dims[i].is_none()).collect();
+    match dynamic.as_slice() {
+        [] => c.in_shape(name),
+        [d] if *d < lead => Ok(dims.iter().map(|s| s.unwrap_or(-1)).collect()),
+        _ => c.in_shape(name),
+    }
 }
