@@ -168,6 +168,8 @@ class OpsLinalgDynamic(nn.Module):
         out.append(torch.cartesian_prod(x[:, 0], y[0]))
         out.append(F.channel_shuffle(x[:, :4].unsqueeze(-1), 2))
         out.append(F.pixel_unshuffle(torch.cat([x[:, :4], y[:, :4]], 1).reshape(-1, 1, 2, 4), 2))
+        out.append(torch.inner(x[:, :4], y[:, :4]))
+        out.append(torch.tensordot(x[:, :4], y[:, :4].unsqueeze(0), dims=([1], [2])))
         return out
 
 

@@ -92,7 +92,7 @@ fn ops_linalg_dynamic() {
         true,
         1e-5,
     );
-    assert_eq!(r.checks.len(), 27);
+    assert_eq!(r.checks.len(), 29);
     // Both dims of both inputs stay dynamic: no rule needed a static shape.
     assert_eq!(
         r.export.dynamic_input_dims,

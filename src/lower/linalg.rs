@@ -32,12 +32,12 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::inner",
         inner,
-        "Reshape(MatMulV2(Reshape(self, [P, K]), Reshape(other, [Q, K]); transpose_x2), out shape); a 0-D operand: Mul (static shapes)",
+        "Reshape(MatMulV2(Reshape(self, [P, K]), Reshape(other, [Q, K]); transpose_x2), out shape); a 0-D operand: Mul (static K; one dynamic free dim per side)",
     );
     r.add(
         "aten::tensordot",
         tensordot,
-        "Reshape(MatMulV2(Reshape(Transpose(self, free+dims_self), [P, K]), Reshape(Transpose(other, dims_other+free), [K, Q])), out shape) (static shapes)",
+        "Reshape(MatMulV2(Reshape(Transpose(self, free+dims_self), [P, K]), Reshape(Transpose(other, free+dims_other), [Q, K]); transpose_x2), out shape) (static contracted dims; one dynamic free dim per side)",
     );
     r.add(
         "aten::kron",
@@ -188,34 +188,18 @@ fn addbmm(c: &mut Ctx) -> RuleResult {
 
 fn inner(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    if c.rank("self")? == 0 || c.rank("other")? == 0 {
+    let (ra, rb) = (c.rank("self")? as i64, c.rank("other")? as i64);
+    if ra == 0 || rb == 0 {
         let a = c.tensor_as("self", out)?;
         let b = c.tensor_as("other", out)?;
         return Ok(vec![mul(c, a, b, out)?]);
     }
-    let sa = c.in_shape("self")?;
-    let sb = c.in_shape("other")?;
-    let (ka, kb) = (sa[sa.len() - 1], sb[sb.len() - 1]);
-    if ka != kb {
-        return Err(format!(
-            "inner needs the last dims of self {sa:?} and other {sb:?} to match"
-        ));
-    }
-    let p: i64 = sa[..sa.len() - 1].iter().product();
-    let q: i64 = sb[..sb.len() - 1].iter().product();
-    let a = c.tensor_as("self", out)?;
-    let b = c.tensor_as("other", out)?;
-    let a = c.reshape_const(a, &[p, ka], out)?;
-    let b = c.reshape_const(b, &[q, kb], out)?;
-    let y = matmul2(c, a, b, true, out)?;
-    let shape = c.out_shape(0)?;
-    Ok(vec![c.reshape_const(y, &shape, out)?])
+    contract(c, &[ra - 1], &[rb - 1], out)
 }
 
 fn tensordot(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let sa = c.in_shape("self")?;
-    let sb = c.in_shape("other")?;
+    let (ra, rb) = (c.rank("self")?, c.rank("other")?);
     let norm = |ds: Vec<i64>, r: usize| -> Result<Vec<i64>, String> {
         ds.into_iter()
             .map(|d| {
@@ -228,33 +212,77 @@ fn tensordot(c: &mut Ctx) -> RuleResult {
             })
             .collect()
     };
-    let da = norm(c.ints("dims_self")?, sa.len())?;
-    let db = norm(c.ints("dims_other")?, sb.len())?;
+    let da = norm(c.ints("dims_self")?, ra)?;
+    let db = norm(c.ints("dims_other")?, rb)?;
+    contract(c, &da, &db, out)
+}
+
+/// Sums self · other over the paired dims `da` of self and `db` of other: both Transposed to
+/// free dims first and contracted dims last, Reshaped to [P, K] and [Q, K], MatMulV2 with
+/// transpose_x2, Reshaped to self's free dims then other's. The contracted dims must be static;
+/// one dynamic free dim per side stays -1, and the result shape then comes from Shape.
+fn contract(c: &mut Ctx, da: &[i64], db: &[i64], out: DType) -> RuleResult {
+    let sa = c.in_dims("self")?;
+    let sb = c.in_dims("other")?;
+    let size = |s: &[Option<i64>], d: i64| s[d as usize];
     if da.len() != db.len()
         || da
             .iter()
-            .zip(&db)
-            .any(|(&i, &j)| sa[i as usize] != sb[j as usize])
+            .zip(db)
+            .any(|(&i, &j)| size(&sa, i).is_none() || size(&sa, i) != size(&sb, j))
     {
         return Err(format!(
-            "tensordot contracts dims {da:?} of {sa:?} with dims {db:?} of {sb:?}: they must pair up with equal sizes"
+            "{} contracts dims {da:?} of {:?} with dims {db:?} of {:?}: they must pair up with equal, static sizes (-1 is dynamic); fix: pin them (--dynamic-dims)",
+            c.node.op_name(),
+            c.in_desc_shape("self")?,
+            c.in_desc_shape("other")?
         ));
     }
-    let free_a: Vec<i64> = (0..sa.len() as i64).filter(|d| !da.contains(d)).collect();
-    let free_b: Vec<i64> = (0..sb.len() as i64).filter(|d| !db.contains(d)).collect();
-    let size = |s: &[i64], ds: &[i64]| ds.iter().map(|&d| s[d as usize]).product::<i64>();
-    let k = size(&sa, &da);
+    let k: i64 = da.iter().map(|&d| size(&sa, d).unwrap_or(1)).product();
+    let free = |s: &[Option<i64>], ds: &[i64]| -> Vec<i64> {
+        (0..s.len() as i64).filter(|d| !ds.contains(d)).collect()
+    };
+    let (fa, fb) = (free(&sa, da), free(&sb, db));
+    // The product of the free dims, or -1 when one is dynamic.
+    let rows = |s: &[Option<i64>], f: &[i64]| -> Result<i64, String> {
+        let sizes: Vec<Option<i64>> = f.iter().map(|&d| s[d as usize]).collect();
+        match sizes.iter().filter(|d| d.is_none()).count() {
+            0 => Ok(sizes.iter().map(|d| d.unwrap_or(1)).product()),
+            1 => Ok(-1),
+            _ => Err("contracting tensors with more than one dynamic free dim on a side; fix: pin all but one (--dynamic-dims)".to_string()),
+        }
+    };
+    let (p, q) = (rows(&sa, &fa)?, rows(&sb, &fb)?);
     let a = c.tensor_as("self", out)?;
     let b = c.tensor_as("other", out)?;
-    let perm_a: Vec<i64> = free_a.iter().chain(&da).copied().collect();
-    let perm_b: Vec<i64> = db.iter().chain(&free_b).copied().collect();
+    let perm_a: Vec<i64> = fa.iter().chain(da).copied().collect();
+    let perm_b: Vec<i64> = fb.iter().chain(db).copied().collect();
     let a = permute(c, a, &perm_a, out)?;
     let b = permute(c, b, &perm_b, out)?;
-    let a = c.reshape_const(a, &[size(&sa, &free_a), k], out)?;
-    let b = c.reshape_const(b, &[k, size(&sb, &free_b)], out)?;
-    let y = matmul2(c, a, b, false, out)?;
-    let shape = c.out_shape(0)?;
-    Ok(vec![c.reshape_const(y, &shape, out)?])
+    let a = c.reshape_const(a, &[p, k], out)?;
+    let b = c.reshape_const(b, &[q, k], out)?;
+    let y = matmul2(c, a, b, true, out)?;
+    if fa.len() == 1 && fb.len() == 1 {
+        return Ok(vec![y]);
+    }
+    let shape = if c.out_dynamic(0)?.iter().any(|d| *d) {
+        let mut parts = vec![];
+        for (name, f) in [("self", &fa), ("other", &fb)] {
+            for &d in f {
+                parts.push(c.dim_port(name, d as usize)?);
+            }
+        }
+        super::sym::pack(c.b, parts)?
+    } else {
+        let s = c.out_shape(0)?;
+        c.const_i64(&s)?
+    };
+    Ok(vec![c.op1(
+        "Reshape",
+        vec![In::P(y), In::P(shape)],
+        vec![],
+        out,
+    )?])
 }
 
 /// Transpose, or nothing for the identity permutation.
