@@ -1,9 +1,10 @@
-"""Makes models/ops/linalg.pt and models/ops/linalg_dynamic.pt. linalg.pt: the linear-algebra products and data-movement ops torch2air
+"""Makes models/ops/linalg.pt, linalg_dynamic.pt and linalg_static.pt. linalg.pt: the linear-algebra products and data-movement ops torch2air
 lowers (dot, mv, addmv, addbmm, inner, tensordot, kron, chain_matmul, linalg.multi_dot,
 diagonal, diag, fliplr/flipud, rot90, atleast_*d, h/v/d/column_stack, meshgrid,
 cartesian_prod, block_diag, pixel_unshuffle, channel_shuffle, cross, linalg.cross, cdist,
 pairwise_distance), one output per case. linalg_dynamic.pt: the ops whose lowering keeps
-dynamic dims (no static shape needed), for --dynamic exports.
+dynamic dims (no static shape needed), for --dynamic exports. linalg_static.pt: ops whose
+lowering needs static shapes (kron, diagonal, block_diag), which --dynamic refuses cleanly.
 
 Run from the repository root with the project venv:
     python models/make_ops_linalg.py
@@ -173,10 +174,18 @@ class OpsLinalgDynamic(nn.Module):
         return out
 
 
+class OpsLinalgStatic(nn.Module):
+    def forward(self, x, y):
+        return [torch.kron(x, y), torch.diagonal(x, 1), torch.block_diag(x, y)]
+
+
 if __name__ == "__main__":
     path = os.path.join(HERE, "ops", "linalg.pt")
     torch.jit.save(torch.jit.script(OpsLinalg()), path)
     print("wrote", os.path.relpath(path))
     path = os.path.join(HERE, "ops", "linalg_dynamic.pt")
     torch.jit.save(torch.jit.script(OpsLinalgDynamic()), path)
+    print("wrote", os.path.relpath(path))
+    path = os.path.join(HERE, "ops", "linalg_static.pt")
+    torch.jit.save(torch.jit.script(OpsLinalgStatic()), path)
     print("wrote", os.path.relpath(path))

@@ -101,3 +101,35 @@ fn ops_linalg_dynamic() {
     let m = read_air(&r.export.air);
     assert!(types(&m).iter().any(|t| t == "MatMulV2"));
 }
+
+#[test]
+fn static_only_rules_refuse_dynamic_dims_cleanly() {
+    let d = tmp();
+    let m = model("ops/linalg_static.pt").display().to_string();
+    let out = d.path().join("out").display().to_string();
+    let base = [
+        "export",
+        m.as_str(),
+        "--input",
+        "f32[2,3]",
+        "--input",
+        "f32[3,2]",
+        "--export-path",
+        out.as_str(),
+    ];
+    let (code, _, err) = cli(d.path(), &[&base[..], &["--dynamic"]].concat());
+    assert_clean_error(code, &err, "aten::kron");
+    assert!(err.contains("--dynamic-dims"), "{err}");
+    // Pinning every dim exports them static.
+    let pinned = ["--dynamic-dims", "x=", "--dynamic-dims", "y="];
+    let (code, _, err) = cli(d.path(), &[&base[..], &pinned[..]].concat());
+    assert_eq!(code, 0, "{err}");
+    let r = verify_fixture(
+        "ops/linalg_static.pt",
+        &["f32[2,3]", "f32[3,2]"],
+        false,
+        1e-5,
+    );
+    let shapes: Vec<Vec<i64>> = r.checks.iter().map(|c| c.shape.clone()).collect();
+    assert_eq!(shapes, vec![vec![6, 6], vec![2], vec![5, 5]]);
+}
