@@ -134,6 +134,8 @@ class OpsLinalg(nn.Module):
         out.append(torch.diag(x > 0, 1))
         out.append(torch.rot90(x > 0))
         out.append(torch.kron(x[:2, :2] > 0, y[:2, :3] > 0))
+        # cross without dim: the first dim of self of size 3 (not of the broadcast result).
+        out.append(torch.cross(x[:1, :3], y[:3, 3:]))
         return out
 
 

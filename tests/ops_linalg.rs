@@ -45,7 +45,7 @@ fn verify_fixture(name: &str, specs: &[&str], dynamic: bool, max_abs: f64) -> Ve
 #[test]
 fn ops_linalg() {
     let r = verify_fixture("ops/linalg.pt", &["f32[4,6]", "f32[4,6]"], false, 1e-5);
-    assert_eq!(r.checks.len(), 93);
+    assert_eq!(r.checks.len(), 94);
     let shapes: Vec<Vec<i64>> = r.checks.iter().map(|c| c.shape.clone()).collect();
     assert_eq!(shapes[0], Vec::<i64>::new()); // dot
     assert_eq!(shapes[1], vec![4]); // mv

@@ -373,16 +373,21 @@ fn cross(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
     let r = c.out_rank(0)?;
     let dyn_out = c.out_dynamic(0)?;
-    let out_size = c.out_desc_shape(0)?;
     let dim = if c.has("dim") {
         Ctx::dim(c.int("dim")?, r as i64)
     } else {
-        // ATen's default: the first dim of size 3.
-        out_size
-            .iter()
+        // ATen's default: the first dim of self of size 3 (linalg_cross then needs other to
+        // have as many dims).
+        let own = c.in_desc_shape("self")?;
+        if own.len() != r {
+            return Err(format!(
+                "cross without dim needs self and other with as many dims, got {own:?} and {:?}",
+                c.in_desc_shape("other")?
+            ));
+        }
+        own.iter()
             .position(|&s| s == 3)
-            .ok_or("cross without dim needs a dim of size 3 in its inputs; fix: pass dim")?
-            as i64
+            .ok_or("cross without dim needs a dim of size 3 in self; fix: pass dim")? as i64
     };
     if dim < 0 || dim >= r as i64 || dyn_out[dim as usize] {
         return Err(format!(
