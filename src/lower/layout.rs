@@ -1,4 +1,5 @@
-//! Splitting, stacking, repeating and broadcasting tensors; triangles and differences.
+//! Splitting, stacking, repeating and broadcasting tensors; triangles and differences; diagonals,
+//! flips and rotations, grids, block diagonals, pixel and channel shuffles.
 use super::{Ctx, RuleResult, Rules};
 use crate::dtype::DType;
 use crate::ge::{attr, In};
