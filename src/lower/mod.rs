@@ -12,6 +12,7 @@ mod create;
 mod elementwise;
 mod index;
 mod layout;
+mod linalg;
 mod loss;
 mod math;
 mod nn;
@@ -122,6 +123,7 @@ pub fn rules() -> &'static Rules {
         rnn::register(&mut r);
         loss::register(&mut r);
         patches::register(&mut r);
+        linalg::register(&mut r);
         r
     })
 }

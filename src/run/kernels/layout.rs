@@ -1,4 +1,4 @@
-//! Splitting, packing, tiling, broadcasting, triangles and Fill.
+//! Splitting, packing, tiling, broadcasting, triangles, Fill and OnesLike.
 use super::{int_values, norm_dim, tc, KCtx, Kernel};
 use std::collections::BTreeMap;
 use tch::Tensor;
@@ -12,6 +12,7 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("Triu", |c| triangle(c, true));
     m.insert("Tril", |c| triangle(c, false));
     m.insert("Fill", fill);
+    m.insert("OnesLike", ones_like);
     m.insert("ReverseV2", reverse_v2);
 }
 
@@ -135,6 +136,18 @@ fn fill(c: &KCtx) -> Result<Vec<Tensor>, String> {
         .reshape([] as [i64; 0])
         .expand(dims.as_slice(), false)
         .contiguous()])
+}
+
+/// `OnesLike`: ones of x's shape and dtype (the prototype's types: no complex here).
+fn ones_like(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    use tch::Kind::*;
+    let x = c.input("x")?;
+    match x.kind() {
+        Half | Float | Double | Int8 | Uint8 | Int16 | Int | Int64 | Bool | BFloat16 => {
+            Ok(vec![x.ones_like()])
+        }
+        k => Err(format!("OnesLike does not take {k:?}")),
+    }
 }
 
 fn reverse_v2(c: &KCtx) -> Result<Vec<Tensor>, String> {

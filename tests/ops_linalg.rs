@@ -1,0 +1,135 @@
+//! The linear-algebra and data-movement fixtures (models/make_ops_linalg.py): exported, run by
+//! the runner and compared with the TorchScript module itself.
+mod common;
+use common::*;
+use torch2air::spec;
+use torch2air::verify::verify;
+
+/// A verified export; holds its temp folder alive.
+struct Verified {
+    _dir: tempfile::TempDir,
+    export: torch2air::ExportReport,
+    checks: Vec<torch2air::verify::OutputCheck>,
+}
+
+fn verify_fixture(name: &str, specs: &[&str], dynamic: bool, max_abs: f64) -> Verified {
+    let d = tmp();
+    let args = spec::make_all(&specs.iter().map(|s| s.to_string()).collect::<Vec<_>>(), 7).unwrap();
+    let out = d.path().join("out");
+    let r = verify(
+        args,
+        &model(name),
+        out.to_str().unwrap(),
+        "export",
+        dynamic,
+        &Default::default(),
+        None,
+        None,
+    )
+    .unwrap_or_else(|e| panic!("{name}: {e}"));
+    for c in &r.checks {
+        assert!(c.ok, "{name}: {c}");
+        assert!(c.max_abs <= max_abs, "{name}: {c}");
+    }
+    assert!(!r.checks.is_empty());
+    // What was written passes the schema check and re-reads.
+    let m = read_air(&out.join("export.air"));
+    torch2air::ge::schema::check_graph(&m.graph[0]).unwrap();
+    Verified {
+        _dir: d,
+        export: r.export,
+        checks: r.checks,
+    }
+}
+
+#[test]
+fn ops_linalg() {
+    let r = verify_fixture("ops/linalg.pt", &["f32[4,6]", "f32[4,6]"], false, 1e-5);
+    assert_eq!(r.checks.len(), 94);
+    let shapes: Vec<Vec<i64>> = r.checks.iter().map(|c| c.shape.clone()).collect();
+    assert_eq!(shapes[0], Vec::<i64>::new()); // dot
+    assert_eq!(shapes[1], vec![4]); // mv
+    assert_eq!(shapes[12], vec![2, 3, 3, 2]); // tensordot over one dim
+    assert_eq!(shapes[13], vec![4, 6]); // kron
+    assert_eq!(shapes[21], Vec::<i64>::new()); // multi_dot of vector, matrices, vector
+    assert_eq!(shapes[28], vec![5, 5]); // diag of 3 values at offset 2
+    assert_eq!(shapes[36], vec![6, 4]); // rot90
+    assert_eq!(shapes[52], vec![4, 12]); // hstack promoting to f64
+    assert_eq!(r.checks[52].dtype, torch2air::dtype::DType::F64);
+    assert_eq!(shapes[66], vec![18, 3]); // cartesian_prod of three
+    assert_eq!(shapes[69], vec![4, 9]); // block_diag of 0-D, 1-D, 2-D
+    assert_eq!(shapes[70], vec![1, 4, 2, 3]); // pixel_unshuffle
+    assert_eq!(shapes[78], vec![4, 4]); // cdist
+    assert_eq!(shapes[83], vec![4, 1]); // pairwise_distance keepdim
+    assert_eq!(shapes[86], vec![28, 28]); // cdist by matrix product
+    assert_eq!(shapes[92], vec![4, 6]); // kron of BOOL
+    assert_eq!(r.checks[92].dtype, torch2air::dtype::DType::Bool);
+    let types = types(&read_air(&r.export.air));
+    for ty in [
+        "MatMulV2",
+        "BatchMatMulV2",
+        "GatherV2",
+        "ReverseV2",
+        "ConcatV2",
+        "Pack",
+        "BroadcastTo",
+        "Transpose",
+        "Sqrt",
+        "Pow",
+        "ReduceMax",
+        "OnesLike",
+        "NotEqual",
+    ] {
+        assert!(types.iter().any(|t| t == ty), "no {ty} in the export");
+    }
+}
+
+#[test]
+fn ops_linalg_dynamic() {
+    let r = verify_fixture(
+        "ops/linalg_dynamic.pt",
+        &["f32[4,6]", "f32[4,6]"],
+        true,
+        1e-5,
+    );
+    assert_eq!(r.checks.len(), 29);
+    // Both dims of both inputs stay dynamic: no rule needed a static shape.
+    assert_eq!(
+        r.export.dynamic_input_dims,
+        vec![(0, 0), (0, 1), (1, 0), (1, 1)]
+    );
+    let m = read_air(&r.export.air);
+    assert!(types(&m).iter().any(|t| t == "MatMulV2"));
+}
+
+#[test]
+fn static_only_rules_refuse_dynamic_dims_cleanly() {
+    let d = tmp();
+    let m = model("ops/linalg_static.pt").display().to_string();
+    let out = d.path().join("out").display().to_string();
+    let base = [
+        "export",
+        m.as_str(),
+        "--input",
+        "f32[2,3]",
+        "--input",
+        "f32[3,2]",
+        "--export-path",
+        out.as_str(),
+    ];
+    let (code, _, err) = cli(d.path(), &[&base[..], &["--dynamic"]].concat());
+    assert_clean_error(code, &err, "aten::kron");
+    assert!(err.contains("--dynamic-dims"), "{err}");
+    // Pinning every dim exports them static.
+    let pinned = ["--dynamic-dims", "x=", "--dynamic-dims", "y="];
+    let (code, _, err) = cli(d.path(), &[&base[..], &pinned[..]].concat());
+    assert_eq!(code, 0, "{err}");
+    let r = verify_fixture(
+        "ops/linalg_static.pt",
+        &["f32[2,3]", "f32[3,2]"],
+        false,
+        1e-5,
+    );
+    let shapes: Vec<Vec<i64>> = r.checks.iter().map(|c| c.shape.clone()).collect();
+    assert_eq!(shapes, vec![vec![6, 6], vec![2], vec![5, 5]]);
+}
