@@ -4,6 +4,7 @@
 //! Output dtypes come from the concrete outputs, so every rule casts operands to PyTorch's own
 //! promotion result instead of relying on GE's implicit casts (aten-to-ge.md section 1.3).
 mod activation;
+mod arrange;
 mod attention;
 mod collectives;
 mod compare;
@@ -111,6 +112,7 @@ pub fn rules() -> &'static Rules {
         create::register(&mut r);
         index::register(&mut r);
         layout::register(&mut r);
+        arrange::register(&mut r);
         math::register(&mut r);
         sort::register(&mut r);
         conv::register(&mut r);
