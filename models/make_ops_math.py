@@ -117,6 +117,8 @@ class OpsMath(nn.Module):
         out.append(F.cosine_embedding_loss(x, y, sy[:, 0]))
         out.append(F.cosine_embedding_loss(x, y, sy[:, 1], margin=0.2, reduction="none"))
         out.append(F.cosine_embedding_loss(x[0], y[0], sy[0, 0], margin=-0.5))
+        out.append(torch.xlogy(X, Y))
+        out.append(torch.xlogy(X, 2.5))
         return out
 
 

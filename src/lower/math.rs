@@ -391,6 +391,11 @@ fn register_more(r: &mut Rules) {
         "IsFinite (FLOAT16/BF16/FLOAT/DOUBLE); integers and BOOL: Fill(true)",
     );
     r.add(
+        "aten::xlogy",
+        xlogy,
+        "SelectV2(IsNan(y), y, SelectV2(Equal(x, 0), 0, Mul(x, Log(y)))) (FLOAT16/BF16 via FLOAT)",
+    );
+    r.add(
         "aten::heaviside",
         heaviside,
         "SelectV2(Equal(x, 0), values, Cast(Greater(x, 0))) (FLOAT16/BF16 via FLOAT, small ints via INT32)",
@@ -666,6 +671,22 @@ fn exact_work(out: DType) -> Result<DType, String> {
         ),
         d => Ok(d),
     }
+}
+
+/// `x · log(y)`, 0 where x is 0 (whatever y), NaN where y is NaN.
+fn xlogy(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let w = float_work(c, out)?;
+    let x = arg_in(c, "self", out, w)?;
+    let y = arg_in(c, "other", out, w)?;
+    let log = un(c, "Log", y, w)?;
+    let p = bin(c, "Mul", x, log, w)?;
+    let zero = c.scalar(0.0, w)?;
+    let x0 = bin(c, "Equal", x, zero, DType::Bool)?;
+    let p = select(c, x0, zero, p, w)?;
+    let ny = un(c, "IsNan", y, DType::Bool)?;
+    let p = select(c, ny, y, p, w)?;
+    Ok(vec![c.cast(p, out)?])
 }
 
 fn heaviside(c: &mut Ctx) -> RuleResult {
