@@ -1,45 +1,6 @@
 //! Every fixture exported, run by the runner and compared with the TorchScript module itself.
 mod common;
 use common::*;
-use torch2air::spec;
-use torch2air::verify::verify;
-
-/// A verified export; holds its temp folder alive.
-struct Verified {
-    _dir: tempfile::TempDir,
-    export: torch2air::ExportReport,
-    checks: Vec<torch2air::verify::OutputCheck>,
-}
-
-fn verify_fixture(name: &str, specs: &[&str], max_abs: f64) -> Verified {
-    let d = tmp();
-    let args = spec::make_all(&specs.iter().map(|s| s.to_string()).collect::<Vec<_>>(), 7).unwrap();
-    let out = d.path().join("out");
-    let r = verify(
-        args,
-        &model(name),
-        out.to_str().unwrap(),
-        "export",
-        false,
-        &Default::default(),
-        None,
-        None,
-    )
-    .unwrap_or_else(|e| panic!("{name}: {e}"));
-    for c in &r.checks {
-        assert!(c.ok, "{name}: {c}");
-        assert!(c.max_abs <= max_abs, "{name}: {c}");
-    }
-    assert!(!r.checks.is_empty());
-    // What was written passes the schema check and re-reads.
-    let m = read_air(&out.join("export.air"));
-    torch2air::ge::schema::check_graph(&m.graph[0]).unwrap();
-    Verified {
-        _dir: d,
-        export: r.export,
-        checks: r.checks,
-    }
-}
 
 #[test]
 fn seed_single() {

@@ -2,49 +2,10 @@
 //! the runner and compared with the TorchScript module itself.
 mod common;
 use common::*;
-use torch2air::spec;
-use torch2air::verify::verify;
-
-/// A verified export; holds its temp folder alive.
-struct Verified {
-    _dir: tempfile::TempDir,
-    export: torch2air::ExportReport,
-    checks: Vec<torch2air::verify::OutputCheck>,
-}
-
-fn verify_fixture(name: &str, specs: &[&str], dynamic: bool, max_abs: f64) -> Verified {
-    let d = tmp();
-    let args = spec::make_all(&specs.iter().map(|s| s.to_string()).collect::<Vec<_>>(), 7).unwrap();
-    let out = d.path().join("out");
-    let r = verify(
-        args,
-        &model(name),
-        out.to_str().unwrap(),
-        "export",
-        dynamic,
-        &Default::default(),
-        None,
-        None,
-    )
-    .unwrap_or_else(|e| panic!("{name}: {e}"));
-    for c in &r.checks {
-        assert!(c.ok, "{name}: {c}");
-        assert!(c.max_abs <= max_abs, "{name}: {c}");
-    }
-    assert!(!r.checks.is_empty());
-    // What was written passes the schema check and re-reads.
-    let m = read_air(&out.join("export.air"));
-    torch2air::ge::schema::check_graph(&m.graph[0]).unwrap();
-    Verified {
-        _dir: d,
-        export: r.export,
-        checks: r.checks,
-    }
-}
 
 #[test]
 fn ops_linalg() {
-    let r = verify_fixture("ops/linalg.pt", &["f32[4,6]", "f32[4,6]"], false, 1e-5);
+    let r = verify_fixture_at("ops/linalg.pt", &["f32[4,6]", "f32[4,6]"], false, 1e-5);
     assert_eq!(r.checks.len(), 94);
     let shapes: Vec<Vec<i64>> = r.checks.iter().map(|c| c.shape.clone()).collect();
     assert_eq!(shapes[0], Vec::<i64>::new()); // dot
@@ -86,7 +47,7 @@ fn ops_linalg() {
 
 #[test]
 fn ops_linalg_dynamic() {
-    let r = verify_fixture(
+    let r = verify_fixture_at(
         "ops/linalg_dynamic.pt",
         &["f32[4,6]", "f32[4,6]"],
         true,
@@ -124,7 +85,7 @@ fn static_only_rules_refuse_dynamic_dims_cleanly() {
     let pinned = ["--dynamic-dims", "x=", "--dynamic-dims", "y="];
     let (code, _, err) = cli(d.path(), &[&base[..], &pinned[..]].concat());
     assert_eq!(code, 0, "{err}");
-    let r = verify_fixture(
+    let r = verify_fixture_at(
         "ops/linalg_static.pt",
         &["f32[2,3]", "f32[3,2]"],
         false,

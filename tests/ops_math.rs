@@ -3,42 +3,23 @@
 //! NaN, ±inf) appended to the random inputs; and the calls torch2air refuses, refused cleanly.
 mod common;
 use common::*;
-use torch2air::spec;
-use torch2air::verify::verify;
 
 /// Exports ops/math.pt (static or with every input dim dynamic), runs it and checks every
 /// output against TorchScript; returns the written graph.
-fn verified(dir: &std::path::Path, dynamic: bool) -> torch2air::proto::ModelDef {
-    let specs: Vec<String> = ["f32[4,6]:-4..4", "f32[4,6]:-4..4"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let out = dir.join(if dynamic { "dynamic" } else { "static" });
-    let r = verify(
-        spec::make_all(&specs, 7).unwrap(),
-        &model("ops/math.pt"),
-        out.to_str().unwrap(),
-        "export",
+fn verified(dynamic: bool) -> torch2air::proto::ModelDef {
+    let r = verify_fixture_at(
+        "ops/math.pt",
+        &["f32[4,6]:-4..4", "f32[4,6]:-4..4"],
         dynamic,
-        &Default::default(),
-        None,
-        None,
-    )
-    .unwrap_or_else(|e| panic!("ops/math.pt (dynamic {dynamic}): {e}"));
+        1e-5,
+    );
     assert_eq!(r.checks.len(), 66, "one output per case");
-    for c in &r.checks {
-        assert!(c.ok, "ops/math.pt (dynamic {dynamic}): {c}");
-        assert!(c.max_abs <= 1e-5, "ops/math.pt (dynamic {dynamic}): {c}");
-    }
-    let m = read_air(&out.join("export.air"));
-    torch2air::ge::schema::check_graph(&m.graph[0]).unwrap();
-    m
+    r.air
 }
 
 #[test]
 fn ops_math_matches_torchscript() {
-    let d = tmp();
-    let m = verified(d.path(), false);
+    let m = verified(false);
     let types = types(&m);
     for ty in [
         "Atan2",
@@ -67,9 +48,8 @@ fn ops_math_matches_torchscript() {
 
 #[test]
 fn ops_math_with_dynamic_dims() {
-    let d = tmp();
     // Input dims dynamic (-1 in the graph): no rule may bake a shape.
-    let m = verified(d.path(), true);
+    let m = verified(true);
     for name in ["x", "y"] {
         let dims = &op(&m, name).output_desc[0]
             .shape

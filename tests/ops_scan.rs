@@ -5,35 +5,14 @@
 //! run by the runner and compared with the TorchScript module.
 mod common;
 use common::*;
-use torch2air::spec;
-use torch2air::verify::verify;
 
 const INPUTS: [&str; 4] = ["f32[4,6]", "f32[2,3,5,7]", "f32[2,4,6,2]", "i64[5]:-24..24"];
 
 #[test]
 fn scan_fixture_matches_torchscript() {
-    let d = tmp();
-    let specs: Vec<String> = INPUTS.iter().map(|s| s.to_string()).collect();
-    let args = spec::make_all(&specs, 7).unwrap();
-    let out = d.path().join("out");
-    let r = verify(
-        args,
-        &model("ops/scan.pt"),
-        out.to_str().unwrap(),
-        "export",
-        false,
-        &Default::default(),
-        None,
-        None,
-    )
-    .unwrap_or_else(|e| panic!("ops/scan.pt: {e}"));
+    let r = verify_fixture("ops/scan.pt", &INPUTS, 1e-5);
     assert_eq!(r.checks.len(), 58, "one check per output");
-    for c in &r.checks {
-        assert!(c.ok, "ops/scan.pt: {c}");
-        assert!(c.max_abs <= 1e-5, "ops/scan.pt: {c}");
-    }
-    let m = read_air(&out.join("export.air"));
-    torch2air::ge::schema::check_graph(&m.graph[0]).unwrap();
+    let m = r.air;
     let t = types(&m);
     for want in [
         "Cumprod",

@@ -73,10 +73,19 @@ pub fn register(r: &mut Rules) {
 }
 
 fn unary(c: &mut Ctx, ty: &str) -> RuleResult {
+    unary_with(c, ty, &[])
+}
+
+/// GE op `ty` on the input with float attrs, in the dtype its prototype takes (Casts around).
+fn unary_with(c: &mut Ctx, ty: &str, floats: &[(&str, f64)]) -> RuleResult {
     let res = c.out_dtype(0)?;
     let out = work_dtype(ty, res);
     let x = c.tensor_as(xname(c), out)?;
-    let y = c.op1(ty, vec![In::P(x)], vec![], out)?;
+    let attrs = floats
+        .iter()
+        .map(|&(k, v)| (k, attr::float(v as f32)))
+        .collect();
+    let y = c.op1(ty, vec![In::P(x)], attrs, out)?;
     back(c, y, res)
 }
 
@@ -150,39 +159,25 @@ fn hardtanh(c: &mut Ctx) -> RuleResult {
 }
 
 fn leaky_relu(c: &mut Ctx) -> RuleResult {
-    let res = c.out_dtype(0)?;
-    let out = work_dtype("LeakyRelu", res);
     let slope = c.float("negative_slope")?;
-    let x = c.tensor_as("self", out)?;
-    let y = c.op1(
-        "LeakyRelu",
-        vec![In::P(x)],
-        vec![("negative_slope", attr::float(slope as f32))],
-        out,
-    )?;
-    back(c, y, res)
+    unary_with(c, "LeakyRelu", &[("negative_slope", slope)])
 }
 
 fn elu(c: &mut Ctx) -> RuleResult {
-    let res = c.out_dtype(0)?;
-    let out = work_dtype("Elu", res);
     let (alpha, scale, input_scale) = (
         c.float("alpha")?,
         c.float("scale")?,
         c.float("input_scale")?,
     );
-    let x = c.tensor_as("self", out)?;
-    let y = c.op1(
+    unary_with(
+        c,
         "Elu",
-        vec![In::P(x)],
-        vec![
-            ("alpha", attr::float(alpha as f32)),
-            ("scale", attr::float(scale as f32)),
-            ("input_scale", attr::float(input_scale as f32)),
+        &[
+            ("alpha", alpha),
+            ("scale", scale),
+            ("input_scale", input_scale),
         ],
-        out,
-    )?;
-    back(c, y, res)
+    )
 }
 
 /// The lowest or highest value of a dtype, as a 0-D Const of that dtype.
@@ -278,53 +273,23 @@ fn register_shrink(r: &mut Rules) {
 }
 
 fn celu(c: &mut Ctx) -> RuleResult {
-    let res = c.out_dtype(0)?;
-    let out = work_dtype("CeluV2", res);
     let alpha = c.float("alpha")?;
     if alpha == 0.0 {
         return Err(
             "celu with alpha 0 is undefined (PyTorch refuses it too); fix: use alpha ≠ 0".into(),
         );
     }
-    let x = c.tensor_as("self", out)?;
-    let y = c.op1(
-        "CeluV2",
-        vec![In::P(x)],
-        vec![("alpha", attr::float(alpha as f32))],
-        out,
-    )?;
-    back(c, y, res)
+    unary_with(c, "CeluV2", &[("alpha", alpha)])
 }
 
 fn shrink(c: &mut Ctx, ty: &str) -> RuleResult {
-    let res = c.out_dtype(0)?;
-    let out = work_dtype(ty, res);
     let lambd = c.float("lambd")?;
-    let x = c.tensor_as("self", out)?;
-    let y = c.op1(
-        ty,
-        vec![In::P(x)],
-        vec![("lambd", attr::float(lambd as f32))],
-        out,
-    )?;
-    back(c, y, res)
+    unary_with(c, ty, &[("lambd", lambd)])
 }
 
 fn threshold(c: &mut Ctx) -> RuleResult {
-    let res = c.out_dtype(0)?;
-    let out = work_dtype("ThresholdV2D", res);
     let (th, v) = (c.float("threshold")?, c.float("value")?);
-    let x = c.tensor_as("self", out)?;
-    let y = c.op1(
-        "ThresholdV2D",
-        vec![In::P(x)],
-        vec![
-            ("threshold", attr::float(th as f32)),
-            ("value", attr::float(v as f32)),
-        ],
-        out,
-    )?;
-    back(c, y, res)
+    unary_with(c, "ThresholdV2D", &[("threshold", th), ("value", v)])
 }
 
 fn rrelu(c: &mut Ctx) -> RuleResult {
@@ -334,15 +299,6 @@ fn rrelu(c: &mut Ctx) -> RuleResult {
                 .into(),
         );
     }
-    let res = c.out_dtype(0)?;
-    let out = work_dtype("LeakyRelu", res);
     let slope = (c.float("lower")? + c.float("upper")?) / 2.0;
-    let x = c.tensor_as("self", out)?;
-    let y = c.op1(
-        "LeakyRelu",
-        vec![In::P(x)],
-        vec![("negative_slope", attr::float(slope as f32))],
-        out,
-    )?;
-    back(c, y, res)
+    unary_with(c, "LeakyRelu", &[("negative_slope", slope)])
 }

@@ -2,6 +2,7 @@
 //! Each fused GE loss op is emitted with `reduction="none"` and the mean or sum is taken by
 //! `ReduceMean`/`ReduceSum` over every axis, so the result is 0-D exactly as in PyTorch (GE's
 //! reducing forms give shape [1]).
+use super::compare::select;
 use super::spatial::{squeeze, unsqueeze};
 use super::{Ctx, RuleResult, Rules};
 use crate::dtype::DType;
@@ -295,7 +296,7 @@ fn cross_entropy(c: &mut Ctx) -> RuleResult {
         DType::Bool,
     )?;
     let zero = c.scalar(0.0, f)?;
-    let smooth = super::compare::select(c, keep, smooth, zero, f)?;
+    let smooth = select(c, keep, smooth, zero, f)?;
     let target_rank = c.rank("target")?;
     let smooth = match c.int("reduction")? {
         0 => smooth,
@@ -426,7 +427,7 @@ fn counted_weight(c: &mut Ctx, target: Port, ignore: i64, f: DType) -> Result<Po
     let per = if c.has("weight") {
         let w = c.tensor_as("weight", f)?;
         let zero = c.scalar_i64(0)?;
-        let safe = super::compare::select(c, keep, target, zero, DType::I64)?;
+        let safe = select(c, keep, target, zero, DType::I64)?;
         let axis = c.scalar_i64(0)?;
         let wt = c.op1(
             "GatherV2",
@@ -490,14 +491,6 @@ fn broadcast_rank(c: &Ctx, names: &[&str]) -> Result<usize, String> {
     Ok(r)
 }
 
-fn bin(c: &mut Ctx, ty: &str, a: Port, b: Port, t: DType) -> Result<Port, String> {
-    c.op1(ty, vec![In::P(a), In::P(b)], vec![], t)
-}
-
-fn select(c: &mut Ctx, cond: Port, a: Port, b: Port, t: DType) -> Result<Port, String> {
-    c.op1("SelectV2", vec![In::P(cond), In::P(a), In::P(b)], vec![], t)
-}
-
 /// max(0, -target · (input1 - input2) + margin).
 fn margin_ranking(c: &mut Ctx) -> RuleResult {
     let t = compute_dtype(c)?;
@@ -506,11 +499,11 @@ fn margin_ranking(c: &mut Ctx) -> RuleResult {
     let a = c.tensor_as("input1", t)?;
     let b = c.tensor_as("input2", t)?;
     let y = c.tensor_as("target", t)?;
-    let d = bin(c, "Sub", a, b, t)?;
+    let d = c.bin("Sub", a, b, t)?;
     let ny = c.op1("Neg", vec![In::P(y)], vec![], t)?;
-    let p = bin(c, "Mul", ny, d, t)?;
+    let p = c.bin("Mul", ny, d, t)?;
     let m = c.scalar(margin, t)?;
-    let s = bin(c, "Add", p, m, t)?;
+    let s = c.bin("Add", p, m, t)?;
     let l = c.op1("Relu", vec![In::P(s)], vec![], t)?;
     reduce(c, l, rank, t)
 }
@@ -524,13 +517,13 @@ fn hinge_embedding(c: &mut Ctx) -> RuleResult {
     let y = c.tensor_as("target", t)?;
     let (m, zero) = (c.scalar(margin, t)?, c.scalar(0.0, t)?);
     let (one, minus_one) = (c.scalar(1.0, t)?, c.scalar(-1.0, t)?);
-    let mx = bin(c, "Sub", m, x, t)?;
+    let mx = c.bin("Sub", m, x, t)?;
     let clamped = c.op1("Relu", vec![In::P(mx)], vec![], t)?;
-    let not_pos = bin(c, "NotEqual", y, one, DType::Bool)?;
+    let not_pos = c.bin("NotEqual", y, one, DType::Bool)?;
     let lm = select(c, not_pos, clamped, zero, t)?;
-    let not_neg = bin(c, "NotEqual", y, minus_one, DType::Bool)?;
+    let not_neg = c.bin("NotEqual", y, minus_one, DType::Bool)?;
     let ls = select(c, not_neg, x, zero, t)?;
-    let l = bin(c, "Add", lm, ls, t)?;
+    let l = c.bin("Add", lm, ls, t)?;
     reduce(c, l, rank, t)
 }
 
@@ -550,7 +543,7 @@ fn cosine_embedding(c: &mut Ctx) -> RuleResult {
     let y = c.tensor_as("target", t)?;
     let axis = c.const_i64(&[rt as i64])?;
     let sum = |c: &mut Ctx, p: Port, q: Port| -> Result<Port, String> {
-        let m = bin(c, "Mul", p, q, t)?;
+        let m = c.bin("Mul", p, q, t)?;
         c.op1(
             "ReduceSum",
             vec![In::P(m), In::P(axis)],
@@ -561,21 +554,21 @@ fn cosine_embedding(c: &mut Ctx) -> RuleResult {
     let prod = sum(c, a, b)?;
     let eps = c.scalar(1e-12, t)?;
     let s1 = sum(c, a, a)?;
-    let s1 = bin(c, "Add", s1, eps, t)?;
+    let s1 = c.bin("Add", s1, eps, t)?;
     let s2 = sum(c, b, b)?;
-    let s2 = bin(c, "Add", s2, eps, t)?;
-    let mag = bin(c, "Mul", s1, s2, t)?;
+    let s2 = c.bin("Add", s2, eps, t)?;
+    let mag = c.bin("Mul", s1, s2, t)?;
     let denom = c.op1("Sqrt", vec![In::P(mag)], vec![], t)?;
-    let cos = bin(c, "RealDiv", prod, denom, t)?;
+    let cos = c.bin("RealDiv", prod, denom, t)?;
     let (one, minus_one, zero) = (c.scalar(1.0, t)?, c.scalar(-1.0, t)?, c.scalar(0.0, t)?);
-    let pos = bin(c, "Sub", one, cos, t)?;
+    let pos = c.bin("Sub", one, cos, t)?;
     let m = c.scalar(margin, t)?;
-    let neg = bin(c, "Sub", cos, m, t)?;
+    let neg = c.bin("Sub", cos, m, t)?;
     let neg = c.op1("Relu", vec![In::P(neg)], vec![], t)?;
-    let is_pos = bin(c, "Equal", y, one, DType::Bool)?;
+    let is_pos = c.bin("Equal", y, one, DType::Bool)?;
     let lp = select(c, is_pos, pos, zero, t)?;
-    let is_neg = bin(c, "Equal", y, minus_one, DType::Bool)?;
+    let is_neg = c.bin("Equal", y, minus_one, DType::Bool)?;
     let ln = select(c, is_neg, neg, zero, t)?;
-    let l = bin(c, "Add", lp, ln, t)?;
+    let l = c.bin("Add", lp, ln, t)?;
     reduce(c, l, rt, t)
 }

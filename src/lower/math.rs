@@ -1,5 +1,6 @@
 //! Unary math and the remainder family; binary and special pointwise math (atan2, hypot,
 //! logaddexp, logit, sinc, copysign, signbit, heaviside, fmax/fmin, lerp, addcmul...).
+use super::compare::select;
 use super::{Ctx, RuleResult, Rules};
 use crate::dtype::DType;
 use crate::ge::{attr, In};
@@ -451,24 +452,12 @@ fn arg_in(c: &mut Ctx, name: &str, out: DType, work: DType) -> Result<Port, Stri
     c.cast(p, work)
 }
 
-fn un(c: &mut Ctx, ty: &str, x: Port, t: DType) -> Result<Port, String> {
-    c.op1(ty, vec![In::P(x)], vec![], t)
-}
-
-fn bin(c: &mut Ctx, ty: &str, a: Port, b: Port, t: DType) -> Result<Port, String> {
-    c.op1(ty, vec![In::P(a), In::P(b)], vec![], t)
-}
-
-fn select(c: &mut Ctx, cond: Port, a: Port, b: Port, t: DType) -> Result<Port, String> {
-    c.op1("SelectV2", vec![In::P(cond), In::P(a), In::P(b)], vec![], t)
-}
-
 fn float_binary(c: &mut Ctx, ty: &str) -> RuleResult {
     let out = c.out_dtype(0)?;
     let w = float_work(c, out)?;
     let a = arg_in(c, "self", out, w)?;
     let b = arg_in(c, "other", out, w)?;
-    let y = bin(c, ty, a, b, w)?;
+    let y = c.bin(ty, a, b, w)?;
     Ok(vec![c.cast(y, out)?])
 }
 
@@ -477,14 +466,14 @@ fn hypot(c: &mut Ctx) -> RuleResult {
     let w = float_work(c, out)?;
     let a = arg_in(c, "self", out, w)?;
     let b = arg_in(c, "other", out, w)?;
-    let aa = bin(c, "Mul", a, a, w)?;
-    let bb = bin(c, "Mul", b, b, w)?;
-    let s = bin(c, "Add", aa, bb, w)?;
-    let y = un(c, "Sqrt", s, w)?;
+    let aa = c.bin("Mul", a, a, w)?;
+    let bb = c.bin("Mul", b, b, w)?;
+    let s = c.bin("Add", aa, bb, w)?;
+    let y = c.un("Sqrt", s, w)?;
     // An infinite side gives +inf even when the other is NaN, as in C's hypot.
-    let ia = un(c, "IsInf", a, DType::Bool)?;
-    let ib = un(c, "IsInf", b, DType::Bool)?;
-    let any = bin(c, "LogicalOr", ia, ib, DType::Bool)?;
+    let ia = c.un("IsInf", a, DType::Bool)?;
+    let ib = c.un("IsInf", b, DType::Bool)?;
+    let any = c.bin("LogicalOr", ia, ib, DType::Bool)?;
     let inf = c.scalar(f64::INFINITY, w)?;
     let y = select(c, any, inf, y, w)?;
     Ok(vec![c.cast(y, out)?])
@@ -495,25 +484,25 @@ fn logaddexp(c: &mut Ctx, base2: bool) -> RuleResult {
     let w = float_work(c, out)?;
     let a = arg_in(c, "self", out, w)?;
     let b = arg_in(c, "other", out, w)?;
-    let m = bin(c, "Maximum", a, b, w)?;
-    let d = bin(c, "Sub", a, b, w)?;
-    let d = un(c, "Abs", d, w)?;
-    let d = un(c, "Neg", d, w)?;
+    let m = c.bin("Maximum", a, b, w)?;
+    let d = c.bin("Sub", a, b, w)?;
+    let d = c.un("Abs", d, w)?;
+    let d = c.un("Neg", d, w)?;
     let e = if base2 {
         c.op1("Exp", vec![In::P(d)], vec![("base", attr::float(2.0))], w)?
     } else {
-        un(c, "Exp", d, w)?
+        c.un("Exp", d, w)?
     };
-    let mut l = un(c, "Log1p", e, w)?;
+    let mut l = c.un("Log1p", e, w)?;
     if base2 {
         let k = c.scalar(1.0 / std::f64::consts::LN_2, w)?;
-        l = bin(c, "Mul", l, k, w)?;
+        l = c.bin("Mul", l, k, w)?;
     }
-    let y = bin(c, "Add", m, l, w)?;
+    let y = c.bin("Add", m, l, w)?;
     // Both infinite with one sign: PyTorch returns that infinity (the formula gives NaN).
-    let inf = un(c, "IsInf", a, DType::Bool)?;
-    let same = bin(c, "Equal", a, b, DType::Bool)?;
-    let both = bin(c, "LogicalAnd", inf, same, DType::Bool)?;
+    let inf = c.un("IsInf", a, DType::Bool)?;
+    let same = c.bin("Equal", a, b, DType::Bool)?;
+    let both = c.bin("LogicalAnd", inf, same, DType::Bool)?;
     let y = select(c, both, a, y, w)?;
     Ok(vec![c.cast(y, out)?])
 }
@@ -537,9 +526,9 @@ fn logit(c: &mut Ctx) -> RuleResult {
         }
     }
     let one = c.scalar(1.0, w)?;
-    let q = bin(c, "Sub", one, z, w)?;
-    let r = bin(c, "RealDiv", z, q, w)?;
-    let y = un(c, "Log", r, w)?;
+    let q = c.bin("Sub", one, z, w)?;
+    let r = c.bin("RealDiv", z, q, w)?;
+    let y = c.un("Log", r, w)?;
     Ok(vec![c.cast(y, out)?])
 }
 
@@ -547,8 +536,8 @@ fn frac(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
     let w = float_work(c, out)?;
     let x = arg_in(c, "self", out, w)?;
-    let t = un(c, "Trunc", x, w)?;
-    let y = bin(c, "Sub", x, t, w)?;
+    let t = c.un("Trunc", x, w)?;
+    let y = c.bin("Sub", x, t, w)?;
     Ok(vec![c.cast(y, out)?])
 }
 
@@ -557,12 +546,12 @@ fn sinc(c: &mut Ctx) -> RuleResult {
     let w = float_work(c, out)?;
     let x = arg_in(c, "self", out, w)?;
     let pi = c.scalar(std::f64::consts::PI, w)?;
-    let p = bin(c, "Mul", x, pi, w)?;
-    let s = un(c, "Sin", p, w)?;
-    let q = bin(c, "RealDiv", s, p, w)?;
+    let p = c.bin("Mul", x, pi, w)?;
+    let s = c.un("Sin", p, w)?;
+    let q = c.bin("RealDiv", s, p, w)?;
     let zero = c.scalar(0.0, w)?;
     let one = c.scalar(1.0, w)?;
-    let at0 = bin(c, "Equal", x, zero, DType::Bool)?;
+    let at0 = c.bin("Equal", x, zero, DType::Bool)?;
     let y = select(c, at0, one, q, w)?;
     Ok(vec![c.cast(y, out)?])
 }
@@ -572,7 +561,7 @@ fn scale(c: &mut Ctx, k: f64) -> RuleResult {
     let w = float_work(c, out)?;
     let x = arg_in(c, "self", out, w)?;
     let k = c.scalar(k, w)?;
-    let y = bin(c, "Mul", x, k, w)?;
+    let y = c.bin("Mul", x, k, w)?;
     Ok(vec![c.cast(y, out)?])
 }
 
@@ -592,19 +581,19 @@ fn sign_bit_of(c: &mut Ctx, x: Port, w: DType) -> Result<Port, String> {
         it,
     )?;
     let zero = c.scalar(0.0, it)?;
-    bin(c, "Less", bits, zero, DType::Bool)
+    c.bin("Less", bits, zero, DType::Bool)
 }
 
 fn copysign(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
     let w = float_work(c, out)?;
     let x = arg_in(c, "self", out, w)?;
-    let a = un(c, "Abs", x, w)?;
+    let a = c.un("Abs", x, w)?;
     let y = match c.arg("other")? {
         Value::Tensor(_) => {
             let o = arg_in(c, "other", out, w)?;
             let s = sign_bit_of(c, o, w)?;
-            let n = un(c, "Neg", a, w)?;
+            let n = c.un("Neg", a, w)?;
             select(c, s, n, a, w)?
         }
         v => {
@@ -612,7 +601,7 @@ fn copysign(c: &mut Ctx) -> RuleResult {
                 .as_f64()
                 .ok_or("copysign: 'other' must be a tensor or a number")?;
             if k.is_sign_negative() {
-                un(c, "Neg", a, w)?
+                c.un("Neg", a, w)?
             } else {
                 a
             }
@@ -646,7 +635,7 @@ fn signbit(c: &mut Ctx) -> RuleResult {
             let w = if d == DType::I64 { d } else { DType::I32 };
             let x = c.tensor_as("self", w)?;
             let zero = c.scalar(0.0, w)?;
-            Ok(vec![bin(c, "Less", x, zero, DType::Bool)?])
+            Ok(vec![c.bin("Less", x, zero, DType::Bool)?])
         }
     }
 }
@@ -657,7 +646,7 @@ fn isfinite(c: &mut Ctx) -> RuleResult {
         return fill_bool(c, true);
     }
     let x = c.tensor("self")?;
-    Ok(vec![un(c, "IsFinite", x, DType::Bool)?])
+    Ok(vec![c.un("IsFinite", x, DType::Bool)?])
 }
 
 /// A dtype that comparisons, Maximum/Minimum and SelectV2 all take, exact for `out`'s values.
@@ -679,12 +668,12 @@ fn xlogy(c: &mut Ctx) -> RuleResult {
     let w = float_work(c, out)?;
     let x = arg_in(c, "self", out, w)?;
     let y = arg_in(c, "other", out, w)?;
-    let log = un(c, "Log", y, w)?;
-    let p = bin(c, "Mul", x, log, w)?;
+    let log = c.un("Log", y, w)?;
+    let p = c.bin("Mul", x, log, w)?;
     let zero = c.scalar(0.0, w)?;
-    let x0 = bin(c, "Equal", x, zero, DType::Bool)?;
+    let x0 = c.bin("Equal", x, zero, DType::Bool)?;
     let p = select(c, x0, zero, p, w)?;
-    let ny = un(c, "IsNan", y, DType::Bool)?;
+    let ny = c.un("IsNan", y, DType::Bool)?;
     let p = select(c, ny, y, p, w)?;
     Ok(vec![c.cast(p, out)?])
 }
@@ -695,8 +684,8 @@ fn heaviside(c: &mut Ctx) -> RuleResult {
     let x = arg_in(c, "self", out, w)?;
     let v = arg_in(c, "values", out, w)?;
     let zero = c.scalar(0.0, w)?;
-    let is0 = bin(c, "Equal", x, zero, DType::Bool)?;
-    let pos = bin(c, "Greater", x, zero, DType::Bool)?;
+    let is0 = c.bin("Equal", x, zero, DType::Bool)?;
+    let pos = c.bin("Greater", x, zero, DType::Bool)?;
     let pos = c.cast(pos, w)?;
     let y = select(c, is0, v, pos, w)?;
     Ok(vec![c.cast(y, out)?])
@@ -707,11 +696,11 @@ fn fminmax(c: &mut Ctx, ty: &str) -> RuleResult {
     let w = exact_work(out)?;
     let a = arg_in(c, "self", out, w)?;
     let b = arg_in(c, "other", out, w)?;
-    let mut y = bin(c, ty, a, b, w)?;
+    let mut y = c.bin(ty, a, b, w)?;
     if w.is_float() {
-        let nb = un(c, "IsNan", b, DType::Bool)?;
+        let nb = c.un("IsNan", b, DType::Bool)?;
         y = select(c, nb, a, y, w)?;
-        let na = un(c, "IsNan", a, DType::Bool)?;
+        let na = c.un("IsNan", a, DType::Bool)?;
         y = select(c, na, b, y, w)?;
     }
     Ok(vec![c.cast(y, out)?])

@@ -464,6 +464,16 @@ impl<'a> Ctx<'a> {
         self.b.op(ty, inputs, attrs, outs)
     }
 
+    /// A one-input op of dtype `t`.
+    pub fn un(&mut self, ty: &str, x: Port, t: DType) -> Result<Port, String> {
+        self.op1(ty, vec![In::P(x)], vec![], t)
+    }
+
+    /// A two-input op of dtype `t` (the operands already cast as it needs).
+    pub fn bin(&mut self, ty: &str, a: Port, b: Port, t: DType) -> Result<Port, String> {
+        self.op1(ty, vec![In::P(a), In::P(b)], vec![], t)
+    }
+
     /// A single-output op.
     pub fn op1(
         &mut self,

@@ -40,10 +40,6 @@ pub fn register(r: &mut Rules) {
     );
 }
 
-fn bin(c: &mut Ctx, ty: &str, a: Port, b: Port, dt: DType) -> Result<Port, String> {
-    c.op1(ty, vec![In::P(a), In::P(b)], vec![], dt)
-}
-
 /// `x @ w^T (+ bias)` for x of rank 3 and w [3H, K].
 fn project(c: &mut Ctx, x: Port, w: Port, b: Option<Port>, dt: DType) -> Result<Port, String> {
     c.batch_matmul(x, w, b, true, dt)
@@ -87,18 +83,18 @@ fn gru_step(
 ) -> Result<Port, String> {
     let gi_rz = c.slice_axis(gi_t, 2, 0, 2 * hidden, dt)?;
     let gh_rz = c.slice_axis(gh, 2, 0, 2 * hidden, dt)?;
-    let a = bin(c, "Add", gi_rz, gh_rz, dt)?;
+    let a = c.bin("Add", gi_rz, gh_rz, dt)?;
     let rz = c.op1("Sigmoid", vec![In::P(a)], vec![], dt)?;
     let r = c.slice_axis(rz, 2, 0, hidden, dt)?;
     let z = c.slice_axis(rz, 2, hidden, 2 * hidden, dt)?;
     let gi_n = c.slice_axis(gi_t, 2, 2 * hidden, 3 * hidden, dt)?;
     let gh_n = c.slice_axis(gh, 2, 2 * hidden, 3 * hidden, dt)?;
-    let rn = bin(c, "Mul", r, gh_n, dt)?;
-    let pre = bin(c, "Add", gi_n, rn, dt)?;
+    let rn = c.bin("Mul", r, gh_n, dt)?;
+    let pre = c.bin("Add", gi_n, rn, dt)?;
     let n = c.op1("Tanh", vec![In::P(pre)], vec![], dt)?;
-    let d = bin(c, "Sub", h, n, dt)?;
-    let zd = bin(c, "Mul", z, d, dt)?;
-    bin(c, "Add", n, zd, dt)
+    let d = c.bin("Sub", h, n, dt)?;
+    let zd = c.bin("Mul", z, d, dt)?;
+    c.bin("Add", n, zd, dt)
 }
 
 /// One LSTM step: the new (h, c).
@@ -110,18 +106,18 @@ fn lstm_step(
     hidden: i64,
     dt: DType,
 ) -> Result<(Port, Port), String> {
-    let g4 = bin(c, "Add", gi_t, gh, dt)?;
+    let g4 = c.bin("Add", gi_t, gh, dt)?;
     let s = c.op1("Sigmoid", vec![In::P(g4)], vec![], dt)?;
     let i = c.slice_axis(s, 2, 0, hidden, dt)?;
     let f = c.slice_axis(s, 2, hidden, 2 * hidden, dt)?;
     let o = c.slice_axis(s, 2, 3 * hidden, 4 * hidden, dt)?;
     let g_pre = c.slice_axis(g4, 2, 2 * hidden, 3 * hidden, dt)?;
     let g = c.op1("Tanh", vec![In::P(g_pre)], vec![], dt)?;
-    let fc = bin(c, "Mul", f, cell, dt)?;
-    let ig = bin(c, "Mul", i, g, dt)?;
-    let cell = bin(c, "Add", fc, ig, dt)?;
+    let fc = c.bin("Mul", f, cell, dt)?;
+    let ig = c.bin("Mul", i, g, dt)?;
+    let cell = c.bin("Add", fc, ig, dt)?;
     let tc = c.op1("Tanh", vec![In::P(cell)], vec![], dt)?;
-    Ok((bin(c, "Mul", o, tc, dt)?, cell))
+    Ok((c.bin("Mul", o, tc, dt)?, cell))
 }
 
 /// One direction of one layer over the sequence `x` [T, B, K], from state (h0, c0) [1, B, H];

@@ -120,3 +120,51 @@ pub fn param_bytes(model: &Path, name: &str) -> (Vec<u8>, Vec<i64>) {
 pub fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
+
+/// A fixture exported, run by the runner and compared with the TorchScript module; holds its
+/// temp folder alive.
+pub struct Verified {
+    _dir: tempfile::TempDir,
+    pub export: torch2air::ExportReport,
+    pub checks: Vec<torch2air::verify::OutputCheck>,
+    /// The written graph (it passed the schema check).
+    pub air: ModelDef,
+}
+
+/// Verifies `models/<name>` on random inputs from `specs` (seed 7), static or with every input
+/// dim dynamic: every output within `max_abs` of TorchScript, the written graph schema-checked.
+pub fn verify_fixture_at(name: &str, specs: &[&str], dynamic: bool, max_abs: f64) -> Verified {
+    let d = tmp();
+    let specs: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
+    let args = torch2air::spec::make_all(&specs, 7).unwrap();
+    let out = d.path().join("out");
+    let r = torch2air::verify::verify(
+        args,
+        &model(name),
+        out.to_str().unwrap(),
+        "export",
+        dynamic,
+        &Default::default(),
+        None,
+        None,
+    )
+    .unwrap_or_else(|e| panic!("{name} (dynamic {dynamic}): {e}"));
+    for c in &r.checks {
+        assert!(c.ok, "{name} (dynamic {dynamic}): {c}");
+        assert!(c.max_abs <= max_abs, "{name} (dynamic {dynamic}): {c}");
+    }
+    assert!(!r.checks.is_empty());
+    let air = read_air(&out.join("export.air"));
+    torch2air::ge::schema::check_graph(&air.graph[0]).unwrap();
+    Verified {
+        _dir: d,
+        export: r.export,
+        checks: r.checks,
+        air,
+    }
+}
+
+/// `verify_fixture_at` of a static export.
+pub fn verify_fixture(name: &str, specs: &[&str], max_abs: f64) -> Verified {
+    verify_fixture_at(name, specs, false, max_abs)
+}
