@@ -95,3 +95,41 @@ impl fmt::Display for UnsupportedOps {
         )
     }
 }
+
+thread_local! {
+    /// Depth of `catch_quietly` calls on this thread: a panic inside one is an error of the
+    /// input being handled (a libtorch error from a kernel fed a malformed graph), not a bug.
+    static QUIET: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// True while the current thread runs inside [`catch_quietly`]: a panic hook should stay silent
+/// (the panic becomes an ordinary error).
+pub fn panic_is_quiet() -> bool {
+    QUIET.with(|q| q.get() > 0)
+}
+
+/// The readable part of a panic payload: for a libtorch error unwrapped by `tch`, the libtorch
+/// message's first line, without `called Result::unwrap()` and the C++ backtrace.
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    let msg = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    let msg = match msg.split_once("value: Torch(\"") {
+        Some((_, rest)) => rest,
+        None => msg,
+    };
+    crate::load::short_torch_message(msg)
+        .trim_end_matches("\")")
+        .to_string()
+}
+
+/// Runs `f`, turning a panic inside it into `Err(message)` without the panic hook's report.
+/// For code that runs libtorch on values an input file decides (the runner's kernels).
+pub fn catch_quietly<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    QUIET.with(|q| q.set(q.get() + 1));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(q.get() - 1));
+    r.map_err(|p| panic_text(p.as_ref()))
+}

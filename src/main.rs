@@ -58,6 +58,15 @@ struct RunInputArgs {
 }
 
 #[derive(Args, Clone)]
+struct BudgetArgs {
+    /// The runner's memory budget: the largest tensor (bytes) it makes while running the graph;
+    /// a larger one is refused with an error [default: $TORCH2AIR_MAX_TENSOR_BYTES, else
+    /// 1073741824 = 1 GiB]. 0: no limit.
+    #[arg(long, value_name = "BYTES")]
+    max_tensor_bytes: Option<u64>,
+}
+
+#[derive(Args, Clone)]
 struct ExportArgs {
     /// Folder to write into (created if missing); symlinks are refused.
     #[arg(long, default_value = DEFAULT_EXPORT_PATH)]
@@ -204,6 +213,8 @@ enum Cmd {
         /// Write each output as <DIR>/output_<i>.npy.
         #[arg(long, value_name = "DIR")]
         save_outputs: Option<PathBuf>,
+        #[command(flatten)]
+        budget: BudgetArgs,
     },
     /// Export, then run the .air and the TorchScript module on the same inputs and compare.
     Verify {
@@ -218,6 +229,8 @@ enum Cmd {
         /// Relative tolerance [default by dtype, as --atol].
         #[arg(long, value_parser = tolerance)]
         rtol: Option<f64>,
+        #[command(flatten)]
+        budget: BudgetArgs,
     },
     /// List the ATen ops torch2air lowers and the GE ops they become.
     Ops {
@@ -346,7 +359,9 @@ fn main_result(cli: Cli) -> Result<bool> {
             export_name,
             inputs,
             save_outputs,
+            budget,
         } => {
+            torch2air::run::budget::set_max_tensor_bytes(budget.max_tensor_bytes);
             if air.is_dir() {
                 let make = |r: usize| {
                     graph_tensors(&spec::make_all(
@@ -373,7 +388,9 @@ fn main_result(cli: Cli) -> Result<bool> {
             export,
             atol,
             rtol,
+            budget,
         } => {
+            torch2air::run::budget::set_max_tensor_bytes(budget.max_tensor_bytes);
             if export.world_size.is_some() {
                 return Err(Error::Input(
                     "verify compares with the TorchScript module run as a whole, which cannot run collectives without a process group; \
@@ -551,19 +568,17 @@ fn main() -> ExitCode {
     // A panic is a torch2air bug (bad input has its own errors): say so in one line, not with a
     // Rust backtrace, and exit 3. Staged files are removed as the stack unwinds.
     std::panic::set_hook(Box::new(|info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or("(no message)");
+        // A panic the library turns into an error (a kernel fed a malformed graph) is not a bug.
+        if torch2air::error::panic_is_quiet() {
+            return;
+        }
         let at = info
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
         eprintln!(
             "error: internal error{at}: {}\nthis is a torch2air bug: please report it with the model and the command",
-            torch2air::load::short_torch_message(msg)
+            torch2air::error::panic_text(info.payload())
         );
     }));
     let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| main_result(cli))) {

@@ -125,9 +125,7 @@ pub fn parse(s: &str) -> Result<Spec> {
             .trim()
             .parse()
             .map_err(|_| bad(s, "range bounds must be numbers"))?;
-        if hi <= lo {
-            return Err(bad(s, "a range LO..HI needs LO < HI"));
-        }
+        check_range(dtype, lo, hi).map_err(|why| bad(s, &why))?;
         Some((lo, hi))
     };
     Ok(Spec::Random {
@@ -135,6 +133,58 @@ pub fn parse(s: &str) -> Result<Spec> {
         shape,
         range,
     })
+}
+
+/// The values a dtype holds, as f64: (lowest, highest) (for floats, the largest finite values).
+fn dtype_limits(dtype: DType) -> (f64, f64) {
+    match dtype {
+        DType::F32 => (f32::MIN as f64, f32::MAX as f64),
+        DType::F16 => (half::f16::MIN.to_f64(), half::f16::MAX.to_f64()),
+        DType::BF16 => (half::bf16::MIN.to_f64(), half::bf16::MAX.to_f64()),
+        DType::F64 => (f64::MIN, f64::MAX),
+        DType::I64 => (i64::MIN as f64, i64::MAX as f64),
+        DType::I32 => (i32::MIN as f64, i32::MAX as f64),
+        DType::I16 => (i16::MIN as f64, i16::MAX as f64),
+        DType::I8 => (i8::MIN as f64, i8::MAX as f64),
+        DType::U8 => (0.0, u8::MAX as f64),
+        DType::Bool => (0.0, 1.0),
+    }
+}
+
+/// A range LO..HI must be finite, non-empty and inside the dtype: values are never wrapped or
+/// saturated into it.
+fn check_range(dtype: DType, lo: f64, hi: f64) -> std::result::Result<(), String> {
+    if !lo.is_finite() || !hi.is_finite() {
+        return Err("range bounds must be finite numbers (not inf or nan)".into());
+    }
+    if hi <= lo {
+        return Err("a range LO..HI needs LO < HI".into());
+    }
+    let (min, max) = dtype_limits(dtype);
+    let name = dtype.name();
+    if dtype.is_float() {
+        if lo < min || hi > max || !(hi - lo).is_finite() {
+            return Err(format!(
+                "{lo}..{hi} is outside what {name} holds (or wider than it can span); fix: keep LO and HI within \
+                 ±{max:e} and HI - LO within that too"
+            ));
+        }
+    } else {
+        // Integers are drawn from ceil(LO) .. ceil(HI) - 1.
+        let (first, last) = (lo.ceil(), hi.ceil() - 1.0);
+        if first > last {
+            return Err(format!("{lo}..{hi} holds no whole number"));
+        }
+        if first < min || last > max {
+            return Err(format!(
+                "{lo}..{hi} is outside what {name} holds ({min}..={max}), and torch2air does not wrap values; \
+                 fix: give a range within it, e.g. {name}[...]:{min}..{}",
+                // i64's limits are not exact in f64: print them as whole numbers.
+                if dtype == DType::I64 { i64::MAX.to_string() } else { (max + 1.0).to_string() }
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Makes the value a SPEC describes. `rng` is shared so that `--seed` covers all inputs.
@@ -156,7 +206,7 @@ pub fn make(spec: &Spec, rng: &mut rand::rngs::StdRng) -> Result<Value> {
                 .map(|_| match (dtype, range) {
                     (d, Some((lo, hi))) if d.is_float() => rng.random_range(*lo..*hi),
                     (_, Some((lo, hi))) => {
-                        rng.random_range(lo.ceil() as i64..hi.ceil() as i64) as f64
+                        rng.random_range(lo.ceil() as i64..=(hi.ceil() - 1.0) as i64) as f64
                     }
                     (DType::Bool, None) => rng.random_bool(0.5) as i64 as f64,
                     (d, None) if d.is_float() => StandardNormal.sample(rng),
@@ -193,6 +243,19 @@ pub fn read_npy(path: &Path) -> Result<tch::Tensor> {
     };
     let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
     let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| err(e.to_string()))?;
+    // A crafted header can claim any shape: its element count must fit in the file's bytes
+    // (every dtype takes at least one byte) before anything is allocated for it.
+    npy.shape()
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(d))
+        .filter(|n| *n <= bytes.len() as u64)
+        .ok_or_else(|| {
+            err(format!(
+                "its header's shape {:?} holds more elements than the file's {} bytes",
+                npy.shape(),
+                bytes.len()
+            ))
+        })?;
     let shape: Vec<i64> = npy.shape().iter().map(|&d| d as i64).collect();
     if npy.order() == npyz::Order::Fortran {
         return Err(err("Fortran-ordered arrays are not supported".into()));
@@ -223,7 +286,8 @@ pub fn read_npy(path: &Path) -> Result<tch::Tensor> {
             )))
         }
     };
-    Ok(t.reshape(shape.as_slice()))
+    t.f_reshape(shape.as_slice())
+        .map_err(|e| err(crate::load::short_torch_message(&e.to_string())))
 }
 
 /// Writes a tensor as .npy (bf16 is widened to f32: NumPy has no bf16).

@@ -52,6 +52,7 @@ extern "C" {
         err: *mut *mut c_char,
     ) -> i32;
     pub fn t2a_traced_inputs(m: *mut T2AModule, out: *mut T2ABuf, err: *mut *mut c_char) -> i32;
+    pub fn t2a_set_tensor_budget(bytes: u64);
     pub fn t2a_exec_node(
         m: *mut T2AModule,
         node: i64,

@@ -57,6 +57,12 @@ pub fn short_torch_message(msg: &str) -> String {
     first.to_string()
 }
 
+/// Makes libtorch refuse (with an error) any single CPU tensor allocation above `bytes`; 0 lifts
+/// the limit. Process-wide.
+pub fn set_tensor_budget(bytes: u64) {
+    unsafe { t2a_set_tensor_budget(bytes) }
+}
+
 impl Module {
     pub fn load(path: &Path) -> Result<Module> {
         let shown = path.display();

@@ -14,14 +14,142 @@ use tch::Tensor;
 
 pub use kernels::{kernel, kernel_names, KCtx};
 
+/// The runner's memory budget: the largest tensor it makes. Every CPU allocation libtorch makes
+/// while a graph runs is checked against it (a crafted `Fill` or `Tile` cannot take the
+/// machine's memory), and so is every `Const`/`FileConstant` before its bytes are read.
+pub mod budget {
+    use crate::error::{Error, Result};
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+    /// Default budget per tensor: 1 GiB (the largest random input a SPEC makes is as big).
+    pub const DEFAULT_MAX_TENSOR_BYTES: u64 = 1 << 30;
+    /// Environment override of the budget in bytes (0: no limit).
+    pub const ENV: &str = "TORCH2AIR_MAX_TENSOR_BYTES";
+
+    const UNSET: u64 = u64::MAX;
+    static OVERRIDE: AtomicU64 = AtomicU64::new(UNSET);
+    static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+    static CURRENT: AtomicU64 = AtomicU64::new(0);
+
+    /// Sets the budget (`--max-tensor-bytes`); None: the environment's, else the default.
+    pub fn set_max_tensor_bytes(bytes: Option<u64>) {
+        OVERRIDE.store(bytes.unwrap_or(UNSET), Ordering::SeqCst);
+    }
+
+    /// The configured budget in bytes (0: no limit).
+    pub fn configured() -> Result<u64> {
+        let o = OVERRIDE.load(Ordering::SeqCst);
+        if o != UNSET {
+            return Ok(o);
+        }
+        match std::env::var(ENV) {
+            Ok(v) => v.trim().parse().map_err(|_| {
+                Error::Input(format!(
+                    "{ENV}='{v}' is not a byte count; fix: set it to a whole number of bytes (0: no limit)"
+                ))
+            }),
+            Err(_) => Ok(DEFAULT_MAX_TENSOR_BYTES),
+        }
+    }
+
+    /// The budget in force while a graph runs (0 outside a run).
+    pub(crate) fn current() -> u64 {
+        CURRENT.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn over(bytes: u64, budget: u64) -> String {
+        format!(
+            "a tensor of {bytes} bytes is over the runner's budget of {budget} bytes per tensor; \
+             fix: check the graph's shapes, or raise the budget with --max-tensor-bytes ({ENV}) if the graph is right"
+        )
+    }
+
+    /// Holds the budget in force in libtorch's allocator while alive (nested and concurrent runs,
+    /// such as the ranks of a multi-card run, share it).
+    pub(crate) struct Active;
+
+    impl Active {
+        pub(crate) fn enter() -> Result<Active> {
+            let b = configured()?;
+            if ACTIVE.fetch_add(1, Ordering::SeqCst) == 0 {
+                CURRENT.store(b, Ordering::SeqCst);
+                crate::load::set_tensor_budget(b);
+            }
+            Ok(Active)
+        }
+    }
+
+    impl Drop for Active {
+        fn drop(&mut self) {
+            if ACTIVE.fetch_sub(1, Ordering::SeqCst) == 1 {
+                CURRENT.store(0, Ordering::SeqCst);
+                crate::load::set_tensor_budget(0);
+            }
+        }
+    }
+}
+
+/// Checks what the runner relies on before running anything: one graph, `Data` indices
+/// 0..n each once, one `NetOutput` whose inputs are all given.
+pub fn validate(m: &ModelDef) -> Result<()> {
+    let bad = |why: String| Error::Run(format!("the .air is malformed: {why}"));
+    let g = match m.graph.as_slice() {
+        [] => return Err(bad("it holds no graph; fix: pass an .air written by torch2air export".into())),
+        [g] => g,
+        gs => {
+            return Err(bad(format!(
+                "it holds {} graphs ({}), and an .air is one graph; fix: export each graph to its own .air",
+                gs.len(),
+                gs.iter().map(|g| format!("'{}'", g.name)).collect::<Vec<_>>().join(", ")
+            )))
+        }
+    };
+    let mut seen: HashMap<i64, &str> = HashMap::new();
+    let data: Vec<_> = g.op.iter().filter(|o| o.r#type == "Data").collect();
+    for o in &data {
+        let idx = match o.attr.get("index") {
+            None => 0,
+            Some(a) => attr::as_int(a).ok_or_else(|| {
+                bad(format!("Data node '{}' has an 'index' attr that is not an int", o.name))
+            })?,
+        };
+        if idx < 0 || idx as usize >= data.len() {
+            return Err(bad(format!(
+                "Data node '{}' has index {idx}, outside 0..{} (one index per graph input); fix: number the Data nodes 0, 1, ...",
+                o.name,
+                data.len()
+            )));
+        }
+        if let Some(other) = seen.insert(idx, &o.name) {
+            return Err(bad(format!(
+                "Data nodes '{other}' and '{}' both have index {idx}, so one input would be dropped; fix: give each Data node its own index",
+                o.name
+            )));
+        }
+    }
+    let outs: Vec<_> = g.op.iter().filter(|o| o.r#type == "NetOutput").collect();
+    match outs.as_slice() {
+        [] => return Err(bad("the graph has no NetOutput node".into())),
+        [o] => {
+            if let Some(k) = o.input.iter().position(|i| i.is_empty()) {
+                return Err(bad(format!(
+                    "NetOutput '{}' input {k} is empty (\"\"): every output must name the node that computes it, as NODE:INDEX",
+                    o.name
+                )));
+            }
+        }
+        _ => return Err(bad("the graph has more than one NetOutput node".into())),
+    }
+    Ok(())
+}
+
 fn tensor_from_bytes(
     bytes: &[u8],
     dt: DType,
     shape: &[i64],
 ) -> std::result::Result<Tensor, String> {
-    let numel: i64 = shape.iter().product();
-    let want = numel as usize * dt.size();
-    if bytes.len() != want {
+    let want = tensor_bytes(dt, shape)?;
+    if bytes.len() as u64 != want {
         return Err(format!(
             "holds {} bytes but {} {:?} needs {want}",
             bytes.len(),
@@ -30,6 +158,25 @@ fn tensor_from_bytes(
         ));
     }
     Ok(Tensor::from_data_size(bytes, shape, dt.kind()))
+}
+
+/// The bytes a tensor of `dt` and `shape` takes, checked: every dim at least 0, the product
+/// within u64, and within the runner's tensor budget.
+pub fn tensor_bytes(dt: DType, shape: &[i64]) -> std::result::Result<u64, String> {
+    if let Some(d) = shape.iter().find(|d| **d < 0) {
+        return Err(format!(
+            "shape {shape:?} has a negative dim ({d}); a tensor's dims are sizes, 0 or more"
+        ));
+    }
+    let bytes = shape
+        .iter()
+        .try_fold(dt.size() as u64, |n, d| n.checked_mul(*d as u64))
+        .ok_or_else(|| format!("shape {shape:?} has more elements than memory can hold"))?;
+    let budget = budget::current();
+    if budget != 0 && bytes > budget {
+        return Err(budget::over(bytes, budget));
+    }
+    Ok(bytes)
 }
 
 fn desc_dtype(d: &TensorDescriptor) -> Option<DType> {
@@ -92,10 +239,9 @@ pub fn graph_inputs(m: &ModelDef) -> Vec<(String, i64, Option<DType>, Vec<i64>)>
 /// .air file, for FileConstant paths.
 pub fn run_model(m: &ModelDef, air_dir: &Path, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
     let _guard = tch::no_grad_guard();
-    let g = m
-        .graph
-        .first()
-        .ok_or_else(|| Error::Run("the .air holds no graph".into()))?;
+    validate(m)?;
+    let _budget = budget::Active::enter()?;
+    let g = &m.graph[0];
     let expected = graph_inputs(m);
     if inputs.len() != expected.len() {
         return Err(Error::Input(format!(
@@ -160,7 +306,8 @@ pub fn run_model(m: &ModelDef, air_dir: &Path, inputs: &[Tensor]) -> Result<Vec<
                 let dt = desc_dtype(&d)
                     .ok_or_else(|| fail(format!("unsupported Const dtype {}", d.dtype)))?;
                 let shape = d.shape.map(|s| s.dim).unwrap_or_default();
-                vec![tensor_from_bytes(&v.data, dt, &shape)
+                vec![crate::error::catch_quietly(|| tensor_from_bytes(&v.data, dt, &shape))
+                    .and_then(|r| r)
                     .map_err(|e| fail(format!("value {e}")))?]
             }
             "FileConstant" => {
@@ -180,23 +327,32 @@ pub fn run_model(m: &ModelDef, air_dir: &Path, inputs: &[Tensor]) -> Result<Vec<
                     .get("shape")
                     .and_then(attr::as_list_int)
                     .ok_or_else(|| fail("no shape attr".into()))?;
+                tensor_bytes(dt, &shape).map_err(fail)?;
                 let file = resolve_weight(&path, air_dir).map_err(fail)?;
                 let bytes = std::fs::read(&file)
                     .map_err(|e| fail(format!("reading '{}': {e}", file.display())))?;
-                vec![tensor_from_bytes(&bytes, dt, &shape)
-                    .map_err(|e| fail(format!("file '{}' {e}", file.display())))?]
+                vec![
+                    crate::error::catch_quietly(|| tensor_from_bytes(&bytes, dt, &shape))
+                        .and_then(|r| r)
+                        .map_err(|e| fail(format!("file '{}' {e}", file.display())))?,
+                ]
             }
             "NetOutput" => {
-                return Ok(ins
+                return ins
                     .into_iter()
-                    .map(|t| t.expect("NetOutput inputs are fed"))
-                    .collect());
+                    .enumerate()
+                    .map(|(k, t)| t.ok_or_else(|| fail(format!("output {k} is not given"))))
+                    .collect();
             }
             ty => {
                 let k = kernel(ty)
                     .ok_or_else(|| fail("the runner has no kernel for this op type".into()))?;
                 let ctx = KCtx { op, inputs: ins };
-                let outs = k(&ctx).map_err(fail)?;
+                // A libtorch error inside a kernel (a shape or value the op cannot take, an
+                // allocation over the budget) is the graph's problem: an error naming the node.
+                let outs = crate::error::catch_quietly(|| k(&ctx))
+                    .and_then(|r| r)
+                    .map_err(fail)?;
                 for (t, d) in outs.iter().zip(&op.output_desc) {
                     check_desc(t, d, "output").map_err(fail)?;
                 }

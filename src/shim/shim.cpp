@@ -7,6 +7,9 @@
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/script.h>
 #include <caffe2/serialize/inline_container.h>
+#include <c10/core/CPUAllocator.h>
+
+#include <atomic>
 
 #include <cstdlib>
 #include <cstring>
@@ -507,3 +510,35 @@ int t2a_exec_node(T2AModule* m, int64_t node, const int64_t* words, size_t nword
 }
 
 }  // extern "C"
+
+// ---- tensor budget: a CPU allocator that refuses any single allocation above a byte count ----
+namespace {
+std::atomic<uint64_t> g_tensor_budget{0};
+
+struct BudgetAllocator final : c10::Allocator {
+  c10::Allocator* inner = nullptr;
+  c10::DataPtr allocate(size_t n) override {
+    uint64_t budget = g_tensor_budget.load(std::memory_order_relaxed);
+    TORCH_CHECK(budget == 0 || n <= budget, "torch2air: a tensor of ", n,
+                " bytes is over the runner's budget of ", budget,
+                " bytes per tensor; fix: check the graph's shapes, or raise the budget with "
+                "--max-tensor-bytes (TORCH2AIR_MAX_TENSOR_BYTES) if the graph is right");
+    return inner->allocate(n);
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return inner->raw_deleter(); }
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+};
+}  // namespace
+
+void t2a_set_tensor_budget(uint64_t bytes) {
+  static BudgetAllocator* alloc = [] {
+    auto* a = new BudgetAllocator();
+    a->inner = c10::GetCPUAllocator();
+    c10::SetCPUAllocator(a, /*priority=*/100);
+    return a;
+  }();
+  (void)alloc;
+  g_tensor_budget.store(bytes, std::memory_order_relaxed);
+}

@@ -66,6 +66,10 @@ int t2a_traced_inputs(T2AModule* m, T2ABuf* out, char** err);
 int t2a_exec_node(T2AModule* m, int64_t node, const int64_t* words, size_t nwords,
                   void* const* tensors, size_t ntensors, T2ABuf* out, char** err);
 
+// Every CPU tensor allocation above `bytes` fails with a libtorch error (0: no limit). The first
+// call installs the checking allocator in front of libtorch's own.
+void t2a_set_tensor_budget(uint64_t bytes);
+
 #ifdef __cplusplus
 }
 #endif
