@@ -9,6 +9,7 @@ use crate::value::Value;
 use ffi::*;
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_void};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 pub use ir::{ArgDefault, Block, ModuleInfo, Node, Source};
@@ -63,6 +64,40 @@ pub fn set_tensor_budget(bytes: u64) {
     unsafe { t2a_set_tensor_budget(bytes) }
 }
 
+fn damaged(path: &Path, why: &str) -> Error {
+    Error::Model(format!(
+        "'{}' is a damaged TorchScript archive: {why}; fix: save the model again with torch.jit.save (or copy it again)",
+        path.display()
+    ))
+}
+
+/// Reads every record of a zip archive to its end, so that a record whose bytes do not match
+/// its CRC refuses the model (libtorch's reader does not check them). A file that is not a zip
+/// archive is left to libtorch, which says so.
+fn check_archive(path: &Path) -> Result<()> {
+    let Ok(file) = std::fs::File::open(path) else {
+        return Ok(());
+    };
+    let Ok(mut zip) = zip::ZipArchive::new(std::io::BufReader::new(file)) else {
+        return Ok(());
+    };
+    for i in 0..zip.len() {
+        let mut entry = zip
+            .by_index(i)
+            .map_err(|e| damaged(path, &format!("record {i}: {e}")))?;
+        let name = entry.name().to_string();
+        std::io::copy(&mut entry, &mut std::io::sink()).map_err(|e| {
+            let why = if e.to_string().contains("checksum") {
+                "its bytes do not match the CRC the archive records".to_string()
+            } else {
+                e.to_string()
+            };
+            damaged(path, &format!("record '{name}': {why}"))
+        })?;
+    }
+    Ok(())
+}
+
 impl Module {
     pub fn load(path: &Path) -> Result<Module> {
         let shown = path.display();
@@ -81,12 +116,17 @@ impl Module {
                 "cannot open model file '{shown}': {e}; fix: check its permissions"
             ))
         })?;
-        let c = CString::new(path.to_string_lossy().as_bytes())
+        check_archive(path)?;
+        // The path's own bytes: a name that is not UTF-8 is opened as given.
+        let c = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| Error::Model(format!("model path '{shown}' contains a NUL byte")))?;
         let mut raw = std::ptr::null_mut();
         let mut err = std::ptr::null_mut();
         if unsafe { t2a_load(c.as_ptr(), &mut raw, &mut err) } != 0 {
             let msg = take_err(err);
+            if msg.contains("torch2air: damaged archive") {
+                return Err(damaged(path, &short_torch_message(&msg).replace("torch2air: damaged archive: ", "")));
+            }
             let why = if msg.contains("zip archive") || msg.contains("PytorchStreamReader") {
                 "it is not a TorchScript archive".to_string()
             } else if msg.contains("forward") {

@@ -10,6 +10,8 @@
 #include <c10/core/CPUAllocator.h>
 
 #include <atomic>
+#include <mutex>
+#include <unordered_map>
 
 #include <cstdlib>
 #include <cstring>
@@ -354,6 +356,69 @@ void block_json(torch::jit::Block* b, const std::unordered_map<Node*, size_t>& i
 
 }  // namespace
 
+// ---- tensor budget: a CPU allocator that refuses any single allocation above a byte count ----
+namespace {
+std::atomic<uint64_t> g_tensor_budget{0};
+
+// While a model loads, the size of every allocation (the archive's records among them), so the
+// storages the loader made can be checked against the bytes their records really hold.
+std::atomic<bool> g_tracking{false};
+std::mutex g_tracked_mu;
+std::unordered_map<const void*, size_t> g_tracked;
+
+struct BudgetAllocator final : c10::Allocator {
+  c10::Allocator* inner = nullptr;
+  c10::DataPtr allocate(size_t n) override {
+    uint64_t budget = g_tensor_budget.load(std::memory_order_relaxed);
+    TORCH_CHECK(budget == 0 || n <= budget, "torch2air: a tensor of ", n,
+                " bytes is over the runner's budget of ", budget,
+                " bytes per tensor; fix: check the graph's shapes, or raise the budget with "
+                "--max-tensor-bytes (TORCH2AIR_MAX_TENSOR_BYTES) if the graph is right");
+    auto p = inner->allocate(n);
+    if (g_tracking.load(std::memory_order_relaxed)) {
+      std::lock_guard<std::mutex> lock(g_tracked_mu);
+      g_tracked[p.get()] = n;
+    }
+    return p;
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return inner->raw_deleter(); }
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+};
+
+void install_budget_allocator() {
+  static BudgetAllocator* alloc = [] {
+    auto* a = new BudgetAllocator();
+    a->inner = c10::GetCPUAllocator();
+    c10::SetCPUAllocator(a, /*priority=*/100);
+    return a;
+  }();
+  (void)alloc;
+}
+
+// A storage whose bytes were read from a record shorter than the storage: refuse the model
+// (libtorch would hand out memory the record never filled).
+void check_storage(const at::Tensor& t, const std::string& what) {
+  if (!t.defined() || !t.has_storage()) return;
+  const auto& st = t.storage();
+  const void* p = st.data();
+  if (p == nullptr) return;
+  std::lock_guard<std::mutex> lock(g_tracked_mu);
+  auto it = g_tracked.find(p);
+  if (it != g_tracked.end() && it->second < st.nbytes()) {
+    TORCH_CHECK(false, "torch2air: damaged archive: the storage record of ", what, " holds ",
+                it->second, " bytes but its tensors need ", st.nbytes());
+  }
+}
+}  // namespace
+
+extern "C" void t2a_set_tensor_budget(uint64_t bytes) {
+  install_budget_allocator();
+  g_tensor_budget.store(bytes, std::memory_order_relaxed);
+}
+
+
 extern "C" {
 
 void t2a_free(void* p) { std::free(p); }
@@ -371,13 +436,37 @@ int t2a_load(const char* path, T2AModule** out, char** err) {
       // Not a zip archive: let load() report it.
     }
     torch::jit::ExtraFilesMap extra;
+    install_budget_allocator();
+    {
+      std::lock_guard<std::mutex> lock(g_tracked_mu);
+      g_tracked.clear();
+    }
+    g_tracking.store(true);
+    struct StopTracking {
+      ~StopTracking() {
+        g_tracking.store(false);
+        std::lock_guard<std::mutex> lock(g_tracked_mu);
+        g_tracked.clear();
+      }
+    } stop;
     m->module = torch::jit::import_ir_module(std::make_shared<torch::jit::CompilationUnit>(), path,
                                              c10::Device(c10::kCPU), extra, true, traced);
+    g_tracking.store(false);
+    for (const auto& a : m->module.named_attributes(/*recurse=*/true)) {
+      if (a.value.isTensor()) check_storage(a.value.toTensor(), "'" + a.name + "'");
+    }
     m->module.eval();
     auto method = m->module.get_method("forward");
     m->graph = method.graph()->copy();
     torch::jit::Inline(*m->graph);
     number(m->graph->block(), m->nodes);
+    // Tensor constants of the graph (constants.pkl) come from records too.
+    for (Node* n : m->nodes) {
+      if (n->kind() == c10::prim::Constant && n->hasAttribute(c10::attr::value) &&
+          n->kindOf(c10::attr::value) == torch::jit::AttributeKind::t) {
+        check_storage(n->t(c10::attr::value), "a tensor constant of forward");
+      }
+    }
     *out = m.release();
   });
 }
@@ -511,34 +600,3 @@ int t2a_exec_node(T2AModule* m, int64_t node, const int64_t* words, size_t nword
 
 }  // extern "C"
 
-// ---- tensor budget: a CPU allocator that refuses any single allocation above a byte count ----
-namespace {
-std::atomic<uint64_t> g_tensor_budget{0};
-
-struct BudgetAllocator final : c10::Allocator {
-  c10::Allocator* inner = nullptr;
-  c10::DataPtr allocate(size_t n) override {
-    uint64_t budget = g_tensor_budget.load(std::memory_order_relaxed);
-    TORCH_CHECK(budget == 0 || n <= budget, "torch2air: a tensor of ", n,
-                " bytes is over the runner's budget of ", budget,
-                " bytes per tensor; fix: check the graph's shapes, or raise the budget with "
-                "--max-tensor-bytes (TORCH2AIR_MAX_TENSOR_BYTES) if the graph is right");
-    return inner->allocate(n);
-  }
-  c10::DeleterFnPtr raw_deleter() const override { return inner->raw_deleter(); }
-  void copy_data(void* dest, const void* src, std::size_t count) const override {
-    default_copy_data(dest, src, count);
-  }
-};
-}  // namespace
-
-void t2a_set_tensor_budget(uint64_t bytes) {
-  static BudgetAllocator* alloc = [] {
-    auto* a = new BudgetAllocator();
-    a->inner = c10::GetCPUAllocator();
-    c10::SetCPUAllocator(a, /*priority=*/100);
-    return a;
-  }();
-  (void)alloc;
-  g_tensor_budget.store(bytes, std::memory_order_relaxed);
-}
