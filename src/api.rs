@@ -84,6 +84,17 @@ pub(crate) fn weight_threshold(config: &CompilerConfig) -> Result<u64> {
     }
 }
 
+/// An empty export path is refused: it names no folder (and `FileConstant` paths would become
+/// `/<file>`, at the root of the file system).
+pub fn check_export_path_given(export_path: &str) -> Result<()> {
+    if export_path.is_empty() {
+        return Err(Error::Input(
+            "the export path is empty; fix: pass a folder, e.g. --export-path . for the current folder or --export-path export_file".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// TorchAir keeps only the last path component of export_name.
 pub fn clean_export_name(export_name: &str) -> Result<String> {
     let last = Path::new(export_name)
@@ -286,6 +297,7 @@ pub fn dynamo_export(
         ));
     }
     let name = clean_export_name(export_name)?;
+    check_export_path_given(export_path)?;
     let root = PathBuf::from(export_path);
     stage::check_export_path(&root)?;
     let air = root.join(format!("{name}.air"));

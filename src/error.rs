@@ -89,6 +89,12 @@ impl fmt::Display for UnsupportedOps {
                 writeln!(f, "      at {s}")?;
             }
         }
+        if self.unsupported.iter().any(|o| o.op.starts_with("quantized::")) {
+            writeln!(
+                f,
+                "quantized ops (torch.ao.quantization, e.g. quantize_dynamic) are not supported: export the float model"
+            )?;
+        }
         write!(
             f,
             "fix: rewrite those lines with supported ops (`torch2air ops` lists them), or file an issue asking for the op"

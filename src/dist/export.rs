@@ -78,6 +78,7 @@ pub fn export_ranks(
         }
     }
     let name = clean_export_name(export_name)?;
+    crate::api::check_export_path_given(export_path)?;
     let root = PathBuf::from(export_path);
     stage::check_export_path(&root)?;
     let writes = |r: usize| dist.rank.is_none_or(|only| only == r);

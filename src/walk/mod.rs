@@ -637,6 +637,25 @@ impl<'m> Walker<'m> {
     fn exec(&self, n: &Node, inputs: &[Value]) -> Result<Vec<Value>> {
         self.m.exec(n.index, inputs).map_err(|e| {
             let shown: Vec<String> = inputs.iter().map(describe).collect();
+            // An op taking a TorchScript object (a quantized Linear's packed weights) can be
+            // neither run here nor lowered: it is an unsupported op, not a wrong --input.
+            if e.contains("cannot be passed to an operator") {
+                let op = UnsupportedOp {
+                    op: n.op_name().to_string(),
+                    count: 1,
+                    sites: vec![site(n)],
+                    signatures: vec![shown.join(", ")],
+                    status: OpStatus::Unsupported,
+                };
+                let mut all: Vec<UnsupportedOp> = self.uses.values().cloned().collect();
+                all.push(op);
+                let unsupported = all
+                    .iter()
+                    .filter(|u| u.status == OpStatus::Unsupported)
+                    .cloned()
+                    .collect();
+                return Error::Unsupported(UnsupportedOps { unsupported, all });
+            }
             Error::Input(format!(
                 "forward failed on the sample inputs at {} ({}): {}\n  its inputs were: {}\n\
                  fix: check that --input gives the dtypes and shapes forward expects",
