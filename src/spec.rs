@@ -242,7 +242,18 @@ pub fn read_npy(path: &Path) -> Result<tch::Tensor> {
         ))
     };
     let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| err(e.to_string()))?;
+    npy_from_bytes(&bytes, path)
+}
+
+/// A tensor from the bytes of a `.npy` file (`path` names it in errors).
+pub fn npy_from_bytes(bytes: &[u8], path: &Path) -> Result<tch::Tensor> {
+    let err = |why: String| {
+        Error::Input(format!(
+            "cannot read input '{}': {why}; fix: pass a .npy file written by numpy.save",
+            path.display()
+        ))
+    };
+    let npy = npyz::NpyFile::new(bytes).map_err(|e| err(e.to_string()))?;
     // A crafted header can claim any shape: its element count must fit in the file's bytes
     // (every dtype takes at least one byte) before anything is allocated for it.
     npy.shape()
