@@ -29,13 +29,12 @@ fn load_corpus(target: &str) -> Vec<Vec<u8>> {
         .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
     files.sort();
-    files
-        .iter()
-        .filter_map(|p| std::fs::read(p).ok())
-        .collect()
+    files.iter().filter_map(|p| std::fs::read(p).ok()).collect()
 }
 
-const INTERESTING: [u8; 12] = [0, 1, 2, 0x7f, 0x80, 0xff, b'-', b'.', b',', b'[', b']', b'9'];
+const INTERESTING: [u8; 12] = [
+    0, 1, 2, 0x7f, 0x80, 0xff, b'-', b'.', b',', b'[', b']', b'9',
+];
 
 fn mutate(rng: &mut rand::rngs::StdRng, input: &mut Vec<u8>, other: &[u8], max_len: usize) {
     for _ in 0..rng.random_range(1..=4) {
@@ -121,7 +120,10 @@ fn main() {
         args.iter()
             .position(|a| a == name)
             .and_then(|i| args.get(i + 1))
-            .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} takes a number")))
+            .map(|v| {
+                v.parse()
+                    .unwrap_or_else(|_| panic!("{name} takes a number"))
+            })
             .unwrap_or(default)
     };
     let runs = opt("--runs", 100_000);
@@ -141,8 +143,10 @@ fn main() {
                 .location()
                 .map(|l| format!(" at {}:{}", l.file(), l.line()))
                 .unwrap_or_default();
-            *last.lock().unwrap() =
-                format!("panic{at}: {}", torch2air::error::panic_text(info.payload()));
+            *last.lock().unwrap() = format!(
+                "panic{at}: {}",
+                torch2air::error::panic_text(info.payload())
+            );
         }));
     }
     tch::set_num_threads(1);

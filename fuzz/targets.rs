@@ -59,10 +59,17 @@ fn air(data: &[u8]) -> Result<(), String> {
     for (_, _, dt, shape) in torch2air::run::graph_inputs(&m) {
         let dt = dt.ok_or("a Data node of unknown dtype")?;
         let shape: Vec<i64> = shape.iter().map(|d| if *d < 0 { 1 } else { *d }).collect();
-        if shape.iter().try_fold(1i64, |n, d| n.checked_mul(*d)).is_none_or(|n| n > 4096) {
+        if shape
+            .iter()
+            .try_fold(1i64, |n, d| n.checked_mul(*d))
+            .is_none_or(|n| n > 4096)
+        {
             return Err("input too large to run here".into());
         }
-        inputs.push(tch::Tensor::zeros(shape.as_slice(), (dt.kind(), tch::Device::Cpu)));
+        inputs.push(tch::Tensor::zeros(
+            shape.as_slice(),
+            (dt.kind(), tch::Device::Cpu),
+        ));
     }
     if m.graph[0].op.len() > 32 {
         return Err("graph too large to run here".into());
@@ -164,8 +171,9 @@ fn runner(data: &[u8]) -> Result<(), String> {
                 }
                 "Type" => attr::dtype_cpp(DTYPES[r.below(DTYPES.len())].ge_cpp()),
                 "String" => attr::string(
-                    ["", "sum", "mean", "none", "NCHW", "constant", "reflect", "bilinear"]
-                        [r.below(8)],
+                    [
+                        "", "sum", "mean", "none", "NCHW", "constant", "reflect", "bilinear",
+                    ][r.below(8)],
                 ),
                 _ => continue,
             };
@@ -174,7 +182,13 @@ fn runner(data: &[u8]) -> Result<(), String> {
         let n_out = proto
             .outputs
             .iter()
-            .map(|o| if o.kind == "dynamic" { 1 + r.below(3) } else { 1 })
+            .map(|o| {
+                if o.kind == "dynamic" {
+                    1 + r.below(3)
+                } else {
+                    1
+                }
+            })
             .sum::<usize>();
         last = b.op(ty, ins, attrs, &vec![None; n_out])?;
         ports.extend(&last);

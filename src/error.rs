@@ -89,7 +89,11 @@ impl fmt::Display for UnsupportedOps {
                 writeln!(f, "      at {s}")?;
             }
         }
-        if self.unsupported.iter().any(|o| o.op.starts_with("quantized::")) {
+        if self
+            .unsupported
+            .iter()
+            .any(|o| o.op.starts_with("quantized::"))
+        {
             writeln!(
                 f,
                 "quantized ops (torch.ao.quantization, e.g. quantize_dynamic) are not supported: export the float model"
@@ -122,13 +126,12 @@ pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         .map(String::as_str)
         .or_else(|| payload.downcast_ref::<&str>().copied())
         .unwrap_or("(no message)");
-    let msg = match msg.split_once("value: Torch(\"") {
-        Some((_, rest)) => rest,
-        None => msg,
-    };
+    // `tch` unwraps a libtorch error as `...: Torch("<message, newlines escaped>")`.
+    if let Some((_, rest)) = msg.split_once("value: Torch(\"") {
+        let first = rest.split("\\n").next().unwrap_or(rest);
+        return first.trim_end_matches("\")").trim().to_string();
+    }
     crate::load::short_torch_message(msg)
-        .trim_end_matches("\")")
-        .to_string()
 }
 
 /// Runs `f`, turning a panic inside it into `Err(message)` without the panic hook's report.

@@ -253,6 +253,12 @@ pub fn npy_from_bytes(bytes: &[u8], path: &Path) -> Result<tch::Tensor> {
             path.display()
         ))
     };
+    // npyz's header parsing can overflow on a crafted shape: that is a malformed file too.
+    crate::error::catch_quietly(|| npy_parse(bytes, &err))
+        .map_err(|p| err(format!("its header is malformed ({p})")))?
+}
+
+fn npy_parse(bytes: &[u8], err: &dyn Fn(String) -> Error) -> Result<tch::Tensor> {
     let npy = npyz::NpyFile::new(bytes).map_err(|e| err(e.to_string()))?;
     // A crafted header can claim any shape: its element count must fit in the file's bytes
     // (every dtype takes at least one byte) before anything is allocated for it.

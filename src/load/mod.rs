@@ -125,7 +125,10 @@ impl Module {
         if unsafe { t2a_load(c.as_ptr(), &mut raw, &mut err) } != 0 {
             let msg = take_err(err);
             if msg.contains("torch2air: damaged archive") {
-                return Err(damaged(path, &short_torch_message(&msg).replace("torch2air: damaged archive: ", "")));
+                return Err(damaged(
+                    path,
+                    &short_torch_message(&msg).replace("torch2air: damaged archive: ", ""),
+                ));
             }
             let why = if msg.contains("zip archive") || msg.contains("PytorchStreamReader") {
                 "it is not a TorchScript archive".to_string()

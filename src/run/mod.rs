@@ -110,7 +110,10 @@ pub fn validate(m: &ModelDef) -> Result<()> {
         let idx = match o.attr.get("index") {
             None => 0,
             Some(a) => attr::as_int(a).ok_or_else(|| {
-                bad(format!("Data node '{}' has an 'index' attr that is not an int", o.name))
+                bad(format!(
+                    "Data node '{}' has an 'index' attr that is not an int",
+                    o.name
+                ))
             })?,
         };
         if idx < 0 || idx as usize >= data.len() {
@@ -129,16 +132,24 @@ pub fn validate(m: &ModelDef) -> Result<()> {
     }
     let outs: Vec<_> = g.op.iter().filter(|o| o.r#type == "NetOutput").collect();
     match outs.as_slice() {
-        [] => return Err(bad("the graph has no NetOutput node".into())),
+        [] => {
+            return Err(bad(
+                "the graph has no NetOutput node; fix: pass an .air written by torch2air export".into(),
+            ))
+        }
         [o] => {
             if let Some(k) = o.input.iter().position(|i| i.is_empty()) {
                 return Err(bad(format!(
-                    "NetOutput '{}' input {k} is empty (\"\"): every output must name the node that computes it, as NODE:INDEX",
+                    "NetOutput '{}' input {k} is empty (\"\"): every output must name the node that computes it; fix: wire it as NODE:INDEX, or re-export the model",
                     o.name
                 )));
             }
         }
-        _ => return Err(bad("the graph has more than one NetOutput node".into())),
+        _ => {
+            return Err(bad(
+                "the graph has more than one NetOutput node; fix: pass an .air written by torch2air export".into(),
+            ))
+        }
     }
     Ok(())
 }
@@ -306,9 +317,11 @@ pub fn run_model(m: &ModelDef, air_dir: &Path, inputs: &[Tensor]) -> Result<Vec<
                 let dt = desc_dtype(&d)
                     .ok_or_else(|| fail(format!("unsupported Const dtype {}", d.dtype)))?;
                 let shape = d.shape.map(|s| s.dim).unwrap_or_default();
-                vec![crate::error::catch_quietly(|| tensor_from_bytes(&v.data, dt, &shape))
-                    .and_then(|r| r)
-                    .map_err(|e| fail(format!("value {e}")))?]
+                vec![
+                    crate::error::catch_quietly(|| tensor_from_bytes(&v.data, dt, &shape))
+                        .and_then(|r| r)
+                        .map_err(|e| fail(format!("value {e}")))?,
+                ]
             }
             "FileConstant" => {
                 let path = op

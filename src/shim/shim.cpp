@@ -356,6 +356,13 @@ void block_json(torch::jit::Block* b, const std::unordered_map<Node*, size_t>& i
 
 }  // namespace
 
+// libtorch's deprecation warnings (a quantized model's packed weights print one on every load)
+// are not torch2air's messages: dropped while loading and running nodes.
+struct QuietWarnings final : c10::WarningHandler {
+  void process(const c10::Warning&) override {}
+};
+QuietWarnings g_quiet_warnings;
+
 // ---- tensor budget: a CPU allocator that refuses any single allocation above a byte count ----
 namespace {
 std::atomic<uint64_t> g_tensor_budget{0};
@@ -436,6 +443,7 @@ int t2a_load(const char* path, T2AModule** out, char** err) {
       // Not a zip archive: let load() report it.
     }
     torch::jit::ExtraFilesMap extra;
+    c10::WarningUtils::WarningHandlerGuard quiet(&g_quiet_warnings);
     install_budget_allocator();
     {
       std::lock_guard<std::mutex> lock(g_tracked_mu);
