@@ -1,13 +1,13 @@
 //! In-process mutation fuzzer for torch2air's untrusted-input readers (stable Rust: no
 //! libFuzzer). See README, "Fuzzing".
 //!
-//!   cargo run --example fuzz -- TARGET [--runs N] [--seed S] [--max-len BYTES] [--save-new]
+//!   cargo run --example fuzz -- TARGET [RUNS [SEED [save-new]]]
 //!
 //! TARGET is spec, npy, air or runner (fuzz/targets.rs). Inputs start from the seed corpus in
 //! fuzz/corpus/TARGET/ and are mutated (bit flips, interesting bytes, inserts, deletes, copies,
 //! splices with another input). An input whose outcome (the error's text with numbers blanked)
 //! was not seen before joins the in-memory corpus, so mutation keeps moving into new error
-//! paths; `--save-new` also writes such inputs to the corpus folder. A panic, or an error that
+//! paths; `save-new` also writes such inputs to the corpus folder. A panic, or an error that
 //! calls itself internal, stops the run: the input is written to fuzz/crashes/TARGET/ and the
 //! exit code is 1.
 #[path = "../fuzz/targets.rs"]
@@ -102,12 +102,15 @@ fn outcome_key(r: &Result<(), String>) -> String {
     }
 }
 
+/// Mutated inputs are cut to this many bytes.
+const MAX_LEN: usize = 4096;
+
 /// The in-memory corpus stops growing here.
 const MAX_CORPUS: usize = 4096;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: fuzz TARGET [--runs N] [--seed S] [--max-len BYTES] [--save-new]; TARGET: spec npy air runner";
+    let usage = "usage: fuzz TARGET [RUNS [SEED [save-new]]]; TARGET: spec npy air runner; RUNS default 100000, SEED 0";
     let Some(target) = args.first().cloned() else {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -116,20 +119,18 @@ fn main() {
         eprintln!("unknown target '{target}'; {usage}");
         std::process::exit(2);
     }
-    let opt = |name: &str, default: u64| -> u64 {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .map(|v| {
-                v.parse()
-                    .unwrap_or_else(|_| panic!("{name} takes a number"))
+    let num = |i: usize, default: u64| -> u64 {
+        args.get(i).map_or(default, |v| {
+            v.parse().unwrap_or_else(|_| {
+                eprintln!("'{v}' is not a number; {usage}");
+                std::process::exit(2)
             })
-            .unwrap_or(default)
+        })
     };
-    let runs = opt("--runs", 100_000);
-    let seed = opt("--seed", 0);
-    let max_len = opt("--max-len", 4096) as usize;
-    let save_new = args.iter().any(|a| a == "--save-new");
+    let runs = num(1, 100_000);
+    let seed = num(2, 0);
+    let save_new = args.get(3).is_some_and(|a| a == "save-new");
+    let max_len = MAX_LEN;
 
     // Panics are the failures this driver looks for: keep their message, print nothing.
     let last_panic = std::sync::Arc::new(std::sync::Mutex::new(String::new()));

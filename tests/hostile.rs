@@ -202,7 +202,7 @@ fn spec_ranges_that_are_not_finite_or_outside_the_dtype_exit_2() {
 /// A .npy file: header (version 1.0) with `header`, then `data`.
 fn npy(header: &str, data: &[u8]) -> Vec<u8> {
     let mut h = header.to_string();
-    while (10 + h.len() + 1) % 64 != 0 {
+    while !(10 + h.len() + 1).is_multiple_of(64) {
         h.push(' ');
     }
     h.push('\n');

@@ -1,5 +1,5 @@
 //! The README documents the CLI: every `--flag` it names exists in some subcommand's `--help`
-//! (cargo's own `--bench`/`--profile` aside), and every flag of `--help` is in the README.
+//! (cargo's own `--bench`/`--profile`/`--example` aside), and every flag of `--help` is in the README.
 mod common;
 use common::*;
 use std::collections::BTreeSet;
@@ -20,7 +20,7 @@ fn readme_flags_and_help_agree() {
     }
     let in_help = flags(&help);
     let in_readme = flags(&readme);
-    let cargo_flags: BTreeSet<String> = ["--bench", "--profile", "--help"]
+    let cargo_flags: BTreeSet<String> = ["--bench", "--profile", "--example", "--help"]
         .iter()
         .map(|s| s.to_string())
         .collect();

@@ -369,9 +369,9 @@ std::atomic<uint64_t> g_tensor_budget{0};
 
 // While a model loads, the size of every allocation (the archive's records among them), so the
 // storages the loader made can be checked against the bytes their records really hold.
-std::atomic<bool> g_tracking{false};
-std::mutex g_tracked_mu;
-std::unordered_map<const void*, size_t> g_tracked;
+// Per thread: ranks load their modules concurrently.
+thread_local bool g_tracking = false;
+thread_local std::unordered_map<const void*, size_t> g_tracked;
 
 struct BudgetAllocator final : c10::Allocator {
   c10::Allocator* inner = nullptr;
@@ -382,10 +382,7 @@ struct BudgetAllocator final : c10::Allocator {
                 " bytes per tensor; fix: check the graph's shapes, or raise the budget with "
                 "--max-tensor-bytes (TORCH2AIR_MAX_TENSOR_BYTES) if the graph is right");
     auto p = inner->allocate(n);
-    if (g_tracking.load(std::memory_order_relaxed)) {
-      std::lock_guard<std::mutex> lock(g_tracked_mu);
-      g_tracked[p.get()] = n;
-    }
+    if (g_tracking) g_tracked[p.get()] = n;
     return p;
   }
   c10::DeleterFnPtr raw_deleter() const override { return inner->raw_deleter(); }
@@ -411,7 +408,6 @@ void check_storage(const at::Tensor& t, const std::string& what) {
   const auto& st = t.storage();
   const void* p = st.data();
   if (p == nullptr) return;
-  std::lock_guard<std::mutex> lock(g_tracked_mu);
   auto it = g_tracked.find(p);
   if (it != g_tracked.end() && it->second < st.nbytes()) {
     TORCH_CHECK(false, "torch2air: damaged archive: the storage record of ", what, " holds ",
@@ -445,21 +441,17 @@ int t2a_load(const char* path, T2AModule** out, char** err) {
     torch::jit::ExtraFilesMap extra;
     c10::WarningUtils::WarningHandlerGuard quiet(&g_quiet_warnings);
     install_budget_allocator();
-    {
-      std::lock_guard<std::mutex> lock(g_tracked_mu);
-      g_tracked.clear();
-    }
-    g_tracking.store(true);
+    g_tracked.clear();
+    g_tracking = true;
     struct StopTracking {
       ~StopTracking() {
-        g_tracking.store(false);
-        std::lock_guard<std::mutex> lock(g_tracked_mu);
+        g_tracking = false;
         g_tracked.clear();
       }
     } stop;
     m->module = torch::jit::import_ir_module(std::make_shared<torch::jit::CompilationUnit>(), path,
                                              c10::Device(c10::kCPU), extra, true, traced);
-    g_tracking.store(false);
+    g_tracking = false;
     for (const auto& a : m->module.named_attributes(/*recurse=*/true)) {
       if (a.value.isTensor()) check_storage(a.value.toTensor(), "'" + a.name + "'");
     }
