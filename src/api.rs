@@ -310,44 +310,46 @@ pub fn dynamo_export(
     let threshold = weight_threshold(config)?;
     let (m, inputs, used_traced_inputs) = load_with_inputs(model.as_ref(), args)?;
     let names: Vec<String> = m.info.args[1..].iter().map(|a| a.name.clone()).collect();
-    let (mut probes, mut dynamic_dims, mut notes) = (None, vec![], vec![]);
-    let mut dynamic_input_dims = vec![];
+    let (mut dynamic_input_dims, mut notes) = (vec![], vec![]);
     if dynamic {
         let requested = dynamic::requested_dims(&names, &inputs, &xc.dynamic_dims)?;
-        let (dims, n) = dynamic::settle(&names, &inputs, requested, |set| {
+        (dynamic_input_dims, notes) = dynamic::settle(&names, &inputs, requested, |set| {
             dynamic::forward_runs(model.as_ref(), &inputs, set)
         })?;
-        dynamic_dims = dims
-            .iter()
-            .map(|(i, d)| format!("{}[{d}]", names[*i]))
-            .collect();
-        notes = n;
-        if !dims.is_empty() {
-            probes = Some(dynamic::probe_values(&inputs, &dims));
-        }
-        dynamic_input_dims = dims;
     }
-    let graph_inputs = names
-        .iter()
-        .zip(&inputs)
-        .enumerate()
-        .map(|(i, (name, v))| GraphInput {
-            name: name.clone(),
-            value: v.clone(),
-            probe: probes.as_ref().map(|p| p[i].clone()),
-        })
-        .collect();
-    let opts = WalkOptions {
-        dynamic: probes.is_some(),
-        strict_dynamic: xc.strict_dynamic,
-    };
     if let Some(p) = &xc.report {
         write::report::check_path(p)?;
     }
-    let walked = match Walker::with_options(&m, opts)
-        .record_module_stack(config.export.experimental.enable_record_nn_module_stack)
-        .run(graph_inputs)
-    {
+    let walk = |dims: &[(usize, usize)]| {
+        let probes = (!dims.is_empty()).then(|| dynamic::probe_values(&inputs, dims));
+        let graph_inputs = names
+            .iter()
+            .zip(&inputs)
+            .enumerate()
+            .map(|(i, (name, v))| GraphInput {
+                name: name.clone(),
+                value: v.clone(),
+                probe: probes.as_ref().map(|p| p[i].clone()),
+            })
+            .collect();
+        let opts = WalkOptions {
+            dynamic: probes.is_some(),
+            strict_dynamic: xc.strict_dynamic,
+        };
+        Walker::with_options(&m, opts)
+            .record_module_stack(config.export.experimental.enable_record_nn_module_stack)
+            .run(graph_inputs)
+    };
+    let walked = match walk(&dynamic_input_dims).and_then(|w| {
+        pin_guarded_dims(
+            w,
+            &names,
+            &inputs,
+            &mut dynamic_input_dims,
+            &mut notes,
+            &walk,
+        )
+    }) {
         Ok(w) => w,
         Err(Error::Unsupported(u)) => {
             if let Some(p) = &xc.report {
@@ -357,6 +359,10 @@ pub fn dynamo_export(
         }
         Err(e) => return Err(e),
     };
+    let dynamic_dims = dynamic_input_dims
+        .iter()
+        .map(|(i, d)| format!("{}[{d}]", names[*i]))
+        .collect();
     if let Some(p) = &xc.report {
         write::report::write(p, model.as_ref(), &walked.ops)?;
     }
@@ -389,3 +395,53 @@ pub fn dynamo_export(
 }
 
 use crate::write::stage;
+
+/// A dynamic export must be right for every size its `-1` dims admit, so a dim that a guard
+/// depends on (a branch, a loop count, a `max`/`min`, a float baked in) is pinned, as dynamo
+/// specialises such dims: the dims are added back one at a time, and each whose walk brings a
+/// guard on a dynamic dim is exported static, with a note naming the guard. Returns the walk of
+/// the dims kept.
+pub(crate) fn pin_guarded_dims(
+    walked: crate::walk::Walked,
+    names: &[String],
+    inputs: &[Value],
+    dims: &mut Vec<dynamic::InputDim>,
+    notes: &mut Vec<String>,
+    walk: &dyn Fn(&[dynamic::InputDim]) -> Result<crate::walk::Walked>,
+) -> Result<crate::walk::Walked> {
+    let dynamic_guard = |w: &crate::walk::Walked| w.guards.iter().find(|g| g.dynamic).cloned();
+    if dynamic_guard(&walked).is_none() {
+        return Ok(walked);
+    }
+    let mut keep: Vec<(usize, usize)> = vec![];
+    let mut last: Option<crate::walk::Walked> = None;
+    for &(i, d) in dims.iter() {
+        let mut trial = keep.clone();
+        trial.push((i, d));
+        let w = walk(&trial)?;
+        match dynamic_guard(&w) {
+            None => {
+                keep = trial;
+                last = Some(w);
+            }
+            Some(g) => {
+                let size = inputs[i]
+                    .as_tensor()
+                    .map(|t| t.tensor.size()[d])
+                    .unwrap_or(0);
+                notes.push(format!(
+                    "'{}' dim {d} is pinned at {size}: the graph depends on it at {}  {}  -> {}; exported as static",
+                    names[i],
+                    g.location,
+                    g.text.trim(),
+                    g.assumed
+                ));
+            }
+        }
+    }
+    *dims = keep;
+    match last {
+        Some(w) => Ok(w),
+        None => walk(&[]),
+    }
+}

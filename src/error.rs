@@ -37,6 +37,8 @@ pub enum OpStatus {
     Folded,
     /// No lowering rule.
     Unsupported,
+    /// A rule exists but refused these inputs or attributes (the reasons are in `reasons`).
+    Refused,
 }
 
 impl OpStatus {
@@ -45,7 +47,13 @@ impl OpStatus {
             OpStatus::Lowered => "lowered",
             OpStatus::Folded => "folded into a constant",
             OpStatus::Unsupported => "UNSUPPORTED",
+            OpStatus::Refused => "REFUSED",
         }
+    }
+
+    /// Whether the export cannot be written because of this op.
+    pub fn blocks(self) -> bool {
+        matches!(self, OpStatus::Unsupported | OpStatus::Refused)
     }
 }
 
@@ -59,6 +67,19 @@ pub struct UnsupportedOp {
     /// Input dtypes/shapes seen, unique.
     pub signatures: Vec<String>,
     pub status: OpStatus,
+    /// Why a rule refused it (status `Refused`), unique.
+    pub reasons: Vec<String>,
+}
+
+impl UnsupportedOp {
+    /// The status with the refusal reasons, for reports.
+    pub fn status_text(&self) -> String {
+        if self.reasons.is_empty() {
+            self.status.name().to_string()
+        } else {
+            format!("{}: {}", self.status.name(), self.reasons.join("; "))
+        }
+    }
 }
 
 /// The op kinds without a lowering rule, and (for `--report`) every op kind of the graph.
@@ -85,6 +106,9 @@ impl fmt::Display for UnsupportedOps {
                 op.count,
                 op.signatures.join("; ")
             )?;
+            for r in &op.reasons {
+                writeln!(f, "      refused: {r}")?;
+            }
             for s in &op.sites {
                 writeln!(f, "      at {s}")?;
             }

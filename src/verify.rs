@@ -204,8 +204,7 @@ pub struct GrownCheck {
     /// The inputs' dtypes and shapes, e.g. `f32[4, 7, 16]`.
     pub inputs: Vec<String>,
     pub checks: Vec<OutputCheck>,
-    /// Whether the result counts: not when the export has guards on dynamic dims (growing them
-    /// may leave what the graph assumes), nor when TorchScript itself fails at those sizes.
+    /// Whether the result counts: not when TorchScript itself fails at those sizes.
     pub binding: bool,
     pub note: Option<String>,
 }
@@ -267,7 +266,6 @@ fn grown_check(
             format!("{dt}{:?}", t.tensor.size())
         })
         .collect();
-    let guarded = export.guards.iter().any(|g| g.dynamic);
     let reference = match torchscript_outputs(model, &inputs) {
         Ok(r) => r,
         Err(Error::Run(msg)) => {
@@ -287,10 +285,8 @@ fn grown_check(
     Ok(GrownCheck {
         inputs: shown,
         checks,
-        binding: !guarded,
-        note: guarded.then(|| {
-            "informational: the export has guards on dynamic dims, which other sizes may break"
-                .into()
-        }),
+        // Dims a guard depends on were pinned, so every size the export admits must match.
+        binding: true,
+        note: None,
     })
 }

@@ -241,20 +241,23 @@ fn branch_on_a_dynamic_dim_is_a_guard_and_strict_makes_it_an_error() {
         ],
     );
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("dynamic dims: x[0]"), "{out}");
+    // `if x.size(0) > 1` would be wrong at size 1: the dim it reads is pinned, not left -1.
+    assert!(out.contains("dynamic dims: none"), "{out}");
     assert!(out.contains("'x' dim 1 is fixed at 4"), "{out}");
+    assert!(
+        out.contains("'x' dim 0 is pinned at 3: the graph depends on it at")
+            && out.contains("if x.size(0) > 1:  -> true; exported as static"),
+        "{out}"
+    );
+    let m_air = read_air(&d.path().join("export_file/export.air"));
+    assert_eq!(data_shape(&m_air, "x"), vec![3, 4]);
+    assert!(!any_minus_one(&m_air));
+    // The guard stays listed, as a plain (static) one now.
     let guard = out
         .lines()
-        .find(|l| l.contains("if x.size(0) > 1:"))
+        .find(|l| l.contains("if x.size(0) > 1:") && !l.starts_with("note"))
         .unwrap_or_else(|| panic!("no guard line: {out}"));
-    assert!(
-        guard.contains("-> true") && guard.contains("depends on a dynamic dim"),
-        "{guard}"
-    );
-    // The flag's guard is not a dynamic one.
-    let flag = out.lines().find(|l| l.contains("if flag:")).unwrap();
-    assert!(!flag.contains("dynamic dim"), "{flag}");
-
+    assert!(!guard.contains("depends on a dynamic dim"), "{guard}");
     let (code, _, err) = cli(
         d.path(),
         &[
@@ -346,36 +349,42 @@ fn integer_arithmetic_on_dynamic_sizes_is_computed_in_the_graph() {
         ],
     );
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("dynamic dims: x[0], x[1]"), "{out}");
-    // max(t // 2, 1) and min(t, 2) are choices: specialised, with their guards.
-    for (line, pick) in [
-        ("max  -> max(...)", "first operand (2)"),
-        ("min  -> min(...)", "second operand (2)"),
-    ] {
-        let g = out
-            .lines()
-            .find(|l| l.contains(line))
-            .unwrap_or_else(|| panic!("no guard for {line}: {out}"));
-        assert!(
-            g.contains(pick) && g.contains("depends on a dynamic dim"),
-            "{g}"
-        );
-    }
+    // max(t // 2, 1) and min(t, 2) pick an operand that other sizes of t would not: t (dim 1)
+    // is pinned with a note naming the choice; the batch dim stays dynamic.
+    assert!(out.contains("dynamic dims: x[0]\n"), "{out}");
+    assert!(
+        out.contains("'x' dim 1 is pinned at 5: the graph depends on it at")
+            && out.contains("max(...) = its first operand (2)"),
+        "{out}"
+    );
     let air = d.path().join("export_file/export.air");
     let m = read_air(&air);
-    let t = types(&m);
-    for ty in ["FloorDiv", "FloorMod", "Sub", "Shape"] {
-        assert!(t.iter().any(|x| x == ty), "no {ty} in {t:?}");
-    }
-    // Every size that satisfies the guards (t >= 2).
-    for s in [
-        "f32[2,2]", "f32[2,3]", "f32[2,4]", "f32[2,9]", "f32[1,6]", "f32[4,7]",
-    ] {
+    assert_eq!(data_shape(&m, "x"), vec![-1, 5]);
+    for s in ["f32[1,5]", "f32[2,5]", "f32[7,5]"] {
         check_at("size_arith.pt", &air, s, 5);
     }
-    // t = 1 breaks `min(t, 2) = 2`: the runner refuses rather than compute a wrong shape.
-    let args = inputs(&["f32[2,1]".into()], 5);
+    // Another length is refused by the runner, not computed wrong.
+    let args = inputs(&["f32[2,6]".into()], 5);
     assert!(run_air(&air, &graph_tensors(&args)).is_err());
+    // --strict-dynamic: the choice is an error.
+    let (code, _, err) = cli(
+        d.path(),
+        &[
+            "export",
+            m_path(&dyn_model("size_arith.pt")),
+            "--input",
+            "f32[2,5]",
+            "--dynamic",
+            "--strict-dynamic",
+            "--export-path",
+            "s",
+        ],
+    );
+    assert_clean_error(code, &err, "depends on a dynamic dim");
+}
+
+fn m_path(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
 }
 
 #[test]
@@ -600,22 +609,19 @@ fn constant_slices_of_a_dynamic_dim_are_guards() {
         ],
     );
     assert_eq!(code, 0, "{err}");
-    for (text, len) in [("[:4]", 4), ("[-2:]", 2)] {
-        let g = out
-            .lines()
-            .find(|l| {
-                l.contains(&format!(
-                    "a slice {text} of a dynamic dim keeps {len} element(s)"
-                ))
-            })
-            .unwrap_or_else(|| panic!("no guard for {text}: {out}"));
-        assert!(g.contains("depends on a dynamic dim"), "{g}");
-    }
+    // `x[:, :4]` keeps 4 only while the dim is at least 4: the dim is pinned, with the slice named.
+    assert!(out.contains("dynamic dims: x[0]\n"), "{out}");
+    assert!(
+        out.contains("'x' dim 1 is pinned at 6")
+            && out.contains("a slice [:4] of a dynamic dim keeps 4 element(s)"),
+        "{out}"
+    );
     let air = d.path().join("export_file/export.air");
-    for s in ["f32[2,4]", "f32[1,5]", "f32[3,9]"] {
+    assert_eq!(data_shape(&read_air(&air), "x"), vec![-1, 6]);
+    for s in ["f32[1,6]", "f32[3,6]", "f32[8,6]"] {
         check_at("window.pt", &air, s, 2);
     }
-    // Length 3 breaks `x[:, :4]` keeping 4: refused by the runner, not computed wrong.
+    // Length 3 is refused by the runner, not computed wrong.
     let args = inputs(&["f32[2,3]".into()], 2);
     assert!(run_air(&air, &graph_tensors(&args)).is_err());
     // --strict-dynamic makes the assumption an error.
@@ -698,11 +704,11 @@ fn verify_of_a_dynamic_export_also_checks_larger_sizes() {
     assert!(g.checks.iter().all(|c| c.ok && c.max_abs <= 1e-5));
     assert!(r.passed());
 
-    // With a guard on a dynamic dim the larger sizes are only informational.
-    let args = spec::make_all(&["f32[3,4]".into(), "bool:true".into()], 0).unwrap();
+    // A guard on a dynamic dim pins that dim, so the larger sizes always count.
+    let args = spec::make_all(&["f32[2,5]".into()], 0).unwrap();
     let r = torch2air::verify::verify(
         args,
-        &model("branchy.pt"),
+        &model("regress/guarded_loop.pt"),
         d.path().join("b").to_str().unwrap(),
         "export",
         true,
@@ -711,9 +717,11 @@ fn verify_of_a_dynamic_export_also_checks_larger_sizes() {
         None,
     )
     .unwrap();
+    assert_eq!(r.export.dynamic_dims, vec!["x[0]"]);
     let g = r.grown.as_ref().unwrap();
-    assert!(!g.binding);
-    assert!(g.note.as_ref().unwrap().contains("guards on dynamic dims"));
+    assert_eq!(g.inputs, vec!["f32[4, 5]"]);
+    assert!(g.binding && g.note.is_none());
+    assert!(r.passed());
 }
 
 /// The command line end to end: `torch2air export --dynamic` once, then `torch2air run` on .npy

@@ -314,15 +314,25 @@ fn index_select(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
     let rank = c.rank("self")? as i64;
     let dim = Ctx::dim(c.int("dim")?, rank);
-    let x = c.tensor("self")?;
+    let mut x = c.tensor("self")?;
     let idx = c.tensor_as("index", DType::I64)?;
-    let axis = c.scalar_i64(dim)?;
-    Ok(vec![c.op1(
+    if rank == 0 {
+        // PyTorch reads a 0-d self as one element along dim 0 (and gives a 0-d result): gather
+        // from it seen as [1], then take the result's shape.
+        x = c.reshape_const(x, &[1], out)?;
+    }
+    let axis = c.scalar_i64(0.max(dim))?;
+    let y = c.op1(
         "GatherV2",
         vec![In::P(x), In::P(idx), In::P(axis)],
         vec![],
         out,
-    )?])
+    )?;
+    if rank == 0 {
+        let shape = c.outputs[0].tensors()[0].tensor.size();
+        return Ok(vec![c.reshape_const(y, &shape, out)?]);
+    }
+    Ok(vec![y])
 }
 
 fn cumsum(c: &mut Ctx) -> RuleResult {

@@ -67,8 +67,35 @@ pub fn register(r: &mut Rules) {
         embedding,
         "GatherV2(weight, indices, axis=K64(0))",
     );
-    r.add("aten::dropout", passthrough, "nothing (inference)");
-    r.add("aten::feature_dropout", passthrough, "nothing (inference)");
+    const DROPOUT: &str =
+        "nothing (inference, or p=0); training with p=1: Mul(x, K(0)); other training p: refused (random)";
+    r.add("aten::dropout", dropout, DROPOUT);
+    r.add("aten::feature_dropout", dropout, DROPOUT);
+}
+
+/// `dropout`/`feature_dropout` (dropout1d/2d/3d): the identity in eval mode. In training mode
+/// p=1 drops everything (ATen multiplies by zero, so NaN stays NaN); any other p draws random
+/// masks, which a deterministic graph cannot reproduce.
+fn dropout(c: &mut Ctx) -> RuleResult {
+    let (train, p) = (c.bool("train")?, c.float("p")?);
+    if !train || p == 0.0 {
+        return passthrough(c);
+    }
+    if p == 1.0 {
+        let out = c.out_dtype(0)?;
+        let x = c.tensor_as("input", out)?;
+        let zero = c.scalar(0.0, out)?;
+        return Ok(vec![c.op1(
+            "Mul",
+            vec![In::P(x), In::P(zero)],
+            vec![],
+            out,
+        )?]);
+    }
+    Err(format!(
+        "dropout with p={p} in training mode draws random masks, which an exported graph cannot reproduce; \
+         fix: call model.eval() (or pass training=False) before torch.jit.trace/script"
+    ))
 }
 
 /// Ops that are the identity in an inference graph.

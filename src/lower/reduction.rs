@@ -201,6 +201,10 @@ fn reduce(c: &mut Ctx, ty: &str) -> RuleResult {
     };
     let keep = c.has("keepdim") && c.bool("keepdim")?;
     let x = c.tensor_as("self", out)?;
+    if rank == 0 {
+        // A 0-d tensor reduced over its only "dim" (0 or -1, as PyTorch allows) is itself.
+        return Ok(vec![x]);
+    }
     let axes = c.const_i64(&dims)?;
     Ok(vec![c.op1(
         ty,

@@ -333,9 +333,13 @@ fn slice(c: &mut Ctx) -> RuleResult {
         _ => {
             // A slice of a dynamic dim with constant bounds that came out the same length for
             // the sample and the probe was clamped: other sizes may give another length.
+            // `[:1]`, `[0:1]`: the same for every size >= 1, so nothing to assume.
+            let first_only = start.as_int().unwrap_or(0) >= 0
+                && end.as_int().is_some_and(|e| (0..=1).contains(&e));
             if dims[dim as usize].is_none()
                 && !start.is_symbolic()
                 && !end.is_symbolic()
+                && !first_only
                 && !c.out_dynamic(0)?[dim as usize]
             {
                 let len = c.out_desc_shape(0)?[dim as usize];

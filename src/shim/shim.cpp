@@ -5,6 +5,8 @@
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/csrc/jit/serialization/import.h>
+#include <torch/csrc/jit/serialization/import_read.h>
+#include <torch/csrc/jit/ir/graph_utils.h>
 #include <torch/script.h>
 #include <caffe2/serialize/inline_container.h>
 #include <c10/core/CPUAllocator.h>
@@ -429,8 +431,10 @@ void t2a_free(void* p) { std::free(p); }
 int t2a_load(const char* path, T2AModule** out, char** err) {
   return guarded(err, [&] {
     auto m = std::make_unique<T2AModule>();
-    // restore_shapes=true also restores the example inputs torch.jit.trace stored.
-    // It records their dtypes and shapes as the graph's input types.
+    // A traced module stores its example inputs (traced_inputs.pkl). They are read here, not by
+    // import_ir_module(restore_shapes=true): that path also runs libtorch's legacy
+    // PropagateInputShapes over the whole graph, which corrupts the heap on e.g. a traced
+    // `chunk(3, dim=-1)`. Only the graph's input types are set from them (dtypes and shapes).
     bool traced = false;
     try {
       caffe2::serialize::PyTorchStreamReader reader(path);
@@ -450,7 +454,17 @@ int t2a_load(const char* path, T2AModule** out, char** err) {
       }
     } stop;
     m->module = torch::jit::import_ir_module(std::make_shared<torch::jit::CompilationUnit>(), path,
-                                             c10::Device(c10::kCPU), extra, true, traced);
+                                             c10::Device(c10::kCPU), extra, true, false);
+    std::vector<IValue> forward_inputs;
+    if (traced) {
+      caffe2::serialize::PyTorchStreamReader reader(path);
+      auto dict = torch::jit::readArchiveAndTensors("traced_inputs", "", "", std::nullopt, std::nullopt,
+                                                    c10::Device(c10::kCPU), reader)
+                      .toGenericDict();
+      // Their dtypes and shapes only: torch.jit.save keeps no values (the storages are empty).
+      for (const auto& e : dict)
+        if (e.key().toStringRef() == "forward") forward_inputs = e.value().toList().vec();
+    }
     g_tracking = false;
     for (const auto& a : m->module.named_attributes(/*recurse=*/true)) {
       if (a.value.isTensor()) check_storage(a.value.toTensor(), "'" + a.name + "'");
@@ -458,6 +472,11 @@ int t2a_load(const char* path, T2AModule** out, char** err) {
     m->module.eval();
     auto method = m->module.get_method("forward");
     m->graph = method.graph()->copy();
+    if (!forward_inputs.empty()) {
+      torch::jit::Stack stack(forward_inputs.begin(), forward_inputs.end());
+      stack.insert(stack.begin(), m->module._ivalue());
+      torch::jit::setInputTensorTypes(*m->graph, stack, /*complete=*/true);
+    }
     torch::jit::Inline(*m->graph);
     number(m->graph->block(), m->nodes);
     // Tensor constants of the graph (constants.pkl) come from records too.

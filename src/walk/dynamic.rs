@@ -298,7 +298,15 @@ fn attach(kind: &str, inputs: &[Value], v: Value, p: Value, guards: &mut Vec<Str
                 None => Value::Int(value),
             }
         }
-        (Value::Bool(b), Value::Bool(q)) if depends(kind, inputs) => Value::SymBool(b, q),
+        (Value::Bool(b), Value::Bool(q)) if depends(kind, inputs) => {
+            if same_sizes(kind, inputs) {
+                // Sizes equal at the sample and at the probe are the same expression of the
+                // dynamic dims (sizes are affine in them, and two affine functions that agree at
+                // two points agree everywhere): the comparison holds at every size.
+                return Value::Bool(b);
+            }
+            Value::SymBool(b, q)
+        }
         (Value::Float(f), Value::Float(_)) if depends(kind, inputs) => {
             guards.push(format!(
                 "{f} (a float computed from a dynamic dim, baked in)"
@@ -306,6 +314,28 @@ fn attach(kind: &str, inputs: &[Value], v: Value, p: Value, guards: &mut Vec<Str
             Value::Float(f)
         }
         (v, _) => v,
+    }
+}
+
+/// `a == b` / `a != b` of ints or int lists (sizes) whose every pair is equal both at the sample
+/// and at the probe.
+fn same_sizes(kind: &str, inputs: &[Value]) -> bool {
+    let base = kind.split('.').next().unwrap_or(kind);
+    if !matches!(base, "aten::eq" | "aten::ne") || inputs.len() != 2 {
+        return false;
+    }
+    let pair = |v: &Value| match v {
+        Value::SymInt(s) => Some((s.value, s.probe)),
+        Value::Int(i) => Some((*i, *i)),
+        _ => None,
+    };
+    let items = |v: &Value| match v {
+        Value::List(l) => l.iter().map(pair).collect::<Option<Vec<_>>>(),
+        v => pair(v).map(|p| vec![p]),
+    };
+    match (items(&inputs[0]), items(&inputs[1])) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
     }
 }
 

@@ -105,6 +105,31 @@ fn describe(v: &Value) -> String {
     }
 }
 
+/// A block that computes no tensor and has no effect but messages (`warnings.warn`, `print`):
+/// only the scalar, string and list bookkeeping such messages need.
+fn no_effect(b: &Block) -> bool {
+    b.outputs.is_empty()
+        && b.nodes.iter().all(|n| {
+            matches!(
+                n.kind.as_str(),
+                "prim::Constant"
+                    | "aten::warn"
+                    | "prim::Print"
+                    | "aten::format"
+                    | "aten::str"
+                    | "aten::size"
+                    | "aten::len"
+                    | "aten::dim"
+                    | "prim::ListConstruct"
+                    | "prim::TupleConstruct"
+                    | "prim::dtype"
+                    | "prim::device"
+                    | "prim::If"
+            ) && !n.outputs.iter().any(|o| o.ty.contains("Tensor"))
+                && n.blocks.iter().all(no_effect)
+        })
+}
+
 /// `file:line: text` of a node, plus the user's own line when the node was inlined from a
 /// submodule or function (the outermost call site).
 fn site(n: &Node) -> String {
@@ -213,11 +238,8 @@ impl<'m> Walker<'m> {
         let outs = self.block(graph, vec![])?;
         self.progress.finish_and_clear();
         let all: Vec<UnsupportedOp> = self.uses.into_values().collect();
-        let unsupported: Vec<UnsupportedOp> = all
-            .iter()
-            .filter(|u| u.status == OpStatus::Unsupported)
-            .cloned()
-            .collect();
+        let unsupported: Vec<UnsupportedOp> =
+            all.iter().filter(|u| u.status.blocks()).cloned().collect();
         if !unsupported.is_empty() {
             return Err(Error::Unsupported(UnsupportedOps { unsupported, all }));
         }
@@ -364,7 +386,9 @@ impl<'m> Walker<'m> {
                 let cond = inputs[0].as_bool().ok_or_else(|| {
                     Error::Run(format!("{}: if condition is not a bool", site(n)))
                 })?;
-                let dynamic = inputs[0].is_symbolic();
+                // A branch with no result whose arms only warn or print changes nothing in
+                // the graph, whichever way other sizes take it.
+                let dynamic = inputs[0].is_symbolic() && !n.blocks.iter().all(no_effect);
                 self.guard(n, format!("{cond}"), dynamic)?;
                 let block = &n.blocks[if cond { 0 } else { 1 }];
                 let outs = self.block(block, vec![])?;
@@ -388,7 +412,7 @@ impl<'m> Walker<'m> {
             return Err(Error::Input(format!(
                 "{}: `{}` depends on a dynamic dim (taken: {}), so the graph would only be right for some sizes; \
                  fix: pin that dim (--dynamic-dims), rewrite the model so the decision does not depend on sizes, \
-                 or drop --strict-dynamic to export with this guard",
+                 or drop --strict-dynamic to have torch2air pin that dim (exported static, with a note)",
                 g.location,
                 g.text.trim(),
                 g.assumed
@@ -575,15 +599,27 @@ impl<'m> Walker<'m> {
                         outputs: &outs,
                         assumptions: vec![],
                     };
-                    let ports = rule(&mut ctx).map_err(|e| {
-                        Error::Run(format!("{}: cannot lower {}: {e}", site(n), n.op_name()))
-                    });
+                    let ports = rule(&mut ctx);
                     let assumptions = std::mem::take(&mut ctx.assumptions);
                     self.b.scope_attrs.remove("nn_module_stack");
-                    for a in assumptions {
-                        self.guard(n, a, true)?;
+                    match ports {
+                        Ok(p) => {
+                            for a in assumptions {
+                                self.guard(n, a, true)?;
+                            }
+                            p
+                        }
+                        Err(reason) => {
+                            // Collected like an op without a rule, so that one run lists every
+                            // refusal; the walk goes on with its values marked unsupported.
+                            self.refuse(n, &inputs, reason);
+                            set_origins(
+                                &mut outs,
+                                &mut std::iter::repeat_with(|| Origin::Unsupported),
+                            );
+                            return self.finish_op(n, &inputs, outs);
+                        }
                     }
-                    ports?
                 }
                 None => {
                     set_origins(
@@ -608,6 +644,19 @@ impl<'m> Walker<'m> {
         self.finish_op(n, &inputs, outs)
     }
 
+    /// A rule refused this node: recorded with its reason (unique per op kind).
+    fn refuse(&mut self, n: &Node, inputs: &[Value], reason: String) {
+        // `record_use` already counted this node (as lowered).
+        let Some(entry) = self.uses.get_mut(n.op_name()) else {
+            return self.record_use(n, inputs, OpStatus::Refused);
+        };
+        entry.status = OpStatus::Refused;
+        let reason = format!("{} ({})", reason.trim(), site(n));
+        if !entry.reasons.contains(&reason) {
+            entry.reasons.push(reason);
+        }
+    }
+
     fn record_use(&mut self, n: &Node, inputs: &[Value], status: OpStatus) {
         let entry = self
             .uses
@@ -618,9 +667,11 @@ impl<'m> Walker<'m> {
                 sites: vec![],
                 signatures: vec![],
                 status,
+                reasons: vec![],
             });
-        // An op lowered once and folded elsewhere counts as lowered; unsupported wins over both.
-        if status == OpStatus::Unsupported || entry.status == OpStatus::Folded {
+        // An op lowered once and folded elsewhere counts as lowered; unsupported and refused win
+        // over both.
+        if status.blocks() || (entry.status == OpStatus::Folded && !entry.status.blocks()) {
             entry.status = status;
         }
         entry.count += 1;
@@ -646,14 +697,11 @@ impl<'m> Walker<'m> {
                     sites: vec![site(n)],
                     signatures: vec![shown.join(", ")],
                     status: OpStatus::Unsupported,
+                    reasons: vec![],
                 };
                 let mut all: Vec<UnsupportedOp> = self.uses.values().cloned().collect();
                 all.push(op);
-                let unsupported = all
-                    .iter()
-                    .filter(|u| u.status == OpStatus::Unsupported)
-                    .cloned()
-                    .collect();
+                let unsupported = all.iter().filter(|u| u.status.blocks()).cloned().collect();
                 return Error::Unsupported(UnsupportedOps { unsupported, all });
             }
             Error::Input(format!(

@@ -2,7 +2,7 @@
 //! was handled, the GE ops its rule emits, the input dtypes and shapes seen and the source lines.
 //! Markdown (`.md`) or CSV (`.csv`) by the file's extension. Written for failed exports too (the
 //! unsupported ops are what the user needs then), atomically, never through a symlink.
-use crate::error::{Error, OpStatus, Result, UnsupportedOp};
+use crate::error::{Error, Result, UnsupportedOp};
 use std::io::Write;
 use std::path::Path;
 
@@ -80,10 +80,7 @@ pub fn write(path: &Path, model: &Path, ops: &[UnsupportedOp]) -> Result<()> {
 
 fn markdown(model: &Path, ops: &[UnsupportedOp]) -> String {
     let nodes: usize = ops.iter().map(|o| o.count).sum();
-    let bad: Vec<&UnsupportedOp> = ops
-        .iter()
-        .filter(|o| o.status == OpStatus::Unsupported)
-        .collect();
+    let bad: Vec<&UnsupportedOp> = ops.iter().filter(|o| o.status.blocks()).collect();
     let mut s = format!(
         "# torch2air op report: {}\n\n{} op kind(s), {} node(s); {} kind(s) unsupported ({} node(s)).\n\n",
         model.display(),
@@ -100,7 +97,7 @@ fn markdown(model: &Path, ops: &[UnsupportedOp]) -> String {
             "| `{}` | {} | {} | {} | {} | {} |\n",
             o.op,
             o.count,
-            o.status.name(),
+            cell(&o.status_text()),
             cell(&ge_of(&o.op)),
             cell(&o.signatures.join("; ")),
             cell(&o.sites.join("<br>"))
@@ -125,7 +122,7 @@ fn csv(ops: &[UnsupportedOp]) -> Result<String> {
         w.write_record([
             o.op.as_str(),
             &o.count.to_string(),
-            o.status.name(),
+            &o.status_text(),
             &ge_of(&o.op),
             &o.signatures.join("; "),
             &o.sites.join("; "),
