@@ -9,6 +9,9 @@ regress/dropout_train.pt      F.dropout / dropout2d / dropout3d with p=1.0, trai
 regress/dropout_half.pt       F.dropout(p=0.5, training=True): random, must be refused.
 regress/zero_d.pt             index_select and prod/sum over dim 0 of 0-d tensors.
 regress/guarded_loop.pt       `for t in range(x.size(1))`: a loop count that depends on a dim.
+regress/odd_names.pt          parameters named '/tmp/torch2air_pwned/PWNED', ' x/y', 'a_b' next to a
+                              submodule parameter 'a.b': weight files must stay plain names in the
+                              export folder and distinct.
 regress/refusals.pt           two refused attribute combinations and one op without a rule in one
                               forward: every one must be listed at once.
 """
@@ -69,6 +72,24 @@ class Refusals(torch.nn.Module):
         return a, b, c
 
 
+class OddNames(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Module()
+        self.a.b = torch.nn.Parameter(torch.full((2, 3), 1.0))
+        self.a_b = torch.nn.Parameter(torch.full((2, 3), 100.0))
+        self.register_parameter("/tmp/torch2air_pwned/PWNED", torch.nn.Parameter(torch.full((2, 3), 7.0)))
+        self.register_parameter(" x/y", torch.nn.Parameter(torch.full((2, 3), 3.0)))
+
+    def forward(self, x):
+        return (
+            x * self.a.b
+            + self.a_b
+            + getattr(self, "/tmp/torch2air_pwned/PWNED") * 2
+            + getattr(self, " x/y") * 5
+        )
+
+
 def main():
     torch.manual_seed(0)
     os.makedirs(HERE, exist_ok=True)
@@ -78,6 +99,7 @@ def main():
     torch.jit.script(DropoutHalf()).save(os.path.join(HERE, "dropout_half.pt"))
     torch.jit.script(ZeroD()).save(os.path.join(HERE, "zero_d.pt"))
     torch.jit.script(GuardedLoop()).save(os.path.join(HERE, "guarded_loop.pt"))
+    torch.jit.trace(OddNames(), torch.randn(2, 3)).save(os.path.join(HERE, "odd_names.pt"))
     torch.jit.script(Refusals()).save(os.path.join(HERE, "refusals.pt"))
     print("wrote", os.path.relpath(HERE))
 

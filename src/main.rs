@@ -64,6 +64,11 @@ struct BudgetArgs {
     /// 1073741824 = 1 GiB]. 0: no limit.
     #[arg(long, value_name = "BYTES")]
     max_tensor_bytes: Option<u64>,
+    /// Read FileConstant weight files wherever their file_path points (absolute paths, other
+    /// folders, symbolic links). By default only plain files in the .air's folder (or its
+    /// rank_<r>/ folders) are read.
+    #[arg(long)]
+    allow_external_weights: bool,
 }
 
 #[derive(Args, Clone)]
@@ -362,6 +367,7 @@ fn main_result(cli: Cli) -> Result<bool> {
             budget,
         } => {
             torch2air::run::budget::set_max_tensor_bytes(budget.max_tensor_bytes);
+            torch2air::run::weights::allow_external(budget.allow_external_weights);
             if air.is_dir() {
                 let make = |r: usize| {
                     graph_tensors(&spec::make_all(
@@ -391,6 +397,7 @@ fn main_result(cli: Cli) -> Result<bool> {
             budget,
         } => {
             torch2air::run::budget::set_max_tensor_bytes(budget.max_tensor_bytes);
+            torch2air::run::weights::allow_external(budget.allow_external_weights);
             if export.world_size.is_some() {
                 return Err(Error::Input(
                     "verify compares with the TorchScript module run as a whole, which cannot run collectives without a process group; \

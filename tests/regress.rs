@@ -127,15 +127,20 @@ fn every_refusal_and_unsupported_op_is_listed_at_once() {
     );
     assert_clean_error(code, &err, "aten::dropout x2");
     assert_eq!(code, 2);
+    let script = std::fs::read_to_string(root().join("models/make_regress.py")).unwrap();
+    let line_of = |text: &str| {
+        let n = script.lines().position(|l| l.contains(text)).unwrap() + 1;
+        format!("make_regress.py:{n}")
+    };
     for needle in [
-        "refused: dropout with p=0.5 in training mode",
-        "refused: dropout with p=0.25 in training mode",
-        "make_regress.py:66",
-        "make_regress.py:67",
-        "aten::histc x1",
-        "make_regress.py:68",
+        "refused: dropout with p=0.5 in training mode".to_string(),
+        "refused: dropout with p=0.25 in training mode".to_string(),
+        line_of("a = F.dropout(x, 0.5, True)"),
+        line_of("b = F.dropout(x * 2, 0.25, True)"),
+        "aten::histc x1".to_string(),
+        line_of("c = torch.histc(x, bins=4)"),
     ] {
-        assert!(err.contains(needle), "{needle}: {err}");
+        assert!(err.contains(&needle), "{needle}: {err}");
     }
     let report = std::fs::read_to_string(d.path().join("ops.md")).unwrap();
     assert!(
@@ -169,4 +174,180 @@ fn npy_f32(shape: &[usize]) -> Vec<u8> {
     v.extend(header.as_bytes());
     v.extend(vec![0u8; 4 * shape.iter().product::<usize>()]);
     v
+}
+
+/// The names of every file in `dir` and below, with their bytes.
+fn tree(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut v = vec![];
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                v.extend(tree(&p));
+            } else {
+                v.push((
+                    p.display().to_string(),
+                    std::fs::read(&p).unwrap_or_default(),
+                ));
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+#[test]
+fn parameter_names_cannot_write_outside_the_export_folder_nor_collide() {
+    let d = tmp();
+    let pwned = std::path::Path::new("/tmp/torch2air_pwned");
+    let _ = std::fs::remove_dir_all(pwned);
+    let before = tree(std::path::Path::new("/tmp"));
+    let m = model("regress/odd_names.pt");
+    for _ in 0..2 {
+        let (code, out, err) = cli(
+            d.path(),
+            &["verify", m.to_str().unwrap(), "--weight-threshold", "0"],
+        );
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains("max abs err 0.000e0"), "{out}");
+    }
+    assert!(
+        !pwned.exists(),
+        "a parameter name wrote outside the export folder"
+    );
+    let mut files = files_in(&d.path().join("export_file"));
+    files.sort();
+    assert_eq!(files.len(), 6, "{files:?}");
+    for f in &files {
+        assert!(!f.contains('/') && !f.starts_with('.'), "{f}");
+    }
+    assert!(files.contains(&"a_b".to_string()), "{files:?}");
+    // `a.b` and `a_b` both map to a_b: one keeps it, the other gets its path's hash.
+    assert_eq!(files.iter().filter(|f| f.starts_with("a_b")).count(), 2);
+    assert!(files
+        .iter()
+        .any(|f| f.starts_with("_tmp_torch2air_pwned_PWNED_")));
+    assert!(files.iter().any(|f| f.starts_with("_x_y_")));
+    // Every FileConstant names its parameter and its file.
+    let air = read_air(&d.path().join("export_file/export.air"));
+    let fcs = ops_of_type(&air, "FileConstant");
+    assert_eq!(fcs.len(), 4);
+    for fc in fcs {
+        let fp = attr_s(fc, "file_path");
+        let file = fp.rsplit('/').next().unwrap();
+        assert!(files.iter().any(|f| f == file), "{fp}");
+    }
+    // Nothing else in /tmp changed but the test's own folder.
+    let after: Vec<_> = tree(std::path::Path::new("/tmp"))
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(&d.path().display().to_string()))
+        .collect();
+    let before: Vec<_> = before
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(&d.path().display().to_string()))
+        .collect();
+    let changed: Vec<_> = after
+        .iter()
+        .filter(|a| !before.contains(a))
+        .map(|a| a.0.clone())
+        .filter(|p| p.contains("torch2air"))
+        .collect();
+    assert!(changed.is_empty(), "{changed:?}");
+}
+
+#[test]
+fn run_reads_only_weight_files_of_the_export() {
+    use prost::Message;
+    let d = tmp();
+    let seed = model("seed_single.pt");
+    let ins = ["--input", "f32[2,4]", "--input", "f32[2,4]"];
+    let mut args = vec!["export", seed.to_str().unwrap(), "--weight-threshold", "0"];
+    args.extend(ins);
+    let (code, _, err) = cli(d.path(), &args);
+    assert_eq!(code, 0, "{err}");
+    let good = read_air(&d.path().join("export_file/export.air"));
+    let run = |air: &str, extra: &[&str]| {
+        let mut a = vec!["run", air];
+        a.extend(ins);
+        a.extend(extra);
+        cli(d.path(), &a)
+    };
+    // From another working folder too: the weights are found next to the .air.
+    let (code, _, err) = cli(
+        std::path::Path::new("/"),
+        &[
+            "run",
+            d.path().join("export_file/export.air").to_str().unwrap(),
+            "--input",
+            "f32[2,4]",
+            "--input",
+            "f32[2,4]",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(d.path().join("secret"), [7u8; 32]).unwrap();
+    for (case, target) in [
+        ("dotdot", "../secret"),
+        ("absolute", "/etc/hostname"),
+        ("proc", "/proc/self/environ"),
+    ] {
+        let mut m = good.clone();
+        for op in &mut m.graph[0].op {
+            if op.r#type == "FileConstant" {
+                op.attr.insert(
+                    "file_path".into(),
+                    torch2air::ge::attr::string(&format!("export_file/{target}")),
+                );
+            }
+        }
+        let name = format!("export_file/{case}.air");
+        std::fs::write(d.path().join(&name), m.encode_to_vec()).unwrap();
+        let (code, out, err) = run(&name, &[]);
+        assert_eq!(code, 2, "{case}: {out}{err}");
+        assert!(
+            err.starts_with("error: ") && err.contains("fix:"),
+            "{case}: {err}"
+        );
+        assert!(!out.contains("output 0"), "{case}: {out}");
+    }
+    // A weight file replaced by a symbolic link is refused; a short one is refused before reading.
+    let p1 = d.path().join("export_file/p1");
+    let bytes = std::fs::read(&p1).unwrap();
+    std::fs::remove_file(&p1).unwrap();
+    std::os::unix::fs::symlink(d.path().join("secret"), &p1).unwrap();
+    let (code, _, err) = run("export_file/export.air", &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("symbolic link"), "{err}");
+    std::fs::remove_file(&p1).unwrap();
+    std::fs::write(&p1, &bytes[..8]).unwrap();
+    let (code, _, err) = run("export_file/export.air", &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("does not hold the 32 bytes"), "{err}");
+    // Weights kept elsewhere: allowed by the option.
+    std::fs::write(&p1, &bytes).unwrap();
+    std::fs::create_dir(d.path().join("elsewhere")).unwrap();
+    let mut m = good.clone();
+    for op in &mut m.graph[0].op {
+        if op.r#type == "FileConstant" {
+            let fp = attr_s(op, "file_path");
+            let file = fp.rsplit('/').next().unwrap().to_string();
+            std::fs::copy(
+                d.path().join("export_file").join(&file),
+                d.path().join("elsewhere").join(&file),
+            )
+            .unwrap();
+            let abs = d.path().join("elsewhere").join(&file);
+            op.attr.insert(
+                "file_path".into(),
+                torch2air::ge::attr::string(abs.to_str().unwrap()),
+            );
+        }
+    }
+    std::fs::create_dir(d.path().join("moved")).unwrap();
+    std::fs::write(d.path().join("moved/export.air"), m.encode_to_vec()).unwrap();
+    let (code, _, err) = run("moved/export.air", &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--allow-external-weights"), "{err}");
+    let (code, out, err) = run("moved/export.air", &["--allow-external-weights"]);
+    assert_eq!(code, 0, "{out}{err}");
 }

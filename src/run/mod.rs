@@ -198,29 +198,102 @@ fn shape_matches(desc: &[i64], actual: &[i64]) -> bool {
     desc.len() == actual.len() && desc.iter().zip(actual).all(|(d, a)| *d < 0 || d == a)
 }
 
-/// Where a FileConstant's file is: `file_path` as written (relative to the working folder, as
-/// ATC reads it), else relative to the folder holding the export folder, else next to the .air.
-pub fn resolve_weight(file_path: &str, air_dir: &Path) -> std::result::Result<PathBuf, String> {
+/// Where the runner may read FileConstant weight files from.
+pub mod weights {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static EXTERNAL: AtomicBool = AtomicBool::new(false);
+
+    /// `--allow-external-weights`: follow `file_path` wherever it points.
+    pub fn allow_external(yes: bool) {
+        EXTERNAL.store(yes, Ordering::SeqCst);
+    }
+
+    pub fn external() -> bool {
+        EXTERNAL.load(Ordering::SeqCst)
+    }
+}
+
+/// Where a FileConstant's file is, checked to hold `bytes` bytes before anything is read.
+///
+/// By default only what belongs to the export is read: a plain file (no symbolic link) named
+/// like `file_path`'s last component, in the .air's folder or, for multi-card exports, in its
+/// `rank_<r>/` subfolder. `file_path` itself (relative to the working folder as ATC reads it, or
+/// absolute) is followed only with `--allow-external-weights` ([`weights::allow_external`]).
+pub fn resolve_weight(
+    file_path: &str,
+    air_dir: &Path,
+    bytes: u64,
+) -> std::result::Result<PathBuf, String> {
     let p = Path::new(file_path);
-    let mut tried = vec![p.to_path_buf()];
-    if p.is_relative() {
-        if let Some(parent) = air_dir.parent() {
-            tried.push(parent.join(p));
+    let checked = |f: &Path, meta: std::fs::Metadata| -> std::result::Result<PathBuf, String> {
+        if meta.len() != bytes {
+            return Err(format!(
+                "weight file '{}' does not hold the {bytes} bytes its FileConstant needs; \
+                 fix: re-export, or keep the weight files of this export next to its .air",
+                f.display()
+            ));
         }
-        if let Some(name) = p.file_name() {
-            tried.push(air_dir.join(name));
-            if let Some(rank_dir) = p.parent().and_then(|d| d.file_name()) {
-                tried.push(air_dir.join(rank_dir).join(name));
+        Ok(f.to_path_buf())
+    };
+    if weights::external() {
+        let mut tried = vec![p.to_path_buf()];
+        if p.is_relative() {
+            if let Some(parent) = air_dir.parent() {
+                tried.push(parent.join(p));
+            }
+        }
+        for t in &tried {
+            if let Ok(meta) = std::fs::metadata(t) {
+                if meta.is_file() {
+                    return checked(t, meta);
+                }
             }
         }
     }
+    let name = match p.components().next_back() {
+        Some(std::path::Component::Normal(n)) => n,
+        _ => {
+            return Err(format!(
+                "FileConstant file_path '{file_path}' does not end in a file name; fix: re-export the model"
+            ))
+        }
+    };
+    let mut tried = vec![air_dir.join(name)];
+    if let Some(std::path::Component::Normal(dir)) =
+        p.parent().and_then(|d| d.components().next_back())
+    {
+        let dir_s = dir.to_string_lossy();
+        if dir_s
+            .strip_prefix("rank_")
+            .is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()))
+        {
+            let rank_dir = air_dir.join(dir);
+            if std::fs::symlink_metadata(&rank_dir).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(format!(
+                    "'{}' is a symbolic link; torch2air reads weights only from the export's own folders. \
+                     fix: replace the link by the folder, or pass --allow-external-weights",
+                    rank_dir.display()
+                ));
+            }
+            tried.insert(0, rank_dir.join(name));
+        }
+    }
     for t in &tried {
-        if t.is_file() {
-            return Ok(t.clone());
+        match std::fs::symlink_metadata(t) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(format!(
+                    "weight file '{}' is a symbolic link; torch2air reads weights only from the export's own folder. \
+                     fix: copy the file there, or pass --allow-external-weights",
+                    t.display()
+                ))
+            }
+            Ok(m) if m.is_file() => return checked(t, m),
+            _ => {}
         }
     }
     Err(format!(
-        "weight file '{file_path}' not found (tried {}); fix: run from the folder you exported from, or keep the weight files next to the .air",
+        "weight file '{file_path}' not found in the export's folder (tried {}); fix: keep the weight files next to \
+         the .air (as export writes them), or pass --allow-external-weights to read file_path as written",
         tried.iter().map(|t| format!("'{}'", t.display())).collect::<Vec<_>>().join(", ")
     ))
 }
@@ -340,8 +413,8 @@ pub fn run_model(m: &ModelDef, air_dir: &Path, inputs: &[Tensor]) -> Result<Vec<
                     .get("shape")
                     .and_then(attr::as_list_int)
                     .ok_or_else(|| fail("no shape attr".into()))?;
-                tensor_bytes(dt, &shape).map_err(fail)?;
-                let file = resolve_weight(&path, air_dir).map_err(fail)?;
+                let n = tensor_bytes(dt, &shape).map_err(fail)?;
+                let file = resolve_weight(&path, air_dir, n).map_err(fail)?;
                 let bytes = std::fs::read(&file)
                     .map_err(|e| fail(format!("reading '{}': {e}", file.display())))?;
                 vec![

@@ -103,10 +103,53 @@ pub struct Written {
     pub warnings: Vec<String>,
 }
 
-/// The weight file name for a parameter path: dots become underscores (`layer.0.weight` ->
-/// `layer_0_weight`).
+/// The weight file name for a parameter path, as TorchAir names it: dots become underscores
+/// (`layer.0.weight` -> `layer_0_weight`). Any other name (a `/`, `..`, a leading dot, a
+/// character outside `[A-Za-z0-9_-]`, over 200 bytes: register_parameter accepts any string) is
+/// made a plain file name: every other character becomes `_`, it is cut to 200 bytes, and a hash
+/// of the whole path is appended, so it stays inside the export folder and distinct.
 pub fn weight_file_name(path: &str) -> String {
-    path.replace('.', "_")
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let name = path.replace('.', "_");
+    if !name.is_empty() && name.len() <= 200 && !path.starts_with('.') && name.chars().all(plain) {
+        return name;
+    }
+    let cleaned: String = name
+        .chars()
+        .map(|c| if plain(c) { c } else { '_' })
+        .take(200)
+        .collect();
+    format!("{cleaned}_{:016x}", fnv1a(path.as_bytes()))
+}
+
+/// FNV-1a, 64 bit: a stable hash (the same in every build) for file name suffixes.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100000001b3)
+    })
+}
+
+/// Weight file names for every weight: [`weight_file_name`], and where two weights would share a
+/// name (`a.b` and `a_b`), or one would take the name of a file the export writes itself, the
+/// later one gets its path's hash appended.
+fn weight_file_names(paths: &[&str], reserved: &[&str]) -> Result<Vec<String>> {
+    let mut taken: std::collections::HashSet<String> =
+        reserved.iter().map(|s| s.to_string()).collect();
+    let mut out = vec![];
+    for p in paths {
+        let mut name = weight_file_name(p);
+        if taken.contains(&name) {
+            name = format!("{name}_{:016x}", fnv1a(p.as_bytes()));
+        }
+        if !taken.insert(name.clone()) {
+            return Err(Error::Model(format!(
+                "two weights, one of them '{p}', map to the same weight file name '{name}'; \
+                 fix: rename one of the parameters"
+            )));
+        }
+        out.push(name);
+    }
+    Ok(out)
 }
 
 /// Where the weights went: the mode, the files to write (file name, weight index), their bytes.
@@ -137,6 +180,12 @@ fn place_weights(b: &mut GraphBuilder, opts: &WriteOptions) -> Result<Placed> {
         .map(|w| (w.tensor.numel() * w.tensor.kind().elt_size_in_bytes()) as u64)
         .sum();
     let external = graph_size + weight_bytes > opts.weight_threshold;
+    let paths: Vec<&str> = b.weights.iter().map(|w| w.path.as_str()).collect();
+    let names = if external {
+        weight_file_names(&paths, &["dynamo.pbtxt", opts.air_name])?
+    } else {
+        vec![]
+    };
     let mut files = vec![];
     for (wi, w) in b.weights.iter().enumerate() {
         let dt = crate::dtype::of_tensor(&w.tensor)
@@ -144,7 +193,7 @@ fn place_weights(b: &mut GraphBuilder, opts: &WriteOptions) -> Result<Placed> {
         let shape = w.tensor.size();
         let op = &mut b.ops[w.node];
         if external {
-            let file = weight_file_name(&w.path);
+            let file = names[wi].clone();
             let root = opts.export_path.trim_end_matches('/');
             let file_path = if opts.subdir.is_empty() {
                 format!("{root}/{file}")
