@@ -397,10 +397,10 @@ pub fn dynamo_export(
 use crate::write::stage;
 
 /// A dynamic export must be right for every size its `-1` dims admit, so a dim that a guard
-/// depends on (a branch, a loop count, a `max`/`min`, a float baked in) is pinned, as dynamo
-/// specialises such dims: the dims are added back one at a time, and each whose walk brings a
-/// guard on a dynamic dim is exported static, with a note naming the guard. Returns the walk of
-/// the dims kept.
+/// depends on (a branch, a loop count, a `max`/`min`, a clamped slice, a float baked in) is
+/// pinned, as dynamo specialises such dims. torch2air walks again with one dim at a time taken
+/// out; a dim whose removal takes guards away is pinned (exported static, with a note naming
+/// the guard), until no guard on a dynamic dim is left. Returns the walk of the dims kept.
 pub(crate) fn pin_guarded_dims(
     walked: crate::walk::Walked,
     names: &[String],
@@ -409,39 +409,76 @@ pub(crate) fn pin_guarded_dims(
     notes: &mut Vec<String>,
     walk: &dyn Fn(&[dynamic::InputDim]) -> Result<crate::walk::Walked>,
 ) -> Result<crate::walk::Walked> {
-    let dynamic_guard = |w: &crate::walk::Walked| w.guards.iter().find(|g| g.dynamic).cloned();
-    if dynamic_guard(&walked).is_none() {
+    let guards_of = |w: &crate::walk::Walked| -> Vec<crate::walk::Guard> {
+        w.guards.iter().filter(|g| g.dynamic).cloned().collect()
+    };
+    let mut guards = guards_of(&walked);
+    if guards.is_empty() {
         return Ok(walked);
     }
-    let mut keep: Vec<(usize, usize)> = vec![];
-    let mut last: Option<crate::walk::Walked> = None;
-    for &(i, d) in dims.iter() {
-        let mut trial = keep.clone();
-        trial.push((i, d));
-        let w = walk(&trial)?;
-        match dynamic_guard(&w) {
-            None => {
-                keep = trial;
-                last = Some(w);
+    let mut current = walked;
+    let mut note = |(i, d): dynamic::InputDim, g: &crate::walk::Guard| {
+        let size = inputs[i]
+            .as_tensor()
+            .map(|t| t.tensor.size()[d])
+            .unwrap_or(0);
+        notes.push(format!(
+            "'{}' dim {d} is pinned at {size}: the graph depends on it at {}  {}  -> {}; exported as static",
+            names[i],
+            g.location,
+            g.text.trim(),
+            g.assumed
+        ));
+    };
+    let size = |(i, d): dynamic::InputDim| inputs[i].as_tensor().map(|t| t.tensor.size()[d]);
+    for &dim in dims.clone().iter() {
+        if !dims.contains(&dim) {
+            continue;
+        }
+        // The dim alone; when forward needs others to grow with it (`x + y`), the dims of the
+        // same sample size with it.
+        let group: Vec<_> = dims
+            .iter()
+            .copied()
+            .filter(|x| size(*x) == size(dim))
+            .collect();
+        let mut tried = None;
+        for out in [vec![dim], group] {
+            let trial: Vec<_> = dims.iter().copied().filter(|x| !out.contains(x)).collect();
+            if let Ok(w) = walk(&trial) {
+                tried = Some((out, trial, w));
+                break;
             }
-            Some(g) => {
-                let size = inputs[i]
-                    .as_tensor()
-                    .map(|t| t.tensor.size()[d])
-                    .unwrap_or(0);
-                notes.push(format!(
-                    "'{}' dim {d} is pinned at {size}: the graph depends on it at {}  {}  -> {}; exported as static",
-                    names[i],
-                    g.location,
-                    g.text.trim(),
-                    g.assumed
-                ));
+        }
+        let Some((out, trial, w)) = tried else {
+            continue;
+        };
+        let left = guards_of(&w);
+        if left.len() < guards.len() {
+            let gone = guards
+                .iter()
+                .find(|g| {
+                    !left
+                        .iter()
+                        .any(|l| l.location == g.location && l.assumed == g.assumed)
+                })
+                .unwrap_or(&guards[0]);
+            for o in out {
+                note(o, gone);
+            }
+            *dims = trial;
+            guards = left;
+            current = w;
+            if guards.is_empty() {
+                return Ok(current);
             }
         }
     }
-    *dims = keep;
-    match last {
-        Some(w) => Ok(w),
-        None => walk(&[]),
+    // Guards that no single dim explains: pin every dim left.
+    for &dim in dims.iter() {
+        note(dim, &guards[0]);
     }
+    dims.clear();
+    drop(current);
+    walk(&[])
 }
