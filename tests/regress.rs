@@ -351,3 +351,50 @@ fn run_reads_only_weight_files_of_the_export() {
     let (code, out, err) = run("moved/export.air", &["--allow-external-weights"]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[test]
+fn no_path_torch2air_writes_goes_through_a_symbolic_link() {
+    let d = tmp();
+    let real = d.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink(&real, d.path().join("link")).unwrap();
+    let seed = model("seed_single.pt");
+    let seed = seed.to_str().unwrap();
+    let ins = ["--input", "f32[2,4]", "--input", "f32[2,4]"];
+    for path in ["link", "link/", "link/sub", "link/sub/deeper/"] {
+        let mut a = vec!["export", seed, "--export-path", path];
+        a.extend(ins);
+        let (code, _, err) = cli(d.path(), &a);
+        assert_clean_error(code, &err, "is a symbolic link");
+        assert_eq!(code, 2, "{path}: {err}");
+    }
+    let (code, _, err) = cli(
+        d.path(),
+        &[
+            "export",
+            seed,
+            "--input",
+            "f32[2,4]",
+            "--input",
+            "f32[2,4]",
+            "--report",
+            "link/ops.md",
+        ],
+    );
+    assert_clean_error(
+        code,
+        &err,
+        "'link' (in report file 'link/ops.md') is a symbolic link",
+    );
+    let mut a = vec!["export", seed];
+    a.extend(ins);
+    assert_eq!(cli(d.path(), &a).0, 0);
+    for out in ["link/sub", "link/"] {
+        let mut a = vec!["run", "export_file/export.air", "--save-outputs", out];
+        a.extend(ins);
+        let (code, _, err) = cli(d.path(), &a);
+        assert_clean_error(code, &err, "is a symbolic link");
+    }
+    // Nothing was written through the link.
+    assert!(files_in(&real).is_empty(), "{:?}", files_in(&real));
+}

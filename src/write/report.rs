@@ -30,12 +30,7 @@ fn format_of(path: &Path) -> Result<Format> {
 /// Checks the report path before any work is done.
 pub fn check_path(path: &Path) -> Result<()> {
     format_of(path)?;
-    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(Error::Io(format!(
-            "report file '{}' is a symbolic link; torch2air refuses to write through links. fix: remove it or choose another path",
-            path.display()
-        )));
-    }
+    super::stage::refuse_links(path, "report file")?;
     if path.is_dir() {
         return Err(Error::Io(format!(
             "report file '{}' is a folder; fix: give a file path ending in .md or .csv",

@@ -25,17 +25,40 @@ fn check_folder(root: &Path, option: &str) -> Result<()> {
         "--export-path" => "export path".to_string(),
         o => format!("{o} folder"),
     };
+    refuse_links(root, &what)?;
     if let Ok(meta) = std::fs::symlink_metadata(root) {
-        if meta.file_type().is_symlink() {
-            return Err(Error::Io(format!(
-                "{what} '{}' is a symbolic link; torch2air refuses to write through links. fix: pass a real folder",
-                root.display()
-            )));
-        }
         if !meta.is_dir() {
             return Err(Error::Io(format!(
                 "{what} '{}' exists and is not a folder; fix: pass a folder path (it is created if missing)",
                 root.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The one rule for every path torch2air writes (the export path, `--save-outputs`, `--report`):
+/// no component of the path as given (`link`, `link/`, `link/sub`, `a/link/b`) may be a symbolic
+/// link, so nothing is ever written through one. Folders are checked before they are created.
+pub fn refuse_links(path: &Path, what: &str) -> Result<()> {
+    let mut prefix = PathBuf::new();
+    for c in path.components() {
+        prefix.push(c);
+        if matches!(
+            c,
+            std::path::Component::RootDir | std::path::Component::Prefix(_)
+        ) {
+            continue;
+        }
+        if std::fs::symlink_metadata(&prefix).is_ok_and(|m| m.file_type().is_symlink()) {
+            let which = if prefix.components().eq(path.components()) {
+                format!("{what} '{}'", path.display())
+            } else {
+                format!("'{}' (in {what} '{}')", prefix.display(), path.display())
+            };
+            return Err(Error::Io(format!(
+                "{which} is a symbolic link; torch2air refuses to write through links. \
+                 fix: pass the real path (e.g. from `realpath`)"
             )));
         }
     }
