@@ -567,6 +567,11 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Ctrl-C or a SIGTERM mid-export: remove the temp files being written, exit as a shell expects.
+    let _ = ctrlc::set_handler(|| {
+        torch2air::write::stage::remove_live_temps();
+        std::process::exit(130);
+    });
     let cli = Cli::parse();
     let report = match &cli.cmd {
         Cmd::Export { export, .. } | Cmd::Verify { export, .. } => export.report.clone(),

@@ -398,3 +398,42 @@ fn no_path_torch2air_writes_goes_through_a_symbolic_link() {
     // Nothing was written through the link.
     assert!(files_in(&real).is_empty(), "{:?}", files_in(&real));
 }
+
+#[test]
+fn a_failed_commit_leaves_the_previous_export_whole_and_leftovers_are_cleaned() {
+    let d = tmp();
+    let m = model("regress/odd_names.pt");
+    let m = m.to_str().unwrap();
+    let (code, _, err) = cli(d.path(), &["export", m, "--weight-threshold", "0"]);
+    assert_eq!(code, 0, "{err}");
+    let folder = d.path().join("export_file");
+    let before = tree(&folder);
+    // What a `kill -9` of an earlier export left, and a file torch2air did not write.
+    std::fs::write(folder.join(".torch2air-abc123"), b"partial").unwrap();
+    std::fs::write(folder.join(".tmp-not-ours"), b"keep").unwrap();
+    let long = "n".repeat(300);
+    let (code, _, err) = cli(
+        d.path(),
+        &[
+            "export",
+            m,
+            "--weight-threshold",
+            "0",
+            "--export-name",
+            &long,
+        ],
+    );
+    assert_clean_error(code, &err, "at most 255 bytes");
+    assert_eq!(code, 2);
+    let after: Vec<_> = tree(&folder)
+        .into_iter()
+        .filter(|(p, _)| !p.ends_with(".tmp-not-ours"))
+        .collect();
+    assert_eq!(after, before, "the previous export changed");
+    assert_eq!(
+        std::fs::read(folder.join(".tmp-not-ours")).unwrap(),
+        b"keep"
+    );
+    // The leftover temp file of torch2air's own was removed by the new export.
+    assert!(!folder.join(".torch2air-abc123").exists());
+}

@@ -65,7 +65,7 @@ pub fn write(path: &Path, model: &Path, ops: &[UnsupportedOp]) -> Result<()> {
         ))
     };
     let mut tmp = tempfile::Builder::new()
-        .prefix(".torch2air-report")
+        .prefix(".torch2air-report-")
         .tempfile_in(&dir)
         .map_err(io)?;
     tmp.write_all(body.as_bytes()).map_err(io)?;

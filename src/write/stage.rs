@@ -6,6 +6,24 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
 
+/// Temp files of a running export start with this (and are cleaned by the next export).
+pub const TEMP_PREFIX: &str = ".torch2air-";
+
+/// Temp files of this process not yet renamed into place: removed on SIGINT/SIGTERM.
+fn live_temps() -> &'static std::sync::Mutex<Vec<PathBuf>> {
+    static LIVE: std::sync::OnceLock<std::sync::Mutex<Vec<PathBuf>>> = std::sync::OnceLock::new();
+    LIVE.get_or_init(Default::default)
+}
+
+/// Removes every temp file this process is still writing (for an interrupt handler).
+pub fn remove_live_temps() {
+    if let Ok(v) = live_temps().lock() {
+        for p in v.iter() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
 pub struct Stage {
     root: PathBuf,
     /// The option that named the folder (`--export-path`), for the fixes errors suggest.
@@ -82,6 +100,7 @@ impl Stage {
             committed: false,
         };
         s.ensure_dir(root)?;
+        Stage::clean_leftovers(root);
         Ok(s)
     }
 
@@ -129,7 +148,14 @@ impl Stage {
                 target.display()
             ))
         };
-        let tmp = NamedTempFile::new_in(&dir).map_err(io_err)?;
+        let tmp = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(&dir)
+            .map_err(io_err)?;
+        live_temps()
+            .lock()
+            .map(|mut v| v.push(tmp.path().to_path_buf()))
+            .ok();
         // Temp files are created 0600; finished exports are ordinary files.
         use std::os::unix::fs::PermissionsExt;
         tmp.as_file()
@@ -144,10 +170,39 @@ impl Stage {
         Ok(())
     }
 
-    /// Renames every staged file into place.
+    /// Renames every staged file into place, so that the folder holds, at every instant, the
+    /// previous complete export, no `.air` of this name, or the new complete export: names are
+    /// checked first, then the old `.air` is removed, the weights and `dynamo.pbtxt` are renamed
+    /// into place, and the new `.air` comes last. An `.air` never stands beside weights that are
+    /// not its own.
     pub fn commit(mut self) -> Result<Vec<PathBuf>> {
+        let mut files = std::mem::take(&mut self.files);
+        for (_, target) in &files {
+            if target.file_name().is_some_and(|n| n.len() > 255) {
+                return Err(Error::Io(format!(
+                    "cannot create '{}': a file name may have at most 255 bytes; nothing was written. \
+                     fix: choose a shorter {}",
+                    target.display(),
+                    if self.option == "--export-path" { "--export-name" } else { self.option }
+                )));
+            }
+        }
+        let is_air = |t: &Path| t.extension().is_some_and(|e| e == "air");
+        for (_, target) in files.iter().filter(|(_, t)| is_air(t)) {
+            match std::fs::remove_file(target) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(Error::Io(format!(
+                        "cannot replace '{}': {e}; nothing was written. fix: make it writable",
+                        target.display()
+                    )))
+                }
+            }
+        }
+        files.sort_by_key(|(_, t)| is_air(t));
         let mut out = vec![];
-        for (tmp, target) in std::mem::take(&mut self.files) {
+        for (tmp, target) in files {
             tmp.persist(&target).map_err(|e| {
                 Error::Io(format!(
                     "cannot move the finished file into '{}': {}",
@@ -159,6 +214,21 @@ impl Stage {
         }
         self.committed = true;
         Ok(out)
+    }
+
+    /// Removes temp files a killed export (`kill -9`) left in `dir`: only torch2air's own
+    /// (`.torch2air-*`), never anything else.
+    fn clean_leftovers(dir: &Path) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let is_ours = name.to_string_lossy().starts_with(TEMP_PREFIX);
+            if is_ours && e.file_type().is_ok_and(|t| t.is_file()) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
     }
 }
 
