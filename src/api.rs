@@ -368,11 +368,13 @@ pub fn dynamo_export(
     }
     let node_count = walked.builder.ops.len();
     let mut stage = Stage::new(&root)?;
+    stage.record_as(&name);
     let air_name = format!("{name}.air");
     let opts = WriteOptions {
         export_path,
         subdir: "",
         air_name: &air_name,
+        export_name: &name,
         weight_threshold: threshold,
     };
     let w = write::write_graph(walked.builder, "graph_1", &mut stage, &opts)?;

@@ -567,11 +567,18 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    // Ctrl-C or a SIGTERM mid-export: remove the temp files being written, exit as a shell expects.
-    let _ = ctrlc::set_handler(|| {
-        torch2air::write::stage::remove_live_temps();
-        std::process::exit(130);
-    });
+    // Ctrl-C, SIGTERM or SIGHUP mid-export: remove the temp files being written and the folders
+    // made for them, and exit as a shell expects (128 + the signal's number).
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+        std::thread::spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                torch2air::write::stage::remove_live_temps();
+                torch2air::write::stage::remove_live_dirs();
+                std::process::exit(128 + sig);
+            }
+        });
+    }
     let cli = Cli::parse();
     let report = match &cli.cmd {
         Cmd::Export { export, .. } | Cmd::Verify { export, .. } => export.report.clone(),

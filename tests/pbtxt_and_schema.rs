@@ -273,6 +273,7 @@ fn export_refuses_to_write_an_invalid_graph() {
         export_path: root.to_str().unwrap(),
         subdir: "",
         air_name: "export.air",
+        export_name: "export",
         weight_threshold: u64::MAX,
     };
     let err = torch2air::write::write_graph(b, "g", &mut stage, &opts)

@@ -166,6 +166,7 @@ pub fn export_ranks(
                     export_path,
                     subdir: &subdir,
                     air_name: &air_name,
+                    export_name: name,
                     weight_threshold: threshold,
                 };
                 let mut st = stage.lock().unwrap_or_else(|e| e.into_inner());
@@ -199,6 +200,10 @@ pub fn export_ranks(
         walk(None, false)?
     };
     let mut stage = stage.into_inner().unwrap_or_else(|e| e.into_inner());
+    // `--rank R` writes one rank of the export: the other ranks' .air files stay.
+    if dist.rank.is_none() {
+        stage.record_as(&name);
+    }
     let rank0 = &ranks[0];
     if config.export.experimental.auto_atc_config_generated && writes(0) && !rank0.groups.is_empty()
     {

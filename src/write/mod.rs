@@ -92,6 +92,8 @@ pub struct WriteOptions<'a> {
     pub subdir: &'a str,
     /// File name of the model, e.g. `export.air`.
     pub air_name: &'a str,
+    /// The export's name (`--export-name`), kept in the `.air`'s record of its files.
+    pub export_name: &'a str,
     pub weight_threshold: u64,
 }
 
@@ -388,7 +390,9 @@ pub fn write_graph(
             .chain(op.output_desc.iter_mut())
             .for_each(ge_desc_attrs);
     }
-    let model = model_def(graph);
+    let mut model = model_def(graph);
+    // The record of the files written beside this .air, for the next export into the folder.
+    model.attr.extend(stage.record_for(sub, opts.export_name));
     let graph_bytes = model.encoded_len() as u64;
     progress.set_message(format!(
         "{} ({:.1} MB)",
