@@ -456,6 +456,11 @@ fn an_export_onto_a_full_disk_exits_2_and_leaves_nothing() {
     );
     refused(c, &e, "No space left on device");
     assert!(e.contains("cannot write 'export_file/"), "{e}");
+    // How much the export had written, and how much the disk has free.
+    assert!(
+        e.contains("bytes it had written") && e.contains("bytes are free there"),
+        "{e}"
+    );
     assert!(
         files_in(&mnt.join("export_file")).is_empty(),
         "{:?}",
