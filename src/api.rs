@@ -37,6 +37,9 @@ pub struct ExportConfig {
     /// to this `.md` or `.csv` file, also when the export fails on unsupported ops. Multi-card
     /// exports report the walk of the first rank written.
     pub report: Option<PathBuf>,
+    /// Also write `<export_path>/atc.sh`, the ATC command that compiles the export (it is
+    /// printed either way, in [`ExportReport::atc`]).
+    pub atc_script: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -67,6 +70,8 @@ pub struct ExportReport {
     pub notes: Vec<String>,
     /// The same dims as (forward argument index, dim).
     pub dynamic_input_dims: Vec<(usize, usize)>,
+    /// The `atc` command that compiles this export (`--soc_version` a placeholder to fill in).
+    pub atc: String,
 }
 
 pub(crate) fn weight_threshold(config: &CompilerConfig) -> Result<u64> {
@@ -367,8 +372,20 @@ pub fn dynamo_export(
         write::report::write(p, model.as_ref(), &walked.ops)?;
     }
     let node_count = walked.builder.ops.len();
+    let atc = write::atc::single_card(
+        export_path,
+        &name,
+        &write::atc::input_shape(&walked.builder.ops),
+        write::atc::SOC_PLACEHOLDER,
+    );
     let mut stage = Stage::new(&root)?;
     stage.record_as(&name);
+    if xc.atc_script {
+        let text = write::atc::script(export_path, &atc);
+        stage.file(Path::new("atc.sh"), |w| {
+            std::io::Write::write_all(w, text.as_bytes())
+        })?;
+    }
     let air_name = format!("{name}.air");
     let opts = WriteOptions {
         export_path,
@@ -393,6 +410,7 @@ pub fn dynamo_export(
         dynamic_dims,
         notes,
         dynamic_input_dims,
+        atc,
     })
 }
 

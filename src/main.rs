@@ -106,6 +106,10 @@ struct ExportArgs {
     /// single-card export writes no json, as TorchAir).
     #[arg(long)]
     auto_atc_config: bool,
+    /// Also write <export-path>/atc.sh: the ATC command that compiles the export (printed
+    /// either way); run it as `SOC_VERSION=<chip> sh <export-path>/atc.sh`.
+    #[arg(long)]
+    atc_script: bool,
     /// config.export.experimental.enable_record_nn_module_stack: add the `nn_module_stack` attr
     /// (the submodules a node comes from, e.g. layer[0] of class Layer) to every op inlined
     /// from a submodule.
@@ -163,6 +167,7 @@ impl ExportArgs {
         }
         c.export.strict_dynamic = self.strict_dynamic;
         c.export.report = self.report.clone();
+        c.export.atc_script = self.atc_script;
         c.export.experimental.auto_atc_config_generated = self.auto_atc_config;
         c.export.experimental.enable_record_nn_module_stack = self.record_nn_module_stack;
         c
@@ -286,7 +291,7 @@ fn print_export(r: &torch2air::ExportReport) {
     print_dynamic(&r.dynamic_dims, &r.notes);
     if !r.guards.is_empty() {
         println!("guards (the graph is specialised to these; other values need another export):");
-        for g in &r.guards {
+        for g in guard_lines(&r.guards) {
             println!("  {g}");
         }
     }
@@ -307,6 +312,19 @@ fn print_export(r: &torch2air::ExportReport) {
     );
     for f in &r.files {
         println!("  wrote {}", f.display());
+    }
+    print_atc(&r.atc, false);
+}
+
+/// The ATC step that follows an export.
+fn print_atc(command: &str, multi_without_json: bool) {
+    println!(
+        "compile with ATC (fill in --soc_version with your chip, e.g. Ascend910B1):\n  {command}"
+    );
+    if multi_without_json {
+        println!(
+            "  (ATC's distributed build needs numa_config.json and model_relation_config.json: export with --auto-atc-config)"
+        );
     }
 }
 
@@ -525,7 +543,7 @@ fn print_multi(m: &torch2air::dist::export::MultiExport) {
             println!(
                 "  guards (the graph is specialised to these; other values need another export):"
             );
-            for g in &r.guards {
+            for g in guard_lines(&r.guards) {
                 println!("    {g}");
             }
         }
@@ -548,6 +566,27 @@ fn print_multi(m: &torch2air::dist::export::MultiExport) {
     for f in &m.files {
         println!("  wrote {}", f.display());
     }
+    let json = m
+        .files
+        .iter()
+        .any(|f| f.ends_with(torch2air::dist::atc::MODEL_RELATION_CONFIG));
+    print_atc(&m.atc, !json);
+}
+
+/// Guards as printed: identical ones once, with how many times they were met (an unrolled
+/// loop's body meets the same branch at every step).
+fn guard_lines(guards: &[torch2air::walk::Guard]) -> Vec<String> {
+    let mut seen: Vec<(String, usize)> = vec![];
+    for g in guards {
+        let t = g.to_string();
+        match seen.iter_mut().find(|(s, _)| *s == t) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((t, 1)),
+        }
+    }
+    seen.into_iter()
+        .map(|(t, n)| if n > 1 { format!("{t}  (x{n})") } else { t })
+        .collect()
 }
 
 fn weights_text(mode: write::WeightMode, bytes: u64) -> String {

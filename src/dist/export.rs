@@ -49,6 +49,8 @@ pub struct MultiExport {
     /// requested dim that the model fixes (exported static).
     pub dynamic_dims: Vec<String>,
     pub notes: Vec<String>,
+    /// The `atc` command that compiles the ranks (ATC's distributed build over the json configs).
+    pub atc: String,
 }
 
 /// `path` with `{rank}` replaced by `r`.
@@ -216,12 +218,18 @@ pub fn export_ranks(
             w.write_all(atc::to_json(&numa).as_bytes())
         })?;
     }
+    let atc = write::atc::multi_card(export_path, &name, write::atc::SOC_PLACEHOLDER);
+    if config.export.atc_script && writes(0) {
+        let text = write::atc::script(export_path, &atc);
+        stage.file(Path::new("atc.sh"), |w| w.write_all(text.as_bytes()))?;
+    }
     let files = stage.commit()?;
     Ok(MultiExport {
         ranks,
         files,
         dynamic_dims: dims_report,
         notes,
+        atc,
     })
 }
 

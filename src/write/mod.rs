@@ -1,6 +1,7 @@
 //! Stage 4, write: turn weights into `Const` or `FileConstant` nodes (air-format.md section 6),
 //! check the graph against ge_ops.json, and write `<name>.air`, `dynamo.pbtxt` and the weight
 //! files atomically.
+pub mod atc;
 pub mod pbtxt;
 pub mod report;
 pub mod stage;
