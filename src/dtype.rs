@@ -155,6 +155,15 @@ impl DType {
     }
 }
 
+/// A tensor's dtype and shape as every command spells them: `f32[2, 4]` (a kind GE exports do
+/// not cover keeps libtorch's name).
+pub fn spelled(t: &tch::Tensor) -> String {
+    let dt = DType::from_kind(t.kind())
+        .map(|d| d.name().to_string())
+        .unwrap_or_else(|| format!("{:?}", t.kind()));
+    format!("{dt}{:?}", t.size())
+}
+
 /// The element type of a tensor, or a clear message for kinds GE exports do not cover.
 pub fn of_tensor(t: &tch::Tensor) -> Result<DType, String> {
     DType::from_kind(t.kind()).ok_or_else(|| {

@@ -291,7 +291,7 @@ fn print_export(r: &torch2air::ExportReport) {
     print_dynamic(&r.dynamic_dims, &r.notes);
     if !r.guards.is_empty() {
         println!("guards (the graph is specialised to these; other values need another export):");
-        for g in guard_lines(&r.guards) {
+        for g in torch2air::walk::guard_lines(&r.guards) {
             println!("  {g}");
         }
     }
@@ -458,7 +458,7 @@ fn print_outputs(outs: &[tch::Tensor], save_outputs: Option<PathBuf>) -> Result<
         } else {
             "empty".into()
         };
-        println!("output {i}: {:?}{:?}  {stats}", t.kind(), t.size());
+        println!("output {i}: {}  {stats}", torch2air::dtype::spelled(t));
     }
     if let Some(dir) = save_outputs {
         // Atomic like an export: all files appear together, or none.
@@ -543,7 +543,7 @@ fn print_multi(m: &torch2air::dist::export::MultiExport) {
             println!(
                 "  guards (the graph is specialised to these; other values need another export):"
             );
-            for g in guard_lines(&r.guards) {
+            for g in torch2air::walk::guard_lines(&r.guards) {
                 println!("    {g}");
             }
         }
@@ -571,22 +571,6 @@ fn print_multi(m: &torch2air::dist::export::MultiExport) {
         .iter()
         .any(|f| f.ends_with(torch2air::dist::atc::MODEL_RELATION_CONFIG));
     print_atc(&m.atc, !json);
-}
-
-/// Guards as printed: identical ones once, with how many times they were met (an unrolled
-/// loop's body meets the same branch at every step).
-fn guard_lines(guards: &[torch2air::walk::Guard]) -> Vec<String> {
-    let mut seen: Vec<(String, usize)> = vec![];
-    for g in guards {
-        let t = g.to_string();
-        match seen.iter_mut().find(|(s, _)| *s == t) {
-            Some((_, n)) => *n += 1,
-            None => seen.push((t, 1)),
-        }
-    }
-    seen.into_iter()
-        .map(|(t, n)| if n > 1 { format!("{t}  (x{n})") } else { t })
-        .collect()
 }
 
 fn weights_text(mode: write::WeightMode, bytes: u64) -> String {

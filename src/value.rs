@@ -252,7 +252,7 @@ impl fmt::Debug for Value {
             Value::SymBool(b, _) => write!(f, "{b} (dynamic)"),
             Value::Float(x) => write!(f, "{x}"),
             Value::Str(s) => write!(f, "{s:?}"),
-            Value::Tensor(t) => write!(f, "Tensor({:?}, {:?})", t.tensor.kind(), t.tensor.size()),
+            Value::Tensor(t) => write!(f, "Tensor({})", crate::dtype::spelled(&t.tensor)),
             Value::List(v) => f.debug_list().entries(v).finish(),
             Value::Tuple(v) => {
                 write!(f, "(")?;

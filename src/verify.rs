@@ -86,11 +86,9 @@ pub fn compare(
             c.ok = false;
             c.max_abs = f64::INFINITY;
             c.problem = Some(format!(
-                "TorchScript gives {:?}{:?}, the graph {:?}{:?}",
-                r.kind(),
-                r.size(),
-                g.kind(),
-                g.size()
+                "TorchScript gives {}, the graph {}",
+                crate::dtype::spelled(r),
+                crate::dtype::spelled(g)
             ));
         } else if r.numel() > 0 {
             let (rf, gf) = (r.to_kind(tch::Kind::Double), g.to_kind(tch::Kind::Double));

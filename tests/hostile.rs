@@ -100,7 +100,7 @@ fn the_budget_is_an_option_and_an_environment_variable() {
     let (c, out, e) = cli(d.path(), &["run", &air]);
     assert_eq!(c, 0, "{e}");
     assert!(
-        out.contains("output 0: Float[262144]  min 1.500000 max 1.500000"),
+        out.contains("output 0: f32[262144]  min 1.500000 max 1.500000"),
         "{out}"
     );
     let (c, _, e) = cli(d.path(), &["run", &air, "--max-tensor-bytes", "4096"]);

@@ -173,7 +173,7 @@ fn threshold_zero_writes_file_constants_resolving_from_cwd() {
         ],
     );
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("output 0: Float[2, 4]"), "{out}");
+    assert!(out.contains("output 0: f32[2, 4]"), "{out}");
 }
 
 #[test]

@@ -192,7 +192,7 @@ fn readable(t: &tch::Tensor) -> String {
     if t.numel() == 1 && t.dim() == 0 {
         return format!("{}", t.double_value(&[]));
     }
-    format!("tensor(dtype={:?}, shape={:?})", t.kind(), t.size())
+    format!("tensor({})", crate::dtype::spelled(t))
 }
 
 /// What a rule works with.

@@ -45,6 +45,49 @@ impl std::fmt::Display for Guard {
     }
 }
 
+/// Guards as printed: identical ones once, with how many times they were met (an unrolled
+/// loop's body meets the same branch at every step), in first-met order.
+pub fn guard_lines(guards: &[Guard]) -> Vec<String> {
+    let mut seen: Vec<(String, usize)> = vec![];
+    for g in guards {
+        let t = g.to_string();
+        match seen.iter_mut().find(|(s, _)| *s == t) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((t, 1)),
+        }
+    }
+    seen.into_iter()
+        .map(|(t, n)| if n > 1 { format!("{t}  (x{n})") } else { t })
+        .collect()
+}
+
+#[cfg(test)]
+mod guard_tests {
+    use super::*;
+
+    #[test]
+    fn identical_guards_are_counted_once() {
+        let g = |l: &str, a: &str| Guard {
+            location: l.into(),
+            text: "if x.size(0) > 2:".into(),
+            assumed: a.into(),
+            dynamic: false,
+        };
+        let lines = guard_lines(&[
+            g("m.py:3", "true"),
+            g("m.py:5", "true"),
+            g("m.py:3", "true"),
+        ]);
+        assert_eq!(
+            lines,
+            [
+                "m.py:3  if x.size(0) > 2:  -> true  (x2)",
+                "m.py:5  if x.size(0) > 2:  -> true"
+            ]
+        );
+    }
+}
+
 /// What the walk produced.
 pub struct Walked {
     pub builder: GraphBuilder,
