@@ -40,6 +40,9 @@ pub struct ExportConfig {
     /// Also write `<export_path>/atc.sh`, the ATC command that compiles the export (it is
     /// printed either way, in [`ExportReport::atc`]).
     pub atc_script: bool,
+    /// What `dynamo.pbtxt` holds: TorchAir's full listing (default), lean (Const payloads left
+    /// out), or none.
+    pub pbtxt: write::pbtxt::PbtxtMode,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -392,6 +395,7 @@ pub fn dynamo_export(
         subdir: "",
         air_name: &air_name,
         export_name: &name,
+        pbtxt: xc.pbtxt,
         weight_threshold: threshold,
     };
     let w = write::write_graph(walked.builder, "graph_1", &mut stage, &opts)?;

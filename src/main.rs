@@ -106,6 +106,11 @@ struct ExportArgs {
     /// single-card export writes no json, as TorchAir).
     #[arg(long)]
     auto_atc_config: bool,
+    /// What dynamo.pbtxt holds: full (TorchAir's listing, every Const byte escaped), lean (Const
+    /// payloads over 64 bytes replaced by their dtype, shape and byte count), or none (not
+    /// written).
+    #[arg(long, value_name = "MODE", default_value = "full", value_parser = parse_pbtxt)]
+    pbtxt: write::pbtxt::PbtxtMode,
     /// Also write <export-path>/atc.sh: the ATC command that compiles the export (printed
     /// either way); run it as `SOC_VERSION=<chip> sh <export-path>/atc.sh`.
     #[arg(long)]
@@ -128,6 +133,18 @@ struct ExportArgs {
     /// group's GE `group` attr is tag=ptd:<NAME>;rank_list=<RANKS>.
     #[arg(long = "group", value_name = "NAME=RANKS", requires = "world_size")]
     groups: Vec<String>,
+}
+
+fn parse_pbtxt(s: &str) -> std::result::Result<write::pbtxt::PbtxtMode, String> {
+    use write::pbtxt::PbtxtMode;
+    match s {
+        "full" => Ok(PbtxtMode::Full),
+        "lean" => Ok(PbtxtMode::Lean),
+        "none" => Ok(PbtxtMode::None),
+        _ => Err(format!(
+            "'{s}' is not a pbtxt mode; fix: full, lean or none"
+        )),
+    }
 }
 
 fn parse_dynamic_dims(s: &str) -> std::result::Result<(String, Vec<i64>), String> {
@@ -168,6 +185,7 @@ impl ExportArgs {
         c.export.strict_dynamic = self.strict_dynamic;
         c.export.report = self.report.clone();
         c.export.atc_script = self.atc_script;
+        c.export.pbtxt = self.pbtxt;
         c.export.experimental.auto_atc_config_generated = self.auto_atc_config;
         c.export.experimental.enable_record_nn_module_stack = self.record_nn_module_stack;
         c

@@ -274,6 +274,7 @@ fn export_refuses_to_write_an_invalid_graph() {
         subdir: "",
         air_name: "export.air",
         export_name: "export",
+        pbtxt: Default::default(),
         weight_threshold: u64::MAX,
     };
     let err = torch2air::write::write_graph(b, "g", &mut stage, &opts)

@@ -169,6 +169,7 @@ pub fn export_ranks(
                     subdir: &subdir,
                     air_name: &air_name,
                     export_name: name,
+                    pbtxt: config.export.pbtxt,
                     weight_threshold: threshold,
                 };
                 let mut st = stage.lock().unwrap_or_else(|e| e.into_inner());

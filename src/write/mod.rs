@@ -95,6 +95,8 @@ pub struct WriteOptions<'a> {
     pub air_name: &'a str,
     /// The export's name (`--export-name`), kept in the `.air`'s record of its files.
     pub export_name: &'a str,
+    /// What `dynamo.pbtxt` holds (`--pbtxt`).
+    pub pbtxt: pbtxt::PbtxtMode,
     pub weight_threshold: u64,
 }
 
@@ -367,8 +369,12 @@ pub fn write_graph(
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     progress.enable_steady_tick(std::time::Duration::from_millis(120));
-    progress.set_message(sub.join("dynamo.pbtxt").display().to_string());
-    stage.file(&sub.join("dynamo.pbtxt"), |w| pbtxt::write(&graph, w))?;
+    if opts.pbtxt != pbtxt::PbtxtMode::None {
+        progress.set_message(sub.join("dynamo.pbtxt").display().to_string());
+        stage.file(&sub.join("dynamo.pbtxt"), |w| {
+            pbtxt::write_mode(&graph, opts.pbtxt, w)
+        })?;
+    }
     for (k, (file, wi)) in files.iter().enumerate() {
         progress.set_message(format!("weight file {} of {}", k + 1, files.len()));
         let t = &weights[*wi].tensor;

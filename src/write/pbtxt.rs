@@ -110,7 +110,57 @@ fn tensor_attr_block(w: &mut dyn Write, key: &str, v: &AttrDef, data: &[u8]) -> 
     attr_close(w)
 }
 
+/// What `dynamo.pbtxt` holds (`--pbtxt`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PbtxtMode {
+    /// TorchAir's layout: every node, Const payloads escaped byte by byte.
+    #[default]
+    Full,
+    /// Every node, but each Const payload over [`LEAN_KEEP`] bytes replaced by a note of its
+    /// dtype, shape and byte count (a multi-GB inline export need not write its weights again
+    /// as text).
+    Lean,
+    /// No `dynamo.pbtxt`.
+    None,
+}
+
+/// Lean listings keep payloads up to this many bytes (scalars and short vectors stay readable).
+pub const LEAN_KEEP: usize = 64;
+
+/// Writes the listing in `mode` (nothing for [`PbtxtMode::None`]).
+pub fn write_mode(g: &GraphDef, mode: PbtxtMode, w: &mut dyn Write) -> io::Result<()> {
+    match mode {
+        PbtxtMode::Full => write(g, w),
+        PbtxtMode::Lean => write_with(g, true, w),
+        PbtxtMode::None => Ok(()),
+    }
+}
+
+/// The note that stands for a payload in a lean listing.
+fn lean_note(t: &crate::proto::TensorDef) -> String {
+    let (dtype, dims) = t
+        .desc
+        .as_ref()
+        .map(|d| {
+            (
+                crate::dtype::DType::from_ge_proto(d.dtype)
+                    .map(|x| x.name().to_string())
+                    .unwrap_or_else(|| format!("dtype {}", d.dtype)),
+                d.shape.as_ref().map(|s| s.dim.clone()).unwrap_or_default(),
+            )
+        })
+        .unwrap_or_else(|| ("?".into(), vec![]));
+    format!(
+        "<{} bytes of {dtype}{dims:?} left out: --pbtxt lean; the .air holds them>",
+        t.data.len()
+    )
+}
+
 pub fn write(g: &GraphDef, w: &mut dyn Write) -> io::Result<()> {
+    write_with(g, false, w)
+}
+
+fn write_with(g: &GraphDef, lean: bool, w: &mut dyn Write) -> io::Result<()> {
     for op in &g.op {
         writeln!(w, "node {{")?;
         writeln!(w, "    name: \"{}\"", op.name)?;
@@ -123,6 +173,13 @@ pub fn write(g: &GraphDef, w: &mut dyn Write) -> io::Result<()> {
         }
         for (k, v) in &op.attr {
             match &v.value {
+                Some(attr_def::Value::T(t)) if lean && t.data.len() > LEAN_KEEP => {
+                    let mut stub = v.clone();
+                    if let Some(attr_def::Value::T(st)) = &mut stub.value {
+                        st.data = bytes::Bytes::from(lean_note(t).into_bytes());
+                    }
+                    attr_block(w, k, &text_format(&stub, "ge.proto.AttrDef"))?
+                }
                 Some(attr_def::Value::T(t)) if t.data.len() >= STREAM_DATA => {
                     tensor_attr_block(w, k, v, &t.data)?
                 }
