@@ -27,6 +27,9 @@ Omit --input for a traced module to use the example inputs it was traced with.";
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// No progress lines (they are drawn only on a terminal, on stderr, in any case).
+    #[arg(long, global = true)]
+    quiet: bool,
 }
 
 #[derive(Args, Clone)]
@@ -621,6 +624,7 @@ fn main() -> ExitCode {
         });
     }
     let cli = Cli::parse();
+    torch2air::progress::set_quiet(cli.quiet);
     let report = match &cli.cmd {
         Cmd::Export { export, .. } | Cmd::Verify { export, .. } => export.report.clone(),
         _ => None,

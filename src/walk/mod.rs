@@ -199,13 +199,7 @@ impl<'m> Walker<'m> {
     }
 
     pub fn with_options(m: &'m Module, opts: WalkOptions) -> Self {
-        let progress = indicatif::ProgressBar::new_spinner();
-        progress.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} walking the graph: {pos} nodes {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        );
+        let progress = crate::progress::line("{spinner} walking the graph: {pos} nodes {msg}");
         Walker {
             m,
             env: HashMap::new(),

@@ -363,20 +363,12 @@ pub fn write_graph(
     }
     let warnings = schema::dtype_warnings(&graph);
     let sub = Path::new(opts.subdir);
-    // Large models take a while to write; say what is being written (on a terminal only).
-    let progress = indicatif::ProgressBar::new_spinner().with_style(
-        indicatif::ProgressStyle::with_template("{spinner} writing {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-    );
-    progress.enable_steady_tick(std::time::Duration::from_millis(120));
     if opts.pbtxt != pbtxt::PbtxtMode::None {
-        progress.set_message(sub.join("dynamo.pbtxt").display().to_string());
         stage.file(&sub.join("dynamo.pbtxt"), |w| {
             pbtxt::write_mode(&graph, opts.pbtxt, w)
         })?;
     }
-    for (k, (file, wi)) in files.iter().enumerate() {
-        progress.set_message(format!("weight file {} of {}", k + 1, files.len()));
+    for (file, wi) in files.iter() {
         let t = &weights[*wi].tensor;
         let mut res = Ok(());
         with_tensor_bytes(t, |bytes| {
@@ -401,13 +393,7 @@ pub fn write_graph(
     // The record of the files written beside this .air, for the next export into the folder.
     model.attr.extend(stage.record_for(sub, opts.export_name));
     let graph_bytes = model.encoded_len() as u64;
-    progress.set_message(format!(
-        "{} ({:.1} MB)",
-        opts.air_name,
-        graph_bytes as f64 / 1e6
-    ));
     stage.file(Path::new(opts.air_name), |w| encode_to(&model, w))?;
-    progress.finish_and_clear();
     Ok(Written {
         files: vec![],
         weight_mode,

@@ -55,6 +55,8 @@ pub struct Stage {
     orphans: Vec<Entry>,
     /// Bytes written into temp files so far (for the disk-full error).
     written: u64,
+    /// `writing <file>  <bytes> written, <rate>` on a terminal.
+    progress: indicatif::ProgressBar,
 }
 
 /// Refuses export folders that are symlinks or existing non-folders (air-format.md section 11).
@@ -125,6 +127,9 @@ impl Stage {
             export_name: None,
             orphans: vec![],
             written: 0,
+            progress: crate::progress::line(
+                "{spinner} writing {msg}  {bytes} written ({bytes_per_sec})",
+            ),
         };
         s.ensure_dir(root)?;
         s.orphans = Stage::clean_leftovers(root);
@@ -226,9 +231,11 @@ impl Stage {
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(0o644))
             .map_err(io_err)?;
+        self.progress.set_message(rel.display().to_string());
         let mut count = Counting {
             inner: tmp.as_file(),
             bytes: 0,
+            progress: &self.progress,
         };
         let res = {
             let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut count);
@@ -250,6 +257,7 @@ impl Stage {
     /// lists and the new export does not write are removed, and the old `.air` last; after a
     /// `kill -9` the moved-aside `.air` tells the next export what to remove.
     pub fn commit(mut self) -> Result<Vec<PathBuf>> {
+        self.progress.finish_and_clear();
         let mut files = std::mem::take(&mut self.files);
         for (_, target) in &files {
             if target.file_name().is_some_and(|n| n.len() > 255) {
@@ -383,6 +391,7 @@ impl Stage {
 
 impl Drop for Stage {
     fn drop(&mut self) {
+        self.progress.finish_and_clear();
         if self.committed {
             return;
         }
@@ -575,16 +584,18 @@ fn remove_recorded(root: &Path, e: &Entry) {
     }
 }
 
-/// Counts the bytes written through it.
-struct Counting<W> {
+/// Counts the bytes written through it (and shows them).
+struct Counting<'p, W> {
     inner: W,
     bytes: u64,
+    progress: &'p indicatif::ProgressBar,
 }
 
-impl<W: Write> Write for Counting<W> {
+impl<W: Write> Write for Counting<'_, W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.bytes += n as u64;
+        self.progress.inc(n as u64);
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {

@@ -1,0 +1,45 @@
+//! Progress lines (issue 15, item 5): drawn on a terminal (a pty from `script`), never into a
+//! pipe, and not at all with `--quiet`.
+mod common;
+
+use common::*;
+use std::process::Command;
+
+/// Runs the CLI with `args` on a pseudo-terminal; returns everything it drew, or None when
+/// util-linux's `script` is not here.
+fn on_a_tty(cwd: &std::path::Path, args: &[&str]) -> Option<String> {
+    let mut cmd = vec![env!("CARGO_BIN_EXE_torch2air").to_string()];
+    cmd.extend(args.iter().map(|a| format!("'{a}'")));
+    let o = Command::new("script")
+        .args(["-qec", &cmd.join(" "), "/dev/null"])
+        .current_dir(cwd)
+        .output()
+        .ok()?;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    Some(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+#[test]
+fn an_export_shows_progress_on_a_terminal_only() {
+    let d = tmp();
+    let m = model("frozen_mlp.pt");
+    let args = ["export", m.to_str().unwrap(), "--input", "f32[2,64]"];
+    let Some(drawn) = on_a_tty(d.path(), &args) else {
+        println!("skipped: util-linux `script` is not installed");
+        return;
+    };
+    assert!(drawn.contains("writing export.air"), "{drawn}");
+    assert!(drawn.contains("KiB written"), "{drawn}");
+    let mut quiet = args.to_vec();
+    quiet.push("--quiet");
+    let drawn = on_a_tty(d.path(), &quiet).unwrap();
+    assert!(
+        !drawn.contains("writing") && !drawn.contains("walking"),
+        "{drawn}"
+    );
+    assert!(drawn.contains("exported export_file/export.air"), "{drawn}");
+    // Into a pipe: nothing on stderr.
+    let (c, _, err) = cli(d.path(), &args);
+    assert_eq!(c, 0);
+    assert_eq!(err, "");
+}
