@@ -375,7 +375,9 @@ fn main_result(cli: Cli) -> Result<bool> {
                         inputs.seed,
                     )?)
                 };
-                let outs = torch2air::dist::run::run_ranks(&air, export_name.as_deref(), &make)?;
+                let outs = torch2air::dist::run::run_ranks(&air, export_name.as_deref(), &make);
+                print_run_warnings();
+                let outs = outs?;
                 for (r, outs) in outs.iter().enumerate() {
                     println!("rank {r}:");
                     let dir = save_outputs.as_ref().map(|d| d.join(format!("rank_{r}")));
@@ -384,7 +386,9 @@ fn main_result(cli: Cli) -> Result<bool> {
                 return Ok(true);
             }
             let tensors = graph_tensors(&spec::make_all(&inputs.inputs, inputs.seed)?)?;
-            let outs = torch2air::run::run_air(&air, &tensors)?;
+            let outs = torch2air::run::run_air(&air, &tensors);
+            print_run_warnings();
+            let outs = outs?;
             print_outputs(&outs, save_outputs)?;
             Ok(true)
         }
@@ -411,6 +415,14 @@ fn main_result(cli: Cli) -> Result<bool> {
             ops(markdown);
             Ok(true)
         }
+    }
+}
+
+/// The runner's warnings about a foreign graph (descs that disagree with GE's inference, dtypes
+/// outside a prototype), on stderr.
+fn print_run_warnings() {
+    for w in torch2air::run::take_warnings() {
+        eprintln!("warning: {w}");
     }
 }
 

@@ -231,3 +231,119 @@ fn triu_mask() {
     );
     matches("ops/triu_mask");
 }
+
+/// Exports the seed model (x + y + p1 + p2) into `dir`; returns the .air.
+fn export_seed(dir: &Path) -> PathBuf {
+    let m = common::model("seed_single.pt");
+    let (code, _, err) = cli(
+        dir,
+        &[
+            "export",
+            m.to_str().unwrap(),
+            "--input",
+            "f32[2,4]",
+            "--input",
+            "f32[2,4]",
+        ],
+    );
+    assert_eq!(code, 0, "export failed: {err}");
+    dir.join("export_file/export.air")
+}
+
+fn write_model(p: &Path, m: &torch2air::proto::ModelDef) {
+    use prost::Message;
+    std::fs::write(p, m.encode_to_vec()).unwrap();
+}
+
+/// Our own graphs carry the marker attr and are held to every desc: a desc that disagrees with
+/// what the op computes is an error. The same graph without the marker is foreign: a warning,
+/// and the run goes on with GE's inferred dtype. A placeholder desc (no shape, DT_FLOAT) on an
+/// int tensor is no mismatch at all for a foreign graph.
+#[test]
+fn own_graphs_strict_foreign_graphs_warn() {
+    let d = tmp();
+    let air = export_seed(d.path());
+    let mut m = common::read_air(&air);
+    assert!(
+        torch2air::run::is_ours(&m),
+        "export writes the {} model attr",
+        torch2air::run::MARKER_ATTR
+    );
+    // A lying desc: the first Add's output declared INT32 with its real shape.
+    let add = m.graph[0]
+        .op
+        .iter_mut()
+        .find(|o| o.r#type == "Add")
+        .unwrap();
+    add.output_desc[0].dtype = torch2air::dtype::DType::I32.ge_proto();
+    write_model(&air, &m);
+    let run = |air: &Path| {
+        cli(
+            d.path(),
+            &[
+                "run",
+                air.to_str().unwrap(),
+                "--input",
+                "f32[2,4]",
+                "--input",
+                "f32[2,4]",
+            ],
+        )
+    };
+    let (code, _, err) = run(&air);
+    common::assert_clean_error(code, &err, "is declared i32 but computes as f32");
+
+    m.attr.remove(torch2air::run::MARKER_ATTR);
+    write_model(&air, &m);
+    let (code, out, err) = run(&air);
+    assert_eq!(code, 0, "a foreign graph's lying desc is a warning: {err}");
+    assert!(
+        err.contains("warning: node 'Add'") && err.contains("is declared i32 but computes as f32"),
+        "{err}"
+    );
+    assert!(out.contains("output 0: Float[2, 4]"), "{out}");
+
+    // Placeholder descs (no shape, DT_FLOAT) everywhere but Data and NetOutput: no warning.
+    for op in m.graph[0].op.iter_mut() {
+        if !matches!(op.r#type.as_str(), "Data" | "NetOutput" | "Const") {
+            for desc in op.input_desc.iter_mut().chain(op.output_desc.iter_mut()) {
+                desc.dtype = 1;
+                desc.shape = None;
+            }
+        }
+    }
+    write_model(&air, &m);
+    let (code, _, err) = run(&air);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !err.contains("warning"),
+        "placeholders are not mismatches: {err}"
+    );
+}
+
+/// A foreign graph using an op the runner has no kernel for: the op type, the node, and a
+/// pointer to `torch2air check`.
+#[test]
+fn unknown_op_names_type_node_and_check() {
+    let d = tmp();
+    let src = graphs().join("ops/gelu_erf/export.air");
+    let mut m = common::read_air(&src);
+    let g = m.graph[0]
+        .op
+        .iter_mut()
+        .find(|o| o.r#type == "Gelu")
+        .unwrap();
+    g.r#type = "FancyGelu".into();
+    let air = d.path().join("x.air");
+    write_model(&air, &m);
+    let x = graphs().join("ops/gelu_erf/in_0.npy");
+    let (code, _, err) = cli(
+        d.path(),
+        &["run", air.to_str().unwrap(), "--input", x.to_str().unwrap()],
+    );
+    common::assert_clean_error(code, &err, "FancyGelu");
+    assert!(
+        err.contains("node 'Gelu'") && err.contains("torch2air check"),
+        "{err}"
+    );
+}

@@ -15,6 +15,9 @@ pub struct IoProto {
     /// required | optional | dynamic
     pub kind: String,
     pub types: Option<Vec<String>>,
+    /// The type symbols this output's dtype is promoted from (GE's `Promote`), if any.
+    #[serde(default)]
+    pub promote: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,6 +75,30 @@ pub fn ops() -> &'static BTreeMap<String, OpProto> {
 
 pub fn op(name: &str) -> Option<&'static OpProto> {
     ops().get(name)
+}
+
+/// The prototype input a desc name stands for (`x`, or `x3` of a dynamic input `x`).
+pub fn input_proto<'a>(proto: &'a OpProto, name: &str) -> Option<&'a IoProto> {
+    let base = name.trim_end_matches(|c: char| c.is_ascii_digit());
+    proto.inputs.iter().find(|io| io.name == name).or_else(|| {
+        proto
+            .inputs
+            .iter()
+            .find(|io| io.kind == "dynamic" && io.name == base)
+    })
+}
+
+/// The dtypes (GE names) the prototype lists for an input, if it lists any.
+pub fn input_types<'a>(proto: &'a OpProto, name: &str) -> Option<&'a [String]> {
+    input_proto(proto, name)?.types.as_deref()
+}
+
+/// Whether the op's (first) output dtype is its inputs' promoted dtype (GE's `Promote`), so its
+/// inputs may differ in dtype.
+pub fn promotes(op_type: &str) -> bool {
+    op(op_type)
+        .and_then(|p| p.outputs.first())
+        .is_some_and(|o| o.promote.is_some())
 }
 
 /// Which AttrDef member an IR attr type is written in, and the list val_type it needs.

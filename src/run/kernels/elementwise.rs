@@ -33,8 +33,25 @@ fn unary(c: &KCtx, name: &str, f: fn(&Tensor) -> Tensor) -> Result<Vec<Tensor>, 
     Ok(vec![f(c.input(name)?)])
 }
 
+/// Both operands in one dtype, unless the prototype's output is `Promote`d from its inputs (Mul,
+/// Pow): then the operands are promoted (INT32 by INT64 is INT64). A foreign graph's other
+/// binary ops are promoted too, with a warning (TorchAir's Sub of INT32 by INT64).
 fn binary(c: &KCtx, f: fn(&Tensor, &Tensor) -> Tensor) -> Result<Vec<Tensor>, String> {
     let (a, b) = (c.input("x1")?, c.input("x2")?);
+    if a.kind() != b.kind() {
+        let promotes = crate::ge::schema::promotes(&c.op.r#type);
+        if c.foreign && !promotes {
+            crate::run::warn_here(format!(
+                "operands differ in dtype ({:?} and {:?}) and the prototype does not promote; promoted",
+                a.kind(),
+                b.kind()
+            ));
+        }
+        if promotes || c.foreign {
+            let k = super::promote(a.kind(), b.kind());
+            return Ok(vec![f(&a.to_kind(k), &b.to_kind(k))]);
+        }
+    }
     same_dtype(a, b)?;
     Ok(vec![f(a, b)])
 }

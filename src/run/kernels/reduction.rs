@@ -9,6 +9,39 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("LpNormV2", lp_norm);
     m.insert("ReduceLogSumExp", log_sum_exp);
     m.insert("ReduceProd", reduce_prod);
+    m.insert("ReduceStdWithMean", std_with_mean);
+}
+
+/// `ReduceStdWithMean`: the standard deviation of x over `dim` (every dim when empty) around the
+/// given `mean` (broadcast to x): sqrt(sum((x - mean)^2) / (n - correction)), correction applying
+/// when `unbiased`; with `invert`, 1 / sqrt(var + epsilon).
+fn std_with_mean(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let (x, mean) = (c.input("x")?, c.input("mean")?);
+    super::same_dtype(x, mean)?;
+    let rank = x.dim() as i64;
+    let mut dims: Vec<i64> = c.ints("dim")?.iter().map(|&d| norm_dim(d, rank)).collect();
+    if let Some(d) = dims.iter().find(|&&d| d < 0 || d >= rank) {
+        return Err(format!("dim {d} out of range for rank {rank}"));
+    }
+    if dims.is_empty() {
+        dims = (0..rank).collect();
+    }
+    dims.sort_unstable();
+    dims.dedup();
+    let n: i64 = dims.iter().map(|&d| x.size()[d as usize]).product();
+    let correction = if c.bool("unbiased")? {
+        c.int("correction")?
+    } else {
+        0
+    };
+    let d = super::tc(x.f_sub(mean))?;
+    let ss = (&d * &d).sum_dim_intlist(dims.as_slice(), c.bool("keepdim")?, None);
+    let var = ss / ((n - correction).max(0) as f64);
+    Ok(vec![if c.bool("invert")? {
+        (var + c.float("epsilon")?).rsqrt()
+    } else {
+        var.sqrt()
+    }])
 }
 
 /// The product over `axes` (every axis when empty: an empty list reduces nothing in

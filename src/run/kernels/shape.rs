@@ -154,17 +154,16 @@ fn strided_slice_v2(c: &KCtx) -> Result<Vec<Tensor>, String> {
     Ok(vec![y.contiguous()])
 }
 
-/// [start, limit) by delta; the three 0-D inputs share one dtype, which the output has.
+/// [start, limit) by delta. Each 0-D input has its own type list (TorchAir feeds INT32 start and
+/// delta with an INT64 limit); the output has the inputs' promoted dtype.
 fn range(c: &KCtx) -> Result<Vec<Tensor>, String> {
     let (s, l, d) = (c.input("start")?, c.input("limit")?, c.input("delta")?);
-    if s.kind() != l.kind() || s.kind() != d.kind() {
-        return Err("Range inputs differ in dtype".into());
-    }
     if s.numel() != 1 || l.numel() != 1 || d.numel() != 1 {
         return Err("Range inputs must be scalars".into());
     }
-    let opts = (s.kind(), tch::Device::Cpu);
-    let y = if matches!(s.kind(), tch::Kind::Int64 | tch::Kind::Int) {
+    let kind = super::promote(super::promote(s.kind(), l.kind()), d.kind());
+    let opts = (kind, tch::Device::Cpu);
+    let y = if matches!(kind, tch::Kind::Int64 | tch::Kind::Int) {
         let (a, b, k) = (s.int64_value(&[]), l.int64_value(&[]), d.int64_value(&[]));
         if k == 0 {
             return Err("Range delta is 0".into());
