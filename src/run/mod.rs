@@ -548,13 +548,7 @@ fn prototype_dtypes(op: &crate::proto::OpDef, ins: &[Option<Tensor>]) {
         let Some(types) = crate::ge::schema::input_types(proto, &d.name) else {
             continue;
         };
-        let listed = |n: &str| types.iter().any(|t| t == n);
-        let int_swap = match dt {
-            DType::I64 => listed("DT_INT32"),
-            DType::I32 => listed("DT_INT64"),
-            _ => false,
-        };
-        if !listed(dt.ge_name()) && !int_swap {
+        if !crate::ge::schema::dtype_allowed(types, dt) {
             warn_here(format!(
                 "input '{}' is {}, which the prototype of {} does not list ({}); run as given",
                 d.name,
