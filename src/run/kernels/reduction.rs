@@ -10,6 +10,8 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("ReduceLogSumExp", log_sum_exp);
     m.insert("ReduceProd", reduce_prod);
     m.insert("ReduceStdWithMean", std_with_mean);
+    m.insert("ReduceMeanWithCast", mean_with_cast);
+    m.insert("ReduceProdD", reduce_prod_d);
 }
 
 /// `ReduceStdWithMean`: the standard deviation of x over `dim` (every dim when empty) around the
@@ -42,6 +44,52 @@ fn std_with_mean(c: &KCtx) -> Result<Vec<Tensor>, String> {
     } else {
         var.sqrt()
     }])
+}
+
+/// `ReduceMeanWithCast`: x cast to the `dtype` attr (DT_UNDEFINED: x's own), then ReduceMean.
+fn mean_with_cast(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let code = c.int("dtype")?;
+    let kind = match crate::dtype::DType::from_ge_cpp(code) {
+        Some(dt) => dt.kind(),
+        None if code == 28 => x.kind(),
+        None => return Err(format!("dtype {code} is not a dtype the runner knows")),
+    };
+    let x = x.to_kind(kind);
+    let axes = int_values(c.input("axes")?)?;
+    if axes.is_empty() {
+        return Ok(vec![x]);
+    }
+    let dims = checked_dims(&x, &axes)?;
+    Ok(vec![super::tc(x.f_mean_dim(
+        dims.as_slice(),
+        c.bool("keep_dims")?,
+        None::<tch::Kind>,
+    ))?])
+}
+
+/// `ReduceProdD`: ReduceProd with the axes as an attr.
+fn reduce_prod_d(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let dims = checked_dims(x, &c.ints("axes")?)?;
+    let keep = c.bool("keep_dims")?;
+    let mut y = x.shallow_clone();
+    for &d in dims.iter().rev() {
+        y = super::tc(y.f_prod_dim_int(d, keep, Some(x.kind())))?;
+    }
+    Ok(vec![y])
+}
+
+/// Axes normalized, in range, sorted and unique.
+fn checked_dims(x: &Tensor, axes: &[i64]) -> Result<Vec<i64>, String> {
+    let rank = x.dim() as i64;
+    let mut dims: Vec<i64> = axes.iter().map(|&d| norm_dim(d, rank)).collect();
+    if let Some(d) = dims.iter().find(|&&d| d < 0 || d >= rank) {
+        return Err(format!("axis {d} out of range for rank {rank}"));
+    }
+    dims.sort_unstable();
+    dims.dedup();
+    Ok(dims)
 }
 
 /// The product over `axes` (every axis when empty: an empty list reduces nothing in
