@@ -2,12 +2,15 @@
 //! with a reference runner and a verifier.
 //!
 //! The pipeline, one module per stage: [`load`] → [`walk`] → [`lower`] → [`write`] → [`run`] →
-//! [`verify`]. [`api::dynamo_export`] is the entry point, named after TorchAir's.
+//! [`verify`]. [`api::dynamo_export`] is the entry point, named after TorchAir's. [`check`] and
+//! [`inspect`] read any .air, torch2air's or another exporter's.
 pub mod api;
+pub mod check;
 pub mod dist;
 pub mod dtype;
 pub mod error;
 pub mod ge;
+pub mod inspect;
 pub mod load;
 pub mod lower;
 pub mod progress;

@@ -230,11 +230,13 @@ enum Cmd {
         #[command(flatten)]
         export: ExportArgs,
     },
-    /// Run an exported .air with the reference runner (GE semantics, libtorch kernels); given a
-    /// multi-card export folder, run all its ranks together (collectives across them).
+    /// Run an .air with the reference runner (GE semantics, libtorch kernels); given a
+    /// multi-card export folder, run all its ranks together (collectives across them). Graphs
+    /// torch2air did not write (TorchAir's) run too: their descs are checked where they carry
+    /// information, and disagreements are warnings.
     Run {
-        /// The .air file written by export, or the --export-path folder of a --world-size export
-        /// (every rank; .npy inputs may contain {rank}).
+        /// The .air file (torch2air's or another exporter's), or the folder of a multi-card
+        /// export (every rank; .npy inputs may contain {rank}).
         air: PathBuf,
         /// For a folder holding several multi-rank exports: the --export-name to run.
         #[arg(long)]
@@ -262,6 +264,24 @@ enum Cmd {
         rtol: Option<f64>,
         #[command(flatten)]
         budget: BudgetArgs,
+    },
+    /// Check an .air (any exporter's) or a multi-card folder against the GE operator prototypes:
+    /// op types, input and attr names and types, input dtypes, dangling or empty inputs, cycles,
+    /// Data indices, FileConstant files. Prints every problem (one line each, naming the node);
+    /// exit 1 when there is any, else 0 with a one-line summary.
+    Check {
+        /// The .air file, or a folder holding one .air per rank.
+        air: PathBuf,
+    },
+    /// Show what an .air (any exporter's) or a multi-card folder holds: inputs and outputs
+    /// (dtypes, shapes, dynamic dims), node and op-type counts, weights, nn_module_stack scopes,
+    /// Hcom groups; for a folder one block per rank and the ATC json summary.
+    Inspect {
+        /// The .air file, or a folder holding one .air per rank.
+        air: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// List the ATen ops torch2air lowers and the GE ops they become.
     Ops {
@@ -414,7 +434,9 @@ fn main_result(cli: Cli) -> Result<bool> {
                         inputs.seed,
                     )?)
                 };
-                let outs = torch2air::dist::run::run_ranks(&air, export_name.as_deref(), &make)?;
+                let outs = torch2air::dist::run::run_ranks(&air, export_name.as_deref(), &make);
+                print_run_warnings();
+                let outs = outs?;
                 for (r, outs) in outs.iter().enumerate() {
                     println!("rank {r}:");
                     let dir = save_outputs.as_ref().map(|d| d.join(format!("rank_{r}")));
@@ -423,7 +445,9 @@ fn main_result(cli: Cli) -> Result<bool> {
                 return Ok(true);
             }
             let tensors = graph_tensors(&spec::make_all(&inputs.inputs, inputs.seed)?)?;
-            let outs = torch2air::run::run_air(&air, &tensors)?;
+            let outs = torch2air::run::run_air(&air, &tensors);
+            print_run_warnings();
+            let outs = outs?;
             print_outputs(&outs, save_outputs)?;
             Ok(true)
         }
@@ -446,10 +470,31 @@ fn main_result(cli: Cli) -> Result<bool> {
             }
             verify_cmd(model, inputs, export, atol, rtol)
         }
+        Cmd::Check { air } => check_cmd(&air),
+        Cmd::Inspect { air, json } => {
+            let v = torch2air::inspect::inspect(&air)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&v).map_err(|e| Error::Io(e.to_string()))?
+                );
+            } else {
+                print!("{}", torch2air::inspect::text(&v));
+            }
+            Ok(true)
+        }
         Cmd::Ops { markdown } => {
             ops(markdown);
             Ok(true)
         }
+    }
+}
+
+/// The runner's warnings about a foreign graph (descs that disagree with GE's inference, dtypes
+/// outside a prototype), on stderr.
+fn print_run_warnings() {
+    for w in torch2air::run::take_warnings() {
+        eprintln!("warning: {w}");
     }
 }
 
@@ -550,6 +595,25 @@ fn verify_cmd(
     } else {
         eprintln!(
             "verify: FAIL: the exported graph's outputs differ from TorchScript's beyond tolerance"
+        );
+        Ok(false)
+    }
+}
+
+fn check_cmd(air: &std::path::Path) -> Result<bool> {
+    let c = torch2air::check::check(air)?;
+    for (f, p) in &c.problems {
+        println!("{}: {p}", f.display());
+    }
+    let what = format!("{} graph file(s), {} nodes", c.files.len(), c.nodes);
+    if c.problems.is_empty() {
+        println!("check: OK: {} ({what}): no problems", air.display());
+        Ok(true)
+    } else {
+        eprintln!(
+            "check: {} problem(s) in {} ({what})",
+            c.problems.len(),
+            air.display()
         );
         Ok(false)
     }

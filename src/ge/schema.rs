@@ -15,6 +15,9 @@ pub struct IoProto {
     /// required | optional | dynamic
     pub kind: String,
     pub types: Option<Vec<String>>,
+    /// The type symbols this output's dtype is promoted from (GE's `Promote`), if any.
+    #[serde(default)]
+    pub promote: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +63,9 @@ const PRIVATE_ATTRS: &[(&str, &str)] = &[
     ("_force_unknown_shape", "b"),
     ("_inputs_all_sym", "b"),
     ("nn_module_stack", "s"),
+    // TorchAir: the formats of some inputs/outputs (formats, then indices), e.g. NCHW.
+    ("input_layout_info", "list"),
+    ("output_layout_info", "list"),
 ];
 
 pub fn ops() -> &'static BTreeMap<String, OpProto> {
@@ -72,6 +78,42 @@ pub fn ops() -> &'static BTreeMap<String, OpProto> {
 
 pub fn op(name: &str) -> Option<&'static OpProto> {
     ops().get(name)
+}
+
+/// The prototype input a desc name stands for (`x`, or `x3` of a dynamic input `x`).
+pub fn input_proto<'a>(proto: &'a OpProto, name: &str) -> Option<&'a IoProto> {
+    let base = name.trim_end_matches(|c: char| c.is_ascii_digit());
+    proto.inputs.iter().find(|io| io.name == name).or_else(|| {
+        proto
+            .inputs
+            .iter()
+            .find(|io| io.kind == "dynamic" && io.name == base)
+    })
+}
+
+/// The dtypes (GE names) the prototype lists for an input, if it lists any.
+pub fn input_types<'a>(proto: &'a OpProto, name: &str) -> Option<&'a [String]> {
+    input_proto(proto, name)?.types.as_deref()
+}
+
+/// Whether a prototype's type list admits `dt`. An index input listed as INT32 takes INT64 and
+/// the other way round, as GE's kernels do (TorchAir feeds TopKV2's k as INT64).
+pub fn dtype_allowed(types: &[String], dt: DType) -> bool {
+    let listed = |n: &str| types.iter().any(|t| t == n);
+    listed(dt.ge_name())
+        || match dt {
+            DType::I64 => listed("DT_INT32"),
+            DType::I32 => listed("DT_INT64"),
+            _ => false,
+        }
+}
+
+/// Whether the op's (first) output dtype is its inputs' promoted dtype (GE's `Promote`), so its
+/// inputs may differ in dtype.
+pub fn promotes(op_type: &str) -> bool {
+    op(op_type)
+        .and_then(|p| p.outputs.first())
+        .is_some_and(|o| o.promote.is_some())
 }
 
 /// Which AttrDef member an IR attr type is written in, and the list val_type it needs.
@@ -315,7 +357,9 @@ fn check_attrs(op: &OpDef, proto: Option<&OpProto>, errs: &mut Vec<String>) {
     for (name, value) in &op.attr {
         let got = member_of(value);
         if let Some((_, member)) = PRIVATE_ATTRS.iter().find(|(n, _)| n == name) {
-            if got != *member {
+            // An AttrDef with no value (TorchAir's `_inputs_all_sym` on Pack) reads as the
+            // default.
+            if got != *member && got != "nothing" {
                 errs.push(format!(
                     "attr '{name}' must be written as '{member}', found '{got}'"
                 ));

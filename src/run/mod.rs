@@ -1,7 +1,11 @@
-//! Stage 5, run: execute an exported .air with GE semantics, computing each op with libtorch
-//! kernels (through tch). The runner is strict: every op needs a kernel, every input tensor must
-//! have the dtype (and, where given, the shape) its input desc declares, and every output the
-//! dtype its output desc declares, so a graph whose descs lie fails here.
+//! Stage 5, run: execute an .air with GE semantics, computing each op with libtorch kernels
+//! (through tch). As GE's InferShape, every node's output dtype and shape follow from its op type,
+//! its attrs and its inputs (the kernels implement the op's rules); the tensor descs are checked
+//! against that. For graphs torch2air wrote (the `torch2air_version` model attr) every desc is
+//! checked and a mismatch is an error, so a graph whose descs lie fails here. For other graphs
+//! (TorchAir's, say) `Data` descs and the declared outputs are checked, other descs only where
+//! they carry information (a desc with no shape and the default dtype is a placeholder), and a
+//! mismatch is a warning ([`take_warnings`]).
 mod kernels;
 
 use crate::dtype::DType;
@@ -87,6 +91,34 @@ pub mod budget {
             }
         }
     }
+}
+
+/// The model attr torch2air writes on every .air it exports (its version); graphs without it
+/// are foreign.
+pub const MARKER_ATTR: &str = "torch2air_version";
+
+/// Whether torch2air wrote this model.
+pub fn is_ours(m: &ModelDef) -> bool {
+    m.attr.contains_key(MARKER_ATTR)
+}
+
+static WARNINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn warn(w: String) {
+    if let Ok(mut v) = WARNINGS.lock() {
+        if !v.contains(&w) {
+            v.push(w);
+        }
+    }
+}
+
+/// The warnings of the runs so far (desc mismatches and prototype dtypes in foreign graphs),
+/// each once; clears them.
+pub fn take_warnings() -> Vec<String> {
+    WARNINGS
+        .lock()
+        .map(|mut v| std::mem::take(&mut *v))
+        .unwrap_or_default()
 }
 
 /// Checks what the runner relies on before running anything: one graph, `Data` indices
@@ -346,11 +378,13 @@ pub fn run_model(m: &ModelDef, air_dir: &Path, inputs: &[Tensor]) -> Result<Vec<
             )));
         }
     }
+    let ours = is_ours(m);
     let mut values: HashMap<&str, Vec<Tensor>> = HashMap::new();
     let by_index: HashMap<i64, &Tensor> = expected.iter().map(|e| e.1).zip(inputs).collect();
     for op in &g.op {
         let fail =
             |e: String| Error::Run(format!("running node '{}' ({}): {e}", op.name, op.r#type));
+        NODE.with(|n| *n.borrow_mut() = format!("node '{}' ({})", op.name, op.r#type));
         let mut ins: Vec<Option<Tensor>> = vec![];
         for (k, inp) in op.input.iter().filter(|i| !i.ends_with(":-1")).enumerate() {
             if inp.is_empty() {
@@ -368,7 +402,10 @@ pub fn run_model(m: &ModelDef, air_dir: &Path, inputs: &[Tensor]) -> Result<Vec<
                 .and_then(|v| v.get(idx))
                 .ok_or_else(|| fail(format!("input '{inp}' is not computed before this node")))?;
             if let Some(d) = op.input_desc.get(k) {
-                check_desc(t, d, "input").map_err(fail)?;
+                // NetOutput's inputs are the graph's declared outputs: always checked.
+                let declared = op.r#type == "NetOutput";
+                desc_rule(ours, declared, check_desc(t, d, "input", ours || declared))
+                    .map_err(fail)?;
             }
             ins.push(Some(t.shallow_clone()));
         }
@@ -432,15 +469,28 @@ pub fn run_model(m: &ModelDef, air_dir: &Path, inputs: &[Tensor]) -> Result<Vec<
             }
             ty => {
                 let k = kernel(ty)
-                    .ok_or_else(|| fail("the runner has no kernel for this op type".into()))?;
-                let ctx = KCtx { op, inputs: ins };
+                    .ok_or_else(|| {
+                        fail(format!(
+                            "the runner has no kernel for op type '{ty}'; fix: run `torch2air check` on the .air to see \
+                             whether '{ty}' is a GE operator the graph uses correctly (the runner covers `torch2air ops`' \
+                             lowerings and TorchAir's)"
+                        ))
+                    })?;
+                if !ours {
+                    prototype_dtypes(op, &ins);
+                }
+                let ctx = KCtx {
+                    op,
+                    inputs: ins,
+                    foreign: !ours,
+                };
                 // A libtorch error inside a kernel (a shape or value the op cannot take, an
                 // allocation over the budget) is the graph's problem: an error naming the node.
                 let outs = crate::error::catch_quietly(|| k(&ctx))
                     .and_then(|r| r)
                     .map_err(fail)?;
                 for (t, d) in outs.iter().zip(&op.output_desc) {
-                    check_desc(t, d, "output").map_err(fail)?;
+                    desc_rule(ours, false, check_desc(t, d, "output", ours)).map_err(fail)?;
                 }
                 outs
             }
@@ -450,7 +500,77 @@ pub fn run_model(m: &ModelDef, air_dir: &Path, inputs: &[Tensor]) -> Result<Vec<
     Err(Error::Run("the graph has no NetOutput node".into()))
 }
 
-fn check_desc(t: &Tensor, d: &TensorDescriptor, what: &str) -> std::result::Result<(), String> {
+/// A desc that carries no information: no shape and the default dtype (DT_FLOAT) or none. TorchAir
+/// writes these for tensors whose dtype and shape it leaves to GE's inference.
+pub fn is_placeholder(d: &TensorDescriptor) -> bool {
+    d.shape.is_none() && matches!(d.dtype, 0 | 1)
+}
+
+/// A desc mismatch: an error for our own graphs, a warning (naming the node) for foreign ones.
+fn desc_rule(
+    ours: bool,
+    declared: bool,
+    r: std::result::Result<(), String>,
+) -> std::result::Result<(), String> {
+    match r {
+        Err(e) if !ours => {
+            let what = if declared { " (a declared output)" } else { "" };
+            warn_here(format!(
+                "{e}{what}; the value computed by GE's rules is used"
+            ));
+            Ok(())
+        }
+        r => r,
+    }
+}
+
+thread_local! {
+    static NODE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// A warning about the node being run.
+pub(crate) fn warn_here(w: String) {
+    let node = NODE.with(|n| n.borrow().clone());
+    warn(format!("{node}: {w}"));
+}
+
+/// Input dtypes outside the op's prototype lists (foreign graphs only): a warning each. An index
+/// input listed as INT32 takes INT64 and the other way round, as GE's kernels do (TopKV2's k).
+fn prototype_dtypes(op: &crate::proto::OpDef, ins: &[Option<Tensor>]) {
+    let Some(proto) = crate::ge::schema::op(&op.r#type) else {
+        return;
+    };
+    for (d, t) in op.input_desc.iter().zip(ins) {
+        let Some(t) = t else { continue };
+        let Ok(dt) = crate::dtype::of_tensor(t) else {
+            continue;
+        };
+        let Some(types) = crate::ge::schema::input_types(proto, &d.name) else {
+            continue;
+        };
+        if !crate::ge::schema::dtype_allowed(types, dt) {
+            warn_here(format!(
+                "input '{}' is {}, which the prototype of {} does not list ({}); run as given",
+                d.name,
+                dt.ge_name(),
+                op.r#type,
+                types.join(", ")
+            ));
+        }
+    }
+}
+
+/// Checks a tensor against its desc. `strict`: every desc counts; otherwise a placeholder desc
+/// ([`is_placeholder`]) is skipped.
+fn check_desc(
+    t: &Tensor,
+    d: &TensorDescriptor,
+    what: &str,
+    strict: bool,
+) -> std::result::Result<(), String> {
+    if !strict && is_placeholder(d) {
+        return Ok(());
+    }
     if d.dtype != 0 && desc_dtype(d).is_none() {
         return Err(format!(
             "{what} '{}' declares dtype {} (ge.proto numbering), which torch2air does not run",
@@ -469,7 +589,8 @@ fn check_desc(t: &Tensor, d: &TensorDescriptor, what: &str) -> std::result::Resu
         }
     }
     if let Some(s) = &d.shape {
-        if !shape_matches(&s.dim, &t.size()) {
+        // [-2]: unknown rank (GE's UNKNOWN_RANK).
+        if s.dim != [-2] && !shape_matches(&s.dim, &t.size()) {
             return Err(format!(
                 "{what} '{}' is declared with shape {:?} but is {:?}",
                 d.name,

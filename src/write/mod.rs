@@ -277,6 +277,11 @@ fn model_def(graph: GraphDef) -> ModelDef {
         m.attr.insert(k.into(), attr::int(0));
     }
     m.attr.insert("target_type".into(), attr::string("MINI"));
+    // Marks the graph as torch2air's: the runner checks every desc of its own graphs strictly.
+    m.attr.insert(
+        crate::run::MARKER_ATTR.into(),
+        attr::string(env!("CARGO_PKG_VERSION")),
+    );
     m
 }
 

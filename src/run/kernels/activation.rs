@@ -1,4 +1,4 @@
-//! Activations: HardSwish, Relu6, HardSigmoid, LeakyRelu, Elu, ClipByValueV2, PRelu, Softplus,
+//! Activations: Gelu, HardSwish, Relu6, HardSigmoid, LeakyRelu, Elu, ClipByValueV2, PRelu, Softplus,
 //! Mish, Selu, LogSigmoid, CeluV2, HardShrink, SoftShrink, ThresholdV2D.
 use super::spatial::{float_unary, need_float, torch_err, R};
 use super::{same_dtype, KCtx, Kernel};
@@ -7,6 +7,8 @@ use tch::Tensor;
 
 pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("HardSwish", |c| float_unary(c, "x", Tensor::f_hardswish));
+    // GE's Gelu is the erf form, x * Phi(x) (GeluV2 has the tanh approximation).
+    m.insert("Gelu", |c| float_unary(c, "x", |x| x.f_gelu("none")));
     m.insert("Relu6", |c| {
         Ok(vec![c.input("x")?.f_clamp(0.0, 6.0).map_err(torch_err)?])
     });

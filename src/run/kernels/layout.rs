@@ -1,4 +1,5 @@
-//! Splitting, packing, tiling, broadcasting, triangles, Fill and OnesLike.
+//! Splitting, packing, tiling, broadcasting (BroadcastTo, Expand), triangles, Fill, OnesLike and
+//! ZerosLike.
 use super::{int_values, norm_dim, tc, KCtx, Kernel};
 use std::collections::BTreeMap;
 use tch::Tensor;
@@ -13,6 +14,8 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("Tril", |c| triangle(c, false));
     m.insert("Fill", fill);
     m.insert("OnesLike", ones_like);
+    m.insert("ZerosLike", |c| Ok(vec![c.input("x")?.zeros_like()]));
+    m.insert("Expand", expand);
     m.insert("ReverseV2", reverse_v2);
 }
 
@@ -92,8 +95,16 @@ fn tile(c: &KCtx) -> Result<Vec<Tensor>, String> {
 /// NumPy broadcasting of `x` to `shape` (no -1 entries: GE takes the target shape as is).
 fn broadcast_to(c: &KCtx) -> Result<Vec<Tensor>, String> {
     let x = c.input("x")?;
-    let shape = int_values(c.input("shape")?)?;
+    let mut shape = int_values(c.input("shape")?)?;
     let xs = x.size();
+    // -1 keeps x's size in that dim (TorchAir passes torch's expand(-1) through).
+    let lead = shape.len() as i64 - xs.len() as i64;
+    for (i, d) in shape.iter_mut().enumerate() {
+        let j = i as i64 - lead;
+        if *d == -1 && j >= 0 {
+            *d = xs[j as usize];
+        }
+    }
     let ok = shape.len() >= xs.len()
         && shape.iter().all(|&d| d >= 0)
         && xs
@@ -107,14 +118,41 @@ fn broadcast_to(c: &KCtx) -> Result<Vec<Tensor>, String> {
     Ok(vec![tc(x.f_broadcast_to(shape.as_slice()))?.contiguous()])
 }
 
+/// `Expand` broadcasts as BroadcastTo does (numpy rules, -1 keeps a dim). A foreign graph whose
+/// x fits only as the leading dims of the shape (TorchAir's std: a mean reduced without
+/// keep_dims, expanded back to x's shape) gets x's dims aligned left, with a warning.
+fn expand(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let r = broadcast_to(c);
+    if r.is_ok() || !c.foreign {
+        return r;
+    }
+    let x = c.input("x")?;
+    let shape = int_values(c.input("shape")?)?;
+    let xs = x.size();
+    let fits = shape.len() > xs.len()
+        && shape.iter().all(|&d| d >= 0)
+        && xs.iter().zip(&shape).all(|(&a, &b)| a == b || a == 1);
+    if !fits {
+        return r;
+    }
+    crate::run::warn_here(format!(
+        "x {xs:?} does not broadcast to {shape:?} by GE's (numpy) rule; aligned left instead"
+    ));
+    let mut v = xs.clone();
+    v.resize(shape.len(), 1);
+    Ok(vec![tc(x
+        .reshape(v.as_slice())
+        .f_expand(shape.as_slice(), false))?
+    .contiguous()])
+}
+
 fn triangle(c: &KCtx, upper: bool) -> Result<Vec<Tensor>, String> {
     let x = c.input("x")?;
     if x.dim() < 2 {
         return Err(format!("needs at least 2 dims, got {:?}", x.size()));
     }
-    if x.kind() == tch::Kind::Bool {
-        return Err("takes no BOOL".into());
-    }
+    // BOOL is outside the prototype (TorchAir feeds it; the runner warns for foreign graphs) but
+    // the triangle of a mask is well defined.
     let d = c.int("diagonal")?;
     Ok(vec![if upper {
         tc(x.f_triu(d))?

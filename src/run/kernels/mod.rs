@@ -31,6 +31,9 @@ pub struct KCtx<'a> {
     pub op: &'a OpDef,
     /// Inputs by slot; None for an unfed optional input.
     pub inputs: Vec<Option<Tensor>>,
+    /// A graph torch2air did not write: GE's leniencies apply (with a warning) where torch2air's
+    /// own graphs are held to the prototype.
+    pub foreign: bool,
 }
 
 impl KCtx<'_> {
@@ -49,30 +52,66 @@ impl KCtx<'_> {
             .map_while(|k| self.opt(&format!("{name}{k}")))
             .collect()
     }
-    fn attr(&self, name: &str) -> Result<&crate::proto::AttrDef, String> {
-        self.op
-            .attr
-            .get(name)
+    /// The attr as given, else its prototype default (GE fills in defaults of absent attrs).
+    fn attr(&self, name: &str) -> Result<std::borrow::Cow<'_, crate::proto::AttrDef>, String> {
+        if let Some(a) = self.op.attr.get(name) {
+            return Ok(std::borrow::Cow::Borrowed(a));
+        }
+        crate::ge::schema::op(&self.op.r#type)
+            .and_then(|p| p.attr(name))
+            .and_then(crate::ge::schema::default_attr)
+            .map(std::borrow::Cow::Owned)
             .ok_or_else(|| format!("attr '{name}' is missing"))
     }
+    /// The layout of the input named `name`: its `input_layout_info` entry (TorchAir: formats,
+    /// then input indices), else the op's `data_format` attr (or its default).
+    pub fn input_layout(&self, name: &str) -> Result<String, String> {
+        let k = self.op.input_desc.iter().position(|d| d.name == name);
+        if let (Some(l), Some(k)) = (
+            self.op.attr.get("input_layout_info").and_then(layout_info),
+            k,
+        ) {
+            if let Some((_, f)) = l.iter().find(|(i, _)| *i == k as i64) {
+                return Ok(f.clone());
+            }
+        }
+        self.string("data_format")
+    }
     pub fn int(&self, name: &str) -> Result<i64, String> {
-        attr::as_int(self.attr(name)?).ok_or_else(|| format!("attr '{name}' is not an int"))
+        attr::as_int(&*self.attr(name)?).ok_or_else(|| format!("attr '{name}' is not an int"))
     }
     pub fn float(&self, name: &str) -> Result<f64, String> {
-        attr::as_float(self.attr(name)?)
+        attr::as_float(&*self.attr(name)?)
             .map(f64::from)
             .ok_or_else(|| format!("attr '{name}' is not a float"))
     }
     pub fn bool(&self, name: &str) -> Result<bool, String> {
-        attr::as_bool(self.attr(name)?).ok_or_else(|| format!("attr '{name}' is not a bool"))
+        attr::as_bool(&*self.attr(name)?).ok_or_else(|| format!("attr '{name}' is not a bool"))
     }
     pub fn string(&self, name: &str) -> Result<String, String> {
-        attr::as_str(self.attr(name)?).ok_or_else(|| format!("attr '{name}' is not a string"))
+        attr::as_str(&*self.attr(name)?).ok_or_else(|| format!("attr '{name}' is not a string"))
     }
     pub fn ints(&self, name: &str) -> Result<Vec<i64>, String> {
-        attr::as_list_int(self.attr(name)?)
+        attr::as_list_int(&*self.attr(name)?)
             .ok_or_else(|| format!("attr '{name}' is not a list of ints"))
     }
+}
+
+/// An `input_layout_info`/`output_layout_info` attr: a list holding the formats (s) and the
+/// input/output indices (i) they apply to, pairwise.
+pub fn layout_info(a: &crate::proto::AttrDef) -> Option<Vec<(i64, String)>> {
+    let Some(crate::proto::attr_def::Value::List(l)) = &a.value else {
+        return None;
+    };
+    if l.s.len() != l.i.len() {
+        return None;
+    }
+    Some(
+        l.i.iter()
+            .zip(&l.s)
+            .map(|(i, s)| (*i, String::from_utf8_lossy(s).into_owned()))
+            .collect(),
+    )
 }
 
 /// Values of an integer tensor input (axes, perm, shape).
@@ -92,6 +131,13 @@ pub fn norm_dim(d: i64, rank: i64) -> i64 {
     } else {
         d
     }
+}
+
+/// The promoted dtype of two dtypes (libtorch's promotion table: INT32 with INT64 is INT64, an
+/// int with a float is the float).
+pub fn promote(a: tch::Kind, b: tch::Kind) -> tch::Kind {
+    let z = |k| Tensor::zeros([0i64; 0], (k, tch::Device::Cpu));
+    (z(a) + z(b)).kind()
 }
 
 /// Both operands of a binary op must share a dtype: GE does not promote.

@@ -5,8 +5,11 @@ use tch::Tensor;
 
 pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("MatMulV2", matmul_v2);
+    m.insert("MatMul", matmul_v2);
     m.insert("BatchMatMulV2", batch_matmul_v2);
+    m.insert("BatchMatMul", batch_matmul);
     m.insert("LayerNorm", layer_norm);
+    m.insert("LayerNormV4", layer_norm_v4);
     m.insert("SoftmaxV2", |c| softmax(c, "x", false));
     m.insert("LogSoftmaxV2", |c| softmax(c, "logits", true));
     m.insert("GatherV2", gather_v2);
@@ -39,7 +42,8 @@ fn matmul_v2(c: &KCtx) -> Result<Vec<Tensor>, String> {
     same_dtype(a, b)?;
     if a.dim() != 2 || b.dim() != 2 {
         return Err(format!(
-            "MatMulV2 takes 2-D operands, got {:?} and {:?}",
+            "{} takes 2-D operands, got {:?} and {:?}",
+            c.op.r#type,
             a.size(),
             b.size()
         ));
@@ -60,6 +64,55 @@ fn batch_matmul_v2(c: &KCtx) -> Result<Vec<Tensor>, String> {
     }
     let y = t_last2(a, c.bool("adj_x1")?).matmul(&t_last2(b, c.bool("adj_x2")?));
     with_bias(c, y)
+}
+
+/// `BatchMatMul`: x1 @ x2 over broadcast batch dims, `adj_x1`/`adj_x2` transposing the last two
+/// dims; no bias.
+fn batch_matmul(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let (a, b) = (c.input("x1")?, c.input("x2")?);
+    same_dtype(a, b)?;
+    if a.dim() < 2 || b.dim() < 2 {
+        return Err(format!(
+            "BatchMatMul takes operands of rank >= 2, got {:?} and {:?}",
+            a.size(),
+            b.size()
+        ));
+    }
+    let y = t_last2(a, c.bool("adj_x1")?).f_matmul(&t_last2(b, c.bool("adj_x2")?));
+    Ok(vec![super::tc(y)?])
+}
+
+/// `LayerNormV4`: normalizes x over its last dims, which the `normalized_shape` tensor gives;
+/// gamma and beta optional (unfed: 1 and 0). Outputs y, and mean and rstd (1/sqrt(var + eps)),
+/// each x's shape with the normalized dims kept as 1.
+fn layer_norm_v4(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let ns = int_values(c.input("normalized_shape")?)?;
+    let rank = x.dim() as i64;
+    let k = ns.len() as i64;
+    if k == 0 || k > rank || x.size()[(rank - k) as usize..] != ns[..] {
+        return Err(format!(
+            "normalized_shape {ns:?} is not the trailing dims of x {:?}",
+            x.size()
+        ));
+    }
+    for (name, p) in [("gamma", c.opt("gamma")), ("beta", c.opt("beta"))] {
+        if let Some(p) = p {
+            same_dtype(x, p)?;
+            if p.size() != ns {
+                return Err(format!(
+                    "{name} has shape {:?}, not normalized_shape {ns:?}",
+                    p.size()
+                ));
+            }
+        }
+    }
+    let eps = c.float("epsilon")?;
+    let y = super::tc(x.f_layer_norm(ns.as_slice(), c.opt("gamma"), c.opt("beta"), eps, false))?;
+    let dims: Vec<i64> = (rank - k..rank).collect();
+    let mean = x.mean_dim(dims.as_slice(), true, None);
+    let rstd = (x.var_dim(dims.as_slice(), false, true) + eps).rsqrt();
+    Ok(vec![y, mean, rstd])
 }
 
 fn layer_norm(c: &KCtx) -> Result<Vec<Tensor>, String> {

@@ -8,6 +8,7 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("AvgPoolV2", avg_pool_v2);
     m.insert("AdaptiveAvgPool2d", adaptive_avg_pool2d);
     m.insert("AdaptiveMaxPool2d", adaptive_max_pool2d);
+    m.insert("MaxPoolWithArgmaxV1", max_pool_with_argmax_v1);
 }
 
 /// PyTorch's adaptive max pooling: `y`, and `argmax` (INT64), each maximum's flat position in
@@ -25,6 +26,34 @@ fn adaptive_max_pool2d(c: &KCtx) -> R {
     }
     let (y, i) = x.f_adaptive_max_pool2d([*h, *w]).map_err(torch_err)?;
     Ok(vec![y, i])
+}
+
+/// `MaxPoolWithArgmaxV1` (NCHW): `ksize`, `strides` and `pads` are 4-entry lists with the window
+/// in entries 1 and 2 (`[1, kh, kw, 1]`), `dilation` likewise, `ceil_mode`. Outputs y and argmax:
+/// the runner's argmax is each maximum's flat position in its H×W plane (INT32), not the NPU's
+/// bit-mask layout, which only MaxPoolGradWithArgmaxV1 reads.
+fn max_pool_with_argmax_v1(c: &KCtx) -> R {
+    nchw(c)?;
+    let x = c.input("x")?;
+    rank4(x, "x")?;
+    need_float(x, "x")?;
+    let mid = |name: &str| -> Result<[i64; 2], String> {
+        let v = c.ints(name)?;
+        match v.as_slice() {
+            [_, h, w, _] => Ok([*h, *w]),
+            _ => Err(format!("{name}={v:?}: expected 4 entries [1, h, w, 1]")),
+        }
+    };
+    let (k, s, p, d) = (
+        mid("ksize")?,
+        mid("strides")?,
+        mid("pads")?,
+        mid("dilation")?,
+    );
+    let (y, i) = x
+        .f_max_pool2d_with_indices(k, s, p, d, c.bool("ceil_mode")?)
+        .map_err(torch_err)?;
+    Ok(vec![y, i.to_kind(tch::Kind::Int)])
 }
 
 /// (kernel, stride, symmetric padding) of a 2-D pool, (H, W) each.

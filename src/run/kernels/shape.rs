@@ -12,6 +12,9 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("StridedSliceV2", strided_slice_v2);
     m.insert("Shape", shape);
     m.insert("Range", range);
+    m.insert("ExpandDims", expand_dims);
+    m.insert("FlattenV2", flatten_v2);
+    m.insert("AsStrided", as_strided);
 }
 
 /// The dims of `x` as a 1-D tensor of the `dtype` attr (INT32 or INT64).
@@ -154,17 +157,87 @@ fn strided_slice_v2(c: &KCtx) -> Result<Vec<Tensor>, String> {
     Ok(vec![y.contiguous()])
 }
 
-/// [start, limit) by delta; the three 0-D inputs share one dtype, which the output has.
+/// `ExpandDims`: x with a new dim of size 1 at `axis` (one value, -1 is the new last dim).
+fn expand_dims(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let axis = int_values(c.input("axis")?)?;
+    let [a] = axis.as_slice() else {
+        return Err("axis must hold one value".into());
+    };
+    let rank = x.dim() as i64 + 1;
+    let d = norm_dim(*a, rank);
+    if d < 0 || d >= rank {
+        return Err(format!("axis {a} out of range for rank {rank}"));
+    }
+    Ok(vec![x.unsqueeze(d)])
+}
+
+/// `FlattenV2`: dims `axis`..=`end_axis` merged into one.
+fn flatten_v2(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let rank = (x.dim() as i64).max(1);
+    let (a, e) = (
+        norm_dim(c.int("axis")?, rank),
+        norm_dim(c.int("end_axis")?, rank),
+    );
+    if a < 0 || e >= rank || a > e {
+        return Err(format!(
+            "axis {a}..end_axis {e} is not a dim range of rank {rank}"
+        ));
+    }
+    Ok(vec![super::tc(x.f_flatten(a, e))?])
+}
+
+/// `AsStrided`: the view of x's (contiguous) elements with `size`, `stride` and
+/// `storage_offset`, copied out; every element it reads must lie inside x.
+fn as_strided(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?.contiguous();
+    let size = int_values(c.input("size")?)?;
+    let stride = int_values(c.input("stride")?)?;
+    let off = int_values(c.input("storage_offset")?)?;
+    let [off] = off.as_slice() else {
+        return Err("storage_offset must hold one value".into());
+    };
+    if size.len() != stride.len() || size.iter().chain(&stride).any(|&v| v < 0) || *off < 0 {
+        return Err(format!(
+            "size {size:?}, stride {stride:?}, storage_offset {off}: sizes and strides must pair up, none negative"
+        ));
+    }
+    let last = size
+        .iter()
+        .zip(&stride)
+        .try_fold(*off, |acc, (s, t)| {
+            if *s == 0 {
+                Some(acc)
+            } else {
+                (s - 1).checked_mul(*t).and_then(|v| acc.checked_add(v))
+            }
+        })
+        .ok_or("size and stride overflow")?;
+    if size.iter().all(|&s| s > 0) && last >= x.numel() as i64 {
+        return Err(format!(
+            "reads element {last}, past x's {} elements",
+            x.numel()
+        ));
+    }
+    Ok(vec![super::tc(x.f_as_strided(
+        size.as_slice(),
+        stride.as_slice(),
+        Some(*off),
+    ))?
+    .contiguous()])
+}
+
+/// [start, limit) by delta. Each 0-D input has its own type list (TorchAir feeds INT32 start and
+/// delta with an INT64 limit); the output has the inputs' promoted dtype.
 fn range(c: &KCtx) -> Result<Vec<Tensor>, String> {
     let (s, l, d) = (c.input("start")?, c.input("limit")?, c.input("delta")?);
-    if s.kind() != l.kind() || s.kind() != d.kind() {
-        return Err("Range inputs differ in dtype".into());
-    }
     if s.numel() != 1 || l.numel() != 1 || d.numel() != 1 {
         return Err("Range inputs must be scalars".into());
     }
-    let opts = (s.kind(), tch::Device::Cpu);
-    let y = if matches!(s.kind(), tch::Kind::Int64 | tch::Kind::Int) {
+    let kind = super::promote(super::promote(s.kind(), l.kind()), d.kind());
+    let opts = (kind, tch::Device::Cpu);
+    let y = if matches!(kind, tch::Kind::Int64 | tch::Kind::Int) {
         let (a, b, k) = (s.int64_value(&[]), l.int64_value(&[]), d.int64_value(&[]));
         if k == 0 {
             return Err("Range delta is 0".into());

@@ -8,12 +8,32 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("Sort", sort);
     m.insert("ArgMaxV2", |c| arg(c, true));
     m.insert("ArgMin", |c| arg(c, false));
+    m.insert("ArgMaxWithValue", |c| arg_with_value(c, true));
+    m.insert("ArgMinWithValue", |c| arg_with_value(c, false));
     m.insert("ReduceMax", |c| reduce(c, true));
     m.insert("ReduceMin", |c| reduce(c, false));
     m.insert("Maximum", |c| binary(c, Tensor::f_maximum));
     m.insert("Minimum", |c| binary(c, Tensor::f_minimum));
     m.insert("Cummax", |c| cumulative(c, "dim", true));
     m.insert("Cummin", |c| cumulative(c, "axis", false));
+}
+
+/// `ArgMaxWithValue`/`ArgMinWithValue`: along `dimension`, the index (INT32) and the value of the
+/// max/min; `keep_dims` keeps the dim as 1.
+fn arg_with_value(c: &KCtx, max: bool) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    no_bool(x)?;
+    let dim = axis_of(x, c.int("dimension")?)?;
+    if x.size()[dim as usize] == 0 {
+        return Err("reduces an empty dim".into());
+    }
+    let keep = c.bool("keep_dims")?;
+    let (v, i) = if max {
+        tc(x.f_max_dim(dim, keep))?
+    } else {
+        tc(x.f_min_dim(dim, keep))?
+    };
+    Ok(vec![i.to_kind(Kind::Int), v])
 }
 
 fn no_bool(t: &Tensor) -> Result<(), String> {
@@ -36,8 +56,9 @@ fn topk(c: &KCtx) -> Result<Vec<Tensor>, String> {
     let x = c.input("x")?;
     no_bool(x)?;
     let kt = c.input("k")?;
-    if kt.kind() != Kind::Int {
-        return Err(format!("k must be INT32, got {:?}", kt.kind()));
+    // The header lists INT32; GE's kernel takes INT64 too (TorchAir feeds it).
+    if !matches!(kt.kind(), Kind::Int | Kind::Int64) {
+        return Err(format!("k must be INT32 or INT64, got {:?}", kt.kind()));
     }
     let k = int_values(kt)?;
     let [k] = k.as_slice() else {

@@ -1,5 +1,5 @@
 //! Helpers shared by the NCHW kernel families (conv, pool, norm, resize, pad, activation).
-//! NCHW only: a kernel whose `data_format` is anything else fails (the exporter writes NCHW).
+//! NCHW only: a kernel whose input layout is anything else fails (the exporter writes NCHW).
 use super::KCtx;
 use tch::{Kind, Tensor};
 
@@ -34,8 +34,10 @@ pub(super) fn float_unary(
     Ok(vec![f(x).map_err(torch_err)?])
 }
 
+/// The layout of the op's input `x` must be NCHW: its `input_layout_info` entry where given
+/// (TorchAir leaves `data_format` at its default then), else `data_format`.
 pub(super) fn nchw(c: &KCtx) -> Result<(), String> {
-    let f = c.string("data_format")?;
+    let f = c.input_layout("x")?;
     if f != "NCHW" {
         return Err(format!(
             "data_format '{f}' is not supported by the runner (NCHW is)"
