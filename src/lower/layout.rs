@@ -278,29 +278,34 @@ fn triangle(c: &mut Ctx, ty: &str) -> RuleResult {
 
 fn diff(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let mut shape = c.in_shape("self")?;
-    let dim = Ctx::dim(c.int("dim")?, shape.len() as i64);
+    let rank = c.rank("self")?;
+    let dim = Ctx::dim(c.int("dim")?, rank as i64) as usize;
     let n = c.int("n")?;
     let mut x = c.tensor_as("self", out)?;
     let mut parts = vec![];
     if c.has("prepend") {
-        parts.push(("prepend", c.in_shape("prepend")?));
+        parts.push("prepend");
     }
-    parts.push(("self", shape.clone()));
+    parts.push("self");
     if c.has("append") {
-        parts.push(("append", c.in_shape("append")?));
+        parts.push("append");
+    }
+    // The length along `dim` when it is static for every part; a dynamic one is sliced by
+    // Python bounds (`1:` and `:-1`), which StridedSliceV2 resolves against the run-time size.
+    let mut size = Some(0);
+    for name in &parts {
+        let dims = c.in_dims(name)?;
+        if dims.len() != rank {
+            return Err(format!("diff's {name} must have as many dims as self"));
+        }
+        size = size.zip(dims[dim]).map(|(a, b)| a + b);
     }
     if parts.len() > 1 {
         let mut ports = vec![];
-        let mut len = 0;
-        for (name, s) in &parts {
-            if s.len() != shape.len() {
-                return Err(format!("diff's {name} must have as many dims as self"));
-            }
-            len += s[dim as usize];
+        for name in &parts {
             ports.push(c.tensor_as(name, out)?);
         }
-        let d = c.scalar_i64(dim)?;
+        let d = c.scalar_i64(dim as i64)?;
         let k = ports.len() as i64;
         x = c.op1(
             "ConcatV2",
@@ -308,15 +313,19 @@ fn diff(c: &mut Ctx) -> RuleResult {
             vec![("N", attr::int(k))],
             out,
         )?;
-        shape[dim as usize] = len;
     }
-    let mut size = shape[dim as usize];
     for _ in 0..n {
-        if size == 0 {
-            break;
-        }
-        let hi = c.slice_axis(x, dim, 1, size, out)?;
-        let lo = c.slice_axis(x, dim, 0, size - 1, out)?;
+        let (hi, lo) = match size {
+            Some(0) => break,
+            Some(s) => (
+                c.slice_axis(x, dim as i64, 1, s, out)?,
+                c.slice_axis(x, dim as i64, 0, s - 1, out)?,
+            ),
+            None => (
+                c.slice_axis(x, dim as i64, 1, i64::MAX, out)?,
+                c.slice_axis(x, dim as i64, 0, -1, out)?,
+            ),
+        };
         x = if out == DType::Bool {
             let hi = c.cast(hi, DType::U8)?;
             let lo = c.cast(lo, DType::U8)?;
@@ -324,7 +333,7 @@ fn diff(c: &mut Ctx) -> RuleResult {
         } else {
             c.op1("Sub", vec![In::P(hi), In::P(lo)], vec![], out)?
         };
-        size -= 1;
+        size = size.map(|s| s - 1);
     }
     Ok(vec![x])
 }

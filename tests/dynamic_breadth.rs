@@ -1,0 +1,107 @@
+//! Issue 10 item 4, `--dynamic` as wide as static: Hugging Face decoders traced with ids only
+//! (GPT-2, Llama, Qwen2; transformers' mask helper calls `aten::diff`) exported once with batch
+//! and sequence dynamic and run by the runner at 3 sequence lengths x 2 batch sizes against
+//! TorchScript; and one fixture per op family whose rule used to need static shapes, exported
+//! static and dynamic (models/make_dynamic_breadth.py).
+mod common;
+use common::*;
+use torch2air::api::{dynamo_export, CompilerConfig};
+use torch2air::proto::ModelDef;
+use torch2air::run::run_air;
+use torch2air::verify::{compare, graph_tensors, torchscript_outputs};
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    model(&format!("dynamic/breadth/{name}"))
+}
+
+fn specs(s: &[&str]) -> Vec<String> {
+    s.iter().map(|s| s.to_string()).collect()
+}
+
+/// Exports `name` once with every input dim dynamic (sample inputs `sample`, seed 1).
+fn export_dynamic(
+    name: &str,
+    sample: &[&str],
+) -> (tempfile::TempDir, torch2air::ExportReport, ModelDef) {
+    let d = tmp();
+    let out = d.path().join("out");
+    let args = torch2air::spec::make_all(&specs(sample), 1).unwrap();
+    let r = dynamo_export(
+        args,
+        fixture(name),
+        out.to_str().unwrap(),
+        "export",
+        true,
+        &CompilerConfig::default(),
+    )
+    .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let m = read_air(&r.air);
+    torch2air::ge::schema::check_graph(&m.graph[0]).unwrap();
+    (d, r, m)
+}
+
+/// Runs the export on inputs made from `at` and compares with TorchScript at those sizes.
+fn check_at(name: &str, air: &std::path::Path, at: &[&str], seed: u64, tol: f64) {
+    let args = torch2air::spec::make_all(&specs(at), seed).unwrap();
+    let reference = torchscript_outputs(&fixture(name), &args).unwrap();
+    let got =
+        run_air(air, &graph_tensors(&args)).unwrap_or_else(|e| panic!("{name} at {at:?}: {e}"));
+    let checks = compare(&reference, &got, None, None).unwrap();
+    assert_eq!(checks.len(), reference.len(), "{name} at {at:?}");
+    for c in checks {
+        assert!(c.ok, "{name} at {at:?}: {c}");
+        assert!(c.max_abs <= tol, "{name} at {at:?}: {c}");
+    }
+}
+
+fn data_shape(m: &ModelDef, name: &str) -> Vec<i64> {
+    op(m, name).output_desc[0]
+        .shape
+        .as_ref()
+        .unwrap()
+        .dim
+        .clone()
+}
+
+const DECODERS: [&str; 3] = ["gpt2_ids.pt", "llama_ids.pt", "qwen2_ids.pt"];
+
+#[test]
+fn hf_decoders_export_once_and_run_at_three_lengths_and_two_batches() {
+    for name in DECODERS {
+        let (_d, r, m) = export_dynamic(name, &["i64[2,8]:0..100"]);
+        assert_eq!(
+            r.dynamic_dims,
+            vec!["input_ids[0]", "input_ids[1]"],
+            "{name}: {:?}",
+            r.notes
+        );
+        assert!(r.notes.is_empty(), "{name}: {:?}", r.notes);
+        assert!(
+            r.guards.iter().all(|g| !g.dynamic),
+            "{name}: a guard on a dynamic dim: {:?}",
+            r.guards.iter().filter(|g| g.dynamic).collect::<Vec<_>>()
+        );
+        assert_eq!(data_shape(&m, "input_ids"), vec![-1, -1], "{name}");
+        let mut seed = 30;
+        for batch in [1, 3] {
+            for seq in [5, 12, 17] {
+                let at = format!("i64[{batch},{seq}]:0..100");
+                check_at(name, &r.air, &[&at], seed, 1e-4);
+                seed += 1;
+            }
+        }
+    }
+}
+
+#[test]
+fn hf_decoders_static() {
+    for name in DECODERS {
+        let v = verify_fixture(
+            &format!("dynamic/breadth/{name}"),
+            &["i64[2,8]:0..100"],
+            1e-4,
+        );
+        assert!(v.export.dynamic_dims.is_empty());
+        assert!(!types(&v.air).iter().any(|t| t == "Shape"), "{name}");
+    }
+}
