@@ -63,9 +63,58 @@ def make_decoders():
         save(traced, f"{name}_ids.pt")
 
 
+# --- One module per op family. Inputs: see tests/dynamic_breadth.rs.
+class Rnn(nn.Module):
+    """LSTM (2 layers, batch_first) and a bidirectional GRU over x [B, T, 4]: unrolled, so the
+    sequence dim is pinned; the batch dim stays dynamic."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(4, 8, num_layers=2, batch_first=True)
+        self.gru = nn.GRU(4, 6, bidirectional=True)
+
+    def forward(self, x):
+        y, (h, c) = self.lstm(x)
+        g, hg = self.gru(x.transpose(0, 1))
+        return y, h, c, g, hg
+
+
+class ConvTranspose(nn.Module):
+    """ConvTranspose2d on x [B, 3, H, W] and ConvTranspose1d on y [B, 3, L]: output sizes from
+    the input's."""
+
+    def __init__(self):
+        super().__init__()
+        self.up2 = nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1)
+        self.up2d = nn.ConvTranspose2d(3, 2, (2, 3), stride=(1, 3), padding=(0, 1), dilation=2)
+        self.up1 = nn.ConvTranspose1d(3, 5, 4, stride=3, padding=2, output_padding=1)
+
+    def forward(self, x, y):
+        return self.up2(x), self.up2d(x), self.up1(y), self.up1(y[0])
+
+
+class Diff(nn.Module):
+    """torch.diff along a dynamic dim: n=1, n=2 with prepend/append, on bools."""
+
+    def forward(self, x):
+        a = torch.diff(x, dim=1)
+        b = torch.diff(x, n=2, dim=-1, prepend=x[:, :, :1] - 1.0, append=x[:, :, :1] * 2.0)
+        c = torch.diff(x > 0, dim=0)
+        return a, b, c
+
+
+def make_families():
+    torch.manual_seed(5)
+    save(torch.jit.script(Rnn().eval()), "rnn.pt")
+    torch.manual_seed(6)
+    save(torch.jit.script(ConvTranspose().eval()), "conv_transpose.pt")
+    save(torch.jit.script(Diff()), "diff.pt")
+
+
 def main():
     os.makedirs(HERE, exist_ok=True)
     make_decoders()
+    make_families()
 
 
 if __name__ == "__main__":

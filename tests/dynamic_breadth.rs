@@ -105,3 +105,87 @@ fn hf_decoders_static() {
         assert!(!types(&v.air).iter().any(|t| t == "Shape"), "{name}");
     }
 }
+
+/// One op family: verified static at `sample`, then exported once with every dim dynamic (the
+/// dims left dynamic must be `dynamic`, each pinned or fixed dim's note must contain one of
+/// `notes`) and run at each of `sizes` against TorchScript.
+fn family(
+    name: &str,
+    sample: &[&str],
+    dynamic: &[&str],
+    notes: &[&str],
+    sizes: &[&[&str]],
+) -> ModelDef {
+    let v = verify_fixture(&format!("dynamic/breadth/{name}"), sample, 1e-5);
+    assert!(
+        !types(&v.air).iter().any(|t| t == "Shape"),
+        "{name}: static"
+    );
+    let (_d, r, m) = export_dynamic(name, sample);
+    assert_eq!(r.dynamic_dims, dynamic, "{name}: {:?}", r.notes);
+    assert_eq!(r.notes.len(), notes.len(), "{name}: {:?}", r.notes);
+    for n in notes {
+        assert!(
+            r.notes.iter().any(|x| x.contains(n)),
+            "{name}: no note with {n:?}: {:?}",
+            r.notes
+        );
+    }
+    assert!(sizes.len() >= 3, "three sizes at least");
+    for (k, at) in sizes.iter().enumerate() {
+        check_at(name, &r.air, at, 40 + k as u64, 1e-5);
+    }
+    m
+}
+
+#[test]
+fn diff_on_dynamic_dims() {
+    let m = family(
+        "diff.pt",
+        &["f32[3,5,6]"],
+        &["x[0]", "x[1]", "x[2]"],
+        &[],
+        &[
+            &["f32[2,5,6]"],
+            &["f32[6,2,9]"],
+            &["f32[4,11,3]"],
+            &["f32[1,1,1]"],
+        ],
+    );
+    assert_eq!(data_shape(&m, "x"), vec![-1, -1, -1]);
+}
+
+#[test]
+fn rnn_batch_stays_dynamic_and_the_unrolled_sequence_is_pinned() {
+    family(
+        "rnn.pt",
+        &["f32[2,5,4]"],
+        &["x[0]"],
+        &[
+            "'x' dim 2 is fixed at 4 by the model",
+            "'x' dim 1 is pinned at 5: the graph depends on it at rnn.py",
+        ],
+        &[&["f32[1,5,4]"], &["f32[3,5,4]"], &["f32[7,5,4]"]],
+    );
+}
+
+#[test]
+fn conv_transpose_output_size_from_shape() {
+    let m = family(
+        "conv_transpose.pt",
+        &["f32[2,3,5,6]", "f32[2,3,7]"],
+        &["x[0]", "x[2]", "x[3]", "y[0]", "y[2]"],
+        &["'x' dim 1 is fixed at 3", "'y' dim 1 is fixed at 3"],
+        &[
+            &["f32[1,3,5,6]", "f32[3,3,7]"],
+            &["f32[2,3,9,4]", "f32[2,3,2]"],
+            &["f32[3,3,1,11]", "f32[1,3,13]"],
+        ],
+    );
+    // input_size is Pack(batch, C, (H-1)·s + k', ..) cast to INT32, not a constant.
+    for t in ops_of_type(&m, "Conv2DTranspose") {
+        let src = &t.input[0];
+        let producer = src.split(':').next().unwrap();
+        assert_eq!(op(&m, producer).r#type, "Cast", "{}", t.name);
+    }
+}
