@@ -103,12 +103,31 @@ class Diff(nn.Module):
         return a, b, c
 
 
+class Layout(nn.Module):
+    """Shuffles, repeats, rolls, unbinds and variances over x [B, 8, H, W] with B, H, W dynamic,
+    and isfinite on an int tensor."""
+
+    def forward(self, x, i):
+        a, b = x[:, :2].unbind(1)
+        r = torch.roll(x, 3)
+        ri = x.repeat_interleave(2, dim=2)
+        rf = x.repeat_interleave(3)
+        ps = F.pixel_shuffle(x, 2)
+        pu = F.pixel_unshuffle(ri.repeat_interleave(2, dim=3), 2)
+        cs = F.channel_shuffle(x, 2)
+        v = torch.var(x, dim=(2, 3))
+        s = torch.std(x, dim=-1, unbiased=False)
+        vm, m = torch.var_mean(x, 1, keepdim=True)
+        return a, b, r, ri, rf, ps, pu, cs, v, s, vm, m, torch.isfinite(i)
+
+
 def make_families():
     torch.manual_seed(5)
     save(torch.jit.script(Rnn().eval()), "rnn.pt")
     torch.manual_seed(6)
     save(torch.jit.script(ConvTranspose().eval()), "conv_transpose.pt")
     save(torch.jit.script(Diff()), "diff.pt")
+    save(torch.jit.script(Layout()), "layout.pt")
 
 
 def main():

@@ -189,3 +189,19 @@ fn conv_transpose_output_size_from_shape() {
         assert_eq!(op(&m, producer).r#type, "Cast", "{}", t.name);
     }
 }
+
+#[test]
+fn layout_and_variance_on_dynamic_dims() {
+    let m = family(
+        "layout.pt",
+        &["f32[2,8,6,4]", "i64[3,5]"],
+        &["x[0]", "x[2]", "x[3]", "i[0]", "i[1]"],
+        &["'x' dim 1 is fixed at 8 by the model"],
+        &[
+            &["f32[1,8,6,4]", "i64[1,1]"],
+            &["f32[3,8,3,7]", "i64[4,2]"],
+            &["f32[2,8,10,1]", "i64[2,9]"],
+        ],
+    );
+    assert_eq!(data_shape(&m, "x"), vec![-1, 8, -1, -1]);
+}

@@ -1,6 +1,7 @@
 //! Rearrangements of whole tensors: diagonals, flips and rotations, `atleast_*`, stacks along
 //! a dim, grids (`meshgrid`, `cartesian_prod`), block diagonals, pixel and channel shuffles.
 use super::layout::tensor_list;
+use super::sym::{self, Dim};
 use super::{Ctx, RuleResult, Rules};
 use crate::dtype::DType;
 use crate::ge::{attr, In};
@@ -519,24 +520,42 @@ fn pixel_unshuffle(c: &mut Ctx) -> RuleResult {
     let res = c.out_dtype(0)?;
     // BOOL moves as UINT8: Transpose and GatherV2 do not list it.
     let out = via_u8(res);
-    let shape = lead_dynamic(c, "self", 3)?;
+    // Batch, height and width may be dynamic (divided by r in the graph); channels constant.
+    let shape = c.sym_dims("self")?;
     let r = c.int("downscale_factor")?;
     let n = shape.len();
-    if n < 3 || r <= 0 || shape[n - 2] % r != 0 || shape[n - 1] % r != 0 {
-        return Err(format!(
-            "pixel_unshuffle of {shape:?} by {r}: height and width must be multiples of {r}"
-        ));
-    }
+    let multiple = |d: &Dim| match d {
+        Dim::K(k) => k % r == 0,
+        Dim::P(_) => true,
+    };
+    let ch = match shape.get(n.wrapping_sub(3)) {
+        Some(Dim::K(ch)) if r > 0 && multiple(&shape[n - 2]) && multiple(&shape[n - 1]) => *ch,
+        _ => {
+            return Err(format!(
+                "pixel_unshuffle of {:?} by {r}: height and width must be multiples of {r}, the channels constant",
+                sym::known(&shape)
+            ))
+        }
+    };
     let lead = &shape[..n - 3];
-    let (ch, h, w) = (shape[n - 3], shape[n - 2] / r, shape[n - 1] / r);
+    let h = c.dim_div(shape[n - 2], r)?;
+    let w = c.dim_div(shape[n - 1], r)?;
     let x = c.tensor_as("self", out)?;
-    let split: Vec<i64> = lead.iter().copied().chain([ch, h, r, w, r]).collect();
-    let x = c.reshape_const(x, &split, out)?;
+    let split: Vec<Dim> = lead
+        .iter()
+        .copied()
+        .chain([Dim::K(ch), h, Dim::K(r), w, Dim::K(r)])
+        .collect();
+    let x = c.reshape_dims(x, &split, out)?;
     let l = lead.len() as i64;
     let perm: Vec<i64> = (0..l).chain([l, l + 2, l + 4, l + 1, l + 3]).collect();
     let x = c.transpose_const(x, &perm, out)?;
-    let merged: Vec<i64> = lead.iter().copied().chain([ch * r * r, h, w]).collect();
-    let y = c.reshape_const(x, &merged, out)?;
+    let merged: Vec<Dim> = lead
+        .iter()
+        .copied()
+        .chain([Dim::K(ch * r * r), h, w])
+        .collect();
+    let y = c.reshape_dims(x, &merged, out)?;
     back(c, y, res)
 }
 
@@ -544,23 +563,28 @@ fn channel_shuffle(c: &mut Ctx) -> RuleResult {
     let res = c.out_dtype(0)?;
     // BOOL moves as UINT8: Transpose and GatherV2 do not list it.
     let out = via_u8(res);
-    let shape = lead_dynamic(c, "self", c.rank("self")?.saturating_sub(1))?;
+    // Every dim but the channels may be dynamic.
+    let shape = c.sym_dims("self")?;
     let g = c.int("groups")?;
-    if shape.len() < 3 || g <= 0 || shape[1] % g != 0 {
-        return Err(format!(
-            "channel_shuffle of {shape:?} in {g} groups: needs at least 3 dims and channels a multiple of the groups"
-        ));
-    }
+    let ch = match shape.get(1) {
+        Some(Dim::K(ch)) if shape.len() >= 3 && g > 0 && ch % g == 0 => *ch,
+        _ => {
+            return Err(format!(
+                "channel_shuffle of {:?} in {g} groups: needs at least 3 dims and constant channels, a multiple of the groups",
+                sym::known(&shape)
+            ))
+        }
+    };
     let x = c.tensor_as("self", out)?;
-    let split: Vec<i64> = [shape[0], g, shape[1] / g]
+    let split: Vec<Dim> = [shape[0], Dim::K(g), Dim::K(ch / g)]
         .into_iter()
         .chain(shape[2..].iter().copied())
         .collect();
-    let x = c.reshape_const(x, &split, out)?;
+    let x = c.reshape_dims(x, &split, out)?;
     let mut perm: Vec<i64> = (0..split.len() as i64).collect();
     perm.swap(1, 2);
     let x = c.transpose_const(x, &perm, out)?;
-    let y = c.reshape_const(x, &shape, out)?;
+    let y = c.reshape_dims(x, &shape, out)?;
     back(c, y, res)
 }
 
@@ -576,18 +600,4 @@ fn via_u8(dt: DType) -> DType {
 /// A rule's single result `y` cast to the result dtype.
 fn back(c: &mut Ctx, y: Port, res: DType) -> RuleResult {
     Ok(vec![c.cast(y, res)?])
-}
-
-/// The shape of a tensor argument where one dynamic dim among its first `rank - keep` dims
-/// (a batch dim, which a Reshape can leave as -1) is -1; more dynamic dims, or one in the last
-/// `keep`, are refused as `Ctx::in_shape` refuses them.
-fn lead_dynamic(c: &Ctx, name: &str, keep: usize) -> Result<Vec<i64>, String> {
-    let dims = c.in_dims(name)?;
-    let lead = dims.len().saturating_sub(keep);
-    let dynamic: Vec<usize> = (0..dims.len()).filter(|&i| dims[i].is_none()).collect();
-    match dynamic.as_slice() {
-        [] => c.in_shape(name),
-        [d] if *d < lead => Ok(dims.iter().map(|s| s.unwrap_or(-1)).collect()),
-        _ => c.in_shape(name),
-    }
 }
