@@ -10,8 +10,17 @@ use torch2air::proto::ModelDef;
 use torch2air::run::run_air;
 use torch2air::verify::{compare, graph_tensors, torchscript_outputs};
 
+/// A fixture of models/dynamic/breadth, or (a name with a folder) of models/.
 fn fixture(name: &str) -> std::path::PathBuf {
-    model(&format!("dynamic/breadth/{name}"))
+    model(&fixture_name(name))
+}
+
+fn fixture_name(name: &str) -> String {
+    if name.contains('/') {
+        name.to_string()
+    } else {
+        format!("dynamic/breadth/{name}")
+    }
 }
 
 fn specs(s: &[&str]) -> Vec<String> {
@@ -116,7 +125,7 @@ fn family(
     notes: &[&str],
     sizes: &[&[&str]],
 ) -> ModelDef {
-    let v = verify_fixture(&format!("dynamic/breadth/{name}"), sample, 1e-5);
+    let v = verify_fixture(&fixture_name(name), sample, 1e-5);
     assert!(
         !types(&v.air).iter().any(|t| t == "Shape"),
         "{name}: static"
@@ -204,4 +213,35 @@ fn layout_and_variance_on_dynamic_dims() {
         ],
     );
     assert_eq!(data_shape(&m, "x"), vec![-1, 8, -1, -1]);
+}
+
+#[test]
+fn fused_transformer_encoder_and_mha_on_dynamic_batch_and_sequence() {
+    family(
+        "vision/transformer_encoder.pt",
+        &["i64[2,6]:1..50", "bool[2,6]"],
+        &[
+            "ids[0]",
+            "ids[1]",
+            "src_key_padding_mask[0]",
+            "src_key_padding_mask[1]",
+        ],
+        &[],
+        &[
+            &["i64[1,9]:1..50", "bool[1,9]"],
+            &["i64[3,4]:1..50", "bool[3,4]"],
+            &["i64[5,13]:1..50", "bool[5,13]"],
+        ],
+    );
+    family(
+        "vision/ops_mha.pt",
+        &["f32[2,6,16]", "bool[2,6]"],
+        &["x[0]", "x[1]", "pad[0]", "pad[1]"],
+        &["'x' dim 2 is fixed at 16 by the model"],
+        &[
+            &["f32[1,9,16]", "bool[1,9]"],
+            &["f32[3,4,16]", "bool[3,4]"],
+            &["f32[4,11,16]", "bool[4,11]"],
+        ],
+    );
 }
