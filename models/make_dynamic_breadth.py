@@ -121,6 +121,27 @@ class Layout(nn.Module):
         return a, b, r, ri, rf, ps, pu, cs, v, s, vm, m, torch.isfinite(i)
 
 
+class Index(nn.Module):
+    """Writes by index and mask, scatter, take and masked_scatter on x [B, T, 4] (B, T dynamic)
+    with idx [K] (K dynamic) of positions along T; the last dim is pinned by slices."""
+
+    def forward(self, x, idx):
+        # x[:, idx] = v written out of place (an in-place write through the x[:, ...] view is
+        # put back into the graph only with static shapes).
+        y = torch.index_put(x, [None, idx], torch.full([1], 0.5))
+        z = x.clone()
+        z[x > 0] = -1.0
+        w = torch.index_put(x, [None, idx - 3], x[:, :1] * 2.0, accumulate=True)
+        index = (x[:, :, :2].abs() * 10).long() % 2
+        s1 = torch.scatter(x, 1, index, x * 3.0)
+        s2 = x.scatter(1, index, 1.5)
+        s3 = torch.scatter_add(x, 1, index, x)
+        t = torch.take(x, idx - 1)
+        m1 = x.masked_scatter(x > 0, x * 2.0)
+        m2 = x.masked_scatter(x[:, :, :1] > 0, x * 3.0)
+        return y, z, w, s1, s2, s3, t, m1, m2
+
+
 def make_families():
     torch.manual_seed(5)
     save(torch.jit.script(Rnn().eval()), "rnn.pt")
@@ -128,6 +149,7 @@ def make_families():
     save(torch.jit.script(ConvTranspose().eval()), "conv_transpose.pt")
     save(torch.jit.script(Diff()), "diff.pt")
     save(torch.jit.script(Layout()), "layout.pt")
+    save(torch.jit.script(Index()), "index.pt")
 
 
 def main():

@@ -245,3 +245,18 @@ fn fused_transformer_encoder_and_mha_on_dynamic_batch_and_sequence() {
         ],
     );
 }
+
+#[test]
+fn index_writes_scatter_take_on_dynamic_dims() {
+    family(
+        "index.pt",
+        &["f32[2,5,4]", "i64[3]:0..3"],
+        &["x[0]", "x[1]", "idx[0]"],
+        &["'x' dim 2 is pinned at 4"],
+        &[
+            &["f32[1,3,4]", "i64[1]:0..3"],
+            &["f32[3,9,4]", "i64[6]:0..3"],
+            &["f32[5,4,4]", "i64[2]:0..3"],
+        ],
+    );
+}

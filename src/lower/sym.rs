@@ -222,6 +222,24 @@ impl Ctx<'_> {
         }
     }
 
+    /// A dim as a 0-D INT64 port.
+    pub fn dim_scalar(&mut self, d: Dim) -> Result<super::Port, String> {
+        match d {
+            Dim::K(k) => self.scalar_i64(k),
+            Dim::P(p) => Ok(p),
+        }
+    }
+
+    /// `a · b`.
+    pub fn dim_times(&mut self, a: Dim, b: Dim) -> Result<Dim, String> {
+        if let (Dim::K(a), Dim::K(b)) = (a, b) {
+            return Ok(Dim::K(a * b));
+        }
+        let a = self.dim_scalar(a)?;
+        let b = self.dim_scalar(b)?;
+        Ok(Dim::P(self.bin("Mul", a, b, DType::I64)?))
+    }
+
     /// `a · k`.
     pub fn dim_mul(&mut self, a: Dim, k: i64) -> Result<Dim, String> {
         self.dim_op("Mul", a, k)
@@ -246,10 +264,7 @@ impl Ctx<'_> {
         }
         let mut ports = vec![];
         for d in dims {
-            ports.push(match d {
-                Dim::K(k) => self.scalar_i64(*k)?,
-                Dim::P(p) => *p,
-            });
+            ports.push(self.dim_scalar(*d)?);
         }
         pack(self.b, ports)
     }
