@@ -142,6 +142,23 @@ class Index(nn.Module):
         return y, z, w, s1, s2, s3, t, m1, m2
 
 
+class Linalg(nn.Module):
+    """kron, diagonal, diag, block_diag, einsum and tensordot of x [N, M] and y [M, N] (dynamic),
+    diag of v [K], and fold of f [B, 12, 4] (the batch dynamic)."""
+
+    def forward(self, x, y, v, f):
+        out = [torch.kron(x, y), torch.diagonal(x, 1), torch.diagonal(x, -1)]
+        out.append(torch.diagonal(torch.stack([x, x * 2.0]), 0, 1, 2))
+        out.append(torch.diag(x))
+        out.append(torch.diag(v, 2))
+        out.append(torch.diag(v > 0, -1))
+        out.append(torch.block_diag(x, y, v))
+        out.append(torch.einsum("ij,jk->ik", x, y))
+        out.append(torch.tensordot(x, y.t(), dims=([0, 1], [0, 1])).reshape(1))
+        out.append(F.fold(f, (3, 3), 2))
+        return out
+
+
 def make_families():
     torch.manual_seed(5)
     save(torch.jit.script(Rnn().eval()), "rnn.pt")
@@ -150,6 +167,7 @@ def make_families():
     save(torch.jit.script(Diff()), "diff.pt")
     save(torch.jit.script(Layout()), "layout.pt")
     save(torch.jit.script(Index()), "index.pt")
+    save(torch.jit.script(Linalg()), "linalg.pt")
 
 
 def main():

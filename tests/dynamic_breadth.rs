@@ -260,3 +260,18 @@ fn index_writes_scatter_take_on_dynamic_dims() {
         ],
     );
 }
+
+#[test]
+fn linalg_and_fold_on_dynamic_dims() {
+    family(
+        "linalg.pt",
+        &["f32[2,3]", "f32[3,2]", "f32[4]", "f32[2,12,4]"],
+        &["x[0]", "x[1]", "y[0]", "y[1]", "v[0]", "f[0]"],
+        &["'f' dim 1 is fixed at 12", "'f' dim 2 is fixed at 4"],
+        &[
+            &["f32[1,1]", "f32[1,1]", "f32[1]", "f32[1,12,4]"],
+            &["f32[4,2]", "f32[2,4]", "f32[7]", "f32[3,12,4]"],
+            &["f32[3,5]", "f32[5,3]", "f32[2]", "f32[5,12,4]"],
+        ],
+    );
+}

@@ -240,6 +240,26 @@ impl Ctx<'_> {
         Ok(Dim::P(self.bin("Mul", a, b, DType::I64)?))
     }
 
+    /// `a + k`.
+    pub fn dim_add(&mut self, a: Dim, k: i64) -> Result<Dim, String> {
+        match a {
+            Dim::K(a) => Ok(Dim::K(a + k)),
+            Dim::P(p) => {
+                let k = self.scalar_i64(k)?;
+                Ok(Dim::P(self.bin("Add", p, k, DType::I64)?))
+            }
+        }
+    }
+
+    /// `a + b`.
+    pub fn dim_plus(&mut self, a: Dim, b: Dim) -> Result<Dim, String> {
+        match (a, b) {
+            (Dim::K(a), Dim::K(b)) => Ok(Dim::K(a + b)),
+            (a, Dim::K(k)) | (Dim::K(k), a) => self.dim_add(a, k),
+            (Dim::P(a), Dim::P(b)) => Ok(Dim::P(self.bin("Add", a, b, DType::I64)?)),
+        }
+    }
+
     /// `a · k`.
     pub fn dim_mul(&mut self, a: Dim, k: i64) -> Result<Dim, String> {
         self.dim_op("Mul", a, k)
