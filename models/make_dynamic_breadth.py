@@ -159,6 +159,20 @@ class Linalg(nn.Module):
         return out
 
 
+class Norms(nn.Module):
+    """GroupNorm, eval BatchNorm2d, InstanceNorm2d and normalize on x [B, 3, H, W]: PyTorch's
+    size checks (`if size_prods == 1: raise`) must not pin B, H, W."""
+
+    def __init__(self):
+        super().__init__()
+        self.gn = nn.GroupNorm(1, 3)
+        self.bn = nn.BatchNorm2d(3)
+        self.inorm = nn.InstanceNorm2d(3, affine=True)
+
+    def forward(self, x):
+        return self.gn(x), self.bn(x), self.inorm(x), F.normalize(x, dim=2)
+
+
 def make_families():
     torch.manual_seed(5)
     save(torch.jit.script(Rnn().eval()), "rnn.pt")
@@ -168,6 +182,8 @@ def make_families():
     save(torch.jit.script(Layout()), "layout.pt")
     save(torch.jit.script(Index()), "index.pt")
     save(torch.jit.script(Linalg()), "linalg.pt")
+    torch.manual_seed(7)
+    save(torch.jit.script(Norms().eval()), "norms.pt")
 
 
 def main():

@@ -275,3 +275,16 @@ fn linalg_and_fold_on_dynamic_dims() {
         ],
     );
 }
+
+#[test]
+fn norms_size_checks_that_raise_do_not_pin() {
+    // `if size_prods == 1: raise ValueError(...)` depends on the dynamic dims, but its other arm
+    // only raises: the graph is right at every size PyTorch accepts, so nothing is pinned.
+    family(
+        "norms.pt",
+        &["f32[2,3,6,4]"],
+        &["x[0]", "x[2]", "x[3]"],
+        &["'x' dim 1 is fixed at 3 by the model"],
+        &[&["f32[1,3,5,5]"], &["f32[3,3,2,9]"], &["f32[5,3,7,3]"]],
+    );
+}
