@@ -173,6 +173,22 @@ class Norms(nn.Module):
         return self.gn(x), self.bn(x), self.inorm(x), F.normalize(x, dim=2)
 
 
+class ResizePad(nn.Module):
+    """interpolate to a computed size and by integer scales, pads whose widths are computed from
+    a dynamic dim, and topk with k from a dynamic dim, on x [B, 3, H, W]."""
+
+    def forward(self, x):
+        a = F.interpolate(x, size=(x.size(2) * 2, x.size(3) + 1), mode="bilinear", align_corners=False)
+        b = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        c = F.interpolate(x, scale_factor=3.0, mode="bilinear", align_corners=True)
+        d = F.interpolate(x.flatten(2), size=x.size(3) * 3, mode="linear", align_corners=False)
+        e = F.pad(x, (0, x.size(3) % 2, 1, x.size(2) - 1))
+        f = F.pad(x, (1, 1, x.size(2) % 2, 1), mode="reflect")
+        g = F.pad(x, (x.size(3) % 3, 0, 0, 1), mode="replicate")
+        v, i = torch.topk(x, x.size(3) - 1, dim=3)
+        return a, b, c, d, e, f, g, v, i
+
+
 def make_families():
     torch.manual_seed(5)
     save(torch.jit.script(Rnn().eval()), "rnn.pt")
@@ -184,6 +200,7 @@ def make_families():
     save(torch.jit.script(Linalg()), "linalg.pt")
     torch.manual_seed(7)
     save(torch.jit.script(Norms().eval()), "norms.pt")
+    save(torch.jit.script(ResizePad()), "resize_pad.pt")
 
 
 def main():

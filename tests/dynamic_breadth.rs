@@ -288,3 +288,15 @@ fn norms_size_checks_that_raise_do_not_pin() {
         &[&["f32[1,3,5,5]"], &["f32[3,3,2,9]"], &["f32[5,3,7,3]"]],
     );
 }
+
+#[test]
+fn resize_pad_topk_sizes_from_dynamic_dims() {
+    let m = family(
+        "resize_pad.pt",
+        &["f32[2,3,6,4]"],
+        &["x[0]", "x[1]", "x[2]", "x[3]"],
+        &[],
+        &[&["f32[1,3,5,5]"], &["f32[3,2,7,3]"], &["f32[2,4,4,8]"]],
+    );
+    assert_eq!(data_shape(&m, "x"), vec![-1, -1, -1, -1]);
+}
