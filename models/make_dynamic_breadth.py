@@ -189,6 +189,18 @@ class ResizePad(nn.Module):
         return a, b, c, d, e, f, g, v, i
 
 
+class StillRefused(nn.Module):
+    """What a dynamic export still refuses, all listed at once: Roll's shifts are an attribute
+    (twice), and a non-integer scale factor maps pixels differently from GE's in/out at some
+    sizes."""
+
+    def forward(self, x):
+        a = torch.roll(x, x.size(2) // 2, 2)
+        b = torch.roll(x, x.size(3) - 1, 3)
+        c = F.interpolate(x, scale_factor=1.5, mode="nearest")
+        return a, b, c, x * 2.0
+
+
 def make_families():
     torch.manual_seed(5)
     save(torch.jit.script(Rnn().eval()), "rnn.pt")
@@ -201,6 +213,7 @@ def make_families():
     torch.manual_seed(7)
     save(torch.jit.script(Norms().eval()), "norms.pt")
     save(torch.jit.script(ResizePad()), "resize_pad.pt")
+    save(torch.jit.script(StillRefused()), "still_refused.pt")
 
 
 def main():

@@ -101,7 +101,7 @@ fn resize(c: &mut Ctx, mode: Resize, nsp: usize) -> RuleResult {
         if !exact && !align {
             return Err(format!(
                 "scale_factor {s:?} does not give the output size {:?} exactly{}, and GE resizes by in/out; fix: pass size= (or recompute_scale_factor=True) to interpolate",
-                &os[2..],
+                &kout[2..],
                 if dynamic { " at every size" } else { "" }
             ));
         }
