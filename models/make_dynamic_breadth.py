@@ -189,6 +189,35 @@ class ResizePad(nn.Module):
         return a, b, c, d, e, f, g, v, i
 
 
+class Misc(nn.Module):
+    """Convolutions, pools, scans, gathers, selects, creators, reductions and activations on
+    x [B, 3, H, W], every dim but the channels dynamic."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 4, 3, padding=1)
+        self.c2 = nn.Conv2d(3, 4, 3, stride=2, padding="valid")
+        self.c3 = nn.Conv2d(3, 3, 3, padding="same", groups=3)
+        self.emb = nn.Embedding(10, 4)
+
+    def forward(self, x):
+        out = [self.c1(x), self.c2(x), self.c3(x)]
+        out += [F.max_pool2d(x, 3, 2), F.avg_pool2d(x, 3, 1, 1), F.adaptive_avg_pool2d(x, 1)]
+        out += [torch.cumsum(x, dim=2), torch.cumprod(x, 3), torch.flip(x, [2])]
+        i = torch.argmax(x, dim=2, keepdim=True)
+        out += [torch.gather(x, 2, i), x[:, :, -1], x[..., ::2], x[:, :, 1:-1]]
+        out += [torch.where(x > 0, x, torch.zeros_like(x)), x.masked_fill(x > 0, 1.0)]
+        out += [torch.full_like(x, 2.0), torch.ones(x.shape), torch.zeros(x.size(0), x.size(2))]
+        out += [torch.tril(x), torch.triu(torch.ones(x.size(2), x.size(2)), 1)]
+        out += [x + torch.arange(x.size(3)).to(x.dtype)]
+        out += [self.emb((x.abs() * 3).long().clamp(0, 9))]
+        out += [F.softmax(x, 2), F.log_softmax(x, 3), x.mean((2, 3)), x.amax(2)]
+        out += [torch.logsumexp(x, 3), F.gelu(x), F.silu(x), torch.sigmoid(x).prod(2)]
+        a, b = x.chunk(2, dim=1)[:2]
+        out += [torch.cat([x, x * 2.0], 2), torch.stack([x, x], 1), x.repeat(1, 1, 2, 1), a * b[:, :1]]
+        return out + [x * 3.0]
+
+
 class StillRefused(nn.Module):
     """What a dynamic export still refuses, all listed at once: Roll's shifts are an attribute
     (twice), and a non-integer scale factor maps pixels differently from GE's in/out at some
@@ -214,6 +243,8 @@ def make_families():
     save(torch.jit.script(Norms().eval()), "norms.pt")
     save(torch.jit.script(ResizePad()), "resize_pad.pt")
     save(torch.jit.script(StillRefused()), "still_refused.pt")
+    torch.manual_seed(8)
+    save(torch.jit.script(Misc().eval()), "misc.pt")
 
 
 def main():

@@ -342,3 +342,14 @@ fn what_a_dynamic_export_still_refuses_is_listed_at_once() {
     // Static, the same model exports and verifies.
     verify_fixture(&fixture_name("still_refused.pt"), &["f32[2,3,6,4]"], 1e-5);
 }
+
+#[test]
+fn conv_pool_scan_gather_create_reduce_on_dynamic_dims() {
+    family(
+        "misc.pt",
+        &["f32[2,3,8,6]"],
+        &["x[0]", "x[2]", "x[3]"],
+        &["'x' dim 1 is fixed at 3 by the model"],
+        &[&["f32[1,3,5,3]"], &["f32[3,3,11,7]"], &["f32[2,3,4,9]"]],
+    );
+}
