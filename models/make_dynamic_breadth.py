@@ -230,6 +230,17 @@ class StillRefused(nn.Module):
         return a, b, c, x * 2.0
 
 
+class Sdpa(nn.Module):
+    """scaled_dot_product_attention with every dim dynamic, the head dim included (its default
+    scale 1/sqrt(E) then comes from Shape), causal and with a float mask."""
+
+    def forward(self, q, k, v):
+        m = torch.zeros(q.size(2), k.size(2))
+        return (F.scaled_dot_product_attention(q, k, v),
+                F.scaled_dot_product_attention(q, k, v, is_causal=True),
+                F.scaled_dot_product_attention(q, k, v, attn_mask=m))
+
+
 def make_families():
     torch.manual_seed(5)
     save(torch.jit.script(Rnn().eval()), "rnn.pt")
@@ -245,6 +256,7 @@ def make_families():
     save(torch.jit.script(StillRefused()), "still_refused.pt")
     torch.manual_seed(8)
     save(torch.jit.script(Misc().eval()), "misc.pt")
+    save(torch.jit.script(Sdpa()), "sdpa.pt")
 
 
 def main():
