@@ -79,33 +79,29 @@ fn ops_linalg_dynamic() {
 }
 
 #[test]
-fn static_only_rules_refuse_dynamic_dims_cleanly() {
-    let d = tmp();
-    let m = model("ops/linalg_static.pt").display().to_string();
-    let out = d.path().join("out").display().to_string();
-    let base = [
-        "export",
-        m.as_str(),
-        "--input",
-        "f32[2,3]",
-        "--input",
-        "f32[3,2]",
-        "--export-path",
-        out.as_str(),
-    ];
-    let (code, _, err) = cli(d.path(), &[&base[..], &["--dynamic"]].concat());
-    assert_clean_error(code, &err, "aten::kron");
-    assert!(err.contains("--dynamic-dims"), "{err}");
-    // Pinning every dim exports them static.
-    let pinned = ["--dynamic-dims", "x=", "--dynamic-dims", "y="];
-    let (code, _, err) = cli(d.path(), &[&base[..], &pinned[..]].concat());
-    assert_eq!(code, 0, "{err}");
+fn kron_diagonal_block_diag_take_dynamic_dims() {
+    // Once static-only (issue 10 item 4): their sizes now come from Shape in the graph.
+    let r = verify_fixture_at(
+        "ops/linalg_static.pt",
+        &["f32[2,3]", "f32[3,2]"],
+        true,
+        1e-5,
+    );
+    assert_eq!(
+        r.export.dynamic_dims,
+        vec!["x[0]", "x[1]", "y[0]", "y[1]"],
+        "{:?}",
+        r.export.notes
+    );
+    assert!(types(&r.air).iter().any(|t| t == "Shape"));
+    let shapes: Vec<Vec<i64>> = r.checks.iter().map(|c| c.shape.clone()).collect();
+    assert_eq!(shapes, vec![vec![6, 6], vec![2], vec![5, 5]]);
+    // Static: no shape op.
     let r = verify_fixture_at(
         "ops/linalg_static.pt",
         &["f32[2,3]", "f32[3,2]"],
         false,
         1e-5,
     );
-    let shapes: Vec<Vec<i64>> = r.checks.iter().map(|c| c.shape.clone()).collect();
-    assert_eq!(shapes, vec![vec![6, 6], vec![2], vec![5, 5]]);
+    assert!(!types(&r.air).iter().any(|t| t == "Shape"));
 }

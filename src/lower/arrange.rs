@@ -1,6 +1,7 @@
 //! Rearrangements of whole tensors: diagonals, flips and rotations, `atleast_*`, stacks along
 //! a dim, grids (`meshgrid`, `cartesian_prod`), block diagonals, pixel and channel shuffles.
 use super::layout::tensor_list;
+use super::sym::{self, Dim};
 use super::{Ctx, RuleResult, Rules};
 use crate::dtype::DType;
 use crate::ge::{attr, In};
@@ -10,12 +11,12 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::diagonal",
         diagonal,
-        "GatherV2(Reshape(Transpose(x, dim1 and dim2 last), [.., n1·n2]), K64(diagonal positions), K64(last axis)) (static shapes)",
+        "GatherV2(Reshape(Transpose(x, dim1 and dim2 last), [.., n1·n2]), K64(diagonal positions), K64(last axis)); dynamic dims: positions by Range(start, start + len·(n2+1), n2+1), len from Shape (Minimum/Maximum)",
     );
     r.add(
         "aten::diag",
         diag,
-        "1-D: Reshape(GatherV2(ConcatV2(K(0), x), K64(source of each element)), [m, m]); 2-D: as diagonal (static shapes)",
+        "1-D: Reshape(GatherV2(ConcatV2(K(0), x), K64(source of each element)), [m, m]); dynamic length: SelectV2(Equal(Range col - Range row, k), x padded, 0); 2-D: as diagonal",
     );
     r.add(
         "aten::fliplr",
@@ -80,17 +81,17 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::block_diag",
         block_diag,
-        "ConcatV2 over rows of ConcatV2(K(zeros), xi ⇑out, K(zeros); dim 1) (static shapes)",
+        "ConcatV2 over rows of ConcatV2(K(zeros), xi ⇑out, K(zeros); dim 1); zero blocks of a dynamic size: Fill(Pack(rows, cols) from Shape, 0)",
     );
     r.add(
         "aten::pixel_unshuffle",
         pixel_unshuffle,
-        "Reshape [.., C, H, r, W, r] → Transpose [.., C, r, r, H, W] → Reshape [.., C·r·r, H, W] (static C, H, W; one dynamic leading dim as -1)",
+        "Reshape [.., C, H, r, W, r] → Transpose [.., C, r, r, H, W] → Reshape [.., C·r·r, H, W] (static C; dynamic dims from Shape: H/r, W/r by FloorDiv, Pack)",
     );
     r.add(
         "aten::channel_shuffle",
         channel_shuffle,
-        "Reshape [N, g, C/g, ..] → Transpose(swap 1, 2) → Reshape [N, C, ..] (static but a dynamic N, as -1)",
+        "Reshape [N, g, C/g, ..] → Transpose(swap 1, 2) → Reshape [N, C, ..] (static C; other dims from Shape when dynamic, Pack)",
     );
 }
 
@@ -99,23 +100,57 @@ pub fn register(r: &mut Rules) {
 fn diag_gather(
     c: &mut Ctx,
     x: Port,
-    lead: &[i64],
-    n1: i64,
-    n2: i64,
+    lead: &[Dim],
+    n1: Dim,
+    n2: Dim,
     offset: i64,
     dt: DType,
 ) -> Result<Port, String> {
-    let len = if offset >= 0 {
-        n1.min(n2 - offset)
-    } else {
-        (n1 + offset).min(n2)
-    }
-    .max(0);
-    let start = if offset >= 0 { offset } else { -offset * n2 };
-    let idx: Vec<i64> = (0..len).map(|i| start + i * (n2 + 1)).collect();
-    let flat: Vec<i64> = lead.iter().copied().chain([n1 * n2]).collect();
-    let x = c.reshape_const(x, &flat, dt)?;
-    let i = c.const_i64(&idx)?;
+    let i = match (n1, n2) {
+        (Dim::K(n1), Dim::K(n2)) => {
+            let len = if offset >= 0 {
+                n1.min(n2 - offset)
+            } else {
+                (n1 + offset).min(n2)
+            }
+            .max(0);
+            let start = if offset >= 0 { offset } else { -offset * n2 };
+            let idx: Vec<i64> = (0..len).map(|i| start + i * (n2 + 1)).collect();
+            c.const_i64(&idx)?
+        }
+        _ => {
+            // Dynamic: Range(start, start + len·(n2 + 1), n2 + 1) with
+            // len = max(min(n1, n2 - offset), 0) (offset >= 0) or max(min(n1 + offset, n2), 0).
+            let (a, b) = if offset >= 0 {
+                (n1, c.dim_add(n2, -offset)?)
+            } else {
+                (c.dim_add(n1, offset)?, n2)
+            };
+            let (a, b) = (c.dim_scalar(a)?, c.dim_scalar(b)?);
+            let len = c.bin("Minimum", a, b, DType::I64)?;
+            let zero = c.scalar_i64(0)?;
+            let len = c.bin("Maximum", len, zero, DType::I64)?;
+            let step = c.dim_add(n2, 1)?;
+            let step = c.dim_scalar(step)?;
+            let start = if offset >= 0 {
+                Dim::K(offset)
+            } else {
+                c.dim_mul(n2, -offset)?
+            };
+            let start = c.dim_scalar(start)?;
+            let span = c.bin("Mul", len, step, DType::I64)?;
+            let limit = c.bin("Add", start, span, DType::I64)?;
+            c.op1(
+                "Range",
+                vec![In::P(start), In::P(limit), In::P(step)],
+                vec![],
+                DType::I64,
+            )?
+        }
+    };
+    let nn = c.dim_times(n1, n2)?;
+    let flat: Vec<Dim> = lead.iter().copied().chain([nn]).collect();
+    let x = c.reshape_dims(x, &flat, dt)?;
     let a = c.scalar_i64(lead.len() as i64)?;
     c.op1("GatherV2", vec![In::P(x), In::P(i), In::P(a)], vec![], dt)
 }
@@ -124,13 +159,14 @@ fn diagonal(c: &mut Ctx) -> RuleResult {
     let res = c.out_dtype(0)?;
     // BOOL moves as UINT8: Transpose and GatherV2 do not list it.
     let out = via_u8(res);
-    let shape = c.in_shape("self")?;
+    let shape = c.sym_dims("self")?;
     let r = shape.len() as i64;
     let d1 = Ctx::dim(c.int("dim1")?, r);
     let d2 = Ctx::dim(c.int("dim2")?, r);
     if r < 2 || d1 == d2 || !(0..r).contains(&d1) || !(0..r).contains(&d2) {
         return Err(format!(
-            "diagonal of {shape:?} over dims {d1} and {d2}: they must be two different dims"
+            "diagonal of {:?} over dims {d1} and {d2}: they must be two different dims",
+            sym::known(&shape)
         ));
     }
     let offset = c.int("offset")?;
@@ -140,7 +176,7 @@ fn diagonal(c: &mut Ctx) -> RuleResult {
     if perm.iter().enumerate().any(|(i, &p)| i as i64 != p) {
         x = c.transpose_const(x, &perm, out)?;
     }
-    let lead: Vec<i64> = rest.iter().map(|&d| shape[d as usize]).collect();
+    let lead: Vec<Dim> = rest.iter().map(|&d| shape[d as usize]).collect();
     let (n1, n2) = (shape[d1 as usize], shape[d2 as usize]);
     let y = diag_gather(c, x, &lead, n1, n2, offset, out)?;
     back(c, y, res)
@@ -150,14 +186,19 @@ fn diag(c: &mut Ctx) -> RuleResult {
     let res = c.out_dtype(0)?;
     // BOOL moves as UINT8: Transpose and GatherV2 do not list it.
     let out = via_u8(res);
-    let shape = c.in_shape("self")?;
+    let dims = c.sym_dims("self")?;
     let k = c.int("diagonal")?;
     let x = c.tensor_as("self", out)?;
+    if let [n1, n2] = dims[..] {
+        let y = diag_gather(c, x, &[], n1, n2, k, out)?;
+        return back(c, y, res);
+    }
+    if let [Dim::P(n)] = dims[..] {
+        let y = diag_embed_dynamic(c, x, n, k, out)?;
+        return back(c, y, res);
+    }
+    let shape = c.in_shape("self")?;
     match shape.as_slice() {
-        [n1, n2] => {
-            let y = diag_gather(c, x, &[], *n1, *n2, k, out)?;
-            back(c, y, res)
-        }
         [n] => {
             // Element 0 of the source is a zero; every output element names its source.
             let m = n + k.abs();
@@ -190,6 +231,50 @@ fn diag(c: &mut Ctx) -> RuleResult {
             shape.len()
         )),
     }
+}
+
+/// `diag` of a 1-D `x` whose length `n` is dynamic: the [m, m] matrix (m = n + |k|) that is
+/// `SelectV2(Equal(col - row, k), x padded to m along the rows (k >= 0) or the columns, 0)`,
+/// rows and columns from `Range(0, m, 1)`.
+fn diag_embed_dynamic(c: &mut Ctx, x: Port, n: Port, k: i64, dt: DType) -> Result<Port, String> {
+    let x = if k == 0 {
+        x
+    } else {
+        let zeros = tch::Tensor::zeros([k.abs()], (dt.kind(), tch::Device::Cpu));
+        let z = c.b.constant(&zeros, &format!("zeros [{}]", k.abs()))?;
+        let d = c.scalar_i64(0)?;
+        c.op1(
+            "ConcatV2",
+            vec![In::Dyn(vec![x, z]), In::P(d)],
+            vec![("N", attr::int(2))],
+            dt,
+        )?
+    };
+    let m = c.dim_add(Dim::P(n), k.abs())?;
+    let m = c.dim_scalar(m)?;
+    let (zero, one) = (c.scalar_i64(0)?, c.scalar_i64(1)?);
+    let r = c.op1(
+        "Range",
+        vec![In::P(zero), In::P(m), In::P(one)],
+        vec![],
+        DType::I64,
+    )?;
+    let unsqueeze = |c: &mut Ctx, p: Port, axis: i64, t: DType| {
+        c.op1(
+            "Unsqueeze",
+            vec![In::P(p)],
+            vec![("axes", attr::list_int(vec![axis]))],
+            t,
+        )
+    };
+    let rows = unsqueeze(c, r, 1, DType::I64)?;
+    let cols = unsqueeze(c, r, 0, DType::I64)?;
+    let off = c.bin("Sub", cols, rows, DType::I64)?;
+    let kk = c.scalar_i64(k)?;
+    let mask = c.op1("Equal", vec![In::P(off), In::P(kk)], vec![], DType::Bool)?;
+    let vals = unsqueeze(c, x, if k >= 0 { 1 } else { 0 }, dt)?;
+    let zero = c.scalar(0.0, dt)?;
+    super::compare::select(c, mask, vals, zero, dt)
 }
 
 fn flip_dims(c: &mut Ctx, dims: &[i64]) -> RuleResult {
@@ -438,48 +523,67 @@ fn block_diag(c: &mut Ctx) -> RuleResult {
         Value::List(v) | Value::Tuple(v) => v.clone(),
         _ => return Err("argument 'tensors' must be a list of tensors".into()),
     };
+    // Each block as [rows, cols]; dynamic sizes come from Shape, and the zero blocks around it
+    // are then Fill(Pack(rows, cols), 0).
     let mut blocks = vec![];
     for it in &items {
         let t = it
             .as_tensor()
-            .ok_or("argument 'tensors' must be a list of tensors")?;
-        if t.dynamic_dims().iter().any(|d| *d) {
-            return Err("block_diag needs static shapes; fix: pin the dims (--dynamic-dims) or export without --dynamic".into());
+            .ok_or("argument 'tensors' must be a list of tensors")?
+            .clone();
+        let mut dims = vec![];
+        for (i, dynamic) in t.dynamic_dims().iter().enumerate() {
+            dims.push(if *dynamic {
+                Dim::P(sym::dim_port(c.b, c.mat, &t, i)?)
+            } else {
+                Dim::K(t.tensor.size()[i])
+            });
         }
-        let s = t.tensor.size();
-        let (r, k) = match s.as_slice() {
-            [] => (1, 1),
-            [n] => (1, *n),
-            [a, b] => (*a, *b),
+        let (r, k) = match dims[..] {
+            [] => (Dim::K(1), Dim::K(1)),
+            [n] => (Dim::K(1), n),
+            [a, b] => (a, b),
             _ => {
                 return Err(format!(
-                    "block_diag takes tensors with at most 2 dims, got {s:?}"
+                    "block_diag takes tensors with at most 2 dims, got {:?}",
+                    t.desc_shape()
                 ))
             }
         };
-        blocks.push((t.clone(), r, k));
+        blocks.push((t, r, k));
     }
-    let total: i64 = blocks.iter().map(|b| b.2).sum();
-    let zeros = |c: &mut Ctx, r: i64, k: i64| -> Result<Port, String> {
-        let z = tch::Tensor::zeros([r, k], (out.kind(), tch::Device::Cpu));
-        c.b.constant(&z, &format!("zeros [{r}, {k}]"))
+    let mut total = Dim::K(0);
+    for b in &blocks {
+        total = c.dim_plus(total, b.2)?;
+    }
+    let zeros = |c: &mut Ctx, r: Dim, k: Dim| -> Result<Port, String> {
+        if let (Dim::K(r), Dim::K(k)) = (r, k) {
+            let z = tch::Tensor::zeros([r, k], (out.kind(), tch::Device::Cpu));
+            return c.b.constant(&z, &format!("zeros [{r}, {k}]"));
+        }
+        let dims = c.dims_port(&[r, k])?;
+        let zero = c.scalar(0.0, out)?;
+        c.op1("Fill", vec![In::P(dims), In::P(zero)], vec![], out)
     };
+    let nonzero = |d: Dim| !matches!(d, Dim::K(0));
     let one = c.scalar_i64(1)?;
     let mut rows = vec![];
-    let mut left = 0;
+    let mut left = Dim::K(0);
     for (t, r, k) in &blocks {
         let (r, k) = (*r, *k);
-        if r > 0 {
+        if nonzero(r) {
             let p = c.port(t)?;
             let p = c.cast(p, out)?;
-            let p = c.reshape_const(p, &[r, k], out)?;
+            let p = c.reshape_dims(p, &[r, k], out)?;
             let mut parts = vec![];
-            if left > 0 {
+            if nonzero(left) {
                 parts.push(zeros(c, r, left)?);
             }
             parts.push(p);
-            let right = total - left - k;
-            if right > 0 {
+            let used = c.dim_plus(left, k)?;
+            let minus = c.dim_mul(used, -1)?;
+            let right = c.dim_plus(total, minus)?;
+            if nonzero(right) {
                 parts.push(zeros(c, r, right)?);
             }
             let n = parts.len() as i64;
@@ -494,13 +598,13 @@ fn block_diag(c: &mut Ctx) -> RuleResult {
                 )?
             });
         }
-        left += k;
+        left = c.dim_plus(left, k)?;
     }
     let n = rows.len() as i64;
     Ok(vec![match n {
         0 => {
             let s = c.out_shape(0)?;
-            zeros(c, s[0], s[1])?
+            zeros(c, Dim::K(s[0]), Dim::K(s[1]))?
         }
         1 => rows[0],
         _ => {
@@ -519,24 +623,42 @@ fn pixel_unshuffle(c: &mut Ctx) -> RuleResult {
     let res = c.out_dtype(0)?;
     // BOOL moves as UINT8: Transpose and GatherV2 do not list it.
     let out = via_u8(res);
-    let shape = lead_dynamic(c, "self", 3)?;
+    // Batch, height and width may be dynamic (divided by r in the graph); channels constant.
+    let shape = c.sym_dims("self")?;
     let r = c.int("downscale_factor")?;
     let n = shape.len();
-    if n < 3 || r <= 0 || shape[n - 2] % r != 0 || shape[n - 1] % r != 0 {
-        return Err(format!(
-            "pixel_unshuffle of {shape:?} by {r}: height and width must be multiples of {r}"
-        ));
-    }
+    let multiple = |d: &Dim| match d {
+        Dim::K(k) => k % r == 0,
+        Dim::P(_) => true,
+    };
+    let ch = match shape.get(n.wrapping_sub(3)) {
+        Some(Dim::K(ch)) if r > 0 && multiple(&shape[n - 2]) && multiple(&shape[n - 1]) => *ch,
+        _ => {
+            return Err(format!(
+                "pixel_unshuffle of {:?} by {r}: height and width must be multiples of {r}, the channels constant",
+                sym::known(&shape)
+            ))
+        }
+    };
     let lead = &shape[..n - 3];
-    let (ch, h, w) = (shape[n - 3], shape[n - 2] / r, shape[n - 1] / r);
+    let h = c.dim_div(shape[n - 2], r)?;
+    let w = c.dim_div(shape[n - 1], r)?;
     let x = c.tensor_as("self", out)?;
-    let split: Vec<i64> = lead.iter().copied().chain([ch, h, r, w, r]).collect();
-    let x = c.reshape_const(x, &split, out)?;
+    let split: Vec<Dim> = lead
+        .iter()
+        .copied()
+        .chain([Dim::K(ch), h, Dim::K(r), w, Dim::K(r)])
+        .collect();
+    let x = c.reshape_dims(x, &split, out)?;
     let l = lead.len() as i64;
     let perm: Vec<i64> = (0..l).chain([l, l + 2, l + 4, l + 1, l + 3]).collect();
     let x = c.transpose_const(x, &perm, out)?;
-    let merged: Vec<i64> = lead.iter().copied().chain([ch * r * r, h, w]).collect();
-    let y = c.reshape_const(x, &merged, out)?;
+    let merged: Vec<Dim> = lead
+        .iter()
+        .copied()
+        .chain([Dim::K(ch * r * r), h, w])
+        .collect();
+    let y = c.reshape_dims(x, &merged, out)?;
     back(c, y, res)
 }
 
@@ -544,23 +666,28 @@ fn channel_shuffle(c: &mut Ctx) -> RuleResult {
     let res = c.out_dtype(0)?;
     // BOOL moves as UINT8: Transpose and GatherV2 do not list it.
     let out = via_u8(res);
-    let shape = lead_dynamic(c, "self", c.rank("self")?.saturating_sub(1))?;
+    // Every dim but the channels may be dynamic.
+    let shape = c.sym_dims("self")?;
     let g = c.int("groups")?;
-    if shape.len() < 3 || g <= 0 || shape[1] % g != 0 {
-        return Err(format!(
-            "channel_shuffle of {shape:?} in {g} groups: needs at least 3 dims and channels a multiple of the groups"
-        ));
-    }
+    let ch = match shape.get(1) {
+        Some(Dim::K(ch)) if shape.len() >= 3 && g > 0 && ch % g == 0 => *ch,
+        _ => {
+            return Err(format!(
+                "channel_shuffle of {:?} in {g} groups: needs at least 3 dims and constant channels, a multiple of the groups",
+                sym::known(&shape)
+            ))
+        }
+    };
     let x = c.tensor_as("self", out)?;
-    let split: Vec<i64> = [shape[0], g, shape[1] / g]
+    let split: Vec<Dim> = [shape[0], Dim::K(g), Dim::K(ch / g)]
         .into_iter()
         .chain(shape[2..].iter().copied())
         .collect();
-    let x = c.reshape_const(x, &split, out)?;
+    let x = c.reshape_dims(x, &split, out)?;
     let mut perm: Vec<i64> = (0..split.len() as i64).collect();
     perm.swap(1, 2);
     let x = c.transpose_const(x, &perm, out)?;
-    let y = c.reshape_const(x, &shape, out)?;
+    let y = c.reshape_dims(x, &shape, out)?;
     back(c, y, res)
 }
 
@@ -576,18 +703,4 @@ fn via_u8(dt: DType) -> DType {
 /// A rule's single result `y` cast to the result dtype.
 fn back(c: &mut Ctx, y: Port, res: DType) -> RuleResult {
     Ok(vec![c.cast(y, res)?])
-}
-
-/// The shape of a tensor argument where one dynamic dim among its first `rank - keep` dims
-/// (a batch dim, which a Reshape can leave as -1) is -1; more dynamic dims, or one in the last
-/// `keep`, are refused as `Ctx::in_shape` refuses them.
-fn lead_dynamic(c: &Ctx, name: &str, keep: usize) -> Result<Vec<i64>, String> {
-    let dims = c.in_dims(name)?;
-    let lead = dims.len().saturating_sub(keep);
-    let dynamic: Vec<usize> = (0..dims.len()).filter(|&i| dims[i].is_none()).collect();
-    match dynamic.as_slice() {
-        [] => c.in_shape(name),
-        [d] if *d < lead => Ok(dims.iter().map(|s| s.unwrap_or(-1)).collect()),
-        _ => c.in_shape(name),
-    }
 }

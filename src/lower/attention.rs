@@ -9,7 +9,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::scaled_dot_product_attention",
         sdpa,
-        "decomposed (TorchAir's math path): [enable_gqa: k, v heads repeated by Unsqueeze → BroadcastTo → Reshape] → BatchMatMulV2(q, k; adj_x2) → Mul(Kt(scale)) → [bool mask or is_causal: SelectV2(mask, s, Kt(-inf)); float mask: Add] → SoftmaxV2(axes=[-1]) → [attn_mask: SelectV2(Equal(ReduceMax(s, [-1]; keep_dims), -inf), 0, ·): a row with every key masked gives 0, as PyTorch's safe softmax] → BatchMatMulV2(·, v) → [Cast out]; t = FLOAT for FLOAT16/BF16 inputs (accumulate in FLOAT, as the fused kernels do), else out",
+        "decomposed (TorchAir's math path): [enable_gqa: k, v heads repeated by Unsqueeze → BroadcastTo → Reshape] → BatchMatMulV2(q, k; adj_x2) → Mul(Kt(scale); no scale and a dynamic head dim: Rsqrt(Cast(Gather(Shape(q), -1)))) → [bool mask or is_causal: SelectV2(mask, s, Kt(-inf)); float mask: Add] → SoftmaxV2(axes=[-1]) → [attn_mask: SelectV2(Equal(ReduceMax(s, [-1]; keep_dims), -inf), 0, ·): a row with every key masked gives 0, as PyTorch's safe softmax] → BatchMatMulV2(·, v) → [Cast out]; t = FLOAT for FLOAT16/BF16 inputs (accumulate in FLOAT, as the fused kernels do), else out",
     );
     r.add(
         "aten::baddbmm",
@@ -138,15 +138,18 @@ fn sdpa(c: &mut Ctx) -> RuleResult {
             v = repeat_heads(c, "value", v, &vs, hq / hk, work)?;
         }
     }
-    let scale = if c.has("scale") {
-        c.float("scale")?
+    let kscale = if c.has("scale") {
+        let scale = c.float("scale")?;
+        c.scalar(scale, work)?
     } else if e < 0 {
-        return Err("the head dim (query's last) is dynamic and no scale is given; fix: pin it (--dynamic-dims)".into());
+        // A dynamic head dim: 1/√E from Shape(query) in the graph.
+        let d = c.dim_port("query", qs.len() - 1)?;
+        let d = c.cast(d, work)?;
+        c.un("Rsqrt", d, work)?
     } else {
-        1.0 / (e as f64).sqrt()
+        c.scalar(1.0 / (e as f64).sqrt(), work)?
     };
     let scores = bmm(c, q, k, true, work)?;
-    let kscale = c.scalar(scale, work)?;
     let mut scores = c.op1("Mul", vec![In::P(scores), In::P(kscale)], vec![], work)?;
     let causal = c.has("is_causal") && c.bool("is_causal")?;
     // A boolean mask keeps where true (-inf elsewhere); a float mask is added.

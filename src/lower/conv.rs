@@ -10,7 +10,7 @@ pub fn register(r: &mut Rules) {
     r.add("aten::convolution", convolution, conv);
     r.add("aten::conv2d", convolution, conv);
     r.add("aten::conv1d", convolution, conv);
-    let convt = "Conv2DTranspose(input_size=K32(output shape), x, filter, bias?; strides, pads=[t,b,l,r], dilations, groups, output_padding=[0,0,oh,ow], data_format=NCHW); 1-D via Unsqueeze/Squeeze at 2 (also aten::_convolution with transposed=true); as TorchAir, also for FLOAT, which the prototype's x/filter type lists omit (export warns)";
+    let convt = "Conv2DTranspose(input_size=K32(output shape); dynamic: Cast(Pack(Gather(Shape(x), 0), C, Gather(Shape(x), i)·s + k', ..), INT32), x, filter, bias?; strides, pads=[t,b,l,r], dilations, groups, output_padding=[0,0,oh,ow], data_format=NCHW); 1-D via Unsqueeze/Squeeze at 2 (also aten::_convolution with transposed=true); as TorchAir, also for FLOAT, which the prototype's x/filter type lists omit (export warns)";
     r.add("aten::conv_transpose1d", convolution, convt);
     r.add("aten::conv_transpose2d.input", convolution, convt);
 }
@@ -65,7 +65,7 @@ fn convolution(c: &mut Ctx) -> RuleResult {
     if !batched {
         x = unsqueeze(c, x, vec![0], out)?;
     }
-    let (strides, pads, dilations) = if nsp == 1 {
+    let (strides, ge_pads, dilations) = if nsp == 1 {
         x = unsqueeze(c, x, vec![2], out)?;
         w = unsqueeze(c, w, vec![2], out)?;
         (
@@ -82,7 +82,7 @@ fn convolution(c: &mut Ctx) -> RuleResult {
     };
     let mut attrs = vec![
         ("strides", attr::list_int(strides)),
-        ("pads", attr::list_int(pads)),
+        ("pads", attr::list_int(ge_pads)),
         ("dilations", attr::list_int(dilations)),
         ("groups", attr::int(groups)),
         ("data_format", attr::string("NCHW")),
@@ -93,17 +93,7 @@ fn convolution(c: &mut Ctx) -> RuleResult {
             op.insert(0, 0);
         }
         attrs.push(("output_padding", attr::list_int(vec![0, 0, op[0], op[1]])));
-        // input_size: the 4-D output shape, INT32 (TorchAir builds it with Pack; it is static here).
-        let mut os = c.out_shape(0)?;
-        if !batched {
-            os.insert(0, 1);
-        }
-        if nsp == 1 {
-            os.insert(2, 1);
-        }
-        let os: Vec<i32> = os.iter().map(|&d| d as i32).collect();
-        let size =
-            c.b.constant(&tch::Tensor::from_slice(&os), &format!("{os:?}"))?;
+        let size = transpose_input_size(c, &ws, &stride, &pads, &dilation, &op, batched)?;
         c.op1(
             "Conv2DTranspose",
             vec![In::P(size), In::P(x), In::P(w), bias],
@@ -120,4 +110,64 @@ fn convolution(c: &mut Ctx) -> RuleResult {
         y = squeeze(c, y, vec![0], out)?;
     }
     back(c, y, res)
+}
+
+/// Conv2DTranspose's `input_size`: the 4-D output shape as INT32 (unbatched and 1-D outputs get
+/// their 1s). A Const when the output is static; else, as TorchAir, computed from `Shape(input)`:
+/// the batch dim itself and each spatial dim `(size - 1)·stride - pad_begin - pad_end +
+/// dilation·(kernel - 1) + output_padding + 1`, then `Pack` and `Cast`.
+fn transpose_input_size(
+    c: &mut Ctx,
+    ws: &[i64],
+    stride: &[i64],
+    pads: &[(i64, i64)],
+    dilation: &[i64],
+    out_pad: &[i64],
+    batched: bool,
+) -> Result<crate::value::Port, String> {
+    let nsp = ws.len() - 2;
+    let dynamic = c.out_dynamic(0)?;
+    let mut shape = c.out_desc_shape(0)?;
+    if !dynamic.iter().any(|d| *d) {
+        if !batched {
+            shape.insert(0, 1);
+        }
+        if nsp == 1 {
+            shape.insert(2, 1);
+        }
+        let os: Vec<i32> = shape.iter().map(|&d| d as i32).collect();
+        return c
+            .b
+            .constant(&tch::Tensor::from_slice(&os), &format!("{os:?}"));
+    }
+    // `out_pad` has a leading 0 for 1-D (the height of 1).
+    let out_pad = &out_pad[out_pad.len() - nsp..];
+    let lead = usize::from(batched);
+    let mut dims = vec![];
+    for (j, is_dyn) in dynamic.iter().enumerate() {
+        dims.push(if !is_dyn {
+            c.scalar_i64(shape[j])?
+        } else if batched && j == 0 {
+            c.dim_port("input", 0)?
+        } else if j > lead {
+            let i = j - lead - 1;
+            let n = c.dim_port("input", j)?;
+            let s = c.scalar_i64(stride[i])?;
+            let n = c.bin("Mul", n, s, crate::dtype::DType::I64)?;
+            let k =
+                -stride[i] - pads[i].0 - pads[i].1 + dilation[i] * (ws[2 + i] - 1) + out_pad[i] + 1;
+            let k = c.scalar_i64(k)?;
+            c.bin("Add", n, k, crate::dtype::DType::I64)?
+        } else {
+            return Err("internal: the channels of a transposed convolution are dynamic".into());
+        });
+    }
+    if !batched {
+        dims.insert(0, c.scalar_i64(1)?);
+    }
+    if nsp == 1 {
+        dims.insert(2, c.scalar_i64(1)?);
+    }
+    let packed = super::sym::pack(c.b, dims)?;
+    c.cast(packed, crate::dtype::DType::I32)
 }

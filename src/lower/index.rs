@@ -1,5 +1,6 @@
 //! Gather, scatter, advanced indexing (`x[idx]`, `x[idx] = v`), index_select and cumsum.
 use super::layout::broadcast_to;
+use super::sym::Dim;
 use super::{Ctx, RuleResult, Rules};
 use crate::dtype::DType;
 use crate::ge::{attr, In};
@@ -81,7 +82,7 @@ fn scatter(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
     let rank = c.rank("self")? as i64;
     let dim = Ctx::dim(c.int("dim")?, rank);
-    let ishape = c.in_shape("index")?;
+    let ishape = c.in_desc_shape("index")?;
     let reduction = if c.node.op_name().starts_with("aten::scatter_add") {
         "add".to_string()
     } else if c.has("reduce") {
@@ -96,11 +97,14 @@ fn scatter(c: &mut Ctx) -> RuleResult {
     let data = c.tensor_as("self", out)?;
     let idx = c.tensor_as("index", DType::I64)?;
     let updates = if c.has("src") {
-        let sshape = c.in_shape("src")?;
+        // src may be larger than index: its leading part, up to index's shape (Shape(index)
+        // when dynamic), is used.
+        let same = c.in_desc_shape("src")? == ishape
+            && c.tensor_value("src")?.tensor.size() == c.tensor_value("index")?.tensor.size();
         let mut u = c.tensor_as("src", out)?;
-        if sshape != ishape {
+        if !same {
             let b = c.const_i64(&vec![0; ishape.len()])?;
-            let e = c.const_i64(&ishape)?;
+            let e = c.shape_port("index")?;
             let a = c.const_i64(&(0..ishape.len() as i64).collect::<Vec<_>>())?;
             let s = c.const_i64(&vec![1; ishape.len()])?;
             u = c.op1(
@@ -113,7 +117,7 @@ fn scatter(c: &mut Ctx) -> RuleResult {
         u
     } else {
         let v = c.operand("value", out)?;
-        let dims = c.const_i64(&ishape)?;
+        let dims = c.shape_port("index")?;
         c.op1("Fill", vec![In::P(dims), In::P(v)], vec![], out)?
     };
     Ok(vec![c.op1(
@@ -211,12 +215,19 @@ fn transpose(c: &mut Ctx, x: Port, perm: &[i64], dt: DType) -> Result<Port, Stri
 
 fn index_put(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let shape = c.in_shape("self")?;
+    // Sizes at the sample, for checks; dims of self may be dynamic (`sdims`).
+    let shape = c.tensor_value("self")?.tensor.size();
+    let sdims = c.sym_dims("self")?;
     let rank = shape.len();
     let entries = optional_tensors(c, "indices")?;
     let accumulate = c.has("accumulate") && c.bool("accumulate")?;
-    let vshape = c.in_shape("values")?;
-    let vnumel: i64 = vshape.iter().product();
+    let vdesc = c.in_desc_shape("values")?;
+    let vshape = c.tensor_value("values")?.tensor.size();
+    let vnumel: i64 = if vdesc.contains(&-1) {
+        -1
+    } else {
+        vshape.iter().product()
+    };
     // x[mask] = v with one value: a select, whatever the mask's origin.
     if let [Some(m)] = entries.as_slice() {
         if is_mask(m) {
@@ -227,9 +238,13 @@ fn index_put(c: &mut Ctx) -> RuleResult {
             let mp = c.port(m)?;
             let mut mp = c.cast(mp, DType::Bool)?;
             if ms.len() < rank {
-                let mut s = ms.clone();
-                s.resize(rank, 1);
-                mp = c.reshape_const(mp, &s, DType::Bool)?;
+                let axes: Vec<i64> = (ms.len() as i64..rank as i64).collect();
+                mp = c.op1(
+                    "Unsqueeze",
+                    vec![In::P(mp)],
+                    vec![("axes", attr::list_int(axes))],
+                    DType::Bool,
+                )?;
             }
             let x = c.tensor_as("self", out)?;
             let mut v = c.tensor_as("values", out)?;
@@ -251,18 +266,56 @@ fn index_put(c: &mut Ctx) -> RuleResult {
     }
     let idx_shapes: Vec<Vec<i64>> = entries.iter().flatten().map(|t| t.tensor.size()).collect();
     let bshape = broadcast_shapes(&idx_shapes)?;
+    // The index shapes broadcast together in the graph only when static; indices of one shape
+    // (dynamic dims included) need no broadcast.
+    let same_shape = idx_shapes.iter().all(|s| *s == bshape)
+        && entries.iter().flatten().all(|t| {
+            t.desc_shape()
+                == entries
+                    .iter()
+                    .flatten()
+                    .next()
+                    .map(|f| f.desc_shape())
+                    .unwrap_or_default()
+        });
+    let idx_dynamic = entries
+        .iter()
+        .flatten()
+        .any(|t| t.dynamic_dims().iter().any(|d| *d));
+    if idx_dynamic && !same_shape {
+        return Err("x[indices] = values with index tensors of different dynamic shapes (broadcast in the graph) is not supported; fix: give the index tensors one shape, or pin their dims (--dynamic-dims)".into());
+    }
+    let bdims: Vec<Dim> = match entries.iter().flatten().next() {
+        Some(t) if idx_dynamic => {
+            let t = t.clone();
+            let mut v = vec![];
+            for (i, dynamic) in t.dynamic_dims().iter().enumerate() {
+                v.push(if *dynamic {
+                    Dim::P(super::sym::dim_port(c.b, c.mat, &t, i)?)
+                } else {
+                    Dim::K(t.tensor.size()[i])
+                });
+            }
+            v
+        }
+        _ => bshape.iter().map(|&k| Dim::K(k)).collect(),
+    };
     let mut idx_ports = vec![];
     for (j, t) in entries.iter().flatten().enumerate() {
-        let size = shape[p + j];
-        let ip = match t.origin {
-            Origin::Constant => {
+        let ip = match (&t.origin, sdims[p + j]) {
+            (Origin::Constant, Dim::K(size)) => {
                 let norm = t.tensor.to_kind(tch::Kind::Int64).remainder(size);
                 c.b.constant(&norm, "index")?
             }
-            _ => {
+            (_, size) => {
+                // Negative indices count from the end: FloorMod by the dim's size (from Shape
+                // when dynamic).
                 let ip = c.port(t)?;
                 let ip = c.cast(ip, DType::I64)?;
-                let s = c.scalar_i64(size)?;
+                let s = match size {
+                    Dim::K(k) => c.scalar_i64(k)?,
+                    Dim::P(p) => p,
+                };
                 c.op1("FloorMod", vec![In::P(ip), In::P(s)], vec![], DType::I64)?
             }
         };
@@ -281,11 +334,13 @@ fn index_put(c: &mut Ctx) -> RuleResult {
         DType::I64,
     )?;
     // values broadcast to what x[indices] would be: pre + B + post.
-    let (pre, post) = (&shape[..p], &shape[p + k..]);
-    let target: Vec<i64> = pre.iter().chain(&bshape).chain(post).copied().collect();
+    let (pre, post) = (&sdims[..p], &sdims[p + k..]);
+    let target: Vec<Dim> = pre.iter().chain(&bdims).chain(post).copied().collect();
+    let static_target = super::sym::known(&target);
     let mut v = c.tensor_as("values", out)?;
-    if vshape != target {
-        v = broadcast_to(c, v, &target, out)?;
+    if vdesc != static_target || static_target.contains(&-1) {
+        let t = c.dims_port(&target)?;
+        v = c.op1("BroadcastTo", vec![In::P(v), In::P(t)], vec![], out)?;
     }
     let (p, b, k) = (p as i64, b as i64, k as i64);
     let rank = rank as i64;
@@ -405,14 +460,18 @@ fn index_add(c: &mut Ctx) -> RuleResult {
 
 fn take(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let numel: i64 = c.in_shape("self")?.iter().product();
-    if numel == 0 {
+    if c.tensor_value("self")?.tensor.numel() == 0 {
         return Err("take from an empty tensor".into());
+    }
+    // numel: a constant, or the product of the dims (from Shape when dynamic).
+    let mut n = Dim::K(1);
+    for d in c.sym_dims("self")? {
+        n = c.dim_times(n, d)?;
     }
     let x = c.tensor("self")?;
     let flat = c.reshape_const(x, &[-1], out)?;
     let idx = c.tensor_as("index", DType::I64)?;
-    let n = c.scalar_i64(numel)?;
+    let n = c.dim_scalar(n)?;
     let idx = c.op1("FloorMod", vec![In::P(idx), In::P(n)], vec![], DType::I64)?;
     let axis = c.scalar_i64(0)?;
     Ok(vec![c.op1(
@@ -425,15 +484,28 @@ fn take(c: &mut Ctx) -> RuleResult {
 
 fn masked_scatter(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    // Static shapes are needed only to broadcast self or mask to the result.
+    // self and mask broadcast to the result: to a static shape, or (dynamic) to the shape of
+    // whichever of the two already has the result's shape.
     let shape = c.out_desc_shape(0)?;
+    let (xs, ms) = (c.in_desc_shape("self")?, c.in_desc_shape("mask")?);
+    let target = |c: &mut Ctx, other: &str| -> Result<Port, String> {
+        if !shape.contains(&-1) {
+            c.const_i64(&shape)
+        } else if c.in_desc_shape(other)? == shape {
+            c.shape_port(other)
+        } else {
+            Err("masked_scatter where neither self nor mask has the result's dynamic shape; fix: expand one of them first, or pin the dims (--dynamic-dims)".into())
+        }
+    };
     let mut x = c.tensor_as("self", out)?;
-    if c.in_desc_shape("self")? != shape {
-        x = broadcast_to(c, x, &c.out_shape(0)?, out)?;
+    if xs != shape {
+        let t = target(c, "mask")?;
+        x = c.op1("BroadcastTo", vec![In::P(x), In::P(t)], vec![], out)?;
     }
     let mut m = c.tensor_as("mask", DType::Bool)?;
-    if c.in_desc_shape("mask")? != shape {
-        m = broadcast_to(c, m, &c.out_shape(0)?, DType::Bool)?;
+    if ms != shape {
+        let t = target(c, "self")?;
+        m = c.op1("BroadcastTo", vec![In::P(m), In::P(t)], vec![], DType::Bool)?;
     }
     let src = c.tensor_as("source", out)?;
     Ok(vec![c.op1(

@@ -1,4 +1,5 @@
 //! Splitting, stacking, repeating and broadcasting tensors; triangles and differences.
+use super::sym::{self, Dim};
 use super::{Ctx, RuleResult, Rules};
 use crate::dtype::DType;
 use crate::ge::{attr, In};
@@ -25,7 +26,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::pixel_shuffle",
         pixel_shuffle,
-        "Reshape [.., C, r, r, H, W] → Transpose [.., C, H, r, W, r] → Reshape [.., C, H·r, W·r] (static shapes)",
+        "Reshape [.., C, r, r, H, W] → Transpose [.., C, H, r, W, r] → Reshape [.., C, H·r, W·r] (dynamic dims: Pack of Gather(Shape(x)) and Mul)",
     );
     r.add(
         "aten::broadcast_tensors",
@@ -60,7 +61,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::repeat_interleave.self_int",
         repeat_interleave,
-        "Unsqueeze(axes=[dim+1]) → BroadcastTo(K64(repeats on the new dim)) → Reshape(K64(output shape)); dim None: Reshape(-1) first",
+        "Unsqueeze(axes=[dim+1]) → Tile(K64(repeats on the new dim)) → Reshape(output shape: K64, or Pack of Gather(Shape(x)) with -1 at dim); dim None: Reshape(-1) first",
     );
     r.add(
         "aten::triu",
@@ -111,12 +112,20 @@ fn split(c: &mut Ctx) -> RuleResult {
 
 fn unbind(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let shape = c.in_shape("self")?;
-    let dim = Ctx::dim(c.int("dim")?, shape.len() as i64);
+    let dims = c.in_dims("self")?;
+    let dim = Ctx::dim(c.int("dim")?, dims.len() as i64);
+    // One output per slice: the count along `dim` is the graph's structure, so a dynamic one is
+    // pinned (other dims may stay dynamic).
+    let count = c.tensor_value("self")?.tensor.size()[dim as usize];
+    if dims[dim as usize].is_none() {
+        c.assumptions.push(format!(
+            "unbind gives {count} tensors, one per slice of a dynamic dim"
+        ));
+    }
     let x = c.tensor("self")?;
     let axis = c.scalar_i64(dim)?;
     let mut ports = vec![];
-    for i in 0..shape[dim as usize] {
+    for i in 0..count {
         let idx = c.scalar_i64(i)?;
         ports.push(c.op1(
             "GatherV2",
@@ -239,27 +248,31 @@ fn expand(c: &mut Ctx) -> RuleResult {
 fn repeat_interleave(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
     let r = c.int("repeats")?;
-    let mut shape = c.in_shape("self")?;
+    // Dynamic dims stay in the graph: the repeated dim is merged back by a -1.
+    let mut shape = c.sym_dims("self")?;
     let mut x = c.tensor("self")?;
     let dim = if c.has("dim") {
-        Ctx::dim(c.int("dim")?, shape.len() as i64)
+        Ctx::dim(c.int("dim")?, shape.len() as i64) as usize
     } else {
-        let n = shape.iter().product();
-        x = c.reshape_const(x, &[n], out)?;
-        shape = vec![n];
+        x = c.reshape_const(x, &[-1], out)?;
+        shape = vec![Dim::K(-1)];
         0
     };
     let u = c.op1(
         "Unsqueeze",
         vec![In::P(x)],
-        vec![("axes", attr::list_int(vec![dim + 1]))],
+        vec![("axes", attr::list_int(vec![dim as i64 + 1]))],
         out,
     )?;
-    let mut wide = shape.clone();
-    wide.insert(dim as usize + 1, r);
-    let b = broadcast_to(c, u, &wide, out)?;
-    let final_shape = c.out_shape(0)?;
-    Ok(vec![c.reshape_const(b, &final_shape, out)?])
+    let mut reps = vec![1; shape.len() + 1];
+    reps[dim + 1] = r;
+    let reps = c.const_i64(&reps)?;
+    let t = c.op1("Tile", vec![In::P(u), In::P(reps)], vec![], out)?;
+    shape[dim] = match shape[dim] {
+        Dim::K(k) if k >= 0 => Dim::K(k * r),
+        _ => Dim::K(-1),
+    };
+    Ok(vec![c.reshape_dims(t, &shape, out)?])
 }
 
 fn triangle(c: &mut Ctx, ty: &str) -> RuleResult {
@@ -278,29 +291,34 @@ fn triangle(c: &mut Ctx, ty: &str) -> RuleResult {
 
 fn diff(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let mut shape = c.in_shape("self")?;
-    let dim = Ctx::dim(c.int("dim")?, shape.len() as i64);
+    let rank = c.rank("self")?;
+    let dim = Ctx::dim(c.int("dim")?, rank as i64) as usize;
     let n = c.int("n")?;
     let mut x = c.tensor_as("self", out)?;
     let mut parts = vec![];
     if c.has("prepend") {
-        parts.push(("prepend", c.in_shape("prepend")?));
+        parts.push("prepend");
     }
-    parts.push(("self", shape.clone()));
+    parts.push("self");
     if c.has("append") {
-        parts.push(("append", c.in_shape("append")?));
+        parts.push("append");
+    }
+    // The length along `dim` when it is static for every part; a dynamic one is sliced by
+    // Python bounds (`1:` and `:-1`), which StridedSliceV2 resolves against the run-time size.
+    let mut size = Some(0);
+    for name in &parts {
+        let dims = c.in_dims(name)?;
+        if dims.len() != rank {
+            return Err(format!("diff's {name} must have as many dims as self"));
+        }
+        size = size.zip(dims[dim]).map(|(a, b)| a + b);
     }
     if parts.len() > 1 {
         let mut ports = vec![];
-        let mut len = 0;
-        for (name, s) in &parts {
-            if s.len() != shape.len() {
-                return Err(format!("diff's {name} must have as many dims as self"));
-            }
-            len += s[dim as usize];
+        for name in &parts {
             ports.push(c.tensor_as(name, out)?);
         }
-        let d = c.scalar_i64(dim)?;
+        let d = c.scalar_i64(dim as i64)?;
         let k = ports.len() as i64;
         x = c.op1(
             "ConcatV2",
@@ -308,15 +326,19 @@ fn diff(c: &mut Ctx) -> RuleResult {
             vec![("N", attr::int(k))],
             out,
         )?;
-        shape[dim as usize] = len;
     }
-    let mut size = shape[dim as usize];
     for _ in 0..n {
-        if size == 0 {
-            break;
-        }
-        let hi = c.slice_axis(x, dim, 1, size, out)?;
-        let lo = c.slice_axis(x, dim, 0, size - 1, out)?;
+        let (hi, lo) = match size {
+            Some(0) => break,
+            Some(s) => (
+                c.slice_axis(x, dim as i64, 1, s, out)?,
+                c.slice_axis(x, dim as i64, 0, s - 1, out)?,
+            ),
+            None => (
+                c.slice_axis(x, dim as i64, 1, i64::MAX, out)?,
+                c.slice_axis(x, dim as i64, 0, -1, out)?,
+            ),
+        };
         x = if out == DType::Bool {
             let hi = c.cast(hi, DType::U8)?;
             let lo = c.cast(lo, DType::U8)?;
@@ -324,7 +346,7 @@ fn diff(c: &mut Ctx) -> RuleResult {
         } else {
             c.op1("Sub", vec![In::P(hi), In::P(lo)], vec![], out)?
         };
-        size -= 1;
+        size = size.map(|s| s - 1);
     }
     Ok(vec![x])
 }
@@ -361,7 +383,7 @@ fn roll(c: &mut Ctx) -> RuleResult {
     let x = c.tensor("self")?;
     if dims.is_empty() {
         // Rolls the flattened tensor.
-        let shape = c.in_shape("self")?;
+        let shape = c.shape_port("self")?;
         let flat = c.reshape_const(x, &[-1], out)?;
         let y = c.op1(
             "Roll",
@@ -372,7 +394,12 @@ fn roll(c: &mut Ctx) -> RuleResult {
             ],
             out,
         )?;
-        return Ok(vec![c.reshape_const(y, &shape, out)?]);
+        return Ok(vec![c.op1(
+            "Reshape",
+            vec![In::P(y), In::P(shape)],
+            vec![],
+            out,
+        )?]);
     }
     let rank = c.rank("self")? as i64;
     let dims = dims.into_iter().map(|d| Ctx::dim(d, rank)).collect();
@@ -389,25 +416,35 @@ fn roll(c: &mut Ctx) -> RuleResult {
 
 fn pixel_shuffle(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let shape = c.in_shape("self")?;
+    // Batch, height and width may be dynamic; the channels (divided by r²) must be constant.
+    let shape = c.sym_dims("self")?;
     let r = c.int("upscale_factor")?;
     let n = shape.len();
-    if n < 3 || r <= 0 || shape[n - 3] % (r * r) != 0 {
-        return Err(format!(
-            "pixel_shuffle of {shape:?} by {r}: the channels must be a multiple of {}",
-            r * r
-        ));
-    }
+    let ch = match shape.get(n.wrapping_sub(3)) {
+        Some(Dim::K(ch)) if r > 0 && ch % (r * r) == 0 => ch / (r * r),
+        _ => {
+            return Err(format!(
+                "pixel_shuffle of {:?} by {r}: the channels must be a constant multiple of {}",
+                sym::known(&shape),
+                r * r
+            ))
+        }
+    };
     let lead = &shape[..n - 3];
-    let (ch, h, w) = (shape[n - 3] / (r * r), shape[n - 2], shape[n - 1]);
+    let (h, w) = (shape[n - 2], shape[n - 1]);
     let x = c.tensor("self")?;
-    let split: Vec<i64> = lead.iter().copied().chain([ch, r, r, h, w]).collect();
-    let x = c.reshape_const(x, &split, out)?;
+    let split: Vec<Dim> = lead
+        .iter()
+        .copied()
+        .chain([Dim::K(ch), Dim::K(r), Dim::K(r), h, w])
+        .collect();
+    let x = c.reshape_dims(x, &split, out)?;
     let l = lead.len() as i64;
     let perm: Vec<i64> = (0..l).chain([l, l + 3, l + 1, l + 4, l + 2]).collect();
     let x = c.transpose_const(x, &perm, out)?;
-    let merged: Vec<i64> = lead.iter().copied().chain([ch, h * r, w * r]).collect();
-    Ok(vec![c.reshape_const(x, &merged, out)?])
+    let (hr, wr) = (c.dim_mul(h, r)?, c.dim_mul(w, r)?);
+    let merged: Vec<Dim> = lead.iter().copied().chain([Dim::K(ch), hr, wr]).collect();
+    Ok(vec![c.reshape_dims(x, &merged, out)?])
 }
 
 fn broadcast_tensors(c: &mut Ctx) -> RuleResult {

@@ -3,6 +3,7 @@
 //! product is a MatMulV2 / BatchMatMulV2 (or Mul + ReduceSum) around Reshape / Transpose /
 //! Unsqueeze; operands are cast to the result dtype first.
 use super::spatial::{squeeze, unsqueeze};
+use super::sym::Dim;
 use super::{Ctx, RuleResult, Rules};
 use crate::dtype::DType;
 use crate::ge::{attr, In};
@@ -42,7 +43,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::kron",
         kron,
-        "Reshape(Mul(Reshape(self, [a0,1,a1,1,..]), Reshape(other, [1,b0,1,b1,..])), [a0·b0, a1·b1, ..]) (static shapes)",
+        "Reshape(Mul(Reshape(self, [a0,1,a1,1,..]), Reshape(other, [1,b0,1,b1,..])), [a0·b0, a1·b1, ..]) (dynamic dims: Gather(Shape(x)), Mul, Pack)",
     );
     r.add(
         "aten::chain_matmul",
@@ -219,70 +220,58 @@ fn tensordot(c: &mut Ctx) -> RuleResult {
 
 /// Sums self · other over the paired dims `da` of self and `db` of other: both Transposed to
 /// free dims first and contracted dims last, Reshaped to [P, K] and [Q, K], MatMulV2 with
-/// transpose_x2, Reshaped to self's free dims then other's. The contracted dims must be static;
-/// one dynamic free dim per side stays -1, and the result shape then comes from Shape.
+/// transpose_x2, Reshaped to self's free dims then other's. Dynamic dims (free or contracted)
+/// enter P, Q, K and the result shape as products of `Gather(Shape(x))`.
 fn contract(c: &mut Ctx, da: &[i64], db: &[i64], out: DType) -> RuleResult {
-    let sa = c.in_dims("self")?;
-    let sb = c.in_dims("other")?;
-    let size = |s: &[Option<i64>], d: i64| s[d as usize];
+    let sa = c.sym_dims("self")?;
+    let sb = c.sym_dims("other")?;
+    let (ka, kb) = (
+        c.tensor_value("self")?.tensor.size(),
+        c.tensor_value("other")?.tensor.size(),
+    );
     if da.len() != db.len()
         || da
             .iter()
             .zip(db)
-            .any(|(&i, &j)| size(&sa, i).is_none() || size(&sa, i) != size(&sb, j))
+            .any(|(&i, &j)| ka[i as usize] != kb[j as usize])
     {
         return Err(format!(
-            "{} contracts dims {da:?} of {:?} with dims {db:?} of {:?}: they must pair up with equal, static sizes (-1 is dynamic); fix: pin them (--dynamic-dims)",
+            "{} contracts dims {da:?} of {ka:?} with dims {db:?} of {kb:?}: they must pair up with equal sizes",
             c.node.op_name(),
-            c.in_desc_shape("self")?,
-            c.in_desc_shape("other")?
         ));
     }
-    let k: i64 = da.iter().map(|&d| size(&sa, d).unwrap_or(1)).product();
-    let free = |s: &[Option<i64>], ds: &[i64]| -> Vec<i64> {
+    let free = |s: &[Dim], ds: &[i64]| -> Vec<i64> {
         (0..s.len() as i64).filter(|d| !ds.contains(d)).collect()
     };
     let (fa, fb) = (free(&sa, da), free(&sb, db));
-    // The product of the free dims, or -1 when one is dynamic.
-    let rows = |s: &[Option<i64>], f: &[i64]| -> Result<i64, String> {
-        let sizes: Vec<Option<i64>> = f.iter().map(|&d| s[d as usize]).collect();
-        match sizes.iter().filter(|d| d.is_none()).count() {
-            0 => Ok(sizes.iter().map(|d| d.unwrap_or(1)).product()),
-            1 => Ok(-1),
-            _ => Err("contracting tensors with more than one dynamic free dim on a side; fix: pin all but one (--dynamic-dims)".to_string()),
+    let product = |c: &mut Ctx, s: &[Dim], ds: &[i64]| -> Result<Dim, String> {
+        let mut n = Dim::K(1);
+        for &d in ds {
+            n = c.dim_times(n, s[d as usize])?;
         }
+        Ok(n)
     };
-    let (p, q) = (rows(&sa, &fa)?, rows(&sb, &fb)?);
+    let k = product(c, &sa, da)?;
+    let p = product(c, &sa, &fa)?;
+    let q = product(c, &sb, &fb)?;
     let a = c.tensor_as("self", out)?;
     let b = c.tensor_as("other", out)?;
     let perm_a: Vec<i64> = fa.iter().chain(da).copied().collect();
     let perm_b: Vec<i64> = fb.iter().chain(db).copied().collect();
     let a = permute(c, a, &perm_a, out)?;
     let b = permute(c, b, &perm_b, out)?;
-    let a = c.reshape_const(a, &[p, k], out)?;
-    let b = c.reshape_const(b, &[q, k], out)?;
+    let a = c.reshape_dims(a, &[p, k], out)?;
+    let b = c.reshape_dims(b, &[q, k], out)?;
     let y = matmul2(c, a, b, true, out)?;
     if fa.len() == 1 && fb.len() == 1 {
         return Ok(vec![y]);
     }
-    let shape = if c.out_dynamic(0)?.iter().any(|d| *d) {
-        let mut parts = vec![];
-        for (name, f) in [("self", &fa), ("other", &fb)] {
-            for &d in f {
-                parts.push(c.dim_port(name, d as usize)?);
-            }
-        }
-        super::sym::pack(c.b, parts)?
-    } else {
-        let s = c.out_shape(0)?;
-        c.const_i64(&s)?
-    };
-    Ok(vec![c.op1(
-        "Reshape",
-        vec![In::P(y), In::P(shape)],
-        vec![],
-        out,
-    )?])
+    let shape: Vec<Dim> = fa
+        .iter()
+        .map(|&d| sa[d as usize])
+        .chain(fb.iter().map(|&d| sb[d as usize]))
+        .collect();
+    Ok(vec![c.reshape_dims(y, &shape, out)?])
 }
 
 /// Transpose, or nothing for the identity permutation.
@@ -297,24 +286,28 @@ fn kron(c: &mut Ctx) -> RuleResult {
     let res = c.out_dtype(0)?;
     // BOOL (a logical and) runs as UINT8: Mul does not list BOOL.
     let out = if res == DType::Bool { DType::U8 } else { res };
-    let mut sa = c.in_shape("self")?;
-    let mut sb = c.in_shape("other")?;
+    // Dynamic dims come from Shape: the result's dim i is a_i · b_i.
+    let mut sa = c.sym_dims("self")?;
+    let mut sb = c.sym_dims("other")?;
     let n = sa.len().max(sb.len());
     while sa.len() < n {
-        sa.insert(0, 1);
+        sa.insert(0, Dim::K(1));
     }
     while sb.len() < n {
-        sb.insert(0, 1);
+        sb.insert(0, Dim::K(1));
     }
-    let wide_a: Vec<i64> = sa.iter().flat_map(|&d| [d, 1]).collect();
-    let wide_b: Vec<i64> = sb.iter().flat_map(|&d| [1, d]).collect();
+    let wide_a: Vec<Dim> = sa.iter().flat_map(|&d| [d, Dim::K(1)]).collect();
+    let wide_b: Vec<Dim> = sb.iter().flat_map(|&d| [Dim::K(1), d]).collect();
     let a = c.tensor_as("self", out)?;
     let b = c.tensor_as("other", out)?;
-    let a = c.reshape_const(a, &wide_a, out)?;
-    let b = c.reshape_const(b, &wide_b, out)?;
+    let a = c.reshape_dims(a, &wide_a, out)?;
+    let b = c.reshape_dims(b, &wide_b, out)?;
     let y = mul(c, a, b, out)?;
-    let shape = c.out_shape(0)?;
-    let y = c.reshape_const(y, &shape, out)?;
+    let mut shape = vec![];
+    for (&x, &z) in sa.iter().zip(&sb) {
+        shape.push(c.dim_times(x, z)?);
+    }
+    let y = c.reshape_dims(y, &shape, out)?;
     Ok(vec![c.cast(y, res)?])
 }
 

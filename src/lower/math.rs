@@ -218,8 +218,7 @@ fn binary(c: &mut Ctx, ty: &str) -> RuleResult {
 fn is_class(c: &mut Ctx, ty: &str) -> RuleResult {
     let dt = c.in_dtype("self")?;
     if !dt.is_float() {
-        let shape = c.out_shape(0)?;
-        let dims = c.const_i64(&shape)?;
+        let dims = c.shape_port("self")?;
         let f = c.scalar(0.0, DType::Bool)?;
         return Ok(vec![c.op1(
             "Fill",

@@ -66,15 +66,37 @@ fn pad_mode(c: &mut Ctx, mode: &str) -> RuleResult {
         },
         res,
     );
-    // Constant pad widths: any dim may be dynamic.
+    // Any dim may be dynamic; a pad width computed from a dynamic dim (`W % 2`) is computed in
+    // the graph (`Pack` of the widths), others are constants.
     let rank = c.rank("self")?;
-    let aten = c.ints(if c.has("pad") { "pad" } else { "padding" })?;
+    let name = if c.has("pad") { "pad" } else { "padding" };
+    let items = match c.arg(name)? {
+        Value::List(v) | Value::Tuple(v) => v.clone(),
+        _ => return Err(format!("argument '{name}' must be a list of ints")),
+    };
+    let at_sample = |v: &Value| match v {
+        Value::SymInt(s) => Some(s.value),
+        v => v.as_int(),
+    };
+    let aten: Vec<i64> = items
+        .iter()
+        .map(at_sample)
+        .collect::<Option<_>>()
+        .ok_or_else(|| format!("argument '{name}' must be a list of ints"))?;
     let p = dim_first_pads(&aten, rank)?;
     if p.iter().any(|&v| v < 0) {
         return Err(format!(
             "negative padding {aten:?} (cropping) is not supported; fix: slice the tensor instead"
         ));
     }
+    // The widths in GE's dim-first order, as values (some symbolic).
+    let mut order = vec![Value::Int(0); 2 * rank];
+    for (k, pair) in items.chunks(2).enumerate() {
+        let d = rank - 1 - k;
+        order[2 * d] = pair[0].clone();
+        order[2 * d + 1] = pair[1].clone();
+    }
+    let pads_port = |c: &mut Ctx| super::sym::ints_port(c.b, c.mat, &order);
     let x = c.tensor_as("self", out)?;
     let y = match mode {
         "constant" => {
@@ -83,7 +105,7 @@ fn pad_mode(c: &mut Ctx, mode: &str) -> RuleResult {
             } else {
                 0.0
             };
-            let pads = c.const_i64(&p)?;
+            let pads = pads_port(c)?;
             let v = c.scalar(value, out)?;
             c.op1(
                 "PadV3",
@@ -96,8 +118,13 @@ fn pad_mode(c: &mut Ctx, mode: &str) -> RuleResult {
             )?
         }
         "reflect" => {
-            let t = tch::Tensor::from_slice(&p).reshape([rank as i64, 2]);
-            let pads = c.b.constant(&t, &format!("{p:?}"))?;
+            let pads = if order.iter().any(Value::is_symbolic) {
+                let flat = pads_port(c)?;
+                c.reshape_const(flat, &[rank as i64, 2], crate::dtype::DType::I64)?
+            } else {
+                let t = tch::Tensor::from_slice(&p).reshape([rank as i64, 2]);
+                c.b.constant(&t, &format!("{p:?}"))?
+            };
             c.op1(
                 "MirrorPad",
                 vec![In::P(x), In::P(pads)],
@@ -106,7 +133,7 @@ fn pad_mode(c: &mut Ctx, mode: &str) -> RuleResult {
             )?
         }
         "replicate" => {
-            let pads = c.const_i64(&p)?;
+            let pads = pads_port(c)?;
             c.op1(
                 "PadV3",
                 vec![In::P(x), In::P(pads)],

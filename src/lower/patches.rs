@@ -1,5 +1,6 @@
 //! Sliding-window blocks: `F.unfold` (aten::im2col) and `F.fold` (aten::col2im), NCHW.
 use super::spatial::{input_dtype, spatial, squeeze, unsqueeze, work_dtype};
+use super::sym::Dim;
 use super::{Ctx, RuleResult, Rules};
 use crate::ge::{attr, In};
 
@@ -87,12 +88,19 @@ fn col2im(c: &mut Ctx) -> RuleResult {
             out.name()
         ));
     }
-    let shape = c.in_shape("self")?;
+    // The batch may be dynamic (from Shape); C·k·k and L are fixed by kernel_size and
+    // output_size, as PyTorch checks.
+    let shape = c.sym_dims("self")?;
     let batched = shape.len() == 3;
-    let (n, ckk, l) = if batched {
-        (shape[0], shape[1], shape[2])
-    } else {
-        (1, shape[0], shape[1])
+    let (n, ckk, l) = match shape[..] {
+        [n, Dim::K(ckk), Dim::K(l)] => (n, ckk, l),
+        [Dim::K(ckk), Dim::K(l)] => (Dim::K(1), ckk, l),
+        _ => {
+            return Err(format!(
+                "col2im of {:?}: the channel·kernel and block dims must be constant (output_size and kernel_size fix them)",
+                super::sym::known(&shape)
+            ))
+        }
     };
     let kk = w.kernel[0] * w.kernel[1];
     if ckk % kk != 0 {
@@ -102,7 +110,7 @@ fn col2im(c: &mut Ctx) -> RuleResult {
         ));
     }
     let x = c.tensor_as("self", dt)?;
-    let x = c.reshape_const(x, &[n, ckk / kk, kk, l], dt)?;
+    let x = c.reshape_dims(x, &[n, Dim::K(ckk / kk), Dim::K(kk), Dim::K(l)], dt)?;
     let sz = c.b.constant(
         &tch::Tensor::from_slice(&[size[0] as i32, size[1] as i32]),
         &format!("{size:?}"),

@@ -1,5 +1,6 @@
 //! Reductions over dims.
 use super::{Ctx, RuleResult, Rules};
+use crate::dtype::DType;
 use crate::ge::{attr, In};
 use crate::value::{Port, Value};
 
@@ -124,7 +125,7 @@ fn variance_and_mean(c: &mut Ctx, std: bool) -> Result<(Port, Port, Vec<i64>, bo
     if !out.is_float() {
         return Err(format!("the variance of {} values", out.name()));
     }
-    let shape = c.in_shape("self")?;
+    let shape = c.in_dims("self")?;
     let dims = dims_arg(c, "dim", shape.len() as i64)?;
     let correction = if c.has("correction") {
         match c.arg("correction")? {
@@ -140,7 +141,8 @@ fn variance_and_mean(c: &mut Ctx, std: bool) -> Result<(Port, Port, Vec<i64>, bo
     } else {
         1.0
     };
-    let n: i64 = dims.iter().map(|d| shape[*d as usize]).product();
+    // The count N over the reduced dims: a constant, or (dynamic dims) their product in the graph.
+    let n: Option<i64> = dims.iter().map(|d| shape[*d as usize]).product();
     let keep = keepdim(c)?;
     let x = c.tensor_as("self", out)?;
     let axes = c.const_i64(&dims)?;
@@ -158,7 +160,21 @@ fn variance_and_mean(c: &mut Ctx, std: bool) -> Result<(Port, Port, Vec<i64>, bo
         vec![("keep_dims", attr::boolean(keep))],
         out,
     )?;
-    let denom = c.scalar((n as f64 - correction).max(0.0), out)?;
+    let denom = match n {
+        Some(n) => c.scalar((n as f64 - correction).max(0.0), out)?,
+        None => {
+            let mut n = c.scalar_i64(1)?;
+            for d in &dims {
+                let p = c.dim_port("self", *d as usize)?;
+                n = c.bin("Mul", n, p, DType::I64)?;
+            }
+            let n = c.cast(n, out)?;
+            let k = c.scalar(correction, out)?;
+            let n = c.bin("Sub", n, k, out)?;
+            let zero = c.scalar(0.0, out)?;
+            c.bin("Maximum", n, zero, out)?
+        }
+    };
     let var = c.op1("RealDiv", vec![In::P(sum), In::P(denom)], vec![], out)?;
     let v = if std {
         c.op1("Sqrt", vec![In::P(var)], vec![], out)?

@@ -1,5 +1,6 @@
 //! Nearest and bilinear upsampling (`ResizeNearestNeighborV2`, `ResizeBilinearV2`).
 use super::spatial::{back, squeeze, unsqueeze, work_dtype, xname};
+use super::sym::Dim;
 use super::{Ctx, RuleResult, Rules};
 use crate::dtype::DType;
 use crate::ge::{attr, In};
@@ -19,7 +20,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::upsample_nearest2d",
         |c| resize(c, Resize::Nearest, 2),
-        "ResizeNearestNeighborV2(x, K32([oh,ow]); align_corners=false, half_pixel_centers=false); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+        "ResizeNearestNeighborV2(x, K32([oh,ow]); align_corners=false, half_pixel_centers=false); dynamic sizes: Cast(Pack(output_size | Gather(Shape(x))·integer scale), INT32); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     r.add(
         "aten::_upsample_nearest_exact2d",
@@ -29,7 +30,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::upsample_bilinear2d",
         |c| resize(c, Resize::Bilinear, 2),
-        "ResizeBilinearV2(x, K32([oh,ow]); align_corners, half_pixel_centers=!align_corners, dtype=FLOAT) → [Cast out] (y is FLOAT); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+        "ResizeBilinearV2(x, K32([oh,ow]); align_corners, half_pixel_centers=!align_corners, dtype=FLOAT) → [Cast out] (y is FLOAT); dynamic sizes: Cast(Pack(output_size | Gather(Shape(x))·integer scale), INT32); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     r.add(
         "aten::grid_sampler",
@@ -75,38 +76,67 @@ fn resize(c: &mut Ctx, mode: Resize, nsp: usize) -> RuleResult {
     // Both resize prototypes list the same x types.
     let out = work_dtype("ResizeBilinearV2", res);
     let name = xname(c);
-    // Batch and channels may be dynamic; the spatial sizes are baked into the resize.
+    // Every dim may be dynamic: a dynamic output size comes from `output_size` (computed in the
+    // graph) or, for an integer scale factor, from `Shape(x) · scale`.
     let ins = c.in_desc_shape(name)?;
     let os = c.out_desc_shape(0)?;
-    if ins[2..].iter().chain(&os[2..]).any(|&d| d < 0) {
-        return Err(
-            "a resize over dynamic spatial dims is not supported; fix: pin them (--dynamic-dims)"
-                .into(),
-        );
-    }
     if ins.len() != nsp + 2 {
         return Err(format!("expects a {}-D input, got {ins:?}", nsp + 2));
     }
     let align = mode == Resize::Bilinear && c.bool("align_corners")?;
+    let scales = given_scales(c)?;
+    let dynamic = ins[2..].iter().chain(&os[2..]).any(|&d| d < 0);
     // GE maps output to input pixels with in/out; ATen uses 1/scale_factor when one is given.
-    // They agree when out = in * scale exactly.
-    if let Some(s) = given_scales(c)? {
+    // They agree when out = in * scale exactly: with dynamic sizes, only integer scales do.
+    if let Some(s) = &scales {
+        let (kin, kout) = (
+            c.tensor_value(name)?.tensor.size(),
+            c.outputs[0].tensors()[0].tensor.size(),
+        );
         let exact = s.len() == nsp
             && s.iter()
-                .zip(ins[2..].iter().zip(&os[2..]))
-                .all(|(f, (i, o))| (*f * *i as f64 - *o as f64).abs() < 1e-9);
+                .zip(kin[2..].iter().zip(&kout[2..]))
+                .all(|(f, (i, o))| (*f * *i as f64 - *o as f64).abs() < 1e-9)
+            && (!dynamic || s.iter().all(|f| f.fract() == 0.0));
         if !exact && !align {
             return Err(format!(
-                "scale_factor {s:?} does not give the output size {:?} exactly, and GE resizes by in/out; fix: pass size= (or recompute_scale_factor=True) to interpolate",
-                &os[2..]
+                "scale_factor {s:?} does not give the output size {:?} exactly{}, and GE resizes by in/out; fix: pass size= (or recompute_scale_factor=True) to interpolate",
+                &kout[2..],
+                if dynamic { " at every size" } else { "" }
             ));
         }
     }
-    let (oh, ow) = if nsp == 1 { (1, os[2]) } else { (os[2], os[3]) };
-    let size = c.b.constant(
-        &tch::Tensor::from_slice(&[oh as i32, ow as i32]),
-        &format!("[{oh}, {ow}]"),
-    )?;
+    let mut sizes = vec![];
+    for i in 0..nsp {
+        sizes.push(if os[2 + i] >= 0 {
+            Dim::K(os[2 + i])
+        } else if let Some(s) = scales.as_ref().filter(|s| s[i].fract() == 0.0) {
+            let d = c.sym_dims(name)?[2 + i];
+            c.dim_mul(d, s[i] as i64)?
+        } else if c.has("output_size") {
+            let items = match c.arg("output_size")? {
+                Value::List(v) | Value::Tuple(v) => v.clone(),
+                _ => return Err("output_size must be a list of ints".into()),
+            };
+            let v = items.get(i).ok_or("output_size is too short")?;
+            Dim::P(c.int_port(v)?)
+        } else {
+            return Err("a resize to a dynamic size that is neither given nor an integer scale of the input; fix: pass size= to interpolate, or pin the dims (--dynamic-dims)".into());
+        });
+    }
+    if nsp == 1 {
+        sizes.insert(0, Dim::K(1));
+    }
+    let size = match super::sym::known(&sizes) {
+        k if !k.contains(&-1) => {
+            let k: Vec<i32> = k.iter().map(|&d| d as i32).collect();
+            c.b.constant(&tch::Tensor::from_slice(&k), &format!("{k:?}"))?
+        }
+        _ => {
+            let p = c.dims_port(&sizes)?;
+            c.cast(p, DType::I32)?
+        }
+    };
     let (ty, half_pixel) = match mode {
         Resize::Nearest => ("ResizeNearestNeighborV2", false),
         Resize::NearestExact => ("ResizeNearestNeighborV2", true),

@@ -31,7 +31,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::lstm.input",
         lstm,
-        "unrolled per step like gru: BatchMatMulV2 projections → Sigmoid (i, f, o) / Tanh (g) on StridedSliceV2 gate slices → Mul/Add cell update, Tanh → ConcatV2 over time (and directions)",
+        "unrolled per step like gru: BatchMatMulV2 projections → Sigmoid (i, f, o) / Tanh (g) on StridedSliceV2 gate slices → Mul/Add cell update, Tanh → ConcatV2 over time (and directions); dynamic: batch dynamic, sequence and feature dims pinned",
     );
     r.add(
         "aten::gru.input",
@@ -203,7 +203,9 @@ fn recurrent(c: &mut Ctx, kind: Rnn) -> RuleResult {
             params.len()
         ));
     }
-    let in_shape = c.in_shape("input")?;
+    // Batch and feature dims may be dynamic; the step count is unrolled (below).
+    let in_dims = c.in_dims("input")?;
+    let in_shape = c.tensor_value("input")?.tensor.size();
     let batched = in_shape.len() == 3;
     // GRU: hx is h0; LSTM: hx is [h0, c0].
     let (mut h0, mut c0) = match kind {
@@ -218,7 +220,12 @@ fn recurrent(c: &mut Ctx, kind: Rnn) -> RuleResult {
             (c.cast(h, out)?, Some(c.cast(cc, out)?))
         }
     };
-    let hidden = *c.out_shape(0)?.last().ok_or("the output must not be 0-D")? / dirs;
+    // W_hh is [gates·H, H].
+    let hidden = *params[1]
+        .tensor
+        .size()
+        .last()
+        .ok_or("the recurrent weight must be 2-D")?;
     let mut x = c.tensor_as("input", out)?;
     if !batched {
         x = unsqueeze(c, x, vec![1], out)?;
@@ -228,11 +235,24 @@ fn recurrent(c: &mut Ctx, kind: Rnn) -> RuleResult {
         let perm = c.const_i64(&[1, 0, 2])?;
         x = c.op1("Transpose", vec![In::P(x), In::P(perm)], vec![], out)?;
     }
-    let steps = if batched && batch_first {
-        in_shape[1]
-    } else {
-        in_shape[0]
-    };
+    let feature_axis = in_shape.len() - 1;
+    if in_dims[feature_axis].is_none() {
+        // PyTorch requires input.size(-1) == input_size (W_ih is [gates·H, input_size]); a
+        // traced module lost that check, so the dim is pinned here.
+        c.assumptions.push(format!(
+            "the {what}'s input has input_size = {} features",
+            in_shape[feature_axis]
+        ));
+    }
+    let seq_axis = usize::from(batched && batch_first);
+    let steps = in_shape[seq_axis];
+    if in_dims[seq_axis].is_none() {
+        // The graph holds one group of ops per step, so a dynamic sequence length is pinned
+        // (as dynamo specialises a Python loop over it); the batch dim stays dynamic.
+        c.assumptions.push(format!(
+            "the {what} is unrolled over the {steps} steps of its sequence dim"
+        ));
+    }
     let (mut h_finals, mut c_finals) = (vec![], vec![]);
     for l in 0..layers {
         let mut seqs = vec![];

@@ -92,10 +92,16 @@ fn topk(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
     let rank = c.rank("self")? as i64;
     let dim = Ctx::dim(c.int("dim")?, rank);
-    let k = c.int("k")?;
+    // k may be computed from a dynamic dim (in the graph, then INT32).
+    let k = c.arg("k")?.clone();
     let x = c.tensor("self")?;
-    let kc =
-        c.b.constant(&tch::Tensor::from(k as i32), &format!("{k}"))?;
+    let kc = if k.is_symbolic() {
+        let p = c.int_port(&k)?;
+        c.cast(p, DType::I32)?
+    } else {
+        let k = c.int("k")?;
+        c.b.constant(&tch::Tensor::from(k as i32), &format!("{k}"))?
+    };
     let ys = c.op(
         "TopKV2",
         vec![In::P(x), In::P(kc)],

@@ -187,3 +187,126 @@ pub fn pack(b: &mut GraphBuilder, ports: Vec<super::Port>) -> Result<super::Port
         &[Some(DType::I64)],
     )?[0])
 }
+
+/// A dim of a shape a rule builds: a constant, or a 0-D INT64 port computed in the graph.
+#[derive(Clone, Copy, Debug)]
+pub enum Dim {
+    K(i64),
+    P(super::Port),
+}
+
+impl Ctx<'_> {
+    /// The dims of a tensor argument: constants where static, `Gather(Shape(x), i)` where dynamic.
+    pub fn sym_dims(&mut self, name: &str) -> Result<Vec<Dim>, String> {
+        let dims = self.in_dims(name)?;
+        let mut v = vec![];
+        for (i, d) in dims.iter().enumerate() {
+            v.push(match d {
+                Some(k) => Dim::K(*k),
+                None => Dim::P(self.dim_port(name, i)?),
+            });
+        }
+        Ok(v)
+    }
+
+    fn dim_op(&mut self, ty: &str, a: Dim, k: i64) -> Result<Dim, String> {
+        match a {
+            Dim::K(a) => Ok(Dim::K(match ty {
+                "Mul" => a * k,
+                _ => a.div_euclid(k),
+            })),
+            Dim::P(p) => {
+                let k = self.scalar_i64(k)?;
+                Ok(Dim::P(self.bin(ty, p, k, DType::I64)?))
+            }
+        }
+    }
+
+    /// A dim as a 0-D INT64 port.
+    pub fn dim_scalar(&mut self, d: Dim) -> Result<super::Port, String> {
+        match d {
+            Dim::K(k) => self.scalar_i64(k),
+            Dim::P(p) => Ok(p),
+        }
+    }
+
+    /// `a · b`.
+    pub fn dim_times(&mut self, a: Dim, b: Dim) -> Result<Dim, String> {
+        if let (Dim::K(a), Dim::K(b)) = (a, b) {
+            return Ok(Dim::K(a * b));
+        }
+        let a = self.dim_scalar(a)?;
+        let b = self.dim_scalar(b)?;
+        Ok(Dim::P(self.bin("Mul", a, b, DType::I64)?))
+    }
+
+    /// `a + k`.
+    pub fn dim_add(&mut self, a: Dim, k: i64) -> Result<Dim, String> {
+        match a {
+            Dim::K(a) => Ok(Dim::K(a + k)),
+            Dim::P(p) => {
+                let k = self.scalar_i64(k)?;
+                Ok(Dim::P(self.bin("Add", p, k, DType::I64)?))
+            }
+        }
+    }
+
+    /// `a + b`.
+    pub fn dim_plus(&mut self, a: Dim, b: Dim) -> Result<Dim, String> {
+        match (a, b) {
+            (Dim::K(a), Dim::K(b)) => Ok(Dim::K(a + b)),
+            (a, Dim::K(k)) | (Dim::K(k), a) => self.dim_add(a, k),
+            (Dim::P(a), Dim::P(b)) => Ok(Dim::P(self.bin("Add", a, b, DType::I64)?)),
+        }
+    }
+
+    /// `a · k`.
+    pub fn dim_mul(&mut self, a: Dim, k: i64) -> Result<Dim, String> {
+        self.dim_op("Mul", a, k)
+    }
+
+    /// `a // k`.
+    pub fn dim_div(&mut self, a: Dim, k: i64) -> Result<Dim, String> {
+        self.dim_op("FloorDiv", a, k)
+    }
+
+    /// A shape as a 1-D INT64 port: a Const when every dim is constant, else a `Pack`.
+    pub fn dims_port(&mut self, dims: &[Dim]) -> Result<super::Port, String> {
+        if let Some(k) = dims
+            .iter()
+            .map(|d| match d {
+                Dim::K(k) => Some(*k),
+                Dim::P(_) => None,
+            })
+            .collect::<Option<Vec<i64>>>()
+        {
+            return self.const_i64(&k);
+        }
+        let mut ports = vec![];
+        for d in dims {
+            ports.push(self.dim_scalar(*d)?);
+        }
+        pack(self.b, ports)
+    }
+
+    /// `Reshape(x, dims)`.
+    pub fn reshape_dims(
+        &mut self,
+        x: super::Port,
+        dims: &[Dim],
+        dt: DType,
+    ) -> Result<super::Port, String> {
+        let s = self.dims_port(dims)?;
+        self.op1("Reshape", vec![In::P(x), In::P(s)], vec![], dt)
+    }
+}
+
+/// The constant value of dims known statically, for messages and checks.
+pub fn known(dims: &[Dim]) -> Vec<i64> {
+    dims.iter()
+        .map(|d| match d {
+            Dim::K(k) => *k,
+            Dim::P(_) => -1,
+        })
+        .collect()
+}

@@ -13,6 +13,7 @@
 //! Masks: mask_type 0 is an attention mask [L, S], 1 a key padding mask [B, S], 2 a full
 //! [B, h, L, S] mask; a float mask is added to the scores, a bool mask (True = masked) sets them
 //! to -inf.
+use super::sym::Dim;
 use super::{Ctx, RuleResult, Rules};
 use crate::dtype::DType;
 use crate::ge::{attr, In};
@@ -55,25 +56,26 @@ fn layer_norm(c: &mut Ctx, x: Port, w: &str, b: &str, eps: f64, dt: DType) -> Re
     Ok(ys[0])
 }
 
-/// The attention mask as something to combine with scores [B, h, L, S].
-fn mask_for_scores(c: &mut Ctx, b: i64, l: i64, dt: DType) -> Result<Option<(Port, bool)>, String> {
+/// The attention mask as something to combine with scores [B, h, L, S]: an attention mask
+/// [L, S] and a key padding mask [B, S] get their missing axes by `Unsqueeze` (any L, S, B).
+fn mask_for_scores(c: &mut Ctx, dt: DType) -> Result<Option<(Port, bool)>, String> {
     if !c.has("mask") {
         return Ok(None);
     }
-    let shape = c.in_shape("mask")?;
+    let rank = c.rank("mask")?;
     let mask_type = if c.has("mask_type") {
         c.int("mask_type")?
     } else {
         -1
     };
-    let s = *shape.last().ok_or("mask must not be 0-D")?;
-    let want: Vec<i64> = match (mask_type, shape.len()) {
-        (0, 2) => vec![1, 1, l, s],
-        (1, 2) => vec![b, 1, 1, s],
-        (2, 4) | (-1, 4) => shape.clone(),
+    let axes: Vec<i64> = match (mask_type, rank) {
+        (0, 2) => vec![0, 1],
+        (1, 2) => vec![1, 2],
+        (2, 4) | (-1, 4) => vec![],
         _ => {
             return Err(format!(
-                "attention mask of shape {shape:?} with mask_type {mask_type} is not supported"
+                "attention mask of shape {:?} with mask_type {mask_type} is not supported",
+                c.in_desc_shape("mask")?
             ))
         }
     };
@@ -83,20 +85,25 @@ fn mask_for_scores(c: &mut Ctx, b: i64, l: i64, dt: DType) -> Result<Option<(Por
     } else {
         c.tensor_as("mask", dt)?
     };
-    let m = if want != shape {
-        let mdt = if is_bool { DType::Bool } else { dt };
-        c.reshape_const(m, &want, mdt)?
-    } else {
+    let m = if axes.is_empty() {
         m
+    } else {
+        let mdt = if is_bool { DType::Bool } else { dt };
+        c.op1(
+            "Unsqueeze",
+            vec![In::P(m)],
+            vec![("axes", attr::list_int(axes))],
+            mdt,
+        )?
     };
     Ok(Some((m, is_bool)))
 }
 
-/// Sizes of a batch-first self-attention.
+/// Sizes of a batch-first self-attention: batch and sequence may be dynamic.
 #[derive(Clone, Copy)]
 struct Dims {
-    b: i64,
-    l: i64,
+    b: Dim,
+    l: Dim,
     e: i64,
     heads: i64,
 }
@@ -118,7 +125,7 @@ fn self_attention(
     let qkv = c.batch_matmul(h, w, Some(bias), true, out)?;
     let heads_of = |c: &mut Ctx, k: i64| -> Result<Port, String> {
         let t = slice_last(c, qkv, k * e, (k + 1) * e, out)?;
-        let t = c.reshape_const(t, &[b, l, heads, d], out)?;
+        let t = c.reshape_dims(t, &[b, l, Dim::K(heads), Dim::K(d)], out)?;
         c.transpose_const(t, &[0, 2, 1, 3], out)
     };
     let q = heads_of(c, 0)?;
@@ -148,18 +155,19 @@ fn self_attention(
     )?;
     let a = c.batch_matmul(p, v, None, false, out)?;
     let a = c.transpose_const(a, &[0, 2, 1, 3], out)?;
-    let a = c.reshape_const(a, &[b, l, e], out)?;
+    let a = c.reshape_dims(a, &[b, l, Dim::K(e)], out)?;
     let wo = c.tensor_as("proj_weight", out)?;
     let bo = c.tensor_as("proj_bias", out)?;
     Ok((c.batch_matmul(a, wo, Some(bo), true, out)?, p))
 }
 
-/// [B, L, E] and heads, checked.
-fn dims_of(c: &Ctx, x: &str, heads_arg: &str) -> Result<Dims, String> {
-    let shape = c.in_shape(x)?;
-    let [b, l, e] = shape[..] else {
+/// [B, L, E] and heads, checked (E must be static: the projections fix it).
+fn dims_of(c: &mut Ctx, x: &str, heads_arg: &str) -> Result<Dims, String> {
+    let shape = c.sym_dims(x)?;
+    let [b, l, Dim::K(e)] = shape[..] else {
         return Err(format!(
-            "{x} must be [batch, seq, embed] (batch_first), got {shape:?}"
+            "{x} must be [batch, seq, embed] (batch_first) with a constant embed, got {:?}",
+            super::sym::known(&shape)
         ));
     };
     let heads = c.int(heads_arg)?;
@@ -178,7 +186,7 @@ pub fn encoder_layer(c: &mut Ctx) -> RuleResult {
     let norm_first = c.bool("norm_first")?;
     let gelu = c.bool("use_gelu")?;
     let x = c.tensor_as("src", out)?;
-    let mask = mask_for_scores(c, dims.b, dims.l, out)?;
+    let mask = mask_for_scores(c, out)?;
     let feed_forward = |c: &mut Ctx, h: Port| -> Result<Port, String> {
         let w1 = c.tensor_as("ffn_weight_1", out)?;
         let b1 = c.tensor_as("ffn_bias_1", out)?;
@@ -231,7 +239,7 @@ pub fn multi_head_attention(c: &mut Ctx) -> RuleResult {
                 .into(),
         );
     }
-    let mask = mask_for_scores(c, dims.b, dims.l, out)?;
+    let mask = mask_for_scores(c, out)?;
     let (y, p) = self_attention(c, q, dims, mask, out)?;
     let wants_weights = c.outputs.get(1).is_some_and(|o| !o.tensors().is_empty());
     if !wants_weights {

@@ -397,6 +397,12 @@ fn is_item(kind: &str) -> bool {
 /// Whether a scalar result of `kind` depends on a dynamic dim (or on a value computed in the
 /// graph, which the graph must then compute too).
 fn depends(kind: &str, inputs: &[Value]) -> bool {
+    // Identity tests and a list's length never depend on the sizes it holds
+    // (`size is not None` of a list of computed sizes).
+    let base = kind.split('.').next().unwrap_or(kind);
+    if matches!(base, "aten::__is__" | "aten::__isnot__" | "aten::len") {
+        return false;
+    }
     inputs.iter().any(Value::is_symbolic)
         || (is_item(kind) && graph_tensor(inputs).is_some())
         || (matches!(kind, "aten::size" | "aten::numel")

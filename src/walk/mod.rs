@@ -173,6 +173,11 @@ fn no_effect(b: &Block) -> bool {
         })
 }
 
+/// Whether a block raises (`prim::RaiseException` at its top level): an input check's error arm.
+fn raises(b: &Block) -> bool {
+    b.nodes.iter().any(|n| n.kind == "prim::RaiseException")
+}
+
 /// `file:line: text` of a node, plus the user's own line when the node was inlined from a
 /// submodule or function (the outermost call site).
 fn site(n: &Node) -> String {
@@ -424,8 +429,12 @@ impl<'m> Walker<'m> {
                     Error::Run(format!("{}: if condition is not a bool", site(n)))
                 })?;
                 // A branch with no result whose arms only warn or print changes nothing in
-                // the graph, whichever way other sizes take it.
-                let dynamic = inputs[0].is_symbolic() && !n.blocks.iter().all(no_effect);
+                // the graph, whichever way other sizes take it; nor does a check whose other arm
+                // raises (PyTorch's own input checks: at sizes that take it, forward fails).
+                let untaken = n.blocks.get(if cond { 1 } else { 0 });
+                let dynamic = inputs[0].is_symbolic()
+                    && !n.blocks.iter().all(no_effect)
+                    && !untaken.is_some_and(raises);
                 self.guard(n, format!("{cond}"), dynamic)?;
                 let block = &n.blocks[if cond { 0 } else { 1 }];
                 let outs = self.block(block, vec![])?;

@@ -23,7 +23,8 @@ pub fn mutate_list(kind: &str, inputs: &[Value]) -> Option<Result<Value, String>
             items.push(inputs.get(1)?.clone());
             Ok(Value::List(items))
         }
-        "aten::extend" => match inputs.get(1)? {
+        // `a += b` of lists (aten::add_.t) extends a in place.
+        "aten::extend" | "aten::add_" => match inputs.get(1)? {
             Value::List(more) => {
                 items.extend(more.iter().cloned());
                 Ok(Value::List(items))
@@ -63,6 +64,13 @@ pub fn eval(kind: &str, inputs: &[Value], n_outputs: usize) -> Option<Result<Vec
             None => Err("unpack without input".into()),
         },
         "prim::TupleIndex" => index(inputs),
+        // `a + b` of lists (aten::add.t): a new list.
+        "aten::add" => match inputs {
+            [Value::List(a), Value::List(b)] => {
+                Ok(vec![Value::List(a.iter().chain(b).cloned().collect())])
+            }
+            _ => return None,
+        },
         "aten::__getitem__" => match inputs.first() {
             Some(Value::List(_)) | Some(Value::Tuple(_)) => index(inputs),
             Some(Value::Dict(d)) => match inputs.get(1).and_then(|k| lookup(d, k)) {

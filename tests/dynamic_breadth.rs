@@ -1,0 +1,374 @@
+//! Issue 10 item 4, `--dynamic` as wide as static: Hugging Face decoders traced with ids only
+//! (GPT-2, Llama, Qwen2; transformers' mask helper calls `aten::diff`) exported once with batch
+//! and sequence dynamic and run by the runner at 3 sequence lengths x 2 batch sizes against
+//! TorchScript; and one fixture per op family whose rule used to need static shapes, exported
+//! static and dynamic (models/make_dynamic_breadth.py).
+mod common;
+use common::*;
+use torch2air::api::{dynamo_export, CompilerConfig};
+use torch2air::proto::ModelDef;
+use torch2air::run::run_air;
+use torch2air::verify::{compare, graph_tensors, torchscript_outputs};
+
+/// A fixture of models/dynamic/breadth, or (a name with a folder) of models/.
+fn fixture(name: &str) -> std::path::PathBuf {
+    model(&fixture_name(name))
+}
+
+fn fixture_name(name: &str) -> String {
+    if name.contains('/') {
+        name.to_string()
+    } else {
+        format!("dynamic/breadth/{name}")
+    }
+}
+
+fn specs(s: &[&str]) -> Vec<String> {
+    s.iter().map(|s| s.to_string()).collect()
+}
+
+/// Exports `name` once with every input dim dynamic (sample inputs `sample`, seed 1).
+fn export_dynamic(
+    name: &str,
+    sample: &[&str],
+) -> (tempfile::TempDir, torch2air::ExportReport, ModelDef) {
+    let d = tmp();
+    let out = d.path().join("out");
+    let args = torch2air::spec::make_all(&specs(sample), 1).unwrap();
+    let r = dynamo_export(
+        args,
+        fixture(name),
+        out.to_str().unwrap(),
+        "export",
+        true,
+        &CompilerConfig::default(),
+    )
+    .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let m = read_air(&r.air);
+    torch2air::ge::schema::check_graph(&m.graph[0]).unwrap();
+    (d, r, m)
+}
+
+/// Runs the export on inputs made from `at` and compares with TorchScript at those sizes.
+fn check_at(name: &str, air: &std::path::Path, at: &[&str], seed: u64, tol: f64) {
+    let args = torch2air::spec::make_all(&specs(at), seed).unwrap();
+    let reference = torchscript_outputs(&fixture(name), &args).unwrap();
+    let got =
+        run_air(air, &graph_tensors(&args)).unwrap_or_else(|e| panic!("{name} at {at:?}: {e}"));
+    let checks = compare(&reference, &got, None, None).unwrap();
+    assert_eq!(checks.len(), reference.len(), "{name} at {at:?}");
+    for c in checks {
+        assert!(c.ok, "{name} at {at:?}: {c}");
+        assert!(c.max_abs <= tol, "{name} at {at:?}: {c}");
+    }
+}
+
+fn data_shape(m: &ModelDef, name: &str) -> Vec<i64> {
+    op(m, name).output_desc[0]
+        .shape
+        .as_ref()
+        .unwrap()
+        .dim
+        .clone()
+}
+
+const DECODERS: [&str; 3] = ["gpt2_ids.pt", "llama_ids.pt", "qwen2_ids.pt"];
+
+#[test]
+fn hf_decoders_export_once_and_run_at_three_lengths_and_two_batches() {
+    for name in DECODERS {
+        let (_d, r, m) = export_dynamic(name, &["i64[2,8]:0..100"]);
+        assert_eq!(
+            r.dynamic_dims,
+            vec!["input_ids[0]", "input_ids[1]"],
+            "{name}: {:?}",
+            r.notes
+        );
+        assert!(r.notes.is_empty(), "{name}: {:?}", r.notes);
+        assert!(
+            r.guards.iter().all(|g| !g.dynamic),
+            "{name}: a guard on a dynamic dim: {:?}",
+            r.guards.iter().filter(|g| g.dynamic).collect::<Vec<_>>()
+        );
+        assert_eq!(data_shape(&m, "input_ids"), vec![-1, -1], "{name}");
+        let mut seed = 30;
+        for batch in [1, 3] {
+            for seq in [5, 12, 17] {
+                let at = format!("i64[{batch},{seq}]:0..100");
+                check_at(name, &r.air, &[&at], seed, 1e-4);
+                seed += 1;
+            }
+        }
+    }
+}
+
+#[test]
+fn hf_decoders_static() {
+    for name in DECODERS {
+        let v = verify_fixture(
+            &format!("dynamic/breadth/{name}"),
+            &["i64[2,8]:0..100"],
+            1e-4,
+        );
+        assert!(v.export.dynamic_dims.is_empty());
+        assert!(!types(&v.air).iter().any(|t| t == "Shape"), "{name}");
+    }
+}
+
+/// One op family: verified static at `sample`, then exported once with every dim dynamic (the
+/// dims left dynamic must be `dynamic`, each pinned or fixed dim's note must contain one of
+/// `notes`) and run at each of `sizes` against TorchScript.
+fn family(
+    name: &str,
+    sample: &[&str],
+    dynamic: &[&str],
+    notes: &[&str],
+    sizes: &[&[&str]],
+) -> ModelDef {
+    let v = verify_fixture(&fixture_name(name), sample, 1e-5);
+    assert!(
+        !types(&v.air).iter().any(|t| t == "Shape"),
+        "{name}: static"
+    );
+    let (_d, r, m) = export_dynamic(name, sample);
+    assert_eq!(r.dynamic_dims, dynamic, "{name}: {:?}", r.notes);
+    assert_eq!(r.notes.len(), notes.len(), "{name}: {:?}", r.notes);
+    for n in notes {
+        assert!(
+            r.notes.iter().any(|x| x.contains(n)),
+            "{name}: no note with {n:?}: {:?}",
+            r.notes
+        );
+    }
+    assert!(sizes.len() >= 3, "three sizes at least");
+    for (k, at) in sizes.iter().enumerate() {
+        check_at(name, &r.air, at, 40 + k as u64, 1e-5);
+    }
+    m
+}
+
+#[test]
+fn diff_on_dynamic_dims() {
+    let m = family(
+        "diff.pt",
+        &["f32[3,5,6]"],
+        &["x[0]", "x[1]", "x[2]"],
+        &[],
+        &[
+            &["f32[2,5,6]"],
+            &["f32[6,2,9]"],
+            &["f32[4,11,3]"],
+            &["f32[1,1,1]"],
+        ],
+    );
+    assert_eq!(data_shape(&m, "x"), vec![-1, -1, -1]);
+}
+
+#[test]
+fn rnn_batch_stays_dynamic_and_the_unrolled_sequence_is_pinned() {
+    family(
+        "rnn.pt",
+        &["f32[2,5,4]"],
+        &["x[0]"],
+        &[
+            "'x' dim 2 is fixed at 4 by the model",
+            "'x' dim 1 is pinned at 5: the graph depends on it at rnn.py",
+        ],
+        &[&["f32[1,5,4]"], &["f32[3,5,4]"], &["f32[7,5,4]"]],
+    );
+}
+
+#[test]
+fn conv_transpose_output_size_from_shape() {
+    let m = family(
+        "conv_transpose.pt",
+        &["f32[2,3,5,6]", "f32[2,3,7]"],
+        &["x[0]", "x[2]", "x[3]", "y[0]", "y[2]"],
+        &["'x' dim 1 is fixed at 3", "'y' dim 1 is fixed at 3"],
+        &[
+            &["f32[1,3,5,6]", "f32[3,3,7]"],
+            &["f32[2,3,9,4]", "f32[2,3,2]"],
+            &["f32[3,3,1,11]", "f32[1,3,13]"],
+        ],
+    );
+    // input_size is Pack(batch, C, (H-1)·s + k', ..) cast to INT32, not a constant.
+    for t in ops_of_type(&m, "Conv2DTranspose") {
+        let src = &t.input[0];
+        let producer = src.split(':').next().unwrap();
+        assert_eq!(op(&m, producer).r#type, "Cast", "{}", t.name);
+    }
+}
+
+#[test]
+fn layout_and_variance_on_dynamic_dims() {
+    let m = family(
+        "layout.pt",
+        &["f32[2,8,6,4]", "i64[3,5]"],
+        &["x[0]", "x[2]", "x[3]", "i[0]", "i[1]"],
+        &["'x' dim 1 is fixed at 8 by the model"],
+        &[
+            &["f32[1,8,6,4]", "i64[1,1]"],
+            &["f32[3,8,3,7]", "i64[4,2]"],
+            &["f32[2,8,10,1]", "i64[2,9]"],
+        ],
+    );
+    assert_eq!(data_shape(&m, "x"), vec![-1, 8, -1, -1]);
+}
+
+#[test]
+fn fused_transformer_encoder_and_mha_on_dynamic_batch_and_sequence() {
+    family(
+        "vision/transformer_encoder.pt",
+        &["i64[2,6]:1..50", "bool[2,6]"],
+        &[
+            "ids[0]",
+            "ids[1]",
+            "src_key_padding_mask[0]",
+            "src_key_padding_mask[1]",
+        ],
+        &[],
+        &[
+            &["i64[1,9]:1..50", "bool[1,9]"],
+            &["i64[3,4]:1..50", "bool[3,4]"],
+            &["i64[5,13]:1..50", "bool[5,13]"],
+        ],
+    );
+    family(
+        "vision/ops_mha.pt",
+        &["f32[2,6,16]", "bool[2,6]"],
+        &["x[0]", "x[1]", "pad[0]", "pad[1]"],
+        &["'x' dim 2 is fixed at 16 by the model"],
+        &[
+            &["f32[1,9,16]", "bool[1,9]"],
+            &["f32[3,4,16]", "bool[3,4]"],
+            &["f32[4,11,16]", "bool[4,11]"],
+        ],
+    );
+}
+
+#[test]
+fn index_writes_scatter_take_on_dynamic_dims() {
+    family(
+        "index.pt",
+        &["f32[2,5,4]", "i64[3]:0..3"],
+        &["x[0]", "x[1]", "idx[0]"],
+        &["'x' dim 2 is pinned at 4"],
+        &[
+            &["f32[1,3,4]", "i64[1]:0..3"],
+            &["f32[3,9,4]", "i64[6]:0..3"],
+            &["f32[5,4,4]", "i64[2]:0..3"],
+        ],
+    );
+}
+
+#[test]
+fn linalg_and_fold_on_dynamic_dims() {
+    family(
+        "linalg.pt",
+        &["f32[2,3]", "f32[3,2]", "f32[4]", "f32[2,12,4]"],
+        &["x[0]", "x[1]", "y[0]", "y[1]", "v[0]", "f[0]"],
+        &["'f' dim 1 is fixed at 12", "'f' dim 2 is fixed at 4"],
+        &[
+            &["f32[1,1]", "f32[1,1]", "f32[1]", "f32[1,12,4]"],
+            &["f32[4,2]", "f32[2,4]", "f32[7]", "f32[3,12,4]"],
+            &["f32[3,5]", "f32[5,3]", "f32[2]", "f32[5,12,4]"],
+        ],
+    );
+}
+
+#[test]
+fn norms_size_checks_that_raise_do_not_pin() {
+    // `if size_prods == 1: raise ValueError(...)` depends on the dynamic dims, but its other arm
+    // only raises: the graph is right at every size PyTorch accepts, so nothing is pinned.
+    family(
+        "norms.pt",
+        &["f32[2,3,6,4]"],
+        &["x[0]", "x[2]", "x[3]"],
+        &["'x' dim 1 is fixed at 3 by the model"],
+        &[&["f32[1,3,5,5]"], &["f32[3,3,2,9]"], &["f32[5,3,7,3]"]],
+    );
+}
+
+#[test]
+fn resize_pad_topk_sizes_from_dynamic_dims() {
+    let m = family(
+        "resize_pad.pt",
+        &["f32[2,3,6,4]"],
+        &["x[0]", "x[1]", "x[2]", "x[3]"],
+        &[],
+        &[&["f32[1,3,5,5]"], &["f32[3,2,7,3]"], &["f32[2,4,4,8]"]],
+    );
+    assert_eq!(data_shape(&m, "x"), vec![-1, -1, -1, -1]);
+}
+
+#[test]
+fn what_a_dynamic_export_still_refuses_is_listed_at_once() {
+    let d = tmp();
+    let m = fixture("still_refused.pt").display().to_string();
+    let report = d.path().join("ops.md");
+    let out = d.path().join("out");
+    let args = [
+        "export",
+        m.as_str(),
+        "--input",
+        "f32[2,3,6,4]",
+        "--dynamic",
+        "--export-path",
+        out.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ];
+    let (code, _, err) = cli(d.path(), &args);
+    assert_clean_error(code, &err, "2 op kind(s)");
+    assert!(err.contains("aten::roll x2"), "{err}");
+    assert!(err.contains("aten::upsample_nearest2d.vec x1"), "{err}");
+    // Each refused node's own line in the fixture script.
+    let script = std::fs::read_to_string(root().join("models/make_dynamic_breadth.py")).unwrap();
+    for text in [
+        "a = torch.roll(x, x.size(2) // 2, 2)",
+        "b = torch.roll(x, x.size(3) - 1, 3)",
+        "c = F.interpolate(x, scale_factor=1.5",
+    ] {
+        let n = script.lines().position(|l| l.contains(text)).unwrap() + 1;
+        let at = format!("make_dynamic_breadth.py:{n}");
+        assert!(err.contains(&at), "{at}: {err}");
+    }
+    assert!(err.contains("fix: pin that dim (--dynamic-dims)"), "{err}");
+    assert!(err.contains("fix: pass size="), "{err}");
+    assert!(!out.join("export.air").exists());
+    let md = std::fs::read_to_string(&report).unwrap();
+    assert!(md.contains("2 kind(s) unsupported (3 node(s))"), "{md}");
+    assert_eq!(md.matches("REFUSED").count(), 2, "{md}");
+    // Static, the same model exports and verifies.
+    verify_fixture(&fixture_name("still_refused.pt"), &["f32[2,3,6,4]"], 1e-5);
+}
+
+#[test]
+fn conv_pool_scan_gather_create_reduce_on_dynamic_dims() {
+    family(
+        "misc.pt",
+        &["f32[2,3,8,6]"],
+        &["x[0]", "x[2]", "x[3]"],
+        &["'x' dim 1 is fixed at 3 by the model"],
+        &[&["f32[1,3,5,3]"], &["f32[3,3,11,7]"], &["f32[2,3,4,9]"]],
+    );
+}
+
+#[test]
+fn sdpa_with_a_dynamic_head_dim_scales_from_shape() {
+    let m = family(
+        "sdpa.pt",
+        &["f32[2,4,5,8]", "f32[2,4,6,8]", "f32[2,4,6,8]"],
+        &[
+            "q[0]", "q[1]", "q[2]", "q[3]", "k[0]", "k[1]", "k[2]", "k[3]", "v[0]", "v[1]", "v[2]",
+            "v[3]",
+        ],
+        &[],
+        &[
+            &["f32[1,2,3,16]", "f32[1,2,7,16]", "f32[1,2,7,16]"],
+            &["f32[3,1,9,4]", "f32[3,1,2,4]", "f32[3,1,2,4]"],
+            &["f32[2,4,6,32]", "f32[2,4,6,32]", "f32[2,4,6,32]"],
+        ],
+    );
+    assert!(types(&m).iter().any(|t| t == "Rsqrt"));
+}
