@@ -90,6 +90,14 @@ class OddNames(torch.nn.Module):
         )
 
 
+class ScalarsAndPads(torch.nn.Module):
+    """What TorchAir writes leaner: a Python float added to an f32 tensor (a trace keeps it as an
+    f64 tensor: one Const of f32, no Cast), and an F.pad of zero widths (no node)."""
+
+    def forward(self, x):
+        return F.pad(x, [0, 0, 0, 0]) * 0.5 + 1e-6
+
+
 def main():
     torch.manual_seed(0)
     os.makedirs(HERE, exist_ok=True)
@@ -101,6 +109,7 @@ def main():
     torch.jit.script(GuardedLoop()).save(os.path.join(HERE, "guarded_loop.pt"))
     torch.jit.trace(OddNames(), torch.randn(2, 3)).save(os.path.join(HERE, "odd_names.pt"))
     torch.jit.script(Refusals()).save(os.path.join(HERE, "refusals.pt"))
+    torch.jit.trace(ScalarsAndPads(), torch.randn(2, 3, 4)).save(os.path.join(HERE, "scalars_pads.pt"))
     print("wrote", os.path.relpath(HERE))
 
 

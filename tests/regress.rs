@@ -437,3 +437,24 @@ fn a_failed_commit_leaves_the_previous_export_whole_and_leftovers_are_cleaned() 
     // The leftover temp file of torch2air's own was removed by the new export.
     assert!(!folder.join(".torch2air-abc123").exists());
 }
+
+#[test]
+fn python_scalars_are_consts_of_the_tensors_dtype_and_zero_pads_make_no_node() {
+    let r = verify_fixture("regress/scalars_pads.pt", &["f32[2,3,4]"], 1e-6);
+    let t = types(&r.air);
+    assert!(!t.iter().any(|x| x == "PadV3" || x == "Cast"), "{t:?}");
+    // Mul and Add of f32 Consts: the trace's f64 scalars were converted at export.
+    let consts = ops_of_type(&r.air, "Const");
+    for c in consts {
+        let v = c.attr["value"].value.as_ref().unwrap();
+        let torch2air::proto::attr_def::Value::T(t) = v else {
+            panic!("{v:?}")
+        };
+        assert_eq!(
+            t.desc.as_ref().unwrap().dtype,
+            torch2air::dtype::DType::F32.ge_proto(),
+            "{}",
+            c.name
+        );
+    }
+}

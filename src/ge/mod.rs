@@ -271,6 +271,22 @@ impl GraphBuilder {
     }
 
     /// GE's name maps on every op (air-format.md section 5.0, `_normalize_ge_graph`).
+    /// Removes `Const` nodes nothing reads (a scalar whose `Cast` lowering folded into a new
+    /// `Const`, say). Call once weights are placed: node indices change.
+    pub fn prune_unread_consts(&mut self) {
+        let read: HashSet<String> = self
+            .ops
+            .iter()
+            .flat_map(|o| o.input.iter())
+            .map(|i| {
+                let i = i.strip_prefix('^').unwrap_or(i);
+                i.rsplit_once(':').map(|(n, _)| n).unwrap_or(i).to_string()
+            })
+            .collect();
+        self.ops
+            .retain(|o| o.r#type != "Const" || read.contains(&o.name));
+    }
+
     pub fn normalize(&mut self) {
         for op in &mut self.ops {
             let ins: Vec<String> = op.input_desc.iter().map(|d| d.name.clone()).collect();

@@ -485,10 +485,20 @@ impl<'a> Ctx<'a> {
         Ok(self.b.op(ty, inputs, attrs, &[Some(out)])?[0])
     }
 
-    /// `Cast` to `dt`, or `p` itself when it already has that dtype.
+    /// `Cast` to `dt`, or `p` itself when it already has that dtype; a small `Const` (a Python
+    /// scalar a trace kept as an f64 tensor, say) becomes a `Const` of `dt` instead of a `Const`
+    /// and a `Cast`, as TorchAir writes scalars.
     pub fn cast(&mut self, p: Port, dt: DType) -> Result<Port, String> {
         if self.b.out_dtype(p) == Some(dt) {
             return Ok(p);
+        }
+        if let Some(t) = self.small_const(p) {
+            let readable = self.b.ops[p.node]
+                .attr
+                .get("_readable_value")
+                .and_then(attr::as_str)
+                .unwrap_or_default();
+            return self.b.constant(&t.to_kind(dt.kind()), &readable);
         }
         self.op1(
             "Cast",
@@ -496,6 +506,23 @@ impl<'a> Ctx<'a> {
             vec![("dst_type", attr::int(dt.ge_cpp()))],
             dt,
         )
+    }
+
+    /// The value of the `Const` at `p` when it has at most 16 elements (folding a `Cast` of it
+    /// then costs nothing).
+    fn small_const(&self, p: Port) -> Option<tch::Tensor> {
+        let op = &self.b.ops[p.node];
+        if op.r#type != "Const" || p.index != 0 {
+            return None;
+        }
+        let v = op.attr.get("value").and_then(attr::as_tensor)?;
+        let d = v.desc.as_ref()?;
+        let dt = DType::from_ge_proto(d.dtype)?;
+        let shape = d.shape.as_ref().map(|s| s.dim.clone()).unwrap_or_default();
+        if shape.iter().product::<i64>() > 16 {
+            return None;
+        }
+        crate::run::tensor_from_bytes(&v.data, dt, &shape).ok()
     }
 
     /// `BatchMatMulV2(a, b (transposed when adj_b), bias?)`.

@@ -97,6 +97,10 @@ fn pad_mode(c: &mut Ctx, mode: &str) -> RuleResult {
         order[2 * d + 1] = pair[1].clone();
     }
     let pads_port = |c: &mut Ctx| super::sym::ints_port(c.b, c.mat, &order);
+    // No padding at all (mobilenet-style `F.pad(x, [0, 0, 0, 0])`): no node, as GE would fold it.
+    if p.iter().all(|&v| v == 0) && !order.iter().any(Value::is_symbolic) {
+        return Ok(vec![c.tensor("self")?]);
+    }
     let x = c.tensor_as("self", out)?;
     let y = match mode {
         "constant" => {

@@ -186,7 +186,7 @@ pub fn validate(m: &ModelDef) -> Result<()> {
     Ok(())
 }
 
-fn tensor_from_bytes(
+pub(crate) fn tensor_from_bytes(
     bytes: &[u8],
     dt: DType,
     shape: &[i64],

@@ -351,6 +351,7 @@ pub fn write_graph(
         files,
         bytes: weight_bytes,
     } = place_weights(&mut b, opts)?;
+    b.prune_unread_consts();
     b.normalize();
     let weights = std::mem::take(&mut b.weights);
     let mut graph = GraphDef {
