@@ -254,7 +254,7 @@ fn input_dtypes(g: &GraphDef) -> Vec<String> {
             let Some(types) = schema::input_types(proto, &d.name) else {
                 continue;
             };
-            if !schema::dtype_allowed(types, dt) {
+            if !schema::dtype_allowed(&op.r#type, &d.name, types, dt) {
                 errs.push(at(
                     op,
                     format!(

@@ -62,6 +62,35 @@ fn clean_graphs_pass_with_a_summary() {
     }
 }
 
+/// Every TorchAir graph but triu_mask is clean (placeholder descs, "" optional inputs, layout
+/// attrs, TorchAir's empty `_inputs_all_sym` attr and Conv2DTranspose on FLOAT are all GE's).
+#[test]
+fn torchair_graphs_are_clean_but_triu() {
+    let mut checked = 0;
+    for group in ["ops", "examples"] {
+        for e in std::fs::read_dir(graphs().join(group)).unwrap() {
+            let dir = e.unwrap().path();
+            let air = if dir.join("export.air").exists() {
+                dir.join("export.air")
+            } else if dir.join("export/export.air").exists() {
+                dir.join("export/export.air")
+            } else {
+                dir.join("export")
+            };
+            let (code, out, err) = cli(&graphs(), &["check", s(&air)]);
+            let triu = dir.ends_with("triu_mask");
+            assert_eq!(
+                code,
+                if triu { 1 } else { 0 },
+                "{}: {out}{err}",
+                air.display()
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 50);
+}
+
 /// TorchAir's Triu on BOOL is outside its prototype: `check` says so, naming the node.
 #[test]
 fn torchair_triu_on_bool_is_reported() {

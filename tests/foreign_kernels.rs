@@ -305,3 +305,73 @@ fn matmul_batch_matmul_argmin_with_value() {
         0.0,
     );
 }
+
+#[test]
+fn conv3d_and_max_pool3d_with_layout_info() {
+    let x = randn(&[1, 2, 5, 6, 7], 21);
+    let w = randn(&[4, 2, 3, 3, 3], 22);
+    let bias = randn(&[4], 23);
+    let ncdhw = AttrDef {
+        value: Some(torch2air::proto::attr_def::Value::List(
+            torch2air::proto::attr_def::ListValue {
+                s: vec![b"NCDHW".to_vec()],
+                i: vec![0],
+                ..Default::default()
+            },
+        )),
+    };
+    let y = x.conv3d(&w, Some(&bias), [1, 2, 1], [1, 0, 1], [1, 1, 1], 1);
+    check(
+        "Conv3D",
+        &[Some(x.copy()), Some(w.copy()), Some(bias.copy())],
+        vec![
+            ("strides", attr::list_int(vec![1, 1, 1, 2, 1])),
+            ("pads", attr::list_int(vec![1, 1, 0, 0, 1, 1])),
+            ("input_layout_info", ncdhw),
+        ],
+        &[y],
+        1e-4,
+    );
+    let (y, i) = x.max_pool3d_with_indices([2, 2, 2], [2, 2, 2], [0, 1, 0], [1, 1, 1], true);
+    check(
+        "MaxPool3DWithArgmaxV2",
+        &[Some(x.copy())],
+        vec![
+            ("ksize", attr::list_int(vec![2, 2, 2])),
+            ("strides", attr::list_int(vec![])),
+            ("pads", attr::list_int(vec![0, 1, 0])),
+            ("ceil_mode", attr::boolean(true)),
+        ],
+        &[y, i.to_kind(Kind::Int)],
+        0.0,
+    );
+}
+
+#[test]
+fn embedding_bag_modes() {
+    let w = randn(&[10, 3], 24);
+    let idx = Tensor::from_slice(&[1i32, 2, 4, 5, 4, 3, 2, 9]);
+    let offs = Tensor::from_slice(&[0i32, 4]);
+    let (il, ol) = (idx.to_kind(Kind::Int64), offs.to_kind(Kind::Int64));
+    for (mode, m) in [("sum", 0), ("mean", 1), ("max", 2)] {
+        let (y, _, _, _) =
+            Tensor::embedding_bag(&w, &il, &ol, false, m, false, None::<Tensor>, false);
+        check(
+            "EmbeddingBag",
+            &[Some(w.copy()), Some(idx.copy()), Some(offs.copy())],
+            vec![("mode", attr::string(mode))],
+            &[y],
+            1e-6,
+        );
+    }
+    // No offsets: each row of 2-D indices is a bag.
+    let rows = Tensor::from_slice(&[1i32, 2, 4, 5, 4, 3, 2, 9]).reshape([2, 4]);
+    let (y, _, _, _) = Tensor::embedding_bag(&w, &il, &ol, false, 1, false, None::<Tensor>, false);
+    check(
+        "EmbeddingBag",
+        &[Some(w.copy()), Some(rows), None],
+        vec![],
+        &[y],
+        1e-6,
+    );
+}

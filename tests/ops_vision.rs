@@ -64,6 +64,12 @@ fn check(name: &str) -> Checked {
     for w in torch2air::ge::schema::dtype_warnings(&air.graph[0]) {
         assert!(w.contains("(Conv2DTranspose)"), "{name}: {w}");
     }
+    // `torch2air check` (which accepts Conv2DTranspose on FLOAT) finds nothing.
+    let problems = torch2air::check::check_model(&air, &out);
+    assert!(
+        problems.is_empty(),
+        "{name}: torch2air check: {problems:#?}"
+    );
     // Independently of the TorchScript run: the runner against the eager outputs.
     let feeds: Vec<Tensor> = torch2air::verify::graph_tensors(&r.export.inputs);
     let got = torch2air::run::run_air(&r.export.air, &feeds).unwrap();

@@ -148,7 +148,7 @@ mod ops {
         group_norm, index_select, int_cast_mul, int_floordiv, layer_norm_2d, linear_3d,
         linear_nobias, log_softmax, masked_fill, max_pool2d_ceil, max_pool2d_plain, mean_dims,
         nearest_up, pad_reflect, pow_rsqrt_clamp, scatter_add, silu_hardswish, softmax_dim1,
-        sort_desc, split_computed, std_dim, topk_smallest, zeros_like_add,
+        sort_desc, split_computed, topk_smallest, zeros_like_add,
     );
 
     #[test]
@@ -216,6 +216,38 @@ fn split_with_sizes() {
         npys(&graphs().join("ops/split_with_sizes"), "expected").len(),
         3
     );
+}
+
+/// TorchAir's std: ReduceMean without keep_dims, then Expand of the [2, 3] mean to x's [2, 3, 4],
+/// which GE's (numpy, right-aligned) broadcast rule does not allow. The runner aligns it left for a
+/// foreign graph, with a warning, and the values match eager.
+#[test]
+fn std_dim() {
+    let r = run_case("ops/std_dim");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("warning: node 'Expand' (Expand): x [2, 3] does not broadcast to [2, 3, 4]"),
+        "{}",
+        r.stderr
+    );
+    matches("ops/std_dim");
+}
+
+/// TorchAir's ConvTranspose output-size chain subtracts INT64 constants from INT32 dims: Mul
+/// promotes by its prototype, Sub (no Promote) is promoted with a warning.
+#[test]
+fn conv_transpose_int_chain_warns() {
+    let r = run_case("ops/conv_transpose2d");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "warning: node 'Sub' (Sub): operands differ in dtype (Int and Int64) and the prototype does not promote"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("(Mul): operands differ"), "{}", r.stderr);
 }
 
 /// Triu on BOOL is outside its prototype: `run` warns (a foreign graph) and runs it as GE's

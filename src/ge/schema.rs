@@ -96,9 +96,18 @@ pub fn input_types<'a>(proto: &'a OpProto, name: &str) -> Option<&'a [String]> {
     input_proto(proto, name)?.types.as_deref()
 }
 
-/// Whether a prototype's type list admits `dt`. An index input listed as INT32 takes INT64 and
-/// the other way round, as GE's kernels do (TorchAir feeds TopKV2's k as INT64).
-pub fn dtype_allowed(types: &[String], dt: DType) -> bool {
+/// Input dtypes outside a prototype's (advisory, ge_ops.md "Things to know" 1) type list that
+/// GE's kernels take and both TorchAir and torch2air emit: (op type, input, dtype).
+const ACCEPTED_OUTSIDE_LIST: &[(&str, &str, DType)] = &[
+    ("Conv2DTranspose", "x", DType::F32),
+    ("Conv2DTranspose", "filter", DType::F32),
+    ("Conv2DTranspose", "bias", DType::F32),
+];
+
+/// Whether input `input` of `op_type` may be `dt` by its prototype's type list `types`. An index
+/// input listed as INT32 takes INT64 and the other way round, as GE's kernels do (TorchAir feeds
+/// TopKV2's k as INT64); [`ACCEPTED_OUTSIDE_LIST`] adds the rest.
+pub fn dtype_allowed(op_type: &str, input: &str, types: &[String], dt: DType) -> bool {
     let listed = |n: &str| types.iter().any(|t| t == n);
     listed(dt.ge_name())
         || match dt {
@@ -106,6 +115,9 @@ pub fn dtype_allowed(types: &[String], dt: DType) -> bool {
             DType::I32 => listed("DT_INT64"),
             _ => false,
         }
+        || ACCEPTED_OUTSIDE_LIST
+            .iter()
+            .any(|(o, i, d)| *o == op_type && *i == input && *d == dt)
 }
 
 /// Whether the op's (first) output dtype is its inputs' promoted dtype (GE's `Promote`), so its

@@ -548,7 +548,7 @@ fn prototype_dtypes(op: &crate::proto::OpDef, ins: &[Option<Tensor>]) {
         let Some(types) = crate::ge::schema::input_types(proto, &d.name) else {
             continue;
         };
-        if !crate::ge::schema::dtype_allowed(types, dt) {
+        if !crate::ge::schema::dtype_allowed(&op.r#type, &d.name, types, dt) {
             warn_here(format!(
                 "input '{}' is {}, which the prototype of {} does not list ({}); run as given",
                 d.name,

@@ -132,7 +132,8 @@ pub struct Verified {
 }
 
 /// Verifies `models/<name>` on random inputs from `specs` (seed 7), static or with every input
-/// dim dynamic: every output within `max_abs` of TorchScript, the written graph schema-checked.
+/// dim dynamic: every output within `max_abs` of TorchScript, the written graph schema-checked
+/// and clean under `torch2air check`.
 pub fn verify_fixture_at(name: &str, specs: &[&str], dynamic: bool, max_abs: f64) -> Verified {
     let d = tmp();
     let specs: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
@@ -156,6 +157,12 @@ pub fn verify_fixture_at(name: &str, specs: &[&str], dynamic: bool, max_abs: f64
     assert!(!r.checks.is_empty());
     let air = read_air(&out.join("export.air"));
     torch2air::ge::schema::check_graph(&air.graph[0]).unwrap();
+    // `torch2air check` finds nothing in our own exports either.
+    let problems = torch2air::check::check_model(&air, &out);
+    assert!(
+        problems.is_empty(),
+        "{name}: torch2air check: {problems:#?}"
+    );
     Verified {
         _dir: d,
         export: r.export,

@@ -1,4 +1,4 @@
-//! `Conv2D` and `Conv2DTranspose`.
+//! `Conv2D`, `Conv2DTranspose` and `Conv3D`.
 use super::spatial::{hw_attr, nchw, need_float, rank4, sym_pads, torch_err, R};
 use super::{int_values, same_dtype, KCtx, Kernel};
 use std::collections::BTreeMap;
@@ -7,6 +7,67 @@ use tch::{Kind, Tensor};
 pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("Conv2D", conv2d);
     m.insert("Conv2DTranspose", conv2d_transpose);
+    m.insert("Conv3D", conv3d);
+}
+
+/// `Conv3D` on NCDHW (its `input_layout_info` or `data_format`): `strides`/`dilations`
+/// `[1, 1, d, h, w]`, `pads` `[front, back, top, bottom, left, right]`, `groups`, optional bias.
+fn conv3d(c: &KCtx) -> R {
+    let layout = c.input_layout("x")?;
+    if layout != "NCDHW" {
+        return Err(format!(
+            "layout '{layout}' is not supported by the runner (NCDHW is)"
+        ));
+    }
+    if c.opt("offset_w").is_some() || c.int("offset_x")? != 0 {
+        return Err("quantized Conv3D (offset_w/offset_x) is not supported by the runner".into());
+    }
+    let (x, w) = (c.input("x")?, c.input("filter")?);
+    if x.dim() != 5 || w.dim() != 5 {
+        return Err(format!(
+            "x and filter must be 5-D (NCDHW), got {:?} and {:?}",
+            x.size(),
+            w.size()
+        ));
+    }
+    same_dtype(x, w)?;
+    need_float(x, "x")?;
+    let dhw = |name: &str| -> Result<[i64; 3], String> {
+        let v = c.ints(name)?;
+        match v.as_slice() {
+            [1, 1, d, h, w] => Ok([*d, *h, *w]),
+            _ => Err(format!("{name}={v:?}: expected [1, 1, d, h, w] for NCDHW")),
+        }
+    };
+    let (strides, dilations) = (dhw("strides")?, dhw("dilations")?);
+    let pads = c.ints("pads")?;
+    let [f, b, t, bo, l, r] = pads.as_slice() else {
+        return Err(format!("pads {pads:?} must have 6 entries"));
+    };
+    if pads.iter().any(|&p| p < 0) {
+        return Err(format!("negative pads {pads:?}"));
+    }
+    let (x, pad) = if f == b && t == bo && l == r {
+        (x.shallow_clone(), [*f, *t, *l])
+    } else {
+        (
+            x.f_constant_pad_nd([*l, *r, *t, *bo, *f, *b])
+                .map_err(torch_err)?,
+            [0, 0, 0],
+        )
+    };
+    let y = x
+        .f_conv3d(w, None::<Tensor>, strides, pad, dilations, c.int("groups")?)
+        .map_err(torch_err)?;
+    let Some(bias) = c.opt("bias") else {
+        return Ok(vec![y]);
+    };
+    let ch = y.size()[1];
+    if bias.size() != [ch] {
+        return Err(format!("bias must be [{ch}], got {:?}", bias.size()));
+    }
+    same_dtype(&y, bias)?;
+    Ok(vec![y + bias.reshape([1, ch, 1, 1, 1])])
 }
 
 fn conv2d(c: &KCtx) -> R {

@@ -14,6 +14,7 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("LogSoftmaxV2", |c| softmax(c, "logits", true));
     m.insert("GatherV2", gather_v2);
     m.insert("Gather", gather);
+    m.insert("EmbeddingBag", embedding_bag);
 }
 
 fn t_last2(t: &Tensor, yes: bool) -> Tensor {
@@ -113,6 +114,61 @@ fn layer_norm_v4(c: &KCtx) -> Result<Vec<Tensor>, String> {
     let mean = x.mean_dim(dims.as_slice(), true, None);
     let rstd = (x.var_dim(dims.as_slice(), false, true) + eps).rsqrt();
     Ok(vec![y, mean, rstd])
+}
+
+/// `EmbeddingBag`: per bag, the sum/mean/max (`mode`) of the weight rows `indices` names. Bags
+/// start at `offsets` (the last one closing the bags with `include_last_offset`); without
+/// offsets, each row of a 2-D `indices` is a bag. `per_sample_weights` scale the rows (sum).
+fn embedding_bag(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let w = c.input("weight")?;
+    let idx = c.input("indices")?;
+    let mode = match c.string("mode")?.as_str() {
+        "sum" => 0,
+        "mean" => 1,
+        "max" => 2,
+        m => return Err(format!("mode '{m}' is not sum, mean or max")),
+    };
+    let long = |t: &Tensor, what: &str| -> Result<Tensor, String> {
+        int_values(t).map_err(|e| format!("{what}: {e}"))?;
+        Ok(t.to_kind(tch::Kind::Int64))
+    };
+    let (idx, offsets) = match c.opt("offsets") {
+        Some(o) => (long(idx, "indices")?, long(o, "offsets")?),
+        None if idx.dim() == 2 => {
+            let (b, n) = (idx.size()[0], idx.size()[1]);
+            (
+                long(idx, "indices")?.flatten(0, -1),
+                Tensor::arange_start_step(0, b * n, n.max(1), (tch::Kind::Int64, tch::Device::Cpu)),
+            )
+        }
+        None => return Err("without offsets, indices must be 2-D (one bag per row)".into()),
+    };
+    let offs = int_values(&offsets)?;
+    if offsets.dim() != 1
+        || offs.first().is_some_and(|&o| o != 0)
+        || offs.windows(2).any(|p| p[0] > p[1])
+        || offs.last().is_some_and(|&o| o > idx.numel() as i64)
+    {
+        return Err(format!(
+            "offsets {offs:?} must be 1-D, start at 0, not decrease and stay within the {} indices",
+            idx.numel()
+        ));
+    }
+    let rows = w.size().first().copied().unwrap_or(0);
+    if idx.numel() > 0 && (idx.min().int64_value(&[]) < 0 || idx.max().int64_value(&[]) >= rows) {
+        return Err(format!("an index is outside the weight's {rows} rows"));
+    }
+    let (y, _, _, _) = super::tc(Tensor::f_embedding_bag(
+        w,
+        &idx,
+        &offsets,
+        c.bool("scale_grad_by_freq")?,
+        mode,
+        c.bool("sparse")?,
+        c.opt("per_sample_weights"),
+        c.bool("include_last_offset")?,
+    ))?;
+    Ok(vec![y])
 }
 
 fn layer_norm(c: &KCtx) -> Result<Vec<Tensor>, String> {

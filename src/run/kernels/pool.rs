@@ -9,6 +9,7 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("AdaptiveAvgPool2d", adaptive_avg_pool2d);
     m.insert("AdaptiveMaxPool2d", adaptive_max_pool2d);
     m.insert("MaxPoolWithArgmaxV1", max_pool_with_argmax_v1);
+    m.insert("MaxPool3DWithArgmaxV2", max_pool3d_with_argmax_v2);
 }
 
 /// PyTorch's adaptive max pooling: `y`, and `argmax` (INT64), each maximum's flat position in
@@ -54,6 +55,44 @@ fn max_pool_with_argmax_v1(c: &KCtx) -> R {
         .f_max_pool2d_with_indices(k, s, p, d, c.bool("ceil_mode")?)
         .map_err(torch_err)?;
     Ok(vec![y, i.to_kind(tch::Kind::Int)])
+}
+
+/// `MaxPool3DWithArgmaxV2` on NCDHW: `ksize`, `strides` (empty: the kernel), `pads`, `dilation`
+/// as [d, h, w], `ceil_mode`. argmax (INT32, or the `dtype` attr's int type) is each maximum's
+/// flat position in its D×H×W volume, libtorch's meaning; the NPU's own encoding may differ.
+fn max_pool3d_with_argmax_v2(c: &KCtx) -> R {
+    let layout = c.input_layout("x")?;
+    if layout != "NCDHW" {
+        return Err(format!(
+            "layout '{layout}' is not supported by the runner (NCDHW is)"
+        ));
+    }
+    let x = c.input("x")?;
+    if x.dim() != 5 {
+        return Err(format!("x must be 5-D (NCDHW), got {:?}", x.size()));
+    }
+    need_float(x, "x")?;
+    let three = |name: &str| -> Result<Vec<i64>, String> {
+        let v = c.ints(name)?;
+        if v.len() != 3 {
+            return Err(format!("{name}={v:?}: expected [d, h, w]"));
+        }
+        Ok(v)
+    };
+    let k = three("ksize")?;
+    let s = match c.ints("strides")? {
+        v if v.is_empty() => k.clone(),
+        _ => three("strides")?,
+    };
+    let (p, d) = (three("pads")?, three("dilation")?);
+    let (y, i) = x
+        .f_max_pool3d_with_indices(k, s, p, d, c.bool("ceil_mode")?)
+        .map_err(torch_err)?;
+    let kind = match crate::dtype::DType::from_ge_cpp(c.int("dtype")?) {
+        Some(crate::dtype::DType::I64) => tch::Kind::Int64,
+        _ => tch::Kind::Int,
+    };
+    Ok(vec![y, i.to_kind(kind)])
 }
 
 /// (kernel, stride, symmetric padding) of a 2-D pool, (H, W) each.
