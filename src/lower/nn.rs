@@ -40,7 +40,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::layer_norm",
         layer_norm,
-        "LayerNorm(x, gamma, beta; begin_norm_axis, begin_params_axis, epsilon) output 0",
+        "LayerNormV4(x, K64(normalized_shape), gamma?, beta?; epsilon) output 0 (TorchAir's lowering)",
     );
     r.add(
         "aten::softmax",
@@ -292,29 +292,24 @@ fn addmm(c: &mut Ctx) -> RuleResult {
 fn layer_norm(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
     let ns = c.ints("normalized_shape")?;
-    let axis = c.rank("input")? as i64 - ns.len() as i64;
     let eps = c.float("eps")?;
     let x = c.tensor_as("input", out)?;
+    let shape = c.const_i64(&ns)?;
+    // As TorchAir lowers native_layer_norm: LayerNormV4, gamma and beta left unfed when absent.
     let gamma = if c.has("weight") {
-        c.tensor_as("weight", out)?
+        In::P(c.tensor_as("weight", out)?)
     } else {
-        let t = tch::Tensor::ones(ns.as_slice(), (out.kind(), tch::Device::Cpu));
-        c.b.constant(&t, "ones(normalized_shape)")?
+        In::Unfed
     };
     let beta = if c.has("bias") {
-        c.tensor_as("bias", out)?
+        In::P(c.tensor_as("bias", out)?)
     } else {
-        let t = tch::Tensor::zeros(ns.as_slice(), (out.kind(), tch::Device::Cpu));
-        c.b.constant(&t, "zeros(normalized_shape)")?
+        In::Unfed
     };
     let ys = c.op(
-        "LayerNorm",
-        vec![In::P(x), In::P(gamma), In::P(beta)],
-        vec![
-            ("begin_norm_axis", attr::int(axis)),
-            ("begin_params_axis", attr::int(axis)),
-            ("epsilon", attr::float(eps as f32)),
-        ],
+        "LayerNormV4",
+        vec![In::P(x), In::P(shape), gamma, beta],
+        vec![("epsilon", attr::float(eps as f32))],
         &[Some(out), Some(out), Some(out)],
     )?;
     Ok(vec![ys[0]])
