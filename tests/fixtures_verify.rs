@@ -34,7 +34,7 @@ fn doc_linear_with_explicit_inputs() {
 fn mlp_f32() {
     let r = verify_fixture("mlp.pt", &["f32[5,16]"], 1e-5);
     let t = types(&read_air(&r.export.air));
-    for want in ["MatMulV2", "LayerNorm", "GeluV2", "SoftmaxV2"] {
+    for want in ["MatMulV2", "LayerNormV4", "GeluV2", "SoftmaxV2"] {
         assert!(t.iter().any(|x| x == want), "{want} missing in {t:?}");
     }
 }

@@ -125,7 +125,7 @@ fn gpt2_f32() {
             "IndexByTensor",
             "SoftmaxV2",
             "SelectV2",
-            "LayerNorm",
+            "LayerNormV4",
         ],
     );
     assert_eq!(ops_of_type(&v.air, "SoftmaxV2").len(), 2);

@@ -128,7 +128,13 @@ fn vit_traced() {
     let c = check("vit");
     assert_types(
         &c.air,
-        &["Conv2D", "BroadcastTo", "LayerNorm", "SoftmaxV2", "GeluV2"],
+        &[
+            "Conv2D",
+            "BroadcastTo",
+            "LayerNormV4",
+            "SoftmaxV2",
+            "GeluV2",
+        ],
     );
     // Patch embedding: a 4x4 stride-4 conv.
     let conv = &ops_of_type(&c.air, "Conv2D")[0];

@@ -294,7 +294,10 @@ fn diff(c: &mut Ctx) -> RuleResult {
     let rank = c.rank("self")?;
     let dim = Ctx::dim(c.int("dim")?, rank as i64) as usize;
     let n = c.int("n")?;
-    let mut x = c.tensor_as("self", out)?;
+    // Booleans are sliced as UINT8 (StridedSliceV2 and ConcatV2 do not list BOOL); each step's
+    // difference is their NotEqual.
+    let work = if out == DType::Bool { DType::U8 } else { out };
+    let mut x = c.tensor_as("self", work)?;
     let mut parts = vec![];
     if c.has("prepend") {
         parts.push("prepend");
@@ -316,7 +319,7 @@ fn diff(c: &mut Ctx) -> RuleResult {
     if parts.len() > 1 {
         let mut ports = vec![];
         for name in &parts {
-            ports.push(c.tensor_as(name, out)?);
+            ports.push(c.tensor_as(name, work)?);
         }
         let d = c.scalar_i64(dim as i64)?;
         let k = ports.len() as i64;
@@ -324,31 +327,30 @@ fn diff(c: &mut Ctx) -> RuleResult {
             "ConcatV2",
             vec![In::Dyn(ports), In::P(d)],
             vec![("N", attr::int(k))],
-            out,
+            work,
         )?;
     }
     for _ in 0..n {
         let (hi, lo) = match size {
             Some(0) => break,
             Some(s) => (
-                c.slice_axis(x, dim as i64, 1, s, out)?,
-                c.slice_axis(x, dim as i64, 0, s - 1, out)?,
+                c.slice_axis(x, dim as i64, 1, s, work)?,
+                c.slice_axis(x, dim as i64, 0, s - 1, work)?,
             ),
             None => (
-                c.slice_axis(x, dim as i64, 1, i64::MAX, out)?,
-                c.slice_axis(x, dim as i64, 0, -1, out)?,
+                c.slice_axis(x, dim as i64, 1, i64::MAX, work)?,
+                c.slice_axis(x, dim as i64, 0, -1, work)?,
             ),
         };
         x = if out == DType::Bool {
-            let hi = c.cast(hi, DType::U8)?;
-            let lo = c.cast(lo, DType::U8)?;
-            c.op1("NotEqual", vec![In::P(hi), In::P(lo)], vec![], out)?
+            let ne = c.op1("NotEqual", vec![In::P(hi), In::P(lo)], vec![], out)?;
+            c.cast(ne, work)?
         } else {
             c.op1("Sub", vec![In::P(hi), In::P(lo)], vec![], out)?
         };
         size = size.map(|s| s - 1);
     }
-    Ok(vec![x])
+    Ok(vec![c.cast(x, out)?])
 }
 
 fn flip(c: &mut Ctx) -> RuleResult {
