@@ -26,7 +26,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::std",
         |c| variance(c, true),
-        "as aten::var, then Sqrt",
+        "ReduceStdWithMean(x, BroadcastTo(ReduceMean(x, K64(dims); keep_dims=true), K64(shape)); dim, unbiased, keepdim, correction) (TorchAir's lowering; FLOAT/FLOAT16/BF16, whole-number correction below N, static shapes); else as aten::var, then Sqrt",
     );
     r.add(
         "aten::var_mean",
@@ -152,6 +152,32 @@ fn variance_and_mean(c: &mut Ctx, std: bool) -> Result<(Port, Port, Vec<i64>, bo
         vec![("keep_dims", attr::boolean(true))],
         out,
     )?;
+    // std, as TorchAir lowers it: the mean broadcast to x, then CANN's fused
+    // ReduceStdWithMean (FLOAT/FLOAT16/BF16; a whole-number correction below N; static shapes).
+    let full: Option<Vec<i64>> = shape.iter().copied().collect();
+    let fused = std
+        && matches!(out, DType::F32 | DType::F16 | DType::BF16)
+        && correction.fract() == 0.0
+        && correction >= 0.0
+        && n.is_some_and(|n| (n as f64) > correction);
+    if let (true, Some(full)) = (fused, full) {
+        let to = c.const_i64(&full)?;
+        let m = c.op1("BroadcastTo", vec![In::P(mean), In::P(to)], vec![], out)?;
+        let y = c.op1(
+            "ReduceStdWithMean",
+            vec![In::P(x), In::P(m)],
+            vec![
+                ("dim", attr::list_int(dims.clone())),
+                ("unbiased", attr::boolean(correction != 0.0)),
+                ("keepdim", attr::boolean(keep)),
+                ("invert", attr::boolean(false)),
+                ("epsilon", attr::float(0.001)),
+                ("correction", attr::int(correction as i64)),
+            ],
+            out,
+        )?;
+        return Ok((y, mean, dims, keep));
+    }
     let d = c.op1("Sub", vec![In::P(x), In::P(mean)], vec![], out)?;
     let sq = c.op1("Mul", vec![In::P(d), In::P(d)], vec![], out)?;
     let sum = c.op1(
