@@ -108,7 +108,8 @@ pub struct Recorded {
     pub output: usize,
     /// The value as TorchScript computed it (a copy: later in-place ops do not change it).
     pub tensor: tch::Tensor,
-    /// The ATen op it came from (`aten::add`), or `constant` / `input`.
+    /// The ATen op it came from (`aten::add`), or `input`, `weight` (site: its attribute path)
+    /// or `constant`.
     pub aten: String,
     /// `file:line: text` of that op (empty for constants and inputs).
     pub site: String,
@@ -360,6 +361,14 @@ impl<'m> Walker<'m> {
             .map(|(t, p)| (p, t.copy(), "constant".to_string(), String::new()))
             .collect();
         consts.sort_by_key(|(p, ..)| (p.node, p.index));
+        let weights = self.b.weights.iter().map(|w| {
+            let p = Port {
+                node: w.node,
+                index: 0,
+            };
+            (p, w.tensor.copy(), "weight".to_string(), w.path.clone())
+        });
+        consts.extend(weights.collect::<Vec<_>>());
         let mut seen = std::collections::HashSet::new();
         let mut out = vec![];
         for (p, tensor, aten, site) in std::mem::take(&mut self.recorded).into_iter().chain(consts)
