@@ -595,7 +595,6 @@ fn verify_cmd(
         opts.as_ref(),
     )?;
     print_export(&r.export);
-    print_run_warnings();
     if let Some(a) = &bisect.air {
         println!("compared: {}", a.display());
     }
@@ -608,6 +607,7 @@ fn verify_cmd(
     if let Some(b) = &r.bisect {
         print_bisect(b);
     }
+    print_run_warnings();
     if let Some(g) = &r.grown {
         println!(
             "at larger sizes, dynamic dims grown by {} (sizes the export never saw): {}",
@@ -637,7 +637,7 @@ fn verify_cmd(
 
 fn print_bisect(b: &verify::Bisect) {
     println!(
-        "bisect: {} node output(s) compared with TorchScript's values in execution order ({} without a TorchScript value: steps inside a lowering)",
+        "bisect: {} node output(s) compared with TorchScript's values in execution order ({} with no TorchScript value: steps inside a lowering, or nodes named otherwise)",
         b.compared, b.uncovered
     );
     for p in &b.problems {
@@ -661,7 +661,7 @@ fn print_bisect(b: &verify::Bisect) {
     }
     match &b.first {
         None => println!(
-            "bisect: no compared node output differs beyond tolerance; the difference is in what could not be compared"
+            "bisect: no compared node output differs beyond tolerance: the difference is in what could not be compared, or small errors add up"
         ),
         Some(d) => {
             let from = match d.aten.as_str() {

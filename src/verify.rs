@@ -408,13 +408,21 @@ pub fn bisect(
     let mut seen: std::collections::HashSet<(String, usize)> = Default::default();
     let mut first_tensors: Option<(Tensor, Tensor)> = None;
     let mut failure: Option<Error> = None;
+    // Graph inputs, in Data index order: a Data node is matched by its index, whatever its name.
+    let graph_inputs: Vec<&crate::walk::Recorded> =
+        recorded.iter().filter(|r| r.aten == "input").collect();
     let mut observe = |op: &crate::proto::OpDef, outs: &[Tensor]| {
         for (k, t) in outs.iter().enumerate() {
-            let Some(r) = by_port.get(&(op.name.as_str(), k)) else {
+            let data = (op.r#type == "Data")
+                .then(|| op.attr.get("index").and_then(crate::ge::attr::as_int))
+                .map(|i| i.unwrap_or(0))
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| graph_inputs.get(i));
+            let Some(r) = data.or_else(|| by_port.get(&(op.name.as_str(), k))) else {
                 b.uncovered += 1;
                 continue;
             };
-            seen.insert((op.name.clone(), k));
+            seen.insert((r.node.clone(), r.output));
             let c = match compare_value(&r.tensor, t, k, atol, rtol) {
                 Ok(c) => c,
                 Err(e) => {

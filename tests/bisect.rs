@@ -296,3 +296,32 @@ fn air_and_dump_need_bisect() {
         assert!(err.contains("--bisect"), "{err}");
     }
 }
+
+#[test]
+fn unreadable_air_is_a_clean_error() {
+    let d = tmp();
+    export_mlp(d.path());
+    std::fs::write(
+        d.path().join("e/garbage.air"),
+        b"\xff\xff\xff not a ModelDef",
+    )
+    .unwrap();
+    for air in ["e/garbage.air", "e/missing.air"] {
+        let (code, out, err) = cli(
+            d.path(),
+            &[
+                "verify",
+                model("mlp.pt").to_str().unwrap(),
+                "--input",
+                "f32[4,16]",
+                "--export-path",
+                "e2",
+                "--bisect",
+                "--air",
+                air,
+            ],
+        );
+        common::assert_clean_error(code, &err, air);
+        assert_eq!(code, 2, "{out}{err}");
+    }
+}

@@ -562,6 +562,16 @@ pub fn run_model_observed(
             inputs.len()
         ));
     }
+    for ((name, _, dt, shape), t) in expected.iter().zip(inputs) {
+        let got = crate::dtype::of_tensor(t).ok();
+        if got != *dt || !shape_matches(shape, &t.size()) {
+            problems.push(format!(
+                "graph input '{name}' is {}{shape:?} but {} is given",
+                dt.map(|d| d.name()).unwrap_or("?"),
+                crate::dtype::spelled(t)
+            ));
+        }
+    }
     let ours = is_ours(m);
     let by_index: HashMap<i64, &Tensor> = expected.iter().map(|e| e.1).zip(inputs).collect();
     let mut values: HashMap<&str, Vec<Tensor>> = HashMap::new();
