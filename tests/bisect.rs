@@ -252,6 +252,8 @@ fn undamaged_exports_compare_equal_node_by_node() {
         ("branchy.pt", vec!["f32[3,4]".into(), "bool:true".into()]),
         ("inplace_view.pt", vec!["f32[3,4]".into(), "f32[3]".into()]),
         ("dict_out.pt", vec!["f32[2,3]".into()]),
+        ("inplace_more.pt", vec!["f32[3,3]".into(), "f32[]".into()]),
+        ("optional_args.pt", vec!["f32[2,3]".into()]),
         ("mlp_f16.pt", vec!["f16[5,16]".into()]),
         (
             "zoo/distilbert.pt",

@@ -226,7 +226,7 @@ impl<'m> Walker<'m> {
 
     pub fn with_options(m: &'m Module, opts: WalkOptions) -> Self {
         let progress = crate::progress::line("{spinner} walking the graph: {pos} nodes {msg}");
-        Walker {
+        let mut w = Walker {
             m,
             env: HashMap::new(),
             b: GraphBuilder::new(),
@@ -239,7 +239,11 @@ impl<'m> Walker<'m> {
             big_constants: 0,
             module_stack: None,
             recorded: vec![],
+        };
+        if opts.record_values {
+            w.mat.record = Some(vec![]);
         }
+        w
     }
 
     /// Adds the `nn_module_stack` attr to the ops of nodes inlined from submodules.
@@ -349,26 +353,17 @@ impl<'m> Walker<'m> {
         })
     }
 
-    /// The recorded values by GE node name, plus every Const made from a TorchScript constant;
-    /// each node output once (the first value recorded for it).
+    /// The recorded values by GE node name, plus every weight and Const made from a TorchScript
+    /// value (as it was when made); each node output once (the first value recorded for it).
     fn resolve_recorded(&mut self) -> Vec<Recorded> {
         if !self.opts.record_values {
             return vec![];
         }
-        let mut consts: Vec<(Port, tch::Tensor, String, String)> = self
-            .mat
-            .constants()
-            .map(|(t, p)| (p, t.copy(), "constant".to_string(), String::new()))
-            .collect();
-        consts.sort_by_key(|(p, ..)| (p.node, p.index));
-        let weights = self.b.weights.iter().map(|w| {
-            let p = Port {
-                node: w.node,
-                index: 0,
-            };
-            (p, w.tensor.copy(), "weight".to_string(), w.path.clone())
+        let made = self.mat.record.take().unwrap_or_default();
+        let consts = made.into_iter().map(|(p, t, path)| match path {
+            Some(path) => (p, t, "weight".to_string(), path),
+            None => (p, t, "constant".to_string(), String::new()),
         });
-        consts.extend(weights.collect::<Vec<_>>());
         let mut seen = std::collections::HashSet::new();
         let mut out = vec![];
         for (p, tensor, aten, site) in std::mem::take(&mut self.recorded).into_iter().chain(consts)
