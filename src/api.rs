@@ -37,6 +37,9 @@ pub struct ExportConfig {
     /// to this `.md` or `.csv` file, also when the export fails on unsupported ops. Multi-card
     /// exports report the walk of the first rank written.
     pub report: Option<PathBuf>,
+    /// Keep the TorchScript value behind every GE node output ([`ExportReport::recorded`]), for
+    /// `verify --bisect`. Single-card exports only.
+    pub record_values: bool,
     /// Also write `<export_path>/atc.sh`, the ATC command that compiles the export (it is
     /// printed either way, in [`ExportReport::atc`]).
     pub atc_script: bool,
@@ -75,6 +78,8 @@ pub struct ExportReport {
     pub dynamic_input_dims: Vec<(usize, usize)>,
     /// The `atc` command that compiles this export (`--soc_version` a placeholder to fill in).
     pub atc: String,
+    /// With [`ExportConfig::record_values`]: the TorchScript value behind each GE node output.
+    pub recorded: Vec<crate::walk::Recorded>,
 }
 
 pub(crate) fn weight_threshold(config: &CompilerConfig) -> Result<u64> {
@@ -343,6 +348,7 @@ pub fn dynamo_export(
         let opts = WalkOptions {
             dynamic: probes.is_some(),
             strict_dynamic: xc.strict_dynamic,
+            record_values: xc.record_values,
         };
         Walker::with_options(&m, opts)
             .record_module_stack(config.export.experimental.enable_record_nn_module_stack)
@@ -398,6 +404,7 @@ pub fn dynamo_export(
         pbtxt: xc.pbtxt,
         weight_threshold: threshold,
     };
+    let recorded = walked.recorded;
     let w = write::write_graph(walked.builder, "graph_1", &mut stage, &opts)?;
     let files = stage.commit()?;
     Ok(ExportReport {
@@ -415,6 +422,7 @@ pub fn dynamo_export(
         notes,
         dynamic_input_dims,
         atc,
+        recorded,
     })
 }
 

@@ -75,6 +75,23 @@ struct BudgetArgs {
 }
 
 #[derive(Args, Clone)]
+struct BisectArgs {
+    /// When the outputs differ, run the graph node by node against the TorchScript values of the
+    /// same ops and name the first GE node that differs beyond tolerance (op type, ATen op,
+    /// source line, its max error and its inputs').
+    #[arg(long)]
+    bisect: bool,
+    /// With --bisect: compare this .air (edited by hand, or exported earlier) instead of the
+    /// fresh export; its nodes are matched to TorchScript's values by name.
+    #[arg(long, value_name = "PATH", requires = "bisect")]
+    air: Option<PathBuf>,
+    /// With --bisect: save the first differing node's output as <DIR>/ours.npy and TorchScript's
+    /// as <DIR>/torchscript.npy.
+    #[arg(long, value_name = "DIR", requires = "bisect")]
+    dump: Option<PathBuf>,
+}
+
+#[derive(Args, Clone)]
 struct ExportArgs {
     /// Folder to write into (created if missing); symlinks are refused.
     #[arg(long, default_value = DEFAULT_EXPORT_PATH)]
@@ -262,6 +279,8 @@ enum Cmd {
         /// Relative tolerance [default by dtype, as --atol].
         #[arg(long, value_parser = tolerance)]
         rtol: Option<f64>,
+        #[command(flatten)]
+        bisect: BisectArgs,
         #[command(flatten)]
         budget: BudgetArgs,
     },
@@ -457,6 +476,7 @@ fn main_result(cli: Cli) -> Result<bool> {
             export,
             atol,
             rtol,
+            bisect,
             budget,
         } => {
             torch2air::run::budget::set_max_tensor_bytes(budget.max_tensor_bytes);
@@ -468,7 +488,7 @@ fn main_result(cli: Cli) -> Result<bool> {
                         .into(),
                 ));
             }
-            verify_cmd(model, inputs, export, atol, rtol)
+            verify_cmd(model, inputs, export, (atol, rtol), bisect)
         }
         Cmd::Check { air } => check_cmd(&air),
         Cmd::Inspect { air, json } => {
@@ -555,11 +575,15 @@ fn verify_cmd(
     model: PathBuf,
     inputs: InputArgs,
     export: ExportArgs,
-    atol: Option<f64>,
-    rtol: Option<f64>,
+    (atol, rtol): (Option<f64>, Option<f64>),
+    bisect: BisectArgs,
 ) -> Result<bool> {
     let args = spec::make_all(&inputs.inputs, inputs.seed)?;
-    let r = verify::verify(
+    let opts = bisect.bisect.then(|| verify::BisectOptions {
+        air: bisect.air.clone(),
+        dump: bisect.dump.clone(),
+    });
+    let r = verify::verify_with(
         args,
         &model,
         &export.export_path,
@@ -568,11 +592,22 @@ fn verify_cmd(
         &export.config(),
         atol,
         rtol,
+        opts.as_ref(),
     )?;
     print_export(&r.export);
+    if let Some(a) = &bisect.air {
+        println!("compared: {}", a.display());
+    }
+    if let Some(e) = &r.run_error {
+        println!("the graph does not run as a whole: {e}");
+    }
     for c in &r.checks {
         println!("{c}");
     }
+    if let Some(b) = &r.bisect {
+        print_bisect(b);
+    }
+    print_run_warnings();
     if let Some(g) = &r.grown {
         println!(
             "at larger sizes, dynamic dims grown by {} (sizes the export never saw): {}",
@@ -597,6 +632,64 @@ fn verify_cmd(
             "verify: FAIL: the exported graph's outputs differ from TorchScript's beyond tolerance"
         );
         Ok(false)
+    }
+}
+
+fn print_bisect(b: &verify::Bisect) {
+    println!(
+        "bisect: {} node output(s) compared with TorchScript's values in execution order ({} with no TorchScript value: steps inside a lowering, or nodes named otherwise)",
+        b.compared, b.uncovered
+    );
+    for p in &b.problems {
+        println!("bisect: cannot compare: {p}");
+    }
+    if b.skipped > 0 {
+        println!(
+            "bisect: cannot compare: {} node(s) not run, as an input comes from a node that failed",
+            b.skipped
+        );
+    }
+    if !b.unmatched.is_empty() {
+        const SHOWN: usize = 5;
+        let more = b.unmatched.len().saturating_sub(SHOWN);
+        println!(
+            "bisect: cannot compare: {} TorchScript value(s) have no node output of that name in the graph: {}{}",
+            b.unmatched.len(),
+            b.unmatched[..b.unmatched.len().min(SHOWN)].join(", "),
+            if more > 0 { format!(", ... ({more} more)") } else { String::new() }
+        );
+    }
+    match &b.first {
+        None => println!(
+            "bisect: no compared node output differs beyond tolerance: the difference is in what could not be compared, or small errors add up"
+        ),
+        Some(d) => {
+            let from = match d.aten.as_str() {
+                "weight" => format!("weight '{}'", d.site),
+                "input" => d.site.clone(),
+                a if d.site.is_empty() => a.to_string(),
+                a => format!("{a} at {}", d.site),
+            };
+            println!(
+                "bisect: first differing node: '{}' ({}) output {}, from {from}",
+                d.node, d.op_type, d.output
+            );
+            let c = d.check.to_string();
+            println!("  {}", c.split_once(": ").map(|(_, r)| r).unwrap_or(&c));
+            for (name, c) in &d.inputs {
+                match c {
+                    Some(c) => println!(
+                        "  input {name}: max abs err {:.3e}  {}",
+                        c.max_abs,
+                        if c.ok { "ok" } else { "MISMATCH" }
+                    ),
+                    None => println!("  input {name}: no TorchScript value to compare (a step inside a lowering)"),
+                }
+            }
+        }
+    }
+    for p in &b.dumped {
+        println!("  saved {}", p.display());
     }
 }
 

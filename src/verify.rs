@@ -3,7 +3,8 @@
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::value::Value;
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use tch::{IValue, Tensor};
 
 /// Default (atol, rtol) for a dtype: |got - ref| <= atol + rtol * |ref| element-wise.
@@ -190,6 +191,11 @@ pub fn graph_tensors(inputs: &[Value]) -> Vec<Tensor> {
 pub struct VerifyReport {
     pub export: crate::api::ExportReport,
     pub checks: Vec<OutputCheck>,
+    /// With `--bisect`: why the graph compared could not be run as a whole (its outputs are then
+    /// not compared; the bisection still runs what it can).
+    pub run_error: Option<String>,
+    /// With `--bisect`, when the outputs differ: the first node that differs.
+    pub bisect: Option<Bisect>,
     /// Dynamic exports: the same comparison with every dynamic dim grown by `GROWN_BY` (sizes the
     /// export never saw). None for static exports.
     pub grown: Option<GrownCheck>,
@@ -209,7 +215,8 @@ pub struct GrownCheck {
 
 impl VerifyReport {
     pub fn passed(&self) -> bool {
-        self.checks.iter().all(|c| c.ok)
+        self.run_error.is_none()
+            && self.checks.iter().all(|c| c.ok)
             && self
                 .grown
                 .as_ref()
@@ -229,20 +236,244 @@ pub fn verify(
     atol: Option<f64>,
     rtol: Option<f64>,
 ) -> Result<VerifyReport> {
-    let export = crate::api::dynamo_export(args, model, export_path, export_name, dynamic, config)?;
+    verify_with(
+        args,
+        model,
+        export_path,
+        export_name,
+        dynamic,
+        config,
+        atol,
+        rtol,
+        None,
+    )
+}
+
+/// `verify --bisect`: what to compare node by node, and where to save the first differing node.
+#[derive(Debug, Clone, Default)]
+pub struct BisectOptions {
+    /// Compare this .air (one edited by hand, or exported earlier) instead of the fresh export;
+    /// its nodes are matched to TorchScript's values by name.
+    pub air: Option<PathBuf>,
+    /// Save the first differing node's output as `ours.npy` and TorchScript's as
+    /// `torchscript.npy` in this folder.
+    pub dump: Option<PathBuf>,
+}
+
+/// [`verify`], plus with `bisect`: on a mismatch, the exported graph is run node by node against
+/// the TorchScript values the walk recorded for the same ops ([`Bisect`]).
+#[allow(clippy::too_many_arguments)]
+pub fn verify_with(
+    args: Vec<Value>,
+    model: &Path,
+    export_path: &str,
+    export_name: &str,
+    dynamic: bool,
+    config: &crate::api::CompilerConfig,
+    atol: Option<f64>,
+    rtol: Option<f64>,
+    bisect: Option<&BisectOptions>,
+) -> Result<VerifyReport> {
+    let mut config = config.clone();
+    config.export.record_values = bisect.is_some();
+    let export =
+        crate::api::dynamo_export(args, model, export_path, export_name, dynamic, &config)?;
     let reference = torchscript_outputs(model, &export.inputs)?;
-    let got = crate::run::run_air(&export.air, &graph_tensors(&export.inputs))?;
-    let checks = compare(&reference, &got, atol, rtol)?;
-    let grown = if export.dynamic_input_dims.is_empty() {
+    let target = bisect
+        .and_then(|b| b.air.clone())
+        .unwrap_or_else(|| export.air.clone());
+    let inputs = graph_tensors(&export.inputs);
+    let outcome =
+        crate::run::run_air(&target, &inputs).and_then(|got| compare(&reference, &got, atol, rtol));
+    let (checks, run_error) = match (outcome, bisect) {
+        (Ok(c), _) => (c, None),
+        // Bisecting a graph that fails as a whole still compares what runs.
+        (Err(e), Some(_)) => (vec![], Some(e.to_string())),
+        (Err(e), None) => return Err(e),
+    };
+    let grown = if export.dynamic_input_dims.is_empty() || bisect.is_some_and(|b| b.air.is_some()) {
         None
     } else {
         Some(grown_check(model, &export, atol, rtol)?)
     };
+    let differs = run_error.is_some() || checks.iter().any(|c| !c.ok);
+    let bisect = match bisect {
+        Some(b) if differs => Some(self::bisect(
+            &target,
+            &export.recorded,
+            &inputs,
+            atol,
+            rtol,
+            b.dump.as_deref(),
+        )?),
+        _ => None,
+    };
     Ok(VerifyReport {
         export,
         checks,
+        run_error,
+        bisect,
         grown,
     })
+}
+
+/// The first GE node output that differs from TorchScript's value for it.
+#[derive(Debug, Clone)]
+pub struct NodeDiff {
+    pub node: String,
+    pub op_type: String,
+    pub output: usize,
+    /// The ATen op the node came from, and its source line.
+    pub aten: String,
+    pub site: String,
+    pub check: OutputCheck,
+    /// Each input (`node:index`) with its comparison; None: no TorchScript value stands for it
+    /// (an intermediate step of a lowering).
+    pub inputs: Vec<(String, Option<OutputCheck>)>,
+}
+
+/// What `verify --bisect` found.
+#[derive(Debug, Clone, Default)]
+pub struct Bisect {
+    /// Node outputs compared with TorchScript's values.
+    pub compared: usize,
+    /// Node outputs with no TorchScript value (intermediate steps of a lowering).
+    pub uncovered: usize,
+    pub first: Option<NodeDiff>,
+    /// What could not be run (the graph's malformations, nodes that failed), one line each.
+    pub problems: Vec<String>,
+    /// Nodes not run because an input comes from a node that failed.
+    pub skipped: usize,
+    /// TorchScript values whose node output the graph does not have (`node:index`), e.g. in an
+    /// .air another exporter wrote.
+    pub unmatched: Vec<String>,
+    /// Files written by `--dump`.
+    pub dumped: Vec<PathBuf>,
+}
+
+/// Compares one node output with TorchScript's value: shapes must agree; dtypes may differ (a
+/// lowering may compute in another dtype), values are compared in f64 with the tolerance of
+/// TorchScript's dtype.
+fn compare_value(
+    reference: &Tensor,
+    got: &Tensor,
+    output: usize,
+    atol: Option<f64>,
+    rtol: Option<f64>,
+) -> Result<OutputCheck> {
+    if reference.kind() == got.kind() || reference.size() != got.size() {
+        let mut c = compare(
+            &[reference.shallow_clone()],
+            &[got.shallow_clone()],
+            atol,
+            rtol,
+        )?;
+        let mut c = c.remove(0);
+        c.index = output;
+        return Ok(c);
+    }
+    let dt = crate::dtype::of_tensor(reference).map_err(Error::Run)?;
+    let (da, dr) = default_tolerance(dt);
+    let (a, r) = (atol.unwrap_or(da), rtol.unwrap_or(dr));
+    let d = tch::Kind::Double;
+    let mut c = compare(&[reference.to_kind(d)], &[got.to_kind(d)], Some(a), Some(r))?.remove(0);
+    c.index = output;
+    c.dtype = dt;
+    Ok(c)
+}
+
+/// Runs the .air at `air` node by node and compares each node output that stands for a
+/// TorchScript value with `recorded` ([`crate::api::ExportReport::recorded`]), in execution
+/// order; `dump` saves the first differing node's tensors. What cannot run is listed and the rest
+/// still compared.
+pub fn bisect(
+    air: &Path,
+    recorded: &[crate::walk::Recorded],
+    inputs: &[Tensor],
+    atol: Option<f64>,
+    rtol: Option<f64>,
+    dump: Option<&Path>,
+) -> Result<Bisect> {
+    let m = crate::write::read_air(air)?;
+    let dir = air
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let by_port: HashMap<(&str, usize), &crate::walk::Recorded> = recorded
+        .iter()
+        .map(|r| ((r.node.as_str(), r.output), r))
+        .collect();
+    let mut b = Bisect::default();
+    let mut checks: HashMap<String, OutputCheck> = HashMap::new();
+    let mut seen: std::collections::HashSet<(String, usize)> = Default::default();
+    let mut first_tensors: Option<(Tensor, Tensor)> = None;
+    let mut failure: Option<Error> = None;
+    // Graph inputs, in Data index order: a Data node is matched by its index, whatever its name.
+    let graph_inputs: Vec<&crate::walk::Recorded> =
+        recorded.iter().filter(|r| r.aten == "input").collect();
+    let mut observe = |op: &crate::proto::OpDef, outs: &[Tensor]| {
+        for (k, t) in outs.iter().enumerate() {
+            let data = (op.r#type == "Data")
+                .then(|| op.attr.get("index").and_then(crate::ge::attr::as_int))
+                .map(|i| i.unwrap_or(0))
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| graph_inputs.get(i));
+            let Some(r) = data.or_else(|| by_port.get(&(op.name.as_str(), k))) else {
+                b.uncovered += 1;
+                continue;
+            };
+            seen.insert((r.node.clone(), r.output));
+            let c = match compare_value(&r.tensor, t, k, atol, rtol) {
+                Ok(c) => c,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    continue;
+                }
+            };
+            b.compared += 1;
+            if !c.ok && b.first.is_none() {
+                let ins = op
+                    .input
+                    .iter()
+                    .filter(|i| !i.is_empty() && !i.starts_with('^') && !i.ends_with(":-1"))
+                    .map(|i| (i.clone(), checks.get(i).cloned()))
+                    .collect();
+                b.first = Some(NodeDiff {
+                    node: op.name.clone(),
+                    op_type: op.r#type.clone(),
+                    output: k,
+                    aten: r.aten.clone(),
+                    site: r.site.clone(),
+                    check: c.clone(),
+                    inputs: ins,
+                });
+                first_tensors = Some((t.copy(), r.tensor.shallow_clone()));
+            }
+            checks.insert(format!("{}:{k}", op.name), c);
+        }
+    };
+    let o = crate::run::run_model_observed(&m, &dir, inputs, &mut observe)?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    b.problems = o.problems;
+    b.skipped = o.skipped;
+    b.unmatched = recorded
+        .iter()
+        .filter(|r| {
+            !matches!(r.aten.as_str(), "constant" | "weight")
+                && !seen.contains(&(r.node.clone(), r.output))
+        })
+        .map(|r| format!("{}:{}", r.node, r.output))
+        .collect();
+    if let (Some(dir), Some((ours, theirs))) = (dump, first_tensors) {
+        let mut stage = crate::write::stage::Stage::for_option(dir, "--dump")?;
+        for (name, t) in [("ours.npy", &ours), ("torchscript.npy", &theirs)] {
+            stage.file(Path::new(name), |w| crate::spec::write_npy(t, w))?;
+        }
+        b.dumped = stage.commit()?;
+    }
+    Ok(b)
 }
 
 /// Runs TorchScript and the export with every dynamic dim grown by `GROWN_BY` and compares.

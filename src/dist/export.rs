@@ -134,6 +134,7 @@ pub fn export_ranks(
             let opts = WalkOptions {
                 dynamic: probe_dims.is_some(),
                 strict_dynamic: config.export.strict_dynamic,
+                record_values: false,
             };
             let walked = Walker::with_options(&m, opts)
                 .record_module_stack(record)

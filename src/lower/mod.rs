@@ -147,6 +147,9 @@ pub struct Materialized {
     /// `Shape(x)` per port, and each symbolic int's port (dynamic exports).
     shapes: HashMap<Port, Port>,
     syms: HashMap<*const crate::value::SymInt, Port>,
+    /// When set (`verify --bisect`): each weight and Const made, with a copy of its value at
+    /// that moment, and its weight path (None for a constant).
+    pub record: Option<Vec<(Port, tch::Tensor, Option<String>)>>,
 }
 
 impl Materialized {
@@ -170,6 +173,9 @@ pub fn port_of(
             }
             let p = b.weight(path, t.tensor.clone())?;
             m.weights.insert(path.clone(), p);
+            if let Some(r) = &mut m.record {
+                r.push((p, t.tensor.copy(), Some(path.clone())));
+            }
             Ok(p)
         }
         Origin::Constant => {
@@ -180,6 +186,9 @@ pub fn port_of(
             let readable = readable(&t.tensor);
             let p = b.constant(&t.tensor, &readable)?;
             m.constants.insert(key, (t.tensor.clone(), p));
+            if let Some(r) = &mut m.record {
+                r.push((p, t.tensor.copy(), None));
+            }
             Ok(p)
         }
         Origin::Unsupported => {

@@ -382,122 +382,228 @@ pub fn run_model(m: &ModelDef, air_dir: &Path, inputs: &[Tensor]) -> Result<Vec<
     let mut values: HashMap<&str, Vec<Tensor>> = HashMap::new();
     let by_index: HashMap<i64, &Tensor> = expected.iter().map(|e| e.1).zip(inputs).collect();
     for op in &g.op {
-        let fail =
-            |e: String| Error::Run(format!("running node '{}' ({}): {e}", op.name, op.r#type));
-        NODE.with(|n| *n.borrow_mut() = format!("node '{}' ({})", op.name, op.r#type));
-        let mut ins: Vec<Option<Tensor>> = vec![];
-        for (k, inp) in op.input.iter().filter(|i| !i.ends_with(":-1")).enumerate() {
-            if inp.is_empty() {
-                ins.push(None);
-                continue;
+        match run_node(op, ours, &values, &by_index, air_dir)? {
+            Step::Computed(outs) => {
+                values.insert(op.name.as_str(), outs);
             }
-            let (src, idx) = inp
-                .rsplit_once(':')
-                .ok_or_else(|| fail(format!("bad input '{inp}'")))?;
-            let idx: usize = idx
-                .parse()
-                .map_err(|_| fail(format!("bad input '{inp}'")))?;
-            let t = values
-                .get(src)
-                .and_then(|v| v.get(idx))
-                .ok_or_else(|| fail(format!("input '{inp}' is not computed before this node")))?;
-            if let Some(d) = op.input_desc.get(k) {
-                // NetOutput's inputs are the graph's declared outputs: always checked.
-                let declared = op.r#type == "NetOutput";
-                desc_rule(ours, declared, check_desc(t, d, "input", ours || declared))
-                    .map_err(fail)?;
-            }
-            ins.push(Some(t.shallow_clone()));
+            Step::Returned(outs) => return Ok(outs),
         }
-        let outs: Vec<Tensor> = match op.r#type.as_str() {
-            "Data" => {
-                let idx = op.attr.get("index").and_then(attr::as_int).unwrap_or(0);
-                vec![by_index
-                    .get(&idx)
-                    .ok_or_else(|| fail(format!("no input for index {idx}")))?
-                    .shallow_clone()]
-            }
-            "Const" => {
-                let v = op
-                    .attr
-                    .get("value")
-                    .and_then(attr::as_tensor)
-                    .ok_or_else(|| fail("no value attr".into()))?;
-                let d = v.desc.clone().unwrap_or_default();
-                let dt = desc_dtype(&d)
-                    .ok_or_else(|| fail(format!("unsupported Const dtype {}", d.dtype)))?;
-                let shape = d.shape.map(|s| s.dim).unwrap_or_default();
-                vec![
-                    crate::error::catch_quietly(|| tensor_from_bytes(&v.data, dt, &shape))
-                        .and_then(|r| r)
-                        .map_err(|e| fail(format!("value {e}")))?,
-                ]
-            }
-            "FileConstant" => {
-                let path = op
-                    .attr
-                    .get("file_path")
-                    .and_then(attr::as_str)
-                    .ok_or_else(|| fail("no file_path".into()))?;
-                let dt = op
-                    .attr
-                    .get("dtype")
-                    .and_then(attr::as_int)
-                    .and_then(DType::from_ge_cpp);
-                let dt = dt.ok_or_else(|| fail("no or unsupported dtype attr".into()))?;
-                let shape = op
-                    .attr
-                    .get("shape")
-                    .and_then(attr::as_list_int)
-                    .ok_or_else(|| fail("no shape attr".into()))?;
-                let n = tensor_bytes(dt, &shape).map_err(fail)?;
-                let file = resolve_weight(&path, air_dir, n).map_err(fail)?;
-                let bytes = std::fs::read(&file)
-                    .map_err(|e| fail(format!("reading '{}': {e}", file.display())))?;
-                vec![
-                    crate::error::catch_quietly(|| tensor_from_bytes(&bytes, dt, &shape))
-                        .and_then(|r| r)
-                        .map_err(|e| fail(format!("file '{}' {e}", file.display())))?,
-                ]
-            }
-            "NetOutput" => {
-                return ins
-                    .into_iter()
-                    .enumerate()
-                    .map(|(k, t)| t.ok_or_else(|| fail(format!("output {k} is not given"))))
-                    .collect();
-            }
-            ty => {
-                let k = kernel(ty)
-                    .ok_or_else(|| {
-                        fail(format!(
-                            "the runner has no kernel for op type '{ty}'; fix: run `torch2air check` on the .air to see \
-                             whether '{ty}' is a GE operator the graph uses correctly (the runner covers `torch2air ops`' \
-                             lowerings and TorchAir's)"
-                        ))
-                    })?;
-                if !ours {
-                    prototype_dtypes(op, &ins);
-                }
-                let ctx = KCtx {
-                    op,
-                    inputs: ins,
-                    foreign: !ours,
-                };
-                // A libtorch error inside a kernel (a shape or value the op cannot take, an
-                // allocation over the budget) is the graph's problem: an error naming the node.
-                let outs = crate::error::catch_quietly(|| k(&ctx))
-                    .and_then(|r| r)
-                    .map_err(fail)?;
-                for (t, d) in outs.iter().zip(&op.output_desc) {
-                    desc_rule(ours, false, check_desc(t, d, "output", ours)).map_err(fail)?;
-                }
-                outs
-            }
-        };
-        values.insert(op.name.as_str(), outs);
     }
     Err(Error::Run("the graph has no NetOutput node".into()))
+}
+
+/// What running one node gives.
+enum Step {
+    Computed(Vec<Tensor>),
+    /// NetOutput: the graph's outputs.
+    Returned(Vec<Tensor>),
+}
+
+/// Runs one node on the values computed so far (by node name).
+fn run_node(
+    op: &crate::proto::OpDef,
+    ours: bool,
+    values: &HashMap<&str, Vec<Tensor>>,
+    by_index: &HashMap<i64, &Tensor>,
+    air_dir: &Path,
+) -> Result<Step> {
+    let fail = |e: String| Error::Run(format!("running node '{}' ({}): {e}", op.name, op.r#type));
+    NODE.with(|n| *n.borrow_mut() = format!("node '{}' ({})", op.name, op.r#type));
+    let mut ins: Vec<Option<Tensor>> = vec![];
+    for (k, inp) in op.input.iter().filter(|i| !i.ends_with(":-1")).enumerate() {
+        if inp.is_empty() {
+            ins.push(None);
+            continue;
+        }
+        let (src, idx) = inp
+            .rsplit_once(':')
+            .ok_or_else(|| fail(format!("bad input '{inp}'")))?;
+        let idx: usize = idx
+            .parse()
+            .map_err(|_| fail(format!("bad input '{inp}'")))?;
+        let t = values
+            .get(src)
+            .and_then(|v| v.get(idx))
+            .ok_or_else(|| fail(format!("input '{inp}' is not computed before this node")))?;
+        if let Some(d) = op.input_desc.get(k) {
+            // NetOutput's inputs are the graph's declared outputs: always checked.
+            let declared = op.r#type == "NetOutput";
+            desc_rule(ours, declared, check_desc(t, d, "input", ours || declared)).map_err(fail)?;
+        }
+        ins.push(Some(t.shallow_clone()));
+    }
+    let outs: Vec<Tensor> = match op.r#type.as_str() {
+        "Data" => {
+            let idx = op.attr.get("index").and_then(attr::as_int).unwrap_or(0);
+            vec![by_index
+                .get(&idx)
+                .ok_or_else(|| fail(format!("no input for index {idx}")))?
+                .shallow_clone()]
+        }
+        "Const" => {
+            let v = op
+                .attr
+                .get("value")
+                .and_then(attr::as_tensor)
+                .ok_or_else(|| fail("no value attr".into()))?;
+            let d = v.desc.clone().unwrap_or_default();
+            let dt = desc_dtype(&d)
+                .ok_or_else(|| fail(format!("unsupported Const dtype {}", d.dtype)))?;
+            let shape = d.shape.map(|s| s.dim).unwrap_or_default();
+            vec![
+                crate::error::catch_quietly(|| tensor_from_bytes(&v.data, dt, &shape))
+                    .and_then(|r| r)
+                    .map_err(|e| fail(format!("value {e}")))?,
+            ]
+        }
+        "FileConstant" => {
+            let path = op
+                .attr
+                .get("file_path")
+                .and_then(attr::as_str)
+                .ok_or_else(|| fail("no file_path".into()))?;
+            let dt = op
+                .attr
+                .get("dtype")
+                .and_then(attr::as_int)
+                .and_then(DType::from_ge_cpp);
+            let dt = dt.ok_or_else(|| fail("no or unsupported dtype attr".into()))?;
+            let shape = op
+                .attr
+                .get("shape")
+                .and_then(attr::as_list_int)
+                .ok_or_else(|| fail("no shape attr".into()))?;
+            let n = tensor_bytes(dt, &shape).map_err(fail)?;
+            let file = resolve_weight(&path, air_dir, n).map_err(fail)?;
+            let bytes = std::fs::read(&file)
+                .map_err(|e| fail(format!("reading '{}': {e}", file.display())))?;
+            vec![
+                crate::error::catch_quietly(|| tensor_from_bytes(&bytes, dt, &shape))
+                    .and_then(|r| r)
+                    .map_err(|e| fail(format!("file '{}' {e}", file.display())))?,
+            ]
+        }
+        "NetOutput" => {
+            return ins
+                .into_iter()
+                .enumerate()
+                .map(|(k, t)| t.ok_or_else(|| fail(format!("output {k} is not given"))))
+                .collect::<Result<_>>()
+                .map(Step::Returned);
+        }
+        ty => {
+            let k = kernel(ty)
+                .ok_or_else(|| {
+                    fail(format!(
+                        "the runner has no kernel for op type '{ty}'; fix: run `torch2air check` on the .air to see \
+                         whether '{ty}' is a GE operator the graph uses correctly (the runner covers `torch2air ops`' \
+                         lowerings and TorchAir's)"
+                    ))
+                })?;
+            if !ours {
+                prototype_dtypes(op, &ins);
+            }
+            let ctx = KCtx {
+                op,
+                inputs: ins,
+                foreign: !ours,
+            };
+            // A libtorch error inside a kernel (a shape or value the op cannot take, an
+            // allocation over the budget) is the graph's problem: an error naming the node.
+            let outs = crate::error::catch_quietly(|| k(&ctx))
+                .and_then(|r| r)
+                .map_err(fail)?;
+            for (t, d) in outs.iter().zip(&op.output_desc) {
+                desc_rule(ours, false, check_desc(t, d, "output", ours)).map_err(fail)?;
+            }
+            outs
+        }
+    };
+    Ok(Step::Computed(outs))
+}
+
+/// What [`run_model_observed`] could do.
+pub struct Observed {
+    /// The graph's outputs, when its NetOutput could be computed.
+    pub outputs: Option<Vec<Tensor>>,
+    /// What could not be run, one line each (the graph's malformations, nodes that failed).
+    pub problems: Vec<String>,
+    /// How many nodes were skipped because an input comes from a node that failed.
+    pub skipped: usize,
+}
+
+/// Runs a ModelDef as [`run_model`] does, handing every node's outputs to `observe` in execution
+/// order, and going on past what fails: a malformed graph, a node that fails (its dependents are
+/// skipped) are listed in [`Observed::problems`], and the rest still runs. For `verify --bisect`.
+pub fn run_model_observed(
+    m: &ModelDef,
+    air_dir: &Path,
+    inputs: &[Tensor],
+    observe: &mut dyn FnMut(&crate::proto::OpDef, &[Tensor]),
+) -> Result<Observed> {
+    let _guard = tch::no_grad_guard();
+    let mut problems = vec![];
+    if let Err(e) = validate(m) {
+        problems.push(e.to_string());
+    }
+    let Some(g) = m.graph.first() else {
+        return Ok(Observed {
+            outputs: None,
+            problems,
+            skipped: 0,
+        });
+    };
+    let _budget = budget::Active::enter()?;
+    let expected = graph_inputs(m);
+    if inputs.len() != expected.len() {
+        problems.push(format!(
+            "the graph takes {} tensor input(s), {} given",
+            expected.len(),
+            inputs.len()
+        ));
+    }
+    for ((name, _, dt, shape), t) in expected.iter().zip(inputs) {
+        let got = crate::dtype::of_tensor(t).ok();
+        if got != *dt || !shape_matches(shape, &t.size()) {
+            problems.push(format!(
+                "graph input '{name}' is {}{shape:?} but {} is given",
+                dt.map(|d| d.name()).unwrap_or("?"),
+                crate::dtype::spelled(t)
+            ));
+        }
+    }
+    let ours = is_ours(m);
+    let by_index: HashMap<i64, &Tensor> = expected.iter().map(|e| e.1).zip(inputs).collect();
+    let mut values: HashMap<&str, Vec<Tensor>> = HashMap::new();
+    let mut failed: std::collections::HashSet<&str> = Default::default();
+    let (mut outputs, mut skipped) = (None, 0);
+    for op in &g.op {
+        let from_failed = op.input.iter().any(|i| {
+            let i = i.strip_prefix('^').unwrap_or(i);
+            failed.contains(i.rsplit_once(':').map(|(n, _)| n).unwrap_or(i))
+        });
+        if from_failed {
+            failed.insert(op.name.as_str());
+            skipped += 1;
+            continue;
+        }
+        match run_node(op, ours, &values, &by_index, air_dir) {
+            Ok(Step::Computed(outs)) => {
+                observe(op, &outs);
+                values.insert(op.name.as_str(), outs);
+            }
+            Ok(Step::Returned(outs)) => outputs = Some(outs),
+            Err(e) => {
+                problems.push(e.to_string());
+                failed.insert(op.name.as_str());
+            }
+        }
+    }
+    Ok(Observed {
+        outputs,
+        problems,
+        skipped,
+    })
 }
 
 /// A desc that carries no information: no shape and the default dtype (DT_FLOAT) or none. TorchAir

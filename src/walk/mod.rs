@@ -96,6 +96,23 @@ pub struct Walked {
     pub outputs: Vec<tch::Tensor>,
     /// Every tensor op kind of the graph, with counts, input signatures and source lines.
     pub ops: Vec<UnsupportedOp>,
+    /// With [`WalkOptions::record_values`]: the TorchScript value behind each GE node output that
+    /// stands for one, in walk order (for `verify --bisect`); empty otherwise.
+    pub recorded: Vec<Recorded>,
+}
+
+/// A TorchScript value and the GE node output that stands for it.
+pub struct Recorded {
+    /// The GE node's name and output index.
+    pub node: String,
+    pub output: usize,
+    /// The value as TorchScript computed it (a copy: later in-place ops do not change it).
+    pub tensor: tch::Tensor,
+    /// The ATen op it came from (`aten::add`), or `input`, `weight` (site: its attribute path)
+    /// or `constant`.
+    pub aten: String,
+    /// `file:line: text` of that op (empty for constants and inputs).
+    pub site: String,
 }
 
 /// A graph input as the walker binds it.
@@ -113,6 +130,8 @@ pub struct WalkOptions {
     pub dynamic: bool,
     /// A branch or loop count that depends on a dynamic dim is an error, not a guard.
     pub strict_dynamic: bool,
+    /// Keep a copy of every TorchScript value a GE node output stands for ([`Walked::recorded`]).
+    pub record_values: bool,
 }
 
 const MAX_LOOP_ITERATIONS: i64 = 1_000_000;
@@ -134,6 +153,8 @@ pub struct Walker<'m> {
     big_constants: usize,
     /// `nn_module_stack` recording, when enabled.
     module_stack: Option<module_stack::ModuleStacks>,
+    /// With `opts.record_values`: (port, value, ATen op, site) per lowered tensor output.
+    recorded: Vec<(Port, tch::Tensor, String, String)>,
 }
 
 fn describe(v: &Value) -> String {
@@ -205,7 +226,7 @@ impl<'m> Walker<'m> {
 
     pub fn with_options(m: &'m Module, opts: WalkOptions) -> Self {
         let progress = crate::progress::line("{spinner} walking the graph: {pos} nodes {msg}");
-        Walker {
+        let mut w = Walker {
             m,
             env: HashMap::new(),
             b: GraphBuilder::new(),
@@ -217,7 +238,12 @@ impl<'m> Walker<'m> {
             opts,
             big_constants: 0,
             module_stack: None,
+            recorded: vec![],
+        };
+        if opts.record_values {
+            w.mat.record = Some(vec![]);
         }
+        w
     }
 
     /// Adds the `nn_module_stack` attr to the ops of nodes inlined from submodules.
@@ -261,6 +287,15 @@ impl<'m> Walker<'m> {
                         probe,
                     };
                     let p = self.b.data(&gi.name, index, dt, &tv.desc_shape());
+                    if self.opts.record_values {
+                        let t = tv.tensor.copy();
+                        self.recorded.push((
+                            p,
+                            t,
+                            "input".into(),
+                            format!("forward argument '{}'", gi.name),
+                        ));
+                    }
                     tv.origin = Origin::Port(p);
                     index += 1;
                     Value::Tensor(tv)
@@ -279,7 +314,7 @@ impl<'m> Walker<'m> {
         }
         let outs = self.block(graph, vec![])?;
         self.progress.finish_and_clear();
-        let all: Vec<UnsupportedOp> = self.uses.into_values().collect();
+        let all: Vec<UnsupportedOp> = std::mem::take(&mut self.uses).into_values().collect();
         let unsupported: Vec<UnsupportedOp> =
             all.iter().filter(|u| u.status.blocks()).cloned().collect();
         if !unsupported.is_empty() {
@@ -308,12 +343,43 @@ impl<'m> Walker<'m> {
             concrete.push(t.tensor.shallow_clone());
         }
         self.b.net_output(&outs);
+        let recorded = self.resolve_recorded();
         Ok(Walked {
             builder: self.b,
             guards: self.guards,
             outputs: concrete,
             ops: all,
+            recorded,
         })
+    }
+
+    /// The recorded values by GE node name, plus every weight and Const made from a TorchScript
+    /// value (as it was when made); each node output once (the first value recorded for it).
+    fn resolve_recorded(&mut self) -> Vec<Recorded> {
+        if !self.opts.record_values {
+            return vec![];
+        }
+        let made = self.mat.record.take().unwrap_or_default();
+        let consts = made.into_iter().map(|(p, t, path)| match path {
+            Some(path) => (p, t, "weight".to_string(), path),
+            None => (p, t, "constant".to_string(), String::new()),
+        });
+        let mut seen = std::collections::HashSet::new();
+        let mut out = vec![];
+        for (p, tensor, aten, site) in std::mem::take(&mut self.recorded).into_iter().chain(consts)
+        {
+            if p.node >= self.b.ops.len() || !seen.insert((p.node, p.index)) {
+                continue;
+            }
+            out.push(Recorded {
+                node: self.b.ops[p.node].name.clone(),
+                output: p.index,
+                tensor,
+                aten,
+                site,
+            });
+        }
+        out
     }
 
     fn get(&self, id: u64) -> Result<Value> {
@@ -685,6 +751,15 @@ impl<'m> Walker<'m> {
                 ports.len(),
                 n_tensors
             )));
+        }
+        if self.opts.record_values {
+            let s = site(n);
+            let tensors = outs.iter().flat_map(|v| v.tensors());
+            for (p, t) in ports.iter().zip(tensors) {
+                let copy = t.tensor.copy();
+                self.recorded
+                    .push((*p, copy, n.op_name().to_string(), s.clone()));
+            }
         }
         set_origins(&mut outs, &mut ports.into_iter().map(Origin::Port));
         self.finish_op(n, &inputs, outs)
