@@ -118,7 +118,8 @@ class Layout(nn.Module):
         v = torch.var(x, dim=(2, 3))
         s = torch.std(x, dim=-1, unbiased=False)
         vm, m = torch.var_mean(x, 1, keepdim=True)
-        return a, b, r, ri, rf, ps, pu, cs, v, s, vm, m, torch.isfinite(i)
+        bt = torch.broadcast_tensors(x[:, :1, :1], x[:1, 2:3, :, :1], x[:1, 3:4, :1])
+        return a, b, r, ri, rf, ps, pu, cs, v, s, vm, m, torch.isfinite(i), bt[0], bt[1], bt[2]
 
 
 class Index(nn.Module):

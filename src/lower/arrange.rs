@@ -197,7 +197,8 @@ fn diag(c: &mut Ctx) -> RuleResult {
         let y = diag_embed_dynamic(c, x, n, k, out)?;
         return back(c, y, res);
     }
-    let shape = c.in_shape("self")?;
+    // Here a 1-D self has a static length (a dynamic one took diag_embed_dynamic).
+    let shape = super::sym::known(&dims);
     match shape.as_slice() {
         [n] => {
             // Element 0 of the source is a zero; every output element names its source.
