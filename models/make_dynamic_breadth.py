@@ -242,6 +242,18 @@ class Sdpa(nn.Module):
                 F.scaled_dot_product_attention(q, k, v, attn_mask=m))
 
 
+class Split(nn.Module):
+    """Splits of x [B, N, C]: by sizes computed from the dynamic N (kept dynamic), and into
+    chunks or pieces of one size along B and C (their piece count follows the size: pinned)."""
+
+    def forward(self, x):
+        n = x.size(1)
+        a, b = x.split([n // 2, n - n // 2], dim=1)
+        c, d = x.chunk(2, dim=2)
+        e = x.split(2, dim=0)
+        return a.sum(1), b.sum(1), c, d, e[0]
+
+
 def make_families():
     torch.manual_seed(5)
     save(torch.jit.script(Rnn().eval()), "rnn.pt")
@@ -258,6 +270,7 @@ def make_families():
     torch.manual_seed(8)
     save(torch.jit.script(Misc().eval()), "misc.pt")
     save(torch.jit.script(Sdpa()), "sdpa.pt")
+    save(torch.jit.script(Split()), "split.pt")
 
 
 def main():

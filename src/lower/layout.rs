@@ -7,7 +7,7 @@ use crate::value::{Port, TensorValue, Value};
 
 pub fn register(r: &mut Rules) {
     const SPLIT: &str =
-        "SplitV(x, size_splits=K64(sizes), split_dim=K32(dim); num_split); one piece: nothing";
+        "SplitV(x, size_splits=K64(sizes) (listed sizes on a dynamic dim: Pack of them), split_dim=K32(dim); num_split); one piece: nothing";
     r.add("aten::split", split, SPLIT);
     r.add("aten::split_with_sizes", split, SPLIT);
     r.add("aten::unsafe_split", split, SPLIT);
@@ -99,7 +99,25 @@ fn split(c: &mut Ctx) -> RuleResult {
     if pieces.len() == 1 {
         return Ok(vec![x]);
     }
-    let sizes = c.const_i64(&pieces)?;
+    let dynamic = c.in_dims("self")?[dim as usize].is_none();
+    // Sizes given as a list (split_with_sizes, split.sizes) are computed in the graph when they
+    // depend on a dynamic dim; a split of a dynamic dim into pieces of one size or into a number
+    // of chunks gives a number of pieces that depends on the size: that dim is pinned.
+    let listed = ["split_sizes", "split_size"]
+        .into_iter()
+        .find(|a| c.has(a) && matches!(c.arg(a), Ok(Value::List(_))));
+    let sizes = match listed {
+        Some(name) if dynamic => c.ints_port(name)?,
+        _ => {
+            if dynamic {
+                c.assumptions.push(format!(
+                    "a split of a dynamic dim into {} pieces of sizes {pieces:?}",
+                    pieces.len()
+                ));
+            }
+            c.const_i64(&pieces)?
+        }
+    };
     let d =
         c.b.constant(&tch::Tensor::from(dim as i32), &format!("{dim}"))?;
     c.op(
