@@ -169,9 +169,11 @@ class Norms(nn.Module):
         self.gn = nn.GroupNorm(1, 3)
         self.bn = nn.BatchNorm2d(3)
         self.inorm = nn.InstanceNorm2d(3, affine=True)
+        self.bn3 = nn.BatchNorm3d(3)
 
     def forward(self, x):
-        return self.gn(x), self.bn(x), self.inorm(x), F.normalize(x, dim=2)
+        v = x.unsqueeze(2).expand(-1, -1, 2, -1, -1) * 0.5
+        return self.gn(x), self.bn(x), self.inorm(x), F.normalize(x, dim=2), self.bn3(v), self.gn(v)
 
 
 class ResizePad(nn.Module):
