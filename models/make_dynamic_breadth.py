@@ -256,6 +256,17 @@ class Split(nn.Module):
         return a.sum(1), b.sum(1), c, d, e[0]
 
 
+class Losses(nn.Module):
+    """cross_entropy over x [B, C, T] with label smoothing and nll_loss over x[:, :, 0], every
+    dim dynamic, the classes C included."""
+
+    def forward(self, x, t):
+        a = F.cross_entropy(x, t, label_smoothing=0.1)
+        b = F.cross_entropy(x, t, reduction="none", label_smoothing=0.2)
+        c = F.nll_loss(F.log_softmax(x[:, :, 0], 1), t[:, 0], reduction="sum")
+        return a, b, c
+
+
 def make_families():
     torch.manual_seed(5)
     save(torch.jit.script(Rnn().eval()), "rnn.pt")
@@ -273,6 +284,7 @@ def make_families():
     save(torch.jit.script(Misc().eval()), "misc.pt")
     save(torch.jit.script(Sdpa()), "sdpa.pt")
     save(torch.jit.script(Split()), "split.pt")
+    save(torch.jit.script(Losses()), "losses.pt")
 
 
 def main():

@@ -395,3 +395,18 @@ fn split_sizes_from_a_dynamic_dim_and_chunk_counts_pin() {
         sv.iter().map(|o| &o.input).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn losses_with_a_dynamic_class_dim() {
+    family(
+        "losses.pt",
+        &["f32[2,4,5]", "i64[2,5]:0..3"],
+        &["x[0]", "x[1]", "x[2]", "t[0]", "t[1]"],
+        &[],
+        &[
+            &["f32[1,3,2]", "i64[1,2]:0..3"],
+            &["f32[3,7,4]", "i64[3,4]:0..7"],
+            &["f32[5,12,9]", "i64[5,9]:0..12"],
+        ],
+    );
+}
