@@ -118,7 +118,8 @@ class Layout(nn.Module):
         v = torch.var(x, dim=(2, 3))
         s = torch.std(x, dim=-1, unbiased=False)
         vm, m = torch.var_mean(x, 1, keepdim=True)
-        return a, b, r, ri, rf, ps, pu, cs, v, s, vm, m, torch.isfinite(i)
+        bt = torch.broadcast_tensors(x[:, :1, :1], x[:1, 2:3, :, :1], x[:1, 3:4, :1])
+        return a, b, r, ri, rf, ps, pu, cs, v, s, vm, m, torch.isfinite(i), bt[0], bt[1], bt[2]
 
 
 class Index(nn.Module):
@@ -168,9 +169,11 @@ class Norms(nn.Module):
         self.gn = nn.GroupNorm(1, 3)
         self.bn = nn.BatchNorm2d(3)
         self.inorm = nn.InstanceNorm2d(3, affine=True)
+        self.bn3 = nn.BatchNorm3d(3)
 
     def forward(self, x):
-        return self.gn(x), self.bn(x), self.inorm(x), F.normalize(x, dim=2)
+        v = x.unsqueeze(2).expand(-1, -1, 2, -1, -1) * 0.5
+        return self.gn(x), self.bn(x), self.inorm(x), F.normalize(x, dim=2), self.bn3(v), self.gn(v)
 
 
 class ResizePad(nn.Module):
@@ -241,6 +244,29 @@ class Sdpa(nn.Module):
                 F.scaled_dot_product_attention(q, k, v, attn_mask=m))
 
 
+class Split(nn.Module):
+    """Splits of x [B, N, C]: by sizes computed from the dynamic N (kept dynamic), and into
+    chunks or pieces of one size along B and C (their piece count follows the size: pinned)."""
+
+    def forward(self, x):
+        n = x.size(1)
+        a, b = x.split([n // 2, n - n // 2], dim=1)
+        c, d = x.chunk(2, dim=2)
+        e = x.split(2, dim=0)
+        return a.sum(1), b.sum(1), c, d, e[0]
+
+
+class Losses(nn.Module):
+    """cross_entropy over x [B, C, T] with label smoothing and nll_loss over x[:, :, 0], every
+    dim dynamic, the classes C included."""
+
+    def forward(self, x, t):
+        a = F.cross_entropy(x, t, label_smoothing=0.1)
+        b = F.cross_entropy(x, t, reduction="none", label_smoothing=0.2)
+        c = F.nll_loss(F.log_softmax(x[:, :, 0], 1), t[:, 0], reduction="sum")
+        return a, b, c
+
+
 def make_families():
     torch.manual_seed(5)
     save(torch.jit.script(Rnn().eval()), "rnn.pt")
@@ -257,6 +283,8 @@ def make_families():
     torch.manual_seed(8)
     save(torch.jit.script(Misc().eval()), "misc.pt")
     save(torch.jit.script(Sdpa()), "sdpa.pt")
+    save(torch.jit.script(Split()), "split.pt")
+    save(torch.jit.script(Losses()), "losses.pt")
 
 
 def main():

@@ -372,3 +372,41 @@ fn sdpa_with_a_dynamic_head_dim_scales_from_shape() {
     );
     assert!(types(&m).iter().any(|t| t == "Rsqrt"));
 }
+
+#[test]
+fn split_sizes_from_a_dynamic_dim_and_chunk_counts_pin() {
+    let m = family(
+        "split.pt",
+        &["f32[4,5,6]"],
+        &["x[1]"],
+        &[
+            "'x' dim 0 is pinned at 4: the graph depends on it at make_dynamic_breadth.py",
+            "'x' dim 2 is pinned at 6: the graph depends on it at make_dynamic_breadth.py",
+        ],
+        &[&["f32[4,2,6]"], &["f32[4,9,6]"], &["f32[4,16,6]"]],
+    );
+    assert_eq!(data_shape(&m, "x"), vec![4, -1, 6]);
+    // The split sizes along the dynamic dim are computed (Pack), not a constant.
+    let sv = ops_of_type(&m, "SplitV");
+    assert!(
+        sv.iter()
+            .any(|o| op(&m, o.input[1].split(':').next().unwrap()).r#type == "Pack"),
+        "{:?}",
+        sv.iter().map(|o| &o.input).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn losses_with_a_dynamic_class_dim() {
+    family(
+        "losses.pt",
+        &["f32[2,4,5]", "i64[2,5]:0..3"],
+        &["x[0]", "x[1]", "x[2]", "t[0]", "t[1]"],
+        &[],
+        &[
+            &["f32[1,3,2]", "i64[1,2]:0..3"],
+            &["f32[3,7,4]", "i64[3,4]:0..7"],
+            &["f32[5,12,9]", "i64[5,9]:0..12"],
+        ],
+    );
+}

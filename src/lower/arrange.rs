@@ -197,7 +197,8 @@ fn diag(c: &mut Ctx) -> RuleResult {
         let y = diag_embed_dynamic(c, x, n, k, out)?;
         return back(c, y, res);
     }
-    let shape = c.in_shape("self")?;
+    // Here a 1-D self has a static length (a dynamic one took diag_embed_dynamic).
+    let shape = super::sym::known(&dims);
     match shape.as_slice() {
         [n] => {
             // Element 0 of the source is a zero; every output element names its source.
@@ -531,14 +532,7 @@ fn block_diag(c: &mut Ctx) -> RuleResult {
             .as_tensor()
             .ok_or("argument 'tensors' must be a list of tensors")?
             .clone();
-        let mut dims = vec![];
-        for (i, dynamic) in t.dynamic_dims().iter().enumerate() {
-            dims.push(if *dynamic {
-                Dim::P(sym::dim_port(c.b, c.mat, &t, i)?)
-            } else {
-                Dim::K(t.tensor.size()[i])
-            });
-        }
+        let dims = sym::tensor_dims(c.b, c.mat, &t)?;
         let (r, k) = match dims[..] {
             [] => (Dim::K(1), Dim::K(1)),
             [n] => (Dim::K(1), n),

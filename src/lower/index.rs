@@ -268,35 +268,22 @@ fn index_put(c: &mut Ctx) -> RuleResult {
     let bshape = broadcast_shapes(&idx_shapes)?;
     // The index shapes broadcast together in the graph only when static; indices of one shape
     // (dynamic dims included) need no broadcast.
-    let same_shape = idx_shapes.iter().all(|s| *s == bshape)
-        && entries.iter().flatten().all(|t| {
-            t.desc_shape()
-                == entries
-                    .iter()
-                    .flatten()
-                    .next()
-                    .map(|f| f.desc_shape())
-                    .unwrap_or_default()
-        });
+    let first = entries.iter().flatten().next().cloned();
     let idx_dynamic = entries
         .iter()
         .flatten()
-        .any(|t| t.dynamic_dims().iter().any(|d| *d));
-    if idx_dynamic && !same_shape {
-        return Err("x[indices] = values with index tensors of different dynamic shapes (broadcast in the graph) is not supported; fix: give the index tensors one shape, or pin their dims (--dynamic-dims)".into());
-    }
-    let bdims: Vec<Dim> = match entries.iter().flatten().next() {
-        Some(t) if idx_dynamic => {
-            let t = t.clone();
-            let mut v = vec![];
-            for (i, dynamic) in t.dynamic_dims().iter().enumerate() {
-                v.push(if *dynamic {
-                    Dim::P(super::sym::dim_port(c.b, c.mat, &t, i)?)
-                } else {
-                    Dim::K(t.tensor.size()[i])
-                });
+        .any(|t| t.dynamic_dims().contains(&true));
+    let bdims: Vec<Dim> = match &first {
+        Some(f) if idx_dynamic => {
+            let same_shape = idx_shapes.iter().all(|s| *s == bshape)
+                && entries
+                    .iter()
+                    .flatten()
+                    .all(|t| t.desc_shape() == f.desc_shape());
+            if !same_shape {
+                return Err("x[indices] = values with index tensors of different dynamic shapes (broadcast in the graph) is not supported; fix: give the index tensors one shape, or pin their dims (--dynamic-dims)".into());
             }
-            v
+            super::sym::tensor_dims(c.b, c.mat, f)?
         }
         _ => bshape.iter().map(|&k| Dim::K(k)).collect(),
     };
@@ -312,10 +299,7 @@ fn index_put(c: &mut Ctx) -> RuleResult {
                 // when dynamic).
                 let ip = c.port(t)?;
                 let ip = c.cast(ip, DType::I64)?;
-                let s = match size {
-                    Dim::K(k) => c.scalar_i64(k)?,
-                    Dim::P(p) => p,
-                };
+                let s = c.dim_scalar(size)?;
                 c.op1("FloorMod", vec![In::P(ip), In::P(s)], vec![], DType::I64)?
             }
         };

@@ -7,7 +7,7 @@ use crate::value::{Port, TensorValue, Value};
 
 pub fn register(r: &mut Rules) {
     const SPLIT: &str =
-        "SplitV(x, size_splits=K64(sizes), split_dim=K32(dim); num_split); one piece: nothing";
+        "SplitV(x, size_splits=K64(sizes) (listed sizes on a dynamic dim: Pack of them), split_dim=K32(dim); num_split); one piece: nothing";
     r.add("aten::split", split, SPLIT);
     r.add("aten::split_with_sizes", split, SPLIT);
     r.add("aten::unsafe_split", split, SPLIT);
@@ -31,7 +31,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::broadcast_tensors",
         broadcast_tensors,
-        "BroadcastTo(xi, K64(common shape)) for each tensor (static shapes)",
+        "BroadcastTo(xi, K64(common shape)) for each tensor; dynamic: Shape of the input that has it, or Pack of Gather(Shape(xi)) per dim",
     );
     r.add(
         "aten::outer",
@@ -99,7 +99,25 @@ fn split(c: &mut Ctx) -> RuleResult {
     if pieces.len() == 1 {
         return Ok(vec![x]);
     }
-    let sizes = c.const_i64(&pieces)?;
+    let dynamic = c.in_dims("self")?[dim as usize].is_none();
+    // Sizes given as a list (split_with_sizes, split.sizes) are computed in the graph when they
+    // depend on a dynamic dim; a split of a dynamic dim into pieces of one size or into a number
+    // of chunks gives a number of pieces that depends on the size: that dim is pinned.
+    let listed = ["split_sizes", "split_size"]
+        .into_iter()
+        .find(|a| c.has(a) && matches!(c.arg(a), Ok(Value::List(_))));
+    let sizes = match listed {
+        Some(name) if dynamic => c.ints_port(name)?,
+        _ => {
+            if dynamic {
+                c.assumptions.push(format!(
+                    "a split of a dynamic dim into {} pieces of sizes {pieces:?}",
+                    pieces.len()
+                ));
+            }
+            c.const_i64(&pieces)?
+        }
+    };
     let d =
         c.b.constant(&tch::Tensor::from(dim as i32), &format!("{dim}"))?;
     c.op(
@@ -480,14 +498,41 @@ fn broadcast_tensors(c: &mut Ctx) -> RuleResult {
         } else if !dynamic {
             broadcast_to(c, p, &o.tensor.size(), dt)?
         } else {
-            let full = full.as_ref().ok_or(
-                "broadcast_tensors with dynamic dims where no tensor has the common shape; fix: pin them (--dynamic-dims)",
-            )?;
-            let shape = super::sym::shape_port(c.b, c.mat, full)?;
+            let shape = match &full {
+                Some(full) => super::sym::shape_port(c.b, c.mat, full)?,
+                None => common_shape(c, &inputs, o)?,
+            };
             c.op1("BroadcastTo", vec![In::P(p), In::P(shape)], vec![], dt)?
         });
     }
     Ok(ports)
+}
+
+/// The common shape `o` of broadcast `inputs` when none of them has it: per dim (right-aligned),
+/// a constant where static, else `Gather(Shape(t), i)` of an input whose dim is that one (the same
+/// size at the sample and at the probe).
+fn common_shape(c: &mut Ctx, inputs: &[TensorValue], o: &TensorValue) -> Result<Port, String> {
+    let (osize, odyn) = (o.tensor.size(), o.dynamic_dims());
+    let oprobe = o.probe.as_ref().map(|p| p.size()).unwrap_or_default();
+    let mut dims = vec![];
+    for j in 0..osize.len() {
+        if !odyn[j] {
+            dims.push(Dim::K(osize[j]));
+            continue;
+        }
+        let from = inputs.iter().find_map(|t| {
+            let off = osize.len().checked_sub(t.tensor.dim())?;
+            let i = j.checked_sub(off)?;
+            let probe = t.probe.as_ref()?.size();
+            (t.tensor.size()[i] == osize[j] && probe.get(i) == oprobe.get(j))
+                .then(|| (t.clone(), i))
+        });
+        let (t, i) = from.ok_or(
+            "broadcast_tensors: a dynamic dim of the common shape comes from no input; fix: pin it (--dynamic-dims)",
+        )?;
+        dims.push(Dim::P(sym::dim_port(c.b, c.mat, &t, i)?));
+    }
+    c.dims_port(&dims)
 }
 
 fn outer(c: &mut Ctx) -> RuleResult {

@@ -4,6 +4,7 @@
 //! reducing forms give shape [1]).
 use super::compare::select;
 use super::spatial::{squeeze, unsqueeze};
+use super::sym::Dim;
 use super::{Ctx, RuleResult, Rules};
 use crate::dtype::DType;
 use crate::ge::{attr, In};
@@ -265,13 +266,13 @@ fn cross_entropy(c: &mut Ctx) -> RuleResult {
     }
     // Label smoothing: (1 - ε)·nll + ε/C · smooth, smooth_i = -Σ_c weight_c·logp_ic (0 for an
     // ignored target), reduced as the nll is (a mean divides by the counted targets' weight).
-    let classes = c.in_dims("self")?[class_dim as usize].ok_or("the class dim is dynamic")?;
+    // C: a constant, or from Shape(self) when the class dim is dynamic.
+    let classes = c.sym_dims("self")?[class_dim as usize];
     let weighted = if c.has("weight") {
         let w = c.tensor_as("weight", f)?;
         let w = if rank > 2 {
-            let mut shape = vec![classes];
-            shape.extend(std::iter::repeat_n(1, rank - 2));
-            c.reshape_const(w, &shape, f)?
+            let axes: Vec<i64> = (1..rank as i64 - 1).collect();
+            unsqueeze(c, w, axes, f)?
         } else {
             w
         };
@@ -322,7 +323,14 @@ fn cross_entropy(c: &mut Ctx) -> RuleResult {
         }
     };
     let a = c.scalar(1.0 - eps, f)?;
-    let b = c.scalar(eps / classes as f64, f)?;
+    let b = match classes {
+        Dim::K(k) => c.scalar(eps / k as f64, f)?,
+        Dim::P(n) => {
+            let n = c.cast(n, f)?;
+            let e = c.scalar(eps, f)?;
+            c.op1("RealDiv", vec![In::P(e), In::P(n)], vec![], f)?
+        }
+    };
     let l1 = c.op1("Mul", vec![In::P(loss), In::P(a)], vec![], f)?;
     let l2 = c.op1("Mul", vec![In::P(smooth), In::P(b)], vec![], f)?;
     let y = c.op1("Add", vec![In::P(l1), In::P(l2)], vec![], f)?;
@@ -346,11 +354,8 @@ fn nll_f32(c: &mut Ctx, x: Port) -> Result<(Port, Port), String> {
     let f = DType::F32;
     let x = c.cast(x, f)?;
     let rank = c.rank("self")?;
-    let dims = c.in_dims("self")?;
-    let classes = if rank == 1 { dims[0] } else { dims[1] }.ok_or_else(|| {
-        "the class dim of nll_loss/cross_entropy is dynamic; fix: pin it (--dynamic-dims)"
-            .to_string()
-    })?;
+    let dims = c.sym_dims("self")?;
+    let classes = if rank == 1 { dims[0] } else { dims[1] };
     // NLLLoss takes [N, C] and [N].
     let (x2, target) = match rank {
         1 => {
@@ -363,7 +368,7 @@ fn nll_f32(c: &mut Ctx, x: Port) -> Result<(Port, Port), String> {
             let mut perm: Vec<i64> = (0..rank as i64).filter(|&d| d != 1).collect();
             perm.push(1);
             let xt = c.transpose_const(x, &perm, f)?;
-            let x2 = c.reshape_const(xt, &[-1, classes], f)?;
+            let x2 = c.reshape_dims(xt, &[Dim::K(-1), classes], f)?;
             let tg = c.tensor_as("target", DType::I64)?;
             (x2, c.reshape_const(tg, &[-1], DType::I64)?)
         }

@@ -1,5 +1,6 @@
 //! Batch, group and instance norm (`BNInfer`, `GroupNorm`, `InstanceNorm`) on 4-D views.
 use super::spatial::{self, squeeze, unsqueeze, work_dtype};
+use super::sym::Dim;
 use super::{Ctx, RuleResult, Rules};
 use crate::dtype::DType;
 use crate::ge::{attr, In};
@@ -43,7 +44,8 @@ fn channel_param(
 enum Back {
     None,
     Squeeze(Vec<i64>),
-    Reshape(Vec<i64>),
+    /// Back to the input's shape (a Const, or `Shape(input)` when dynamic).
+    Reshape(Port),
 }
 
 /// The input's shape with -1 for dynamic dims; its channel dim (1) must be static.
@@ -64,13 +66,12 @@ fn to_4d(c: &mut Ctx, x: Port, shape: &[i64], dt: DType) -> Result<(Port, Back),
             let y = unsqueeze(c, x, axes.clone(), dt)?;
             Ok((y, Back::Squeeze(axes)))
         }
-        r if r > 4 && shape.contains(&-1) => Err(format!(
-            "a rank-{r} input with dynamic dims is not supported; fix: pin them (--dynamic-dims)"
-        )),
         r if r > 4 => {
-            let s = c.const_i64(&[shape[0], shape[1], shape[2], -1])?;
-            let y = c.op1("Reshape", vec![In::P(x), In::P(s)], vec![], dt)?;
-            Ok((y, Back::Reshape(shape.to_vec())))
+            // [N, C, D, rest...] → [N, C, D, -1]; dynamic N or D from Shape(input).
+            let dims = c.sym_dims("input")?;
+            let y = c.reshape_dims(x, &[dims[0], dims[1], dims[2], Dim::K(-1)], dt)?;
+            let back = c.shape_port("input")?;
+            Ok((y, Back::Reshape(back)))
         }
         r => Err(format!(
             "expects an input of shape [N, C, ...], got rank {r}"
@@ -82,10 +83,7 @@ fn from_4d(c: &mut Ctx, y: Port, back: Back, dt: DType) -> Result<Port, String> 
     match back {
         Back::None => Ok(y),
         Back::Squeeze(axes) => squeeze(c, y, axes, dt),
-        Back::Reshape(shape) => {
-            let s = c.const_i64(&shape)?;
-            c.op1("Reshape", vec![In::P(y), In::P(s)], vec![], dt)
-        }
+        Back::Reshape(s) => c.op1("Reshape", vec![In::P(y), In::P(s)], vec![], dt),
     }
 }
 

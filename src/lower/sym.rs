@@ -195,18 +195,29 @@ pub enum Dim {
     P(super::Port),
 }
 
+/// The dims of a tensor: constants where static, `Gather(Shape(t), i)` where dynamic.
+pub fn tensor_dims(
+    b: &mut GraphBuilder,
+    m: &mut Materialized,
+    t: &TensorValue,
+) -> Result<Vec<Dim>, String> {
+    let size = t.tensor.size();
+    let mut v = vec![];
+    for (i, dynamic) in t.dynamic_dims().into_iter().enumerate() {
+        v.push(if dynamic {
+            Dim::P(dim_port(b, m, t, i)?)
+        } else {
+            Dim::K(size[i])
+        });
+    }
+    Ok(v)
+}
+
 impl Ctx<'_> {
     /// The dims of a tensor argument: constants where static, `Gather(Shape(x), i)` where dynamic.
     pub fn sym_dims(&mut self, name: &str) -> Result<Vec<Dim>, String> {
-        let dims = self.in_dims(name)?;
-        let mut v = vec![];
-        for (i, d) in dims.iter().enumerate() {
-            v.push(match d {
-                Some(k) => Dim::K(*k),
-                None => Dim::P(self.dim_port(name, i)?),
-            });
-        }
-        Ok(v)
+        let t = self.tensor_value(name)?.clone();
+        tensor_dims(self.b, self.mat, &t)
     }
 
     fn dim_op(&mut self, ty: &str, a: Dim, k: i64) -> Result<Dim, String> {
