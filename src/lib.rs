@@ -10,6 +10,7 @@ pub mod error;
 pub mod ge;
 pub mod load;
 pub mod lower;
+pub mod opinfo;
 pub mod proto;
 pub mod run;
 pub mod spec;
