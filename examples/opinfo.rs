@@ -132,8 +132,8 @@ fn main() {
     let n = todo.len();
     for (k, (id, dynamic)) in todo.into_iter().enumerate() {
         let dir = a.cases.join("cases").join(id);
-        let (exit, stderr) = run_case(&a.bin, &dir, dynamic, Duration::from_secs(a.timeout));
-        let (outcome, reason) = classify(exit, &stderr, &dir.to_string_lossy());
+        let ran = run_case(&a.bin, &dir, dynamic, Duration::from_secs(a.timeout));
+        let (outcome, reason) = classify(&ran, &dir.to_string_lossy());
         let r = CaseResult {
             id: id.to_string(),
             dynamic,

@@ -67,9 +67,18 @@ pub enum Exit {
     Timeout,
 }
 
-/// Classifies one verify run from its exit and stderr; the reason is one line, free of paths
+/// What one verify run printed and how it ended.
+#[derive(Debug, Clone)]
+pub struct Ran {
+    pub exit: Exit,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Classifies one verify run from its exit and output; the reason is one line, free of paths
 /// (`case_dir` is replaced by `<case>`), so that it can be recorded and compared.
-pub fn classify(exit: Exit, stderr: &str, case_dir: &str) -> (Outcome, String) {
+pub fn classify(ran: &Ran, case_dir: &str) -> (Outcome, String) {
+    let (exit, stderr) = (ran.exit, ran.stderr.as_str());
     let clean = |s: &str| {
         let s = if case_dir.is_empty() {
             s.to_string()
@@ -93,11 +102,19 @@ pub fn classify(exit: Exit, stderr: &str, case_dir: &str) -> (Outcome, String) {
         Exit::Signal(s) => (Outcome::Crash, format!("signal {s}")),
         Exit::Code(0) => (Outcome::Pass, String::new()),
         Exit::Code(1) => {
-            let line = stderr
+            // The outputs that differ, as verify lists them (`output 0: f32[5] max abs err ...`).
+            let bad: Vec<String> = ran
+                .stdout
                 .lines()
-                .find(|l| l.starts_with("error: ") || l.contains("FAIL"))
-                .unwrap_or(first);
-            (Outcome::Wrong, clean(line.trim_start_matches("error: ")))
+                .filter(|l| l.contains("MISMATCH"))
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect();
+            let line = if bad.is_empty() {
+                first.to_string()
+            } else {
+                bad.join("; ")
+            };
+            (Outcome::Wrong, clean(&line))
         }
         Exit::Code(2) if stderr.contains("cannot lower to GE yet") => unsupported(stderr, clean),
         Exit::Code(2) => (Outcome::Error, clean(first)),
@@ -400,11 +417,13 @@ pub fn case_inputs(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Runs `verify` on one case with a timeout; returns how it ended and its stderr.
-pub fn run_case(bin: &Path, dir: &Path, dynamic: bool, timeout: Duration) -> (Exit, String) {
+/// Runs `verify` on one case with a timeout.
+pub fn run_case(bin: &Path, dir: &Path, dynamic: bool, timeout: Duration) -> Ran {
     let work = tempfile::tempdir().expect("a temporary folder");
     let err_path = work.path().join("stderr.txt");
     let err_file = std::fs::File::create(&err_path).expect("a stderr file");
+    let out_path = work.path().join("stdout.txt");
+    let out_file = std::fs::File::create(&out_path).expect("a stdout file");
     let mut cmd = Command::new(bin);
     cmd.arg("verify").arg(dir.join("model.pt"));
     for i in case_inputs(dir) {
@@ -418,7 +437,7 @@ pub fn run_case(bin: &Path, dir: &Path, dynamic: bool, timeout: Duration) -> (Ex
         .current_dir(work.path())
         .env("OMP_NUM_THREADS", "1")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(out_file)
         .stderr(err_file)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
@@ -441,8 +460,11 @@ pub fn run_case(bin: &Path, dir: &Path, dynamic: bool, timeout: Duration) -> (Ex
             None => std::thread::sleep(Duration::from_millis(20)),
         }
     };
-    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
-    (exit, stderr)
+    Ran {
+        exit,
+        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+    }
 }
 
 #[cfg(test)]
@@ -451,9 +473,28 @@ mod tests {
 
     #[test]
     fn classifies_each_ending() {
-        let c = |e, s: &str| classify(e, s, "/tmp/c1");
+        let c = |exit, s: &str| {
+            let ran = Ran {
+                exit,
+                stdout: String::new(),
+                stderr: s.to_string(),
+            };
+            classify(&ran, "/tmp/c1")
+        };
         assert_eq!(c(Exit::Code(0), "verify: PASS").0, Outcome::Pass);
         assert_eq!(c(Exit::Timeout, "").0, Outcome::Timeout);
+        let wrong = Ran {
+            exit: Exit::Code(1),
+            stdout: "output 0: f32[5]  max abs err 1e-3  ok\noutput 1: f32[5]  max abs err 6.1e-5  MISMATCH\n".into(),
+            stderr: "verify: FAIL: differ\n".into(),
+        };
+        assert_eq!(
+            classify(&wrong, ""),
+            (
+                Outcome::Wrong,
+                "output 1: f32[5] max abs err 6.1e-5 MISMATCH".into()
+            )
+        );
         assert_eq!(
             c(Exit::Signal(11), ""),
             (Outcome::Crash, "signal 11".into())
