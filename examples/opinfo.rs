@@ -3,6 +3,7 @@
 //!
 //!   cargo run --example opinfo -- CASES_DIR [--bin TORCH2AIR] [--doc docs/opinfo.md]
 //!       [--timeout SECS] [--rerun failed|all] [--only ENTRY[,ENTRY...]] [--static-only]
+//!       [--jobs N] [--sample DIR N]
 //!
 //! Results are cached per case id and mode in CASES_DIR/results.tsv (one line each, appended as
 //! they come), so a stopped run resumes where it stopped; `--rerun failed` runs every case that
@@ -26,6 +27,7 @@ struct Args {
     rerun: Option<String>,
     only: Vec<String>,
     static_only: bool,
+    jobs: usize,
     sample: Option<(PathBuf, usize)>,
 }
 
@@ -42,6 +44,7 @@ fn args() -> Result<Args, String> {
         rerun: None,
         only: Vec::new(),
         static_only: false,
+        jobs: 1,
         sample: None,
     };
     while let Some(x) = it.next() {
@@ -57,6 +60,7 @@ fn args() -> Result<Args, String> {
             "--rerun" => a.rerun = Some(val("--rerun")?),
             "--only" => a.only = val("--only")?.split(',').map(str::to_string).collect(),
             "--static-only" => a.static_only = true,
+            "--jobs" => a.jobs = val("--jobs")?.parse().map_err(|_| "--jobs takes a count")?,
             "--sample" => {
                 let dir = PathBuf::from(val("--sample")?);
                 let n = val("--sample")?
@@ -69,7 +73,7 @@ fn args() -> Result<Args, String> {
         }
     }
     if a.cases.as_os_str().is_empty() {
-        return Err("usage: opinfo CASES_DIR [--bin TORCH2AIR] [--doc FILE.md] [--timeout SECS] [--rerun failed|all] [--only ENTRY,...] [--static-only] [--sample DIR N]".into());
+        return Err("usage: opinfo CASES_DIR [--bin TORCH2AIR] [--doc FILE.md] [--timeout SECS] [--rerun failed|all] [--only ENTRY,...] [--static-only] [--jobs N] [--sample DIR N]".into());
     }
     Ok(a)
 }
@@ -104,7 +108,7 @@ fn main() {
             results.insert((r.id.clone(), r.dynamic), r);
         }
     }
-    let mut log = std::fs::OpenOptions::new()
+    let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&results_path)
@@ -130,29 +134,44 @@ fn main() {
         .collect();
     let started = Instant::now();
     let n = todo.len();
-    for (k, (id, dynamic)) in todo.into_iter().enumerate() {
-        let dir = a.cases.join("cases").join(id);
-        let ran = run_case(&a.bin, &dir, dynamic, Duration::from_secs(a.timeout));
-        let (outcome, reason) = classify(&ran, &dir.to_string_lossy());
-        let r = CaseResult {
-            id: id.to_string(),
-            dynamic,
-            outcome,
-            reason,
-        };
-        writeln!(log, "{}", r.line()).expect("writes results.tsv");
-        eprintln!(
-            "[{}/{n}] {id} {}: {}{}",
-            k + 1,
-            if dynamic { "dynamic" } else { "static" },
-            outcome.name(),
-            if r.reason.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", r.reason)
-            }
-        );
-        results.insert((r.id.clone(), dynamic), r);
+    // `--jobs` workers take cases from one queue; results are logged as they come.
+    let queue = std::sync::Mutex::new(todo.into_iter().enumerate());
+    let done = std::sync::Mutex::new((log, Vec::new()));
+    std::thread::scope(|s| {
+        for _ in 0..a.jobs.max(1) {
+            s.spawn(|| loop {
+                let next = queue.lock().expect("the queue").next();
+                let Some((k, (id, dynamic))) = next else {
+                    break;
+                };
+                let dir = a.cases.join("cases").join(id);
+                let ran = run_case(&a.bin, &dir, dynamic, Duration::from_secs(a.timeout));
+                let (outcome, reason) = classify(&ran, &dir.to_string_lossy());
+                let r = CaseResult {
+                    id: id.to_string(),
+                    dynamic,
+                    outcome,
+                    reason,
+                };
+                let mut d = done.lock().expect("the results");
+                writeln!(d.0, "{}", r.line()).expect("writes results.tsv");
+                eprintln!(
+                    "[{}/{n}] {id} {}: {}{}",
+                    k + 1,
+                    if dynamic { "dynamic" } else { "static" },
+                    outcome.name(),
+                    if r.reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", r.reason)
+                    }
+                );
+                d.1.push(r);
+            });
+        }
+    });
+    for r in done.into_inner().expect("the results").1 {
+        results.insert((r.id.clone(), r.dynamic), r);
     }
     eprintln!("ran {n} case run(s) in {:.0?}", started.elapsed());
     if let Some((dir, n)) = &a.sample {
