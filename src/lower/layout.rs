@@ -53,6 +53,16 @@ pub fn register(r: &mut Rules) {
         "BroadcastTo(x, shape=K64(output shape, -1 resolved)); nothing when the shape is unchanged",
     );
     r.add(
+        "aten::broadcast_to",
+        expand,
+        "BroadcastTo(x, shape=K64(output shape, -1 resolved)); nothing when the shape is unchanged",
+    );
+    r.add(
+        "aten::expand_copy",
+        expand,
+        "BroadcastTo(x, shape=K64(output shape, -1 resolved)); nothing when the shape is unchanged",
+    );
+    r.add(
         "aten::expand_as",
         expand,
         "BroadcastTo(x, shape=K64(other's shape)); nothing when the shape is unchanged",

@@ -38,6 +38,12 @@ pub fn register(r: &mut Rules) {
         "nothing (values are immutable in the graph)",
     );
     r.add("aten::detach", same, "nothing");
+    // Real tensors only (torch2air has no complex dtypes): these return their input's values.
+    r.add("aten::alias_copy", same, "nothing");
+    r.add("aten::positive", same, "nothing");
+    r.add("aten::resolve_neg", same, "nothing (real tensors)");
+    r.add("aten::resolve_conj", same, "nothing (real tensors)");
+    r.add("aten::conj_physical", same, "nothing (real tensors)");
     r.add(
         "aten::select.int",
         select,
