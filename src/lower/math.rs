@@ -7,6 +7,11 @@ use crate::ge::{attr, In};
 use crate::value::{Port, Value};
 
 pub fn register(r: &mut Rules) {
+    r.add(
+        "aten::ldexp",
+        ldexp,
+        "Mul(⇑out self, Pow(Kout(2), ⇑out other))",
+    );
     for (op, ge) in [
         ("aten::sin", "[Cast out] → Sin"),
         ("aten::cos", "[Cast out] → Cos"),
@@ -763,4 +768,14 @@ fn count_nonzero(c: &mut Ctx) -> RuleResult {
         vec![("keep_dims", attr::boolean(false))],
         DType::I64,
     )?])
+}
+
+/// `ldexp(x, e) = x · 2^e`, as ATen computes it (`x * pow(2, e)`).
+fn ldexp(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let x = c.tensor_as("self", out)?;
+    let e = c.tensor_as("other", out)?;
+    let two = c.scalar(2.0, out)?;
+    let p = c.op1("Pow", vec![In::P(two), In::P(e)], vec![], out)?;
+    Ok(vec![c.op1("Mul", vec![In::P(x), In::P(p)], vec![], out)?])
 }

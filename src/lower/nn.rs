@@ -43,6 +43,11 @@ pub fn register(r: &mut Rules) {
         "LayerNorm(x, gamma, beta; begin_norm_axis, begin_params_axis, epsilon) output 0",
     );
     r.add(
+        "aten::_safe_softmax",
+        safe_softmax,
+        "SelectV2(Equal(ReduceMax(x, [dim], keep), K(-inf)), K(0), SoftmaxV2(x, axes=[dim])) (rows all -inf give 0)",
+    );
+    r.add(
         "aten::softmax",
         |c| softmax(c, "SoftmaxV2", "x"),
         "[Cast out] → SoftmaxV2(axes=[dim])",
@@ -330,6 +335,25 @@ fn softmax(c: &mut Ctx, ty: &str, _input: &str) -> RuleResult {
         vec![("axes", attr::list_int(vec![dim]))],
         out,
     )?])
+}
+
+/// `_safe_softmax`: softmax, except that a row whose every element is -inf gives 0s (not NaN).
+fn safe_softmax(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let y = softmax(c, "SoftmaxV2", "x")?[0];
+    let x = c.tensor_as("self", out)?;
+    let dim = c.int("dim")?;
+    let axes = c.const_i64(&[dim])?;
+    let m = c.op1(
+        "ReduceMax",
+        vec![In::P(x), In::P(axes)],
+        vec![("keep_dims", attr::boolean(true))],
+        out,
+    )?;
+    let ninf = c.scalar(f64::NEG_INFINITY, out)?;
+    let all_ninf = c.op1("Equal", vec![In::P(m), In::P(ninf)], vec![], DType::Bool)?;
+    let zero = c.scalar(0.0, out)?;
+    Ok(vec![super::compare::select(c, all_ninf, zero, y, out)?])
 }
 
 fn embedding(c: &mut Ctx) -> RuleResult {
