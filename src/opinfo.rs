@@ -85,6 +85,9 @@ pub fn classify(ran: &Ran, case_dir: &str) -> (Outcome, String) {
         } else {
             s.replace(case_dir, "<case>")
         };
+        // Source paths name the checkout the cases were made in: keep the file name only.
+        let dirs = regex::Regex::new(r"/[^\s:()]*/([\w.-]+\.py)").expect("a valid regex");
+        let s = dirs.replace_all(&s, "$1");
         let s = s.trim().replace('|', "/");
         if s.chars().count() > 160 {
             format!("{}…", s.chars().take(160).collect::<String>())
@@ -507,6 +510,16 @@ mod tests {
             (
                 Outcome::Internal,
                 "internal error at src/x.rs:1: boom".into()
+            )
+        );
+        assert_eq!(
+            c(
+                Exit::Code(2),
+                "error: make_opinfo.py:75: /w/x/models/make_opinfo.py(75): forward"
+            ),
+            (
+                Outcome::Error,
+                "make_opinfo.py:75: make_opinfo.py(75): forward".into()
             )
         );
         assert_eq!(

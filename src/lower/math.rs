@@ -168,7 +168,7 @@ fn via(c: &mut Ctx, ty: &str, inputs: &[&str], out: DType, work: DType) -> RuleR
 fn rounding(c: &mut Ctx, ty: &str) -> RuleResult {
     let out = c.out_dtype(0)?;
     if c.has("decimals") && c.int("decimals")? != 0 {
-        return Err("round(decimals != 0) is not supported; fix: scale, round and unscale".into());
+        return round_decimals(c, out);
     }
     if !out.is_float() {
         return Ok(vec![c.tensor("self")?]);
@@ -179,6 +179,29 @@ fn rounding(c: &mut Ctx, ty: &str) -> RuleResult {
         (_, d) => d,
     };
     via(c, ty, &["self"], out, work)
+}
+
+/// `round(x, decimals=d)` as ATen's kernel: `Round(x · 10^d) / 10^d`, or for d < 0
+/// `Round(x / 10^-d) · 10^-d` (half to even; bf16 computed in FLOAT).
+fn round_decimals(c: &mut Ctx, out: DType) -> RuleResult {
+    if !out.is_float() {
+        return Err(format!(
+            "round(decimals != 0) of {out:?} tensors is not supported (PyTorch refuses it too)"
+        ));
+    }
+    let d = c.int("decimals")?;
+    let work = if out == DType::BF16 { DType::F32 } else { out };
+    let p = c.scalar(10f64.powi(d.unsigned_abs().min(400) as i32), work)?;
+    let x = c.tensor_as("self", work)?;
+    let (pre, post) = if d > 0 {
+        ("Mul", "RealDiv")
+    } else {
+        ("RealDiv", "Mul")
+    };
+    let y = c.op1(pre, vec![In::P(x), In::P(p)], vec![], work)?;
+    let y = c.op1("Round", vec![In::P(y)], vec![], work)?;
+    let y = c.op1(post, vec![In::P(y), In::P(p)], vec![], work)?;
+    Ok(vec![c.cast(y, out)?])
 }
 
 fn sign(c: &mut Ctx) -> RuleResult {
