@@ -61,6 +61,7 @@ pub fn register(r: &mut Rules) {
         sign,
         "Sign (BF16 via FLOAT, small ints via INT32); BOOL: nothing",
     );
+    r.add("aten::sgn", sign, "as aten::sign (real tensors)");
     r.add(
         "aten::log2",
         |c| log_base(c, "Log", 2.0),
@@ -101,6 +102,16 @@ pub fn register(r: &mut Rules) {
         "aten::logcumsumexp",
         logcumsumexp,
         "CumulativeLogsumexp(x, axis=K32(dim); exclusive=false, reverse=false) (BF16 via FLOAT)",
+    );
+    r.add(
+        "aten::isposinf",
+        |c| is_inf_signed(c, f64::INFINITY),
+        "Equal(x, K(+inf)); integers: Fill(false)",
+    );
+    r.add(
+        "aten::isneginf",
+        |c| is_inf_signed(c, f64::NEG_INFINITY),
+        "Equal(x, K(-inf)); integers: Fill(false)",
     );
     r.add(
         "aten::isnan",
@@ -259,6 +270,21 @@ fn is_class(c: &mut Ctx, ty: &str) -> RuleResult {
     let work = if dt == DType::BF16 { DType::F32 } else { dt };
     let x = c.tensor_as("self", work)?;
     Ok(vec![c.op1(ty, vec![In::P(x)], vec![], DType::Bool)?])
+}
+
+fn is_inf_signed(c: &mut Ctx, inf: f64) -> RuleResult {
+    let dt = c.in_dtype("self")?;
+    if !dt.is_float() {
+        return is_class(c, "IsInf");
+    }
+    let x = c.tensor("self")?;
+    let k = c.scalar(inf, dt)?;
+    Ok(vec![c.op1(
+        "Equal",
+        vec![In::P(x), In::P(k)],
+        vec![],
+        DType::Bool,
+    )?])
 }
 
 fn nan_to_num(c: &mut Ctx) -> RuleResult {

@@ -76,6 +76,9 @@ pub fn register(r: &mut Rules) {
         "nothing (inference, or p=0); training with p=1: Mul(x, K(0)); other training p: refused (random)";
     r.add("aten::dropout", dropout, DROPOUT);
     r.add("aten::feature_dropout", dropout, DROPOUT);
+    const ALPHA: &str = "nothing (inference, or p=0); training: refused (random)";
+    r.add("aten::alpha_dropout", alpha_dropout, ALPHA);
+    r.add("aten::feature_alpha_dropout", alpha_dropout, ALPHA);
 }
 
 /// `dropout`/`feature_dropout` (dropout1d/2d/3d): the identity in eval mode. In training mode
@@ -100,6 +103,18 @@ fn dropout(c: &mut Ctx) -> RuleResult {
     Err(format!(
         "dropout with p={p} in training mode draws random masks, which an exported graph cannot reproduce; \
          fix: call model.eval() (or pass training=False) before torch.jit.trace/script"
+    ))
+}
+
+fn alpha_dropout(c: &mut Ctx) -> RuleResult {
+    let (train, p) = (c.bool("train")?, c.float("p")?);
+    if !train || p == 0.0 {
+        return passthrough(c);
+    }
+    Err(format!(
+        "{} with p={p} in training mode draws random masks, which an exported graph cannot reproduce; \
+         fix: call model.eval() (or pass training=False) before torch.jit.trace/script",
+        c.node.op_name()
     ))
 }
 
