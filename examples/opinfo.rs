@@ -10,9 +10,9 @@
 //! did not pass again (after a fix), `--rerun all` every case.
 //!
 //! `--sample DIR N` then copies a fixed sample of the cases into DIR (models/opinfo/, what
-//! tests/opinfo.rs replays in CI) with their recorded outcomes in DIR/expected.tsv. The ids
-//! already listed there are kept; a new sample takes every k-th in-scope case plus the first
-//! case of each failure kind.
+//! tests/opinfo.rs replays in CI) with their recorded outcomes in DIR/expected.tsv. The case
+//! ids are DIR/ids.txt (kept; add ids to it by hand); without it, N are chosen: the first case
+//! of each failure kind, then every k-th in-scope case.
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -198,12 +198,14 @@ fn write_sample(
     n: usize,
 ) {
     let expected = dir.join("expected.tsv");
-    let mut ids: Vec<String> = std::fs::read_to_string(&expected)
+    let ids_path = dir.join("ids.txt");
+    let mut ids: Vec<String> = std::fs::read_to_string(&ids_path)
         .unwrap_or_default()
         .lines()
-        .filter_map(|l| Some(l.split('\t').nth(1)?.to_string()))
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
         .collect();
-    ids.dedup();
     let entry_of: BTreeMap<&str, &Entry> = entries
         .iter()
         .flat_map(|e| e.cases.iter().map(move |c| (c.as_str(), e)))
@@ -234,6 +236,8 @@ fn write_sample(
     }
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).expect("makes the sample folder");
+    let list: String = ids.iter().map(|id| format!("{id}\n")).collect();
+    std::fs::write(&ids_path, list).expect("writes ids.txt");
     let mut lines = String::new();
     for id in &ids {
         let Some(entry) = entry_of.get(id.as_str()) else {

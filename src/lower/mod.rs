@@ -142,16 +142,10 @@ fn copy_variants(r: &mut Rules) {
         "aten::unsqueeze_copy",
         "aten::squeeze_copy",
         "aten::squeeze_copy.dim",
-        "aten::squeeze_copy.dims",
-        "aten::select_copy.int",
-        "aten::slice_copy.Tensor",
-        "aten::split_copy.Tensor",
         "aten::split_with_sizes_copy",
         "aten::unbind_copy.int",
         "aten::unfold_copy",
-        "aten::detach_copy",
         "aten::narrow_copy",
-        "aten::_reshape_copy",
     ];
     for &op in COPIES {
         let (base, overload) = op.split_once('.').unwrap_or((op, ""));
@@ -161,7 +155,6 @@ fn copy_variants(r: &mut Rules) {
         } else {
             format!("{view}.{overload}")
         };
-        let view = view.replace("aten::_reshape", "aten::reshape");
         if let Some((rule, ge)) = r.lookup(&view).copied() {
             if !r.map.contains_key(op) {
                 r.add(op, rule, ge);

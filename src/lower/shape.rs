@@ -19,7 +19,6 @@ pub fn register(r: &mut Rules) {
     const LAST2: &str = "Transpose(x, K64(perm with the last two dims swapped)) (real tensors)";
     r.add("aten::mT", last_two, LAST2);
     r.add("aten::mH", last_two, LAST2);
-    r.add("aten::adjoint", last_two, LAST2);
     r.add("aten::matrix_H", last_two, LAST2);
     r.add(
         "aten::numpy_T",
@@ -215,7 +214,7 @@ fn permute(c: &mut Ctx) -> RuleResult {
     transpose_perm(c, perm)
 }
 
-/// `x.mT` (and `mH`, `adjoint`, `matrix_H` of real tensors): the last two dims swapped.
+/// `x.mT` (and `mH`, `matrix_H` of real tensors): the last two dims swapped.
 fn last_two(c: &mut Ctx) -> RuleResult {
     let rank = c.rank("self")? as i64;
     if rank < 2 {
