@@ -13,6 +13,7 @@ pub mod ge;
 pub mod inspect;
 pub mod load;
 pub mod lower;
+pub mod opinfo;
 pub mod progress;
 pub mod proto;
 pub mod run;

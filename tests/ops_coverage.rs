@@ -1,7 +1,8 @@
 //! Every lowering rule in the registry runs in at least one fixture export. The fixtures below
 //! are the ones the other tests verify against TorchScript (and, for the multi-card ones, against
 //! a gloo run), so a rule no fixture reaches has no test of its numbers: add a fixture for it.
-//! Each fixture is exported here with `--report`, whose rows say which ops were lowered.
+//! Each fixture is exported here with `--report`, whose rows say which ops were lowered. The
+//! OpInfo sample cases (models/opinfo/) that pass count as fixtures too.
 mod common;
 use common::*;
 use std::collections::BTreeSet;
@@ -168,6 +169,20 @@ fn cases() -> Vec<Case> {
         inputs,
         flags: flags.iter().map(|s| s.to_string()).collect(),
     };
+    // The OpInfo sample cases that pass (tests/opinfo.rs replays each against TorchScript).
+    let sample = std::fs::read_to_string(model("opinfo/expected.tsv")).unwrap_or_default();
+    for line in sample.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() >= 4 && f[2] == "static" && f[3] == "pass" {
+            let dir = model("opinfo").join(f[1]);
+            let mut k = case(&format!("opinfo/{}/model.pt", f[1]), &[], &[]);
+            k.inputs = torch2air::opinfo::case_inputs(&dir)
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            c.push(k);
+        }
+    }
     c.extend([
         multi(
             "collectives.pt",

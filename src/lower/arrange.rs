@@ -14,6 +14,11 @@ pub fn register(r: &mut Rules) {
         "GatherV2(Reshape(Transpose(x, dim1 and dim2 last), [.., n1·n2]), K64(diagonal positions), K64(last axis)); dynamic dims: positions by Range(start, start + len·(n2+1), n2+1), len from Shape (Minimum/Maximum)",
     );
     r.add(
+        "aten::diagonal_copy",
+        diagonal,
+        "as aten::diagonal (static shapes)",
+    );
+    r.add(
         "aten::diag",
         diag,
         "1-D: Reshape(GatherV2(ConcatV2(K(0), x), K64(source of each element)), [m, m]); dynamic length: SelectV2(Equal(Range col - Range row, k), x padded, 0); 2-D: as diagonal",

@@ -54,9 +54,24 @@ pub fn register(r: &mut Rules) {
         "BroadcastTo(x, shape=K64(output shape, -1 resolved)); nothing when the shape is unchanged",
     );
     r.add(
+        "aten::broadcast_to",
+        expand,
+        "BroadcastTo(x, shape=K64(output shape, -1 resolved)); nothing when the shape is unchanged",
+    );
+    r.add(
+        "aten::expand_copy",
+        expand,
+        "BroadcastTo(x, shape=K64(output shape, -1 resolved)); nothing when the shape is unchanged",
+    );
+    r.add(
         "aten::expand_as",
         expand,
         "BroadcastTo(x, shape=K64(other's shape)); nothing when the shape is unchanged",
+    );
+    r.add(
+        "aten::tile",
+        tile,
+        "Tile(x, multiples=K64(dims with leading 1s to the rank)); more dims than x: Unsqueeze leading axes first; all 1: nothing",
     );
     r.add(
         "aten::repeat_interleave.self_int",
@@ -182,6 +197,35 @@ fn stack(c: &mut Ctx) -> RuleResult {
         "Pack",
         vec![In::Dyn(ports)],
         vec![("axis", attr::int(dim)), ("N", attr::int(n))],
+        out,
+    )?])
+}
+
+/// `tile(x, dims)`: `repeat` with dims padded by leading 1s to x's rank.
+fn tile(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.rank("self")?;
+    let dims = c.ints("dims")?;
+    let mut mult = vec![1i64; rank.saturating_sub(dims.len())];
+    mult.extend(&dims);
+    let mut x = c.tensor("self")?;
+    if mult.len() > rank {
+        let axes: Vec<i64> = (0..(mult.len() - rank) as i64).collect();
+        x = c.op1(
+            "Unsqueeze",
+            vec![In::P(x)],
+            vec![("axes", attr::list_int(axes))],
+            out,
+        )?;
+    }
+    if mult.iter().all(|m| *m == 1) {
+        return Ok(vec![x]);
+    }
+    let m = c.const_i64(&mult)?;
+    Ok(vec![c.op1(
+        "Tile",
+        vec![In::P(x), In::P(m)],
+        vec![],
         out,
     )?])
 }

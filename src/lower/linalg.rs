@@ -16,6 +16,16 @@ pub fn register(r: &mut Rules) {
         "ReduceSum(Mul(⇑out self, ⇑out tensor), K64([0]))",
     );
     r.add(
+        "aten::vdot",
+        vdot,
+        "ReduceSum(Mul(⇑out self, ⇑out other), K64([0])) (real tensors)",
+    );
+    r.add(
+        "aten::addr",
+        addr,
+        "Add(Mul(self, beta), Mul(Mul(Unsqueeze(vec1, [1]), Unsqueeze(vec2, [0])), alpha)); beta=0 drops self",
+    );
+    r.add(
         "aten::mv",
         mv,
         "Squeeze(MatMulV2(⇑out self, Unsqueeze(⇑out vec, axes=[1])), axis=[1])",
@@ -133,6 +143,28 @@ fn dot(c: &mut Ctx) -> RuleResult {
     let b = c.tensor_as("tensor", out)?;
     let m = mul(c, a, b, out)?;
     Ok(vec![reduce(c, "ReduceSum", m, 0, false, out)?])
+}
+
+fn vdot(c: &mut Ctx) -> RuleResult {
+    need_rank(c, "self", &[1])?;
+    need_rank(c, "other", &[1])?;
+    let out = c.out_dtype(0)?;
+    let a = c.tensor_as("self", out)?;
+    let b = c.tensor_as("other", out)?;
+    let m = mul(c, a, b, out)?;
+    Ok(vec![reduce(c, "ReduceSum", m, 0, false, out)?])
+}
+
+fn addr(c: &mut Ctx) -> RuleResult {
+    need_rank(c, "vec1", &[1])?;
+    need_rank(c, "vec2", &[1])?;
+    let out = c.out_dtype(0)?;
+    let a = c.tensor_as("vec1", out)?;
+    let b = c.tensor_as("vec2", out)?;
+    let a = unsqueeze(c, a, vec![1], out)?;
+    let b = unsqueeze(c, b, vec![0], out)?;
+    let y = mul(c, a, b, out)?;
+    Ok(vec![scaled_add(c, y, out)?])
 }
 
 fn mv_port(c: &mut Ctx, mat: &str, vec: &str, out: DType) -> Result<Port, String> {

@@ -7,6 +7,11 @@ use crate::ge::{attr, In};
 use crate::value::{Port, Value};
 
 pub fn register(r: &mut Rules) {
+    r.add(
+        "aten::ldexp",
+        ldexp,
+        "Mul(⇑out self, Pow(Kout(2), ⇑out other))",
+    );
     for (op, ge) in [
         ("aten::sin", "[Cast out] → Sin"),
         ("aten::cos", "[Cast out] → Cos"),
@@ -56,6 +61,7 @@ pub fn register(r: &mut Rules) {
         sign,
         "Sign (BF16 via FLOAT, small ints via INT32); BOOL: nothing",
     );
+    r.add("aten::sgn", sign, "as aten::sign (real tensors)");
     r.add(
         "aten::log2",
         |c| log_base(c, "Log", 2.0),
@@ -96,6 +102,16 @@ pub fn register(r: &mut Rules) {
         "aten::logcumsumexp",
         logcumsumexp,
         "CumulativeLogsumexp(x, axis=K32(dim); exclusive=false, reverse=false) (BF16 via FLOAT)",
+    );
+    r.add(
+        "aten::isposinf",
+        |c| is_inf_signed(c, f64::INFINITY),
+        "Equal(x, K(+inf)); integers: Fill(false)",
+    );
+    r.add(
+        "aten::isneginf",
+        |c| is_inf_signed(c, f64::NEG_INFINITY),
+        "Equal(x, K(-inf)); integers: Fill(false)",
     );
     r.add(
         "aten::isnan",
@@ -163,7 +179,7 @@ fn via(c: &mut Ctx, ty: &str, inputs: &[&str], out: DType, work: DType) -> RuleR
 fn rounding(c: &mut Ctx, ty: &str) -> RuleResult {
     let out = c.out_dtype(0)?;
     if c.has("decimals") && c.int("decimals")? != 0 {
-        return Err("round(decimals != 0) is not supported; fix: scale, round and unscale".into());
+        return round_decimals(c, out);
     }
     if !out.is_float() {
         return Ok(vec![c.tensor("self")?]);
@@ -174,6 +190,29 @@ fn rounding(c: &mut Ctx, ty: &str) -> RuleResult {
         (_, d) => d,
     };
     via(c, ty, &["self"], out, work)
+}
+
+/// `round(x, decimals=d)` as ATen's kernel: `Round(x · 10^d) / 10^d`, or for d < 0
+/// `Round(x / 10^-d) · 10^-d` (half to even; bf16 computed in FLOAT).
+fn round_decimals(c: &mut Ctx, out: DType) -> RuleResult {
+    if !out.is_float() {
+        return Err(format!(
+            "round(decimals != 0) of {out:?} tensors is not supported (PyTorch refuses it too)"
+        ));
+    }
+    let d = c.int("decimals")?;
+    let work = if out == DType::BF16 { DType::F32 } else { out };
+    let p = c.scalar(10f64.powi(d.unsigned_abs().min(400) as i32), work)?;
+    let x = c.tensor_as("self", work)?;
+    let (pre, post) = if d > 0 {
+        ("Mul", "RealDiv")
+    } else {
+        ("RealDiv", "Mul")
+    };
+    let y = c.op1(pre, vec![In::P(x), In::P(p)], vec![], work)?;
+    let y = c.op1("Round", vec![In::P(y)], vec![], work)?;
+    let y = c.op1(post, vec![In::P(y), In::P(p)], vec![], work)?;
+    Ok(vec![c.cast(y, out)?])
 }
 
 fn sign(c: &mut Ctx) -> RuleResult {
@@ -230,6 +269,21 @@ fn is_class(c: &mut Ctx, ty: &str) -> RuleResult {
     let work = if dt == DType::BF16 { DType::F32 } else { dt };
     let x = c.tensor_as("self", work)?;
     Ok(vec![c.op1(ty, vec![In::P(x)], vec![], DType::Bool)?])
+}
+
+fn is_inf_signed(c: &mut Ctx, inf: f64) -> RuleResult {
+    let dt = c.in_dtype("self")?;
+    if !dt.is_float() {
+        return is_class(c, "IsInf");
+    }
+    let x = c.tensor("self")?;
+    let k = c.scalar(inf, dt)?;
+    Ok(vec![c.op1(
+        "Equal",
+        vec![In::P(x), In::P(k)],
+        vec![],
+        DType::Bool,
+    )?])
 }
 
 fn nan_to_num(c: &mut Ctx) -> RuleResult {
@@ -762,4 +816,14 @@ fn count_nonzero(c: &mut Ctx) -> RuleResult {
         vec![("keep_dims", attr::boolean(false))],
         DType::I64,
     )?])
+}
+
+/// `ldexp(x, e) = x · 2^e`, as ATen computes it (`x * pow(2, e)`).
+fn ldexp(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let x = c.tensor_as("self", out)?;
+    let e = c.tensor_as("other", out)?;
+    let two = c.scalar(2.0, out)?;
+    let p = c.op1("Pow", vec![In::P(two), In::P(e)], vec![], out)?;
+    Ok(vec![c.op1("Mul", vec![In::P(x), In::P(p)], vec![], out)?])
 }

@@ -126,8 +126,41 @@ pub fn rules() -> &'static Rules {
         loss::register(&mut r);
         patches::register(&mut r);
         linalg::register(&mut r);
+        copy_variants(&mut r);
         r
     })
+}
+
+/// The `*_copy` ops (functionalization's out-of-place views: `view_copy`, `permute_copy`, ...)
+/// return what their view op returns, and take the same arguments: each uses its view's rule.
+fn copy_variants(r: &mut Rules) {
+    const COPIES: &[&str] = &[
+        "aten::view_copy",
+        "aten::permute_copy",
+        "aten::t_copy",
+        "aten::transpose_copy.int",
+        "aten::unsqueeze_copy",
+        "aten::squeeze_copy",
+        "aten::squeeze_copy.dim",
+        "aten::split_with_sizes_copy",
+        "aten::unbind_copy.int",
+        "aten::unfold_copy",
+        "aten::narrow_copy",
+    ];
+    for &op in COPIES {
+        let (base, overload) = op.split_once('.').unwrap_or((op, ""));
+        let view = base.strip_suffix("_copy").unwrap_or(base);
+        let view = if overload.is_empty() {
+            view.to_string()
+        } else {
+            format!("{view}.{overload}")
+        };
+        if let Some((rule, ge)) = r.lookup(&view).copied() {
+            if !r.map.contains_key(op) {
+                r.add(op, rule, ge);
+            }
+        }
+    }
 }
 
 /// Whether an op name is an in-place variant (`aten::relu_`), whose first input the walker

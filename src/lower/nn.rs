@@ -43,6 +43,11 @@ pub fn register(r: &mut Rules) {
         "LayerNormV4(x, K64(normalized_shape), gamma?, beta?; epsilon) output 0 (TorchAir's lowering)",
     );
     r.add(
+        "aten::_safe_softmax",
+        safe_softmax,
+        "SelectV2(Equal(ReduceMax(x, [dim], keep), K(-inf)), K(0), SoftmaxV2(x, axes=[dim])) (rows all -inf give 0)",
+    );
+    r.add(
         "aten::softmax",
         |c| softmax(c, "SoftmaxV2", "x"),
         "[Cast out] → SoftmaxV2(axes=[dim])",
@@ -71,6 +76,9 @@ pub fn register(r: &mut Rules) {
         "nothing (inference, or p=0); training with p=1: Mul(x, K(0)); other training p: refused (random)";
     r.add("aten::dropout", dropout, DROPOUT);
     r.add("aten::feature_dropout", dropout, DROPOUT);
+    const ALPHA: &str = "nothing (inference, or p=0); training: refused (random)";
+    r.add("aten::alpha_dropout", alpha_dropout, ALPHA);
+    r.add("aten::feature_alpha_dropout", alpha_dropout, ALPHA);
 }
 
 /// `dropout`/`feature_dropout` (dropout1d/2d/3d): the identity in eval mode. In training mode
@@ -95,6 +103,18 @@ fn dropout(c: &mut Ctx) -> RuleResult {
     Err(format!(
         "dropout with p={p} in training mode draws random masks, which an exported graph cannot reproduce; \
          fix: call model.eval() (or pass training=False) before torch.jit.trace/script"
+    ))
+}
+
+fn alpha_dropout(c: &mut Ctx) -> RuleResult {
+    let (train, p) = (c.bool("train")?, c.float("p")?);
+    if !train || p == 0.0 {
+        return passthrough(c);
+    }
+    Err(format!(
+        "{} with p={p} in training mode draws random masks, which an exported graph cannot reproduce; \
+         fix: call model.eval() (or pass training=False) before torch.jit.trace/script",
+        c.node.op_name()
     ))
 }
 
@@ -325,6 +345,25 @@ fn softmax(c: &mut Ctx, ty: &str, _input: &str) -> RuleResult {
         vec![("axes", attr::list_int(vec![dim]))],
         out,
     )?])
+}
+
+/// `_safe_softmax`: softmax, except that a row whose every element is -inf gives 0s (not NaN).
+fn safe_softmax(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let y = softmax(c, "SoftmaxV2", "x")?[0];
+    let x = c.tensor_as("self", out)?;
+    let dim = c.int("dim")?;
+    let axes = c.const_i64(&[dim])?;
+    let m = c.op1(
+        "ReduceMax",
+        vec![In::P(x), In::P(axes)],
+        vec![("keep_dims", attr::boolean(true))],
+        out,
+    )?;
+    let ninf = c.scalar(f64::NEG_INFINITY, out)?;
+    let all_ninf = c.op1("Equal", vec![In::P(m), In::P(ninf)], vec![], DType::Bool)?;
+    let zero = c.scalar(0.0, out)?;
+    Ok(vec![super::compare::select(c, all_ninf, zero, y, out)?])
 }
 
 fn embedding(c: &mut Ctx) -> RuleResult {

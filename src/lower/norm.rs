@@ -8,6 +8,11 @@ use crate::value::Port;
 
 pub fn register(r: &mut Rules) {
     r.add(
+        "aten::rms_norm",
+        rms_norm,
+        "Mul(x, Rsqrt(Add(ReduceMean(Mul(x, x), K64(normalized dims); keep_dims), Kout(eps)))) [→ Mul(weight)]; eps None: the opmath dtype's epsilon",
+    );
+    r.add(
         "aten::batch_norm",
         batch_norm,
         "eval: [Unsqueeze/Reshape to 4-D] → BNInfer(x, scale, offset, mean, variance; epsilon) (params as FLOAT; missing weight/bias → constants 1/0) → [Squeeze/Reshape back]; bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
@@ -189,4 +194,40 @@ fn instance_norm(c: &mut Ctx) -> RuleResult {
     )?;
     let y = from_4d(c, ys[0], back, out)?;
     spatial::back(c, y, res)
+}
+
+/// `rms_norm(x, normalized_shape, weight, eps)`: `x · rsqrt(mean(x², normalized dims) + eps)`,
+/// times the weight; eps None is the machine epsilon of ATen's opmath type (f32 for f16/bf16).
+fn rms_norm(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let ns = c.ints("normalized_shape")?;
+    let rank = c.rank("input")? as i64;
+    let dims: Vec<i64> = (rank - ns.len() as i64..rank).collect();
+    let eps = if c.has("eps") {
+        c.float("eps")?
+    } else {
+        // ATen's opmath type: f16 and bf16 use f32's.
+        match out {
+            DType::F64 => f64::EPSILON,
+            _ => f32::EPSILON as f64,
+        }
+    };
+    let x = c.tensor_as("input", out)?;
+    let sq = c.op1("Mul", vec![In::P(x), In::P(x)], vec![], out)?;
+    let axes = c.const_i64(&dims)?;
+    let ms = c.op1(
+        "ReduceMean",
+        vec![In::P(sq), In::P(axes)],
+        vec![("keep_dims", attr::boolean(true))],
+        out,
+    )?;
+    let e = c.scalar(eps, out)?;
+    let ms = c.op1("Add", vec![In::P(ms), In::P(e)], vec![], out)?;
+    let r = c.op1("Rsqrt", vec![In::P(ms)], vec![], out)?;
+    let mut y = c.op1("Mul", vec![In::P(x), In::P(r)], vec![], out)?;
+    if c.has("weight") {
+        let w = c.tensor_as("weight", out)?;
+        y = c.op1("Mul", vec![In::P(y), In::P(w)], vec![], out)?;
+    }
+    Ok(vec![y])
 }

@@ -48,6 +48,38 @@ pub fn register(r: &mut Rules) {
         logsumexp,
         "[Cast out] → ReduceLogSumExp(x, K64(dims); keep_dims)",
     );
+    r.add(
+        "aten::sum_to_size",
+        sum_to_size,
+        "ReduceSum(x, K64(leading dims and dims size brings to 1); keep_dims=true) → Reshape(K64(size)); nothing when the shape is size (static shapes)",
+    );
+}
+
+/// `x.sum_to_size(size)`: sums the dims `size` lacks (leading) or makes 1, as broadcasting's
+/// inverse.
+fn sum_to_size(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let shape = c.in_shape("self")?;
+    let size = c.out_shape(0)?;
+    let lead = shape.len().checked_sub(size.len()).ok_or_else(|| {
+        format!("sum_to_size: size {size:?} has more dims than the input {shape:?}")
+    })?;
+    let dims: Vec<i64> = (0..shape.len())
+        .filter(|&i| i < lead || (size[i - lead] == 1 && shape[i] != 1))
+        .map(|i| i as i64)
+        .collect();
+    let x = c.tensor_as("self", out)?;
+    if dims.is_empty() {
+        return Ok(vec![x]);
+    }
+    let axes = c.const_i64(&dims)?;
+    let y = c.op1(
+        "ReduceSum",
+        vec![In::P(x), In::P(axes)],
+        vec![("keep_dims", attr::boolean(true))],
+        out,
+    )?;
+    Ok(vec![c.reshape_const(y, &size, out)?])
 }
 
 /// The dims argument `name` (an int, a list, or None/absent/empty for every dim), normalized.

@@ -16,6 +16,22 @@ pub fn register(r: &mut Rules) {
         "Transpose(x, K64(perm with dim0↔dim1))",
     );
     r.add("aten::permute", permute, "Transpose(x, K64(dims))");
+    const LAST2: &str = "Transpose(x, K64(perm with the last two dims swapped)) (real tensors)";
+    r.add("aten::mT", last_two, LAST2);
+    r.add("aten::mH", last_two, LAST2);
+    r.add("aten::matrix_H", last_two, LAST2);
+    r.add(
+        "aten::numpy_T",
+        numpy_t,
+        "Transpose(x, K64(dims reversed)); rank < 2: nothing",
+    );
+    r.add(
+        "aten::movedim.intlist",
+        movedim,
+        "Transpose(x, K64(perm moving source dims to destination))",
+    );
+    r.add("aten::ravel", reshape, "Reshape(x, K64([-1]))");
+    r.add("aten::real", same, "nothing (real tensors)");
     r.add(
         "aten::t",
         t,
@@ -38,6 +54,12 @@ pub fn register(r: &mut Rules) {
         "nothing (values are immutable in the graph)",
     );
     r.add("aten::detach", same, "nothing");
+    // Real tensors only (torch2air has no complex dtypes): these return their input's values.
+    r.add("aten::alias_copy", same, "nothing");
+    r.add("aten::positive", same, "nothing");
+    r.add("aten::resolve_neg", same, "nothing (real tensors)");
+    r.add("aten::resolve_conj", same, "nothing (real tensors)");
+    r.add("aten::conj_physical", same, "nothing (real tensors)");
     r.add(
         "aten::select.int",
         select,
@@ -189,6 +211,53 @@ fn permute(c: &mut Ctx) -> RuleResult {
         .into_iter()
         .map(|d| Ctx::dim(d, rank))
         .collect();
+    transpose_perm(c, perm)
+}
+
+/// `x.mT` (and `mH`, `matrix_H` of real tensors): the last two dims swapped.
+fn last_two(c: &mut Ctx) -> RuleResult {
+    let rank = c.rank("self")? as i64;
+    if rank < 2 {
+        return Err(format!(
+            "{} needs at least 2 dims, got {rank}",
+            c.node.op_name()
+        ));
+    }
+    let mut perm: Vec<i64> = (0..rank).collect();
+    perm.swap(rank as usize - 2, rank as usize - 1);
+    transpose_perm(c, perm)
+}
+
+fn numpy_t(c: &mut Ctx) -> RuleResult {
+    let rank = c.rank("self")? as i64;
+    transpose_perm(c, (0..rank).rev().collect())
+}
+
+/// `movedim(x, source, destination)`: the source dims go to the destination positions, the
+/// others keep their order in the remaining places.
+fn movedim(c: &mut Ctx) -> RuleResult {
+    let rank = c.rank("self")? as i64;
+    let src: Vec<i64> = c
+        .ints("source")?
+        .into_iter()
+        .map(|d| Ctx::dim(d, rank))
+        .collect();
+    let dst: Vec<i64> = c
+        .ints("destination")?
+        .into_iter()
+        .map(|d| Ctx::dim(d, rank))
+        .collect();
+    if src.len() != dst.len() {
+        return Err("movedim needs as many source dims as destination dims".into());
+    }
+    let mut perm = vec![-1i64; rank as usize];
+    for (s, d) in src.iter().zip(&dst) {
+        perm[*d as usize] = *s;
+    }
+    let mut rest = (0..rank).filter(|d| !src.contains(d));
+    for p in perm.iter_mut().filter(|p| **p < 0) {
+        *p = rest.next().ok_or("movedim: repeated dims")?;
+    }
     transpose_perm(c, perm)
 }
 

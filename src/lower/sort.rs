@@ -72,6 +72,11 @@ pub fn register(r: &mut Rules) {
         "ReduceMax(x, K64(dims or all); keep_dims)",
     );
     r.add(
+        "aten::aminmax",
+        aminmax,
+        "ReduceMin and ReduceMax(x, K64(dim or all); keep_dims)",
+    );
+    r.add(
         "aten::amin",
         |c| reduce(c, "ReduceMin"),
         "ReduceMin(x, K64(dims or all); keep_dims)",
@@ -236,6 +241,13 @@ fn reduce(c: &mut Ctx, ty: &str) -> RuleResult {
         vec![("keep_dims", attr::boolean(keep))],
         out,
     )?])
+}
+
+/// `aminmax(x, dim=None, keepdim=False)`: (min, max) over one dim or all.
+fn aminmax(c: &mut Ctx) -> RuleResult {
+    let lo = reduce(c, "ReduceMin")?;
+    let hi = reduce(c, "ReduceMax")?;
+    Ok(vec![lo[0], hi[0]])
 }
 
 fn max_min(c: &mut Ctx, max: bool) -> RuleResult {
