@@ -182,13 +182,18 @@ fn tree(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
             let p = e.path();
-            if p.is_dir() {
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
                 v.extend(tree(&p));
-            } else {
+            } else if ft.is_file() {
                 v.push((
                     p.display().to_string(),
                     std::fs::read(&p).unwrap_or_default(),
                 ));
+            } else {
+                // A FIFO or socket (another process's, in /tmp): its name only; opening a FIFO
+                // would block until a writer comes.
+                v.push((p.display().to_string(), vec![]));
             }
         }
     }
