@@ -21,5 +21,6 @@ pub fn line(template: &str) -> ProgressBar {
     bar.set_style(
         ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
-    bar
+    // A stage that ends early (an error) takes its line with it.
+    bar.with_finish(indicatif::ProgressFinish::AndClear)
 }

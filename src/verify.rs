@@ -160,6 +160,8 @@ fn flatten(v: IValue, out: &mut Vec<Tensor>) {
 /// Runs the whole TorchScript module (eval mode, no grad) and returns its tensors, flattened.
 pub fn torchscript_outputs(model: &Path, inputs: &[Value]) -> Result<Vec<Tensor>> {
     let _g = tch::no_grad_guard();
+    let progress = crate::progress::line("{spinner} running the TorchScript module ({elapsed})");
+    progress.enable_steady_tick(std::time::Duration::from_millis(120));
     let mut m = tch::CModule::load(model).map_err(|e| {
         Error::Model(format!(
             "cannot load '{}': {}",

@@ -43,3 +43,28 @@ fn an_export_shows_progress_on_a_terminal_only() {
     assert_eq!(c, 0);
     assert_eq!(err, "");
 }
+
+#[test]
+fn verify_shows_the_runner_and_torchscript_stages_on_a_terminal() {
+    let d = tmp();
+    let (m, ids, mask) = (
+        model("zoo/distilbert.pt"),
+        model("zoo/distilbert_ids.npy"),
+        model("zoo/distilbert_mask.npy"),
+    );
+    let args = [
+        "verify",
+        m.to_str().unwrap(),
+        "--input",
+        ids.to_str().unwrap(),
+        "--input",
+        mask.to_str().unwrap(),
+    ];
+    let Some(drawn) = on_a_tty(d.path(), &args) else {
+        println!("skipped: util-linux `script` is not installed");
+        return;
+    };
+    assert!(drawn.contains("running the graph: node"), "{drawn}");
+    assert!(drawn.contains(" of 142"), "{drawn}");
+    assert!(drawn.contains("verify: PASS"), "{drawn}");
+}

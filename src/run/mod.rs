@@ -381,14 +381,21 @@ pub fn run_model(m: &ModelDef, air_dir: &Path, inputs: &[Tensor]) -> Result<Vec<
     let ours = is_ours(m);
     let mut values: HashMap<&str, Vec<Tensor>> = HashMap::new();
     let by_index: HashMap<i64, &Tensor> = expected.iter().map(|e| e.1).zip(inputs).collect();
+    let progress = crate::progress::line("{spinner} running the graph: node {pos} of {len}");
+    progress.set_length(g.op.len() as u64);
     for op in &g.op {
+        progress.inc(1);
         match run_node(op, ours, &values, &by_index, air_dir)? {
             Step::Computed(outs) => {
                 values.insert(op.name.as_str(), outs);
             }
-            Step::Returned(outs) => return Ok(outs),
+            Step::Returned(outs) => {
+                progress.finish_and_clear();
+                return Ok(outs);
+            }
         }
     }
+    progress.finish_and_clear();
     Err(Error::Run("the graph has no NetOutput node".into()))
 }
 
