@@ -293,6 +293,20 @@ pub fn load_with_inputs(model: &Path, args: Vec<Value>) -> Result<(Module, Vec<V
     Ok((m, inputs, traced))
 }
 
+/// Sample inputs for [`dynamo_export`] from tensors, one per `forward` argument in order (Python
+/// values, `None` and SPEC strings: see `spec::make_all`).
+pub fn tensor_inputs(tensors: Vec<tch::Tensor>) -> Vec<Value> {
+    tensors
+        .into_iter()
+        .map(|t| {
+            Value::Tensor(crate::value::TensorValue::new(
+                t,
+                crate::value::Origin::Constant,
+            ))
+        })
+        .collect()
+}
+
 /// Exports `model` (a TorchScript file) called with `args` to `<export_path>/<export_name>.air`,
 /// `<export_path>/dynamo.pbtxt` and, for large models, one weight file per weight.
 pub fn dynamo_export(

@@ -23,5 +23,10 @@ pub mod verify;
 pub mod walk;
 pub mod write;
 
-pub use api::{dynamo_export, CompilerConfig, ExperimentalConfig, ExportConfig, ExportReport};
+pub use api::{
+    dynamo_export, tensor_inputs, CompilerConfig, ExperimentalConfig, ExportConfig, ExportReport,
+};
 pub use error::{Error, Result};
+/// The tch crate torch2air is built on: inputs and outputs are `tch::Tensor`s, and a dependent
+/// crate uses this one rather than adding its own (the versions must agree).
+pub use tch;
