@@ -202,22 +202,29 @@ fn stack(c: &mut Ctx) -> RuleResult {
 }
 
 /// `tile(x, dims)`: `repeat` with dims padded by leading 1s to x's rank.
+/// `self` with `extra` leading dims of size 1 (Unsqueeze), as tile and repeat give a tensor
+/// more repeats than dims.
+fn lead_dims(c: &mut Ctx, extra: usize, out: DType) -> Result<Port, String> {
+    let x = c.tensor("self")?;
+    if extra == 0 {
+        return Ok(x);
+    }
+    let axes: Vec<i64> = (0..extra as i64).collect();
+    c.op1(
+        "Unsqueeze",
+        vec![In::P(x)],
+        vec![("axes", attr::list_int(axes))],
+        out,
+    )
+}
+
 fn tile(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
     let rank = c.rank("self")?;
     let dims = c.ints("dims")?;
     let mut mult = vec![1i64; rank.saturating_sub(dims.len())];
     mult.extend(&dims);
-    let mut x = c.tensor("self")?;
-    if mult.len() > rank {
-        let axes: Vec<i64> = (0..(mult.len() - rank) as i64).collect();
-        x = c.op1(
-            "Unsqueeze",
-            vec![In::P(x)],
-            vec![("axes", attr::list_int(axes))],
-            out,
-        )?;
-    }
+    let x = lead_dims(c, mult.len() - rank, out)?;
     if mult.iter().all(|m| *m == 1) {
         return Ok(vec![x]);
     }
@@ -243,16 +250,7 @@ fn repeat(c: &mut Ctx) -> RuleResult {
             reps.len(),
         ));
     }
-    let mut x = c.tensor("self")?;
-    if reps.len() > rank {
-        let axes: Vec<i64> = (0..(reps.len() - rank) as i64).collect();
-        x = c.op1(
-            "Unsqueeze",
-            vec![In::P(x)],
-            vec![("axes", attr::list_int(axes))],
-            out,
-        )?;
-    }
+    let x = lead_dims(c, reps.len() - rank, out)?;
     if reps.iter().all(|r| matches!(r, Value::Int(1))) {
         return Ok(vec![x]);
     }

@@ -77,6 +77,12 @@ fn group_norm(c: &KCtx) -> R {
     if !c.bool("is_training")? {
         return Err("is_training=false is not supported by the runner".into());
     }
+    let (y, mean, var, _) = grouped(c)?;
+    Ok(vec![y, mean, var])
+}
+
+/// What GroupNorm and GroupNormV2 share: y, and each group's mean and variance, and eps.
+fn grouped(c: &KCtx) -> Result<(Tensor, Tensor, Tensor, f64), String> {
     let (x, gamma, beta) = norm_inputs(c)?;
     let groups = c.int("num_groups")?;
     let ch = x.size()[1];
@@ -88,7 +94,7 @@ fn group_norm(c: &KCtx) -> R {
         .f_group_norm(groups, Some(&gamma), Some(&beta), eps, false)
         .map_err(torch_err)?;
     let (mean, var) = group_stats(&x, groups);
-    Ok(vec![y, mean, var])
+    Ok((y, mean, var, eps))
 }
 
 /// `BatchNormV3` over channel dim 1 of a 4-D/5-D x: y, the new running mean and var (with
@@ -133,17 +139,7 @@ fn batch_norm_v3(c: &KCtx) -> R {
 /// `GroupNormV2`: GroupNorm whose outputs are y, and the mean and rstd (1/sqrt(var + eps)) of
 /// each group, [N, G].
 fn group_norm_v2(c: &KCtx) -> R {
-    let (x, gamma, beta) = norm_inputs(c)?;
-    let groups = c.int("num_groups")?;
-    let ch = x.size()[1];
-    if groups <= 0 || ch % groups != 0 {
-        return Err(format!("num_groups {groups} does not divide {ch} channels"));
-    }
-    let eps = c.float("eps")?;
-    let y = x
-        .f_group_norm(groups, Some(&gamma), Some(&beta), eps, false)
-        .map_err(torch_err)?;
-    let (mean, var) = group_stats(&x, groups);
+    let (y, mean, var, eps) = grouped(c)?;
     Ok(vec![y, mean, (var + eps).rsqrt()])
 }
 
