@@ -8,8 +8,8 @@
 //! (`--profile dev` reuses the test build; dependencies are optimised there.)
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use torch2air::api::{dynamo_export, CompilerConfig};
-use torch2air::{spec, verify};
+use torch2air::internal::api::{dynamo_export, CompilerConfig};
+use torch2air::internal::{spec, verify};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -48,7 +48,7 @@ fn bench(name: &str, model: &Path, specs: &[String], runs: usize) {
         verify::torchscript_outputs(model, &r.inputs).expect("torchscript");
     });
     let rt = median(runs, || {
-        torch2air::run::run_air(&r.air, &tensors).expect("runner");
+        torch2air::internal::run::run_air(&r.air, &tensors).expect("runner");
     });
     println!(
         "{name:12} nodes {:5}  torchscript {:8.2} ms  runner {:8.2} ms  runner/torchscript {:6.2}x  export/forward {:7.1}x",

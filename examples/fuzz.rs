@@ -137,7 +137,7 @@ fn main() {
     {
         let last = last_panic.clone();
         std::panic::set_hook(Box::new(move |info| {
-            if torch2air::error::panic_is_quiet() {
+            if torch2air::internal::error::panic_is_quiet() {
                 return;
             }
             let at = info
@@ -146,7 +146,7 @@ fn main() {
                 .unwrap_or_default();
             *last.lock().unwrap() = format!(
                 "panic{at}: {}",
-                torch2air::error::panic_text(info.payload())
+                torch2air::internal::error::panic_text(info.payload())
             );
         }));
     }

@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use torch2air::opinfo::{classify, read_index, render, run_case, CaseResult, Entry, Outcome};
+use torch2air::internal::opinfo::{
+    classify, read_index, render, run_case, CaseResult, Entry, Outcome,
+};
 
 struct Args {
     cases: PathBuf,

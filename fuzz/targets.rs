@@ -3,8 +3,8 @@
 //! itself internal, is a failure. Shared by the fuzz driver (`examples/fuzz.rs`) and the corpus
 //! replay test (`tests/hostile.rs`), through `#[path]`.
 use std::path::Path;
-use torch2air::dtype::DType;
-use torch2air::ge::{schema, GraphBuilder, In};
+use torch2air::internal::dtype::DType;
+use torch2air::internal::ge::{schema, GraphBuilder, In};
 use torch2air::proto::{GraphDef, ModelDef};
 
 pub const TARGETS: [&str; 4] = ["spec", "npy", "air", "runner"];
@@ -28,22 +28,24 @@ pub fn is_internal(e: &str) -> bool {
 /// A SPEC string: parsed, and made when it asks for a small tensor.
 fn spec(data: &[u8]) -> Result<(), String> {
     let s = String::from_utf8_lossy(data);
-    let p = torch2air::spec::parse(&s).map_err(|e| e.to_string())?;
+    let p = torch2air::internal::spec::parse(&s).map_err(|e| e.to_string())?;
     let small = match &p {
-        torch2air::spec::Spec::Random { shape, .. } => shape.iter().product::<i64>() <= 4096,
-        torch2air::spec::Spec::Npy(_) => false,
+        torch2air::internal::spec::Spec::Random { shape, .. } => {
+            shape.iter().product::<i64>() <= 4096
+        }
+        torch2air::internal::spec::Spec::Npy(_) => false,
         _ => true,
     };
     if small {
-        let mut rng = torch2air::spec::rng(0);
-        torch2air::spec::make(&p, &mut rng).map_err(|e| e.to_string())?;
+        let mut rng = torch2air::internal::spec::rng(0);
+        torch2air::internal::spec::make(&p, &mut rng).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
 
 /// The bytes of a `.npy` file.
 fn npy(data: &[u8]) -> Result<(), String> {
-    torch2air::spec::npy_from_bytes(data, Path::new("fuzz.npy"))
+    torch2air::internal::spec::npy_from_bytes(data, Path::new("fuzz.npy"))
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
@@ -53,10 +55,10 @@ fn npy(data: &[u8]) -> Result<(), String> {
 fn air(data: &[u8]) -> Result<(), String> {
     use prost::Message;
     let m = ModelDef::decode(data).map_err(|e| format!("not a ModelDef: {e}"))?;
-    torch2air::run::validate(&m).map_err(|e| e.to_string())?;
+    torch2air::internal::run::validate(&m).map_err(|e| e.to_string())?;
     let _ = schema::check_graph(&m.graph[0]);
     let mut inputs = vec![];
-    for (_, _, dt, shape) in torch2air::run::graph_inputs(&m) {
+    for (_, _, dt, shape) in torch2air::internal::run::graph_inputs(&m) {
         let dt = dt.ok_or("a Data node of unknown dtype")?;
         let shape: Vec<i64> = shape.iter().map(|d| if *d < 0 { 1 } else { *d }).collect();
         if shape
@@ -74,7 +76,7 @@ fn air(data: &[u8]) -> Result<(), String> {
     if m.graph[0].op.len() > 32 {
         return Err("graph too large to run here".into());
     }
-    torch2air::run::run_model(&m, Path::new("."), &inputs)
+    torch2air::internal::run::run_model(&m, Path::new("."), &inputs)
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
@@ -138,7 +140,7 @@ fn runner(data: &[u8]) -> Result<(), String> {
         };
         ports.push(b.constant(&t, "fuzz")?);
     }
-    let kernels: Vec<&str> = torch2air::run::kernel_names()
+    let kernels: Vec<&str> = torch2air::internal::run::kernel_names()
         .into_iter()
         .filter(|k| !k.starts_with("Hcom") && schema::op(k).is_some())
         .collect();
@@ -160,7 +162,7 @@ fn runner(data: &[u8]) -> Result<(), String> {
             if !a.required && r.below(4) != 0 {
                 continue; // the default
             }
-            use torch2air::ge::attr;
+            use torch2air::internal::ge::attr;
             let v = match a.ty.as_str() {
                 "Int" => attr::int(r.small()),
                 "Float" => attr::float(r.small() as f32 / 2.0),
@@ -208,7 +210,7 @@ fn runner(data: &[u8]) -> Result<(), String> {
         }],
         ..Default::default()
     };
-    torch2air::run::run_model(&m, Path::new("."), &inputs)
+    torch2air::internal::run::run_model(&m, Path::new("."), &inputs)
         .map(|_| ())
         .map_err(|e| e.to_string())
 }

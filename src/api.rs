@@ -6,7 +6,9 @@ use crate::walk::{dynamic, GraphInput, Guard, WalkOptions, Walker};
 use crate::write::{self, stage::Stage, WeightMode, WriteOptions};
 use std::path::{Path, PathBuf};
 
+/// TorchAir's default `export_path`.
 pub const DEFAULT_EXPORT_PATH: &str = "export_file";
+/// TorchAir's default `export_name`.
 pub const DEFAULT_EXPORT_NAME: &str = "export";
 
 /// `config.export.experimental` of TorchAir's CompilerConfig.
@@ -23,6 +25,7 @@ pub struct ExperimentalConfig {
 /// `config.export` of TorchAir's CompilerConfig, plus torch2air's weight threshold override.
 #[derive(Debug, Clone, Default)]
 pub struct ExportConfig {
+    /// TorchAir's `config.export.experimental`.
     pub experimental: ExperimentalConfig,
     /// Graph + weight bytes above which weights become FileConstant nodes and files. None:
     /// `TORCH2AIR_WEIGHT_THRESHOLD` from the environment, else TorchAir's 2 GB - 200 MB.
@@ -48,8 +51,10 @@ pub struct ExportConfig {
     pub pbtxt: write::pbtxt::PbtxtMode,
 }
 
+/// TorchAir's `CompilerConfig`, the part an export reads.
 #[derive(Debug, Clone, Default)]
 pub struct CompilerConfig {
+    /// `config.export`.
     pub export: ExportConfig,
 }
 
@@ -291,20 +296,6 @@ pub fn load_with_inputs(model: &Path, args: Vec<Value>) -> Result<(Module, Vec<V
     };
     check_inputs(&m, &inputs)?;
     Ok((m, inputs, traced))
-}
-
-/// Sample inputs for [`dynamo_export`] from tensors, one per `forward` argument in order (Python
-/// values, `None` and SPEC strings: see `spec::make_all`).
-pub fn tensor_inputs(tensors: Vec<tch::Tensor>) -> Vec<Value> {
-    tensors
-        .into_iter()
-        .map(|t| {
-            Value::Tensor(crate::value::TensorValue::new(
-                t,
-                crate::value::Origin::Constant,
-            ))
-        })
-        .collect()
 }
 
 /// Exports `model` (a TorchScript file) called with `args` to `<export_path>/<export_name>.air`,

@@ -2,17 +2,28 @@
 //! the short names used in input SPECs.
 use tch::Kind;
 
+/// An element type torch2air exports, runs and reads (`f32` etc. in SPECs and output).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
+    /// 32-bit float (`torch.float32`, GE `DT_FLOAT`).
     F32,
+    /// 16-bit float (`torch.float16`, GE `DT_FLOAT16`).
     F16,
+    /// bfloat16 (`torch.bfloat16`, GE `DT_BF16`).
     BF16,
+    /// 64-bit float (`torch.float64`, GE `DT_DOUBLE`).
     F64,
+    /// 64-bit signed int (`torch.int64`, GE `DT_INT64`).
     I64,
+    /// 32-bit signed int (`torch.int32`, GE `DT_INT32`).
     I32,
+    /// 16-bit signed int (`torch.int16`, GE `DT_INT16`).
     I16,
+    /// 8-bit signed int (`torch.int8`, GE `DT_INT8`).
     I8,
+    /// 8-bit unsigned int (`torch.uint8`, GE `DT_UINT8`).
     U8,
+    /// Boolean (`torch.bool`, GE `DT_BOOL`).
     Bool,
 }
 
@@ -30,6 +41,7 @@ pub const ALL: [DType; 10] = [
 ];
 
 impl DType {
+    /// The DType of a tch `Kind`, if torch2air handles it.
     pub fn from_kind(k: Kind) -> Option<DType> {
         Some(match k {
             Kind::Float => DType::F32,
@@ -46,6 +58,7 @@ impl DType {
         })
     }
 
+    /// The tch `Kind` of this DType.
     pub fn kind(self) -> Kind {
         match self {
             DType::F32 => Kind::Float,
@@ -93,10 +106,12 @@ impl DType {
         }
     }
 
+    /// The DType of a ge.proto.DataType number.
     pub fn from_ge_proto(v: i32) -> Option<DType> {
         ALL.iter().copied().find(|d| d.ge_proto() == v)
     }
 
+    /// The DType of a ge::DataType (C++) number.
     pub fn from_ge_cpp(v: i64) -> Option<DType> {
         ALL.iter().copied().find(|d| d.ge_cpp() == v)
     }
@@ -117,6 +132,7 @@ impl DType {
         }
     }
 
+    /// The DType of a `DT_*` name.
     pub fn from_ge_name(s: &str) -> Option<DType> {
         ALL.iter().copied().find(|d| d.ge_name() == s)
     }
@@ -137,10 +153,12 @@ impl DType {
         }
     }
 
+    /// The DType of a SPEC name (`f32`, ...).
     pub fn from_name(s: &str) -> Option<DType> {
         ALL.iter().copied().find(|d| d.name() == s)
     }
 
+    /// Bytes per element.
     pub fn size(self) -> usize {
         match self {
             DType::F64 | DType::I64 => 8,
@@ -150,6 +168,7 @@ impl DType {
         }
     }
 
+    /// Whether it is a floating-point type.
     pub fn is_float(self) -> bool {
         matches!(self, DType::F32 | DType::F16 | DType::BF16 | DType::F64)
     }

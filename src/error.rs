@@ -1,6 +1,7 @@
 //! User-facing errors. Each message names the problem and, where there is one, the fix.
 use std::fmt;
 
+/// Every error torch2air returns: the message names the problem and, where there is one, the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The model file is missing, unreadable or not TorchScript.
@@ -26,6 +27,7 @@ pub enum Error {
     Mismatch(String),
 }
 
+/// torch2air's result type.
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// How the walk handled an op.
@@ -42,6 +44,7 @@ pub enum OpStatus {
 }
 
 impl OpStatus {
+    /// How reports spell the status.
     pub fn name(self) -> &'static str {
         match self {
             OpStatus::Lowered => "lowered",
@@ -60,12 +63,15 @@ impl OpStatus {
 /// One op kind of the walked graph with every place it was met.
 #[derive(Debug, Clone)]
 pub struct UnsupportedOp {
+    /// The op's schema name (`aten::add.Tensor`) or node kind.
     pub op: String,
+    /// How many nodes of this kind the walk met.
     pub count: usize,
     /// `file:line: source text`, unique, in walk order.
     pub sites: Vec<String>,
     /// Input dtypes/shapes seen, unique.
     pub signatures: Vec<String>,
+    /// How the walk handled it.
     pub status: OpStatus,
     /// Why a rule refused it (status `Refused`), unique.
     pub reasons: Vec<String>,
@@ -85,7 +91,9 @@ impl UnsupportedOp {
 /// The op kinds without a lowering rule, and (for `--report`) every op kind of the graph.
 #[derive(Debug, Clone, Default)]
 pub struct UnsupportedOps {
+    /// The op kinds that stop the export (no rule, or a rule refused them).
     pub unsupported: Vec<UnsupportedOp>,
+    /// Every op kind of the walked graph, lowered or not.
     pub all: Vec<UnsupportedOp>,
 }
 

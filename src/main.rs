@@ -2,10 +2,10 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use torch2air::api::{CompilerConfig, DEFAULT_EXPORT_NAME, DEFAULT_EXPORT_PATH};
-use torch2air::error::{Error, Result};
-use torch2air::value::Value;
-use torch2air::{spec, verify, write};
+use torch2air::internal::api::{CompilerConfig, DEFAULT_EXPORT_NAME, DEFAULT_EXPORT_PATH};
+use torch2air::internal::error::{Error, Result};
+use torch2air::internal::value::Value;
+use torch2air::internal::{spec, verify, write};
 
 const SPEC_HELP: &str = "Sample input for forward, one per argument, in order. SPEC forms:
   f32[2,4]           random tensor (floats ~ N(0,1), ints in [0,10), bools 50/50)
@@ -36,6 +36,11 @@ struct Cli {
 struct InputArgs {
     #[arg(long = "input", value_name = "SPEC", help = SPEC_HELP)]
     inputs: Vec<String>,
+    /// Load a library of custom ops (a .so that registers them with libtorch, as
+    /// torch.ops.load_library does) before loading the model, e.g. torchvision's _C.so for
+    /// torchvision::roi_align / nms / deform_conv2d. Repeatable.
+    #[arg(long = "load-library", value_name = "PATH.so")]
+    libraries: Vec<PathBuf>,
     /// Seed of the random sample inputs.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -211,16 +216,16 @@ impl ExportArgs {
         c
     }
 
-    fn dist(&self) -> Result<Option<torch2air::dist::export::DistConfig>> {
+    fn dist(&self) -> Result<Option<torch2air::internal::dist::export::DistConfig>> {
         let Some(world_size) = self.world_size else {
             return Ok(None);
         };
         let groups = self
             .groups
             .iter()
-            .map(|g| torch2air::dist::parse_group_decl(g).map_err(Error::Input))
+            .map(|g| torch2air::internal::dist::parse_group_decl(g).map_err(Error::Input))
             .collect::<Result<_>>()?;
-        Ok(Some(torch2air::dist::export::DistConfig {
+        Ok(Some(torch2air::internal::dist::export::DistConfig {
             world_size,
             rank: self.rank,
             groups,
@@ -232,7 +237,7 @@ impl ExportArgs {
 fn rank_specs(specs: &[String], r: usize) -> Vec<String> {
     specs
         .iter()
-        .map(|s| torch2air::dist::export::for_rank(s, r))
+        .map(|s| torch2air::internal::dist::export::for_rank(s, r))
         .collect()
 }
 
@@ -314,7 +319,7 @@ fn describe(v: &Value) -> String {
     match v {
         Value::Tensor(t) => format!(
             "{}{:?}",
-            torch2air::dtype::of_tensor(&t.tensor)
+            torch2air::internal::dtype::of_tensor(&t.tensor)
                 .map(|d| d.name())
                 .unwrap_or("?"),
             t.tensor.size()
@@ -340,7 +345,7 @@ fn print_dynamic(dims: &[String], notes: &[String]) {
     }
 }
 
-fn print_export(r: &torch2air::ExportReport) {
+fn print_export(r: &torch2air::internal::api::ExportReport) {
     if r.used_traced_inputs {
         let shown: Vec<String> = r.inputs.iter().map(describe).collect();
         println!(
@@ -351,7 +356,7 @@ fn print_export(r: &torch2air::ExportReport) {
     print_dynamic(&r.dynamic_dims, &r.notes);
     if !r.guards.is_empty() {
         println!("guards (the graph is specialised to these; other values need another export):");
-        for g in torch2air::walk::guard_lines(&r.guards) {
+        for g in torch2air::internal::walk::guard_lines(&r.guards) {
             println!("  {g}");
         }
     }
@@ -389,7 +394,7 @@ fn print_atc(command: &str, multi_without_json: bool) {
 }
 
 fn ops(markdown: bool) {
-    let rules = torch2air::lower::rules();
+    let rules = torch2air::internal::lower::rules();
     if markdown {
         println!("| ATen op | GE lowering |\n|---|---|");
         for (op, ge) in rules.list() {
@@ -403,6 +408,11 @@ fn ops(markdown: bool) {
 }
 
 fn main_result(cli: Cli) -> Result<bool> {
+    if let Cmd::Export { inputs, .. } | Cmd::Verify { inputs, .. } = &cli.cmd {
+        for lib in &inputs.libraries {
+            torch2air::internal::load::load_library(lib)?;
+        }
+    }
     match cli.cmd {
         Cmd::Export {
             model,
@@ -413,7 +423,7 @@ fn main_result(cli: Cli) -> Result<bool> {
                 let specs = &inputs.inputs;
                 let make = |r: usize| spec::make_all(&rank_specs(specs, r), inputs.seed);
                 let model = model.to_string_lossy();
-                let r = torch2air::dist::export::export_ranks(
+                let r = torch2air::internal::dist::export::export_ranks(
                     &make,
                     &model,
                     &export.export_path,
@@ -426,7 +436,7 @@ fn main_result(cli: Cli) -> Result<bool> {
                 return Ok(true);
             }
             let args = spec::make_all(&inputs.inputs, inputs.seed)?;
-            let r = torch2air::dynamo_export(
+            let r = torch2air::internal::api::dynamo_export(
                 args,
                 &model,
                 &export.export_path,
@@ -444,8 +454,8 @@ fn main_result(cli: Cli) -> Result<bool> {
             save_outputs,
             budget,
         } => {
-            torch2air::run::budget::set_max_tensor_bytes(budget.max_tensor_bytes);
-            torch2air::run::weights::allow_external(budget.allow_external_weights);
+            torch2air::internal::run::budget::set_max_tensor_bytes(budget.max_tensor_bytes);
+            torch2air::internal::run::weights::allow_external(budget.allow_external_weights);
             if air.is_dir() {
                 let make = |r: usize| {
                     graph_tensors(&spec::make_all(
@@ -453,7 +463,8 @@ fn main_result(cli: Cli) -> Result<bool> {
                         inputs.seed,
                     )?)
                 };
-                let outs = torch2air::dist::run::run_ranks(&air, export_name.as_deref(), &make);
+                let outs =
+                    torch2air::internal::dist::run::run_ranks(&air, export_name.as_deref(), &make);
                 print_run_warnings();
                 let outs = outs?;
                 for (r, outs) in outs.iter().enumerate() {
@@ -464,7 +475,7 @@ fn main_result(cli: Cli) -> Result<bool> {
                 return Ok(true);
             }
             let tensors = graph_tensors(&spec::make_all(&inputs.inputs, inputs.seed)?)?;
-            let outs = torch2air::run::run_air(&air, &tensors);
+            let outs = torch2air::internal::run::run_air(&air, &tensors);
             print_run_warnings();
             let outs = outs?;
             print_outputs(&outs, save_outputs)?;
@@ -479,8 +490,8 @@ fn main_result(cli: Cli) -> Result<bool> {
             bisect,
             budget,
         } => {
-            torch2air::run::budget::set_max_tensor_bytes(budget.max_tensor_bytes);
-            torch2air::run::weights::allow_external(budget.allow_external_weights);
+            torch2air::internal::run::budget::set_max_tensor_bytes(budget.max_tensor_bytes);
+            torch2air::internal::run::weights::allow_external(budget.allow_external_weights);
             if export.world_size.is_some() {
                 return Err(Error::Input(
                     "verify compares with the TorchScript module run as a whole, which cannot run collectives without a process group; \
@@ -492,14 +503,14 @@ fn main_result(cli: Cli) -> Result<bool> {
         }
         Cmd::Check { air } => check_cmd(&air),
         Cmd::Inspect { air, json } => {
-            let v = torch2air::inspect::inspect(&air)?;
+            let v = torch2air::internal::inspect::inspect(&air)?;
             if json {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&v).map_err(|e| Error::Io(e.to_string()))?
                 );
             } else {
-                print!("{}", torch2air::inspect::text(&v));
+                print!("{}", torch2air::internal::inspect::text(&v));
             }
             Ok(true)
         }
@@ -513,7 +524,7 @@ fn main_result(cli: Cli) -> Result<bool> {
 /// The runner's warnings about a foreign graph (descs that disagree with GE's inference, dtypes
 /// outside a prototype), on stderr.
 fn print_run_warnings() {
-    for w in torch2air::run::take_warnings() {
+    for w in torch2air::internal::run::take_warnings() {
         eprintln!("warning: {w}");
     }
 }
@@ -544,11 +555,15 @@ fn print_outputs(outs: &[tch::Tensor], save_outputs: Option<PathBuf>) -> Result<
         } else {
             "empty".into()
         };
-        println!("output {i}: {}  {stats}", torch2air::dtype::spelled(t));
+        println!(
+            "output {i}: {}  {stats}",
+            torch2air::internal::dtype::spelled(t)
+        );
     }
     if let Some(dir) = save_outputs {
         // Atomic like an export: all files appear together, or none.
-        let mut stage = torch2air::write::stage::Stage::for_option(&dir, "--save-outputs")?;
+        let mut stage =
+            torch2air::internal::write::stage::Stage::for_option(&dir, "--save-outputs")?;
         for (i, t) in outs.iter().enumerate() {
             stage.file(std::path::Path::new(&format!("output_{i}.npy")), |w| {
                 spec::write_npy(t, w)
@@ -694,7 +709,7 @@ fn print_bisect(b: &verify::Bisect) {
 }
 
 fn check_cmd(air: &std::path::Path) -> Result<bool> {
-    let c = torch2air::check::check(air)?;
+    let c = torch2air::internal::check::check(air)?;
     for (f, p) in &c.problems {
         println!("{}: {p}", f.display());
     }
@@ -712,7 +727,7 @@ fn check_cmd(air: &std::path::Path) -> Result<bool> {
     }
 }
 
-fn print_multi(m: &torch2air::dist::export::MultiExport) {
+fn print_multi(m: &torch2air::internal::dist::export::MultiExport) {
     print_dynamic(&m.dynamic_dims, &m.notes);
     for r in &m.ranks {
         let Some(air) = &r.air else { continue };
@@ -721,7 +736,7 @@ fn print_multi(m: &torch2air::dist::export::MultiExport) {
             println!(
                 "  guards (the graph is specialised to these; other values need another export):"
             );
-            for g in torch2air::walk::guard_lines(&r.guards) {
+            for g in torch2air::internal::walk::guard_lines(&r.guards) {
                 println!("    {g}");
             }
         }
@@ -747,7 +762,7 @@ fn print_multi(m: &torch2air::dist::export::MultiExport) {
     let json = m
         .files
         .iter()
-        .any(|f| f.ends_with(torch2air::dist::atc::MODEL_RELATION_CONFIG));
+        .any(|f| f.ends_with(torch2air::internal::dist::atc::MODEL_RELATION_CONFIG));
     print_atc(&m.atc, !json);
 }
 
@@ -774,14 +789,14 @@ fn main() -> ExitCode {
     if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
         std::thread::spawn(move || {
             if let Some(sig) = signals.forever().next() {
-                torch2air::write::stage::remove_live_temps();
-                torch2air::write::stage::remove_live_dirs();
+                torch2air::internal::write::stage::remove_live_temps();
+                torch2air::internal::write::stage::remove_live_dirs();
                 std::process::exit(128 + sig);
             }
         });
     }
     let cli = Cli::parse();
-    torch2air::progress::set_quiet(cli.quiet);
+    torch2air::internal::progress::set_quiet(cli.quiet);
     let report = match &cli.cmd {
         Cmd::Export { export, .. } | Cmd::Verify { export, .. } => export.report.clone(),
         _ => None,
@@ -790,7 +805,7 @@ fn main() -> ExitCode {
     // Rust backtrace, and exit 3. Staged files are removed as the stack unwinds.
     std::panic::set_hook(Box::new(|info| {
         // A panic the library turns into an error (a kernel fed a malformed graph) is not a bug.
-        if torch2air::error::panic_is_quiet() {
+        if torch2air::internal::error::panic_is_quiet() {
             return;
         }
         let at = info
@@ -799,7 +814,7 @@ fn main() -> ExitCode {
             .unwrap_or_default();
         eprintln!(
             "error: internal error{at}: {}\nthis is a torch2air bug: please report it with the model and the command",
-            torch2air::error::panic_text(info.payload())
+            torch2air::internal::error::panic_text(info.payload())
         );
     }));
     let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| main_result(cli))) {

@@ -18,9 +18,12 @@ pub fn line(template: &str) -> ProgressBar {
     } else {
         ProgressBar::new_spinner()
     };
-    bar.set_style(
-        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
+    bar.set_style(style(template));
     // A stage that ends early (an error) takes its line with it.
     bar.with_finish(indicatif::ProgressFinish::AndClear)
+}
+
+/// indicatif's style for `template` (a spinner if the template does not parse).
+pub fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner())
 }

@@ -115,7 +115,9 @@ fn names_the_node_whose_op_type_was_changed() {
     // --dump: both tensors, the same error as reported, ours the ReLU of what TorchScript gelu'd.
     let npy = |f: &str| {
         let p = d.path().join("dump").join(f).display().to_string();
-        let v = torch2air::spec::make_all(&[p], 0).unwrap().remove(0);
+        let v = torch2air::internal::spec::make_all(&[p], 0)
+            .unwrap()
+            .remove(0);
         v.as_tensor().unwrap().tensor.shallow_clone()
     };
     let (ours, theirs) = (npy("ours.npy"), npy("torchscript.npy"));
@@ -262,11 +264,11 @@ fn undamaged_exports_compare_equal_node_by_node() {
         ("zoo/convnext.pt", vec![zoo("convnext_pixels")]),
     ] {
         let d = tmp();
-        let mut config = torch2air::api::CompilerConfig::default();
+        let mut config = torch2air::internal::api::CompilerConfig::default();
         config.export.record_values = true;
-        let args = torch2air::spec::make_all(&specs, 0).unwrap();
+        let args = torch2air::internal::spec::make_all(&specs, 0).unwrap();
         let e = d.path().join("e");
-        let r = torch2air::api::dynamo_export(
+        let r = torch2air::internal::api::dynamo_export(
             args,
             model(name),
             e.to_str().unwrap(),
@@ -276,8 +278,9 @@ fn undamaged_exports_compare_equal_node_by_node() {
         )
         .unwrap_or_else(|err| panic!("{name}: {err}"));
         assert!(!r.recorded.is_empty(), "{name}");
-        let inputs = torch2air::verify::graph_tensors(&r.inputs);
-        let b = torch2air::verify::bisect(&r.air, &r.recorded, &inputs, None, None, None).unwrap();
+        let inputs = torch2air::internal::verify::graph_tensors(&r.inputs);
+        let b = torch2air::internal::verify::bisect(&r.air, &r.recorded, &inputs, None, None, None)
+            .unwrap();
         assert!(b.first.is_none(), "{name}: {:?}", b.first);
         assert!(b.problems.is_empty(), "{name}: {:?}", b.problems);
         assert!(b.unmatched.is_empty(), "{name}: {:?}", b.unmatched);

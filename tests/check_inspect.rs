@@ -6,7 +6,7 @@ mod common;
 use common::{cli, read_air, tmp};
 use prost::Message;
 use std::path::{Path, PathBuf};
-use torch2air::ge::attr;
+use torch2air::internal::ge::attr;
 use torch2air::proto::{ModelDef, OpDef};
 
 fn graphs() -> PathBuf {
@@ -147,7 +147,7 @@ fn every_problem_at_once() {
         .insert("index".into(), attr::int(5));
     // 7. A dtype the prototype does not list (Mul's x1 declared BOOL).
     let mul = ty(&m, "Mul");
-    op_mut(&mut m, &mul).input_desc[0].dtype = torch2air::dtype::DType::Bool.ge_proto();
+    op_mut(&mut m, &mul).input_desc[0].dtype = torch2air::internal::dtype::DType::Bool.ge_proto();
     // 8. A FileConstant whose file is missing.
     let mut fc = OpDef {
         name: "w_missing".into(),
@@ -159,9 +159,10 @@ fn every_problem_at_once() {
     fc.attr.insert("shape".into(), attr::list_int(vec![2, 3]));
     fc.attr.insert(
         "dtype".into(),
-        attr::int(torch2air::dtype::DType::F32.ge_cpp()),
+        attr::int(torch2air::internal::dtype::DType::F32.ge_cpp()),
     );
-    fc.output_desc.push(torch2air::ge::desc("y", None, None));
+    fc.output_desc
+        .push(torch2air::internal::ge::desc("y", None, None));
     m.graph[0].op.insert(0, fc);
     let air = d.path().join("broken.air");
     write(&air, &m);

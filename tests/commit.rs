@@ -141,11 +141,11 @@ fn a_hostile_record_cannot_name_files_outside_the_export_folder() {
     let mut m = read_air(&air);
     m.attr.insert(
         "torch2air_files".into(),
-        torch2air::ge::attr::list_str(hostile.iter().map(|s| s.to_string()).collect()),
+        torch2air::internal::ge::attr::list_str(hostile.iter().map(|s| s.to_string()).collect()),
     );
     m.attr.insert(
         "torch2air_file_bytes".into(),
-        torch2air::ge::attr::list_int(vec![8; hostile.len()]),
+        torch2air::internal::ge::attr::list_int(vec![8; hostile.len()]),
     );
     std::fs::write(&air, prost::Message::encode_to_vec(&m)).unwrap();
     let before = tree(&outside);
@@ -386,7 +386,8 @@ fn record(air: &Path) -> (Vec<String>, Vec<i64>) {
         }
         other => panic!("torch2air_files: {other:?}"),
     };
-    let bytes = torch2air::ge::attr::as_list_int(&m.attr["torch2air_file_bytes"]).unwrap();
+    let bytes =
+        torch2air::internal::ge::attr::as_list_int(&m.attr["torch2air_file_bytes"]).unwrap();
     (files, bytes)
 }
 

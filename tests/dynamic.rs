@@ -4,11 +4,11 @@
 mod common;
 use common::*;
 use std::collections::BTreeMap;
-use torch2air::api::{dynamo_export, CompilerConfig};
+use torch2air::internal::api::{dynamo_export, CompilerConfig};
+use torch2air::internal::value::Value;
+use torch2air::internal::verify::{compare, graph_tensors, torchscript_outputs};
+use torch2air::internal::{run::run_air, spec};
 use torch2air::proto::ModelDef;
-use torch2air::value::Value;
-use torch2air::verify::{compare, graph_tensors, torchscript_outputs};
-use torch2air::{run::run_air, spec};
 
 fn dyn_model(name: &str) -> std::path::PathBuf {
     model(&format!("dynamic/{name}"))
@@ -23,7 +23,11 @@ fn export(
     specs: &[&str],
     dynamic: bool,
     config: &CompilerConfig,
-) -> (tempfile::TempDir, torch2air::ExportReport, ModelDef) {
+) -> (
+    tempfile::TempDir,
+    torch2air::internal::api::ExportReport,
+    ModelDef,
+) {
     let d = tmp();
     let out = d.path().join("out");
     let specs: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
@@ -37,7 +41,7 @@ fn export(
     )
     .unwrap_or_else(|e| panic!("{name}: {e}"));
     let m = read_air(&r.air);
-    torch2air::ge::schema::check_graph(&m.graph[0]).unwrap();
+    torch2air::internal::ge::schema::check_graph(&m.graph[0]).unwrap();
     (d, r, m)
 }
 
@@ -525,7 +529,7 @@ fn transformers_dynamic_batch_and_sequence() {
             "{name}"
         );
         let g = read_air(&r.air);
-        torch2air::ge::schema::check_graph(&g.graph[0]).unwrap();
+        torch2air::internal::ge::schema::check_graph(&g.graph[0]).unwrap();
         assert_eq!(data_shape(&g, "input_ids"), vec![-1, -1], "{name}");
         for (b, s) in [(1, 8), (3, 8), (5, 8), (2, 3), (2, 5), (2, 13)] {
             let ids = format!("i64[{b},{s}]:0..90");
@@ -587,7 +591,7 @@ fn vision_dynamic_batch_and_image_size() {
             r.notes
         );
         let g = read_air(&r.air);
-        torch2air::ge::schema::check_graph(&g.graph[0]).unwrap();
+        torch2air::internal::ge::schema::check_graph(&g.graph[0]).unwrap();
         for s in sizes {
             check_model_at(&m, &r.air, &[s], 3, 1e-4);
         }
@@ -685,7 +689,7 @@ fn verify_of_a_dynamic_export_also_checks_larger_sizes() {
     let d = tmp();
     let out = d.path().join("out");
     let args = inputs(&["f32[2,5,16]".into()], 0);
-    let r = torch2air::verify::verify(
+    let r = torch2air::internal::verify::verify(
         args,
         &dyn_model("attention.pt"),
         out.to_str().unwrap(),
@@ -706,7 +710,7 @@ fn verify_of_a_dynamic_export_also_checks_larger_sizes() {
 
     // A guard on a dynamic dim pins that dim, so the larger sizes always count.
     let args = spec::make_all(&["f32[2,5]".into()], 0).unwrap();
-    let r = torch2air::verify::verify(
+    let r = torch2air::internal::verify::verify(
         args,
         &model("regress/guarded_loop.pt"),
         d.path().join("b").to_str().unwrap(),

@@ -5,10 +5,10 @@
 //! static and dynamic (models/make_dynamic_breadth.py).
 mod common;
 use common::*;
-use torch2air::api::{dynamo_export, CompilerConfig};
+use torch2air::internal::api::{dynamo_export, CompilerConfig};
+use torch2air::internal::run::run_air;
+use torch2air::internal::verify::{compare, graph_tensors, torchscript_outputs};
 use torch2air::proto::ModelDef;
-use torch2air::run::run_air;
-use torch2air::verify::{compare, graph_tensors, torchscript_outputs};
 
 /// A fixture of models/dynamic/breadth, or (a name with a folder) of models/.
 fn fixture(name: &str) -> std::path::PathBuf {
@@ -31,10 +31,14 @@ fn specs(s: &[&str]) -> Vec<String> {
 fn export_dynamic(
     name: &str,
     sample: &[&str],
-) -> (tempfile::TempDir, torch2air::ExportReport, ModelDef) {
+) -> (
+    tempfile::TempDir,
+    torch2air::internal::api::ExportReport,
+    ModelDef,
+) {
     let d = tmp();
     let out = d.path().join("out");
-    let args = torch2air::spec::make_all(&specs(sample), 1).unwrap();
+    let args = torch2air::internal::spec::make_all(&specs(sample), 1).unwrap();
     let r = dynamo_export(
         args,
         fixture(name),
@@ -45,13 +49,13 @@ fn export_dynamic(
     )
     .unwrap_or_else(|e| panic!("{name}: {e}"));
     let m = read_air(&r.air);
-    torch2air::ge::schema::check_graph(&m.graph[0]).unwrap();
+    torch2air::internal::ge::schema::check_graph(&m.graph[0]).unwrap();
     (d, r, m)
 }
 
 /// Runs the export on inputs made from `at` and compares with TorchScript at those sizes.
 fn check_at(name: &str, air: &std::path::Path, at: &[&str], seed: u64, tol: f64) {
-    let args = torch2air::spec::make_all(&specs(at), seed).unwrap();
+    let args = torch2air::internal::spec::make_all(&specs(at), seed).unwrap();
     let reference = torchscript_outputs(&fixture(name), &args).unwrap();
     let got =
         run_air(air, &graph_tensors(&args)).unwrap_or_else(|e| panic!("{name} at {at:?}: {e}"));

@@ -108,11 +108,11 @@ fn ops_integer_and_casts() {
     assert!(r
         .checks
         .iter()
-        .any(|c| c.dtype == torch2air::dtype::DType::I64));
+        .any(|c| c.dtype == torch2air::internal::dtype::DType::I64));
     assert!(r
         .checks
         .iter()
-        .any(|c| c.dtype == torch2air::dtype::DType::F64));
+        .any(|c| c.dtype == torch2air::internal::dtype::DType::F64));
 }
 
 #[test]
@@ -183,12 +183,15 @@ fn trailing_arguments_take_their_defaults() {
     // forward(x, m: Optional[Tensor] = None, scale: float = 2.0, relu: bool = True, act: str = "id")
     let r = verify_fixture("optional_args.pt", &["f32[2,3]"], 1e-6);
     assert_eq!(r.export.inputs.len(), 5);
-    assert!(matches!(&r.export.inputs[4], torch2air::value::Value::Str(s) if s == "id"));
-    assert!(matches!(r.export.inputs[1], torch2air::value::Value::None));
-    assert!(matches!(r.export.inputs[2], torch2air::value::Value::Float(f) if f == 2.0));
+    assert!(matches!(&r.export.inputs[4], torch2air::internal::value::Value::Str(s) if s == "id"));
+    assert!(matches!(
+        r.export.inputs[1],
+        torch2air::internal::value::Value::None
+    ));
+    assert!(matches!(r.export.inputs[2], torch2air::internal::value::Value::Float(f) if f == 2.0));
     assert!(matches!(
         r.export.inputs[3],
-        torch2air::value::Value::Bool(true)
+        torch2air::internal::value::Value::Bool(true)
     ));
     let t = types(&read_air(&r.export.air));
     assert!(t.iter().any(|x| x == "Relu"), "{t:?}");
@@ -267,7 +270,7 @@ fn ops_loss_functions() {
     for n in &m.graph[0].op {
         if let Some(a) = n.attr.get("reduction") {
             assert_eq!(
-                torch2air::ge::attr::as_str(a).as_deref(),
+                torch2air::internal::ge::attr::as_str(a).as_deref(),
                 Some("none"),
                 "{}",
                 n.name
@@ -297,7 +300,7 @@ fn ops_unfold_fold_and_bucketize() {
     assert_eq!(im2col.len(), 5);
     // F.unfold(img, (2, 3), dilation=(2, 1), padding=1, stride=(2, 2))
     let ints = |n: &torch2air::proto::OpDef, k: &str| {
-        torch2air::ge::attr::as_list_int(&n.attr[k]).unwrap()
+        torch2air::internal::ge::attr::as_list_int(&n.attr[k]).unwrap()
     };
     let second = im2col[1];
     assert_eq!(ints(second, "ksizes"), vec![2, 3]);
@@ -380,10 +383,10 @@ fn verify_cli_fails_past_tolerance() {
 fn compare_flags_differences() {
     let a = tch::Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
     let b = tch::Tensor::from_slice(&[1.0f32, 2.0, 3.1]);
-    let c = torch2air::verify::compare(&[a.shallow_clone()], &[b], None, None).unwrap();
+    let c = torch2air::internal::verify::compare(&[a.shallow_clone()], &[b], None, None).unwrap();
     assert!(!c[0].ok);
     assert!((c[0].max_abs - 0.1).abs() < 1e-6);
-    let ok = torch2air::verify::compare(
+    let ok = torch2air::internal::verify::compare(
         &[a.shallow_clone()],
         &[a.shallow_clone()],
         Some(0.0),
@@ -391,10 +394,15 @@ fn compare_flags_differences() {
     )
     .unwrap();
     assert!(ok[0].ok);
-    let shape =
-        torch2air::verify::compare(&[a.shallow_clone()], &[a.reshape([3, 1])], None, None).unwrap();
+    let shape = torch2air::internal::verify::compare(
+        &[a.shallow_clone()],
+        &[a.reshape([3, 1])],
+        None,
+        None,
+    )
+    .unwrap();
     assert!(!shape[0].ok && shape[0].problem.is_some());
-    assert!(torch2air::verify::compare(&[a.shallow_clone()], &[], None, None).is_err());
+    assert!(torch2air::internal::verify::compare(&[a.shallow_clone()], &[], None, None).is_err());
 }
 
 #[test]

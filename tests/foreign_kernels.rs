@@ -3,8 +3,8 @@
 //! crate's GraphBuilder, no torch2air marker, so a foreign graph) and is compared with the
 //! libtorch expression of the op's documented meaning.
 use tch::{Kind, Tensor};
-use torch2air::dtype::DType;
-use torch2air::ge::{attr, GraphBuilder, In};
+use torch2air::internal::dtype::DType;
+use torch2air::internal::ge::{attr, GraphBuilder, In};
 use torch2air::proto::{AttrDef, GraphDef, ModelDef};
 
 fn f(v: &[f32], shape: &[i64]) -> Tensor {
@@ -61,7 +61,7 @@ fn check(
         }],
         ..Default::default()
     };
-    let got = torch2air::run::run_model(&m, std::path::Path::new("."), &fed)
+    let got = torch2air::internal::run::run_model(&m, std::path::Path::new("."), &fed)
         .unwrap_or_else(|e| panic!("{op_type}: {e}"));
     assert_eq!(got.len(), expected.len(), "{op_type}: output count");
     for (k, (g, e)) in got.iter().zip(expected).enumerate() {

@@ -10,8 +10,8 @@ use common::*;
 use prost::Message;
 use std::io::Write;
 use std::path::Path;
-use torch2air::dtype::DType;
-use torch2air::ge::{GraphBuilder, In};
+use torch2air::internal::dtype::DType;
+use torch2air::internal::ge::{GraphBuilder, In};
 use torch2air::proto::{GraphDef, ModelDef};
 
 fn seed() -> String {
@@ -192,7 +192,7 @@ fn spec_ranges_that_are_not_finite_or_outside_the_dtype_exit_2() {
         ("i8[2000]:-128..128", -128, 127),
         ("i64[2000]:-3..3", -3, 2),
     ] {
-        let v = torch2air::spec::make_all(&[spec.to_string()], 1).unwrap();
+        let v = torch2air::internal::spec::make_all(&[spec.to_string()], 1).unwrap();
         let t = &v[0].as_tensor().unwrap().tensor;
         assert_eq!(t.min().int64_value(&[]), lo, "{spec}");
         assert_eq!(t.max().int64_value(&[]), hi, "{spec}");
@@ -313,7 +313,8 @@ fn malformed_air_files_exit_2() {
     refused(c, &e, "it holds 2 graphs ('graph_1', 'graph_2')");
     let (c, e) = run_tampered("same_index.air", &|m| {
         for o in m.graph[0].op.iter_mut().filter(|o| o.r#type == "Data") {
-            o.attr.insert("index".into(), torch2air::ge::attr::int(0));
+            o.attr
+                .insert("index".into(), torch2air::internal::ge::attr::int(0));
         }
     });
     refused(c, &e, "Data nodes 'x' and 'y' both have index 0");
@@ -323,7 +324,8 @@ fn malformed_air_files_exit_2() {
             .iter_mut()
             .find(|o| o.r#type == "Data")
             .unwrap();
-        o.attr.insert("index".into(), torch2air::ge::attr::int(7));
+        o.attr
+            .insert("index".into(), torch2air::internal::ge::attr::int(7));
     });
     refused(c, &e, "Data node 'x' has index 7, outside 0..2");
 }
@@ -484,7 +486,7 @@ fn the_fuzz_corpora_replay_cleanly() {
                 Err(p2) => panic!(
                     "{target}: {} panicked: {}",
                     p.display(),
-                    torch2air::error::panic_text(p2.as_ref())
+                    torch2air::internal::error::panic_text(p2.as_ref())
                 ),
                 Ok(Err(e)) => assert!(!targets::is_internal(&e), "{}: {e}", p.display()),
                 Ok(Ok(())) => {}

@@ -5,9 +5,9 @@ mod common;
 use common::*;
 use serde_json::Value as Json;
 use std::path::{Path, PathBuf};
-use torch2air::dist::export::{export_ranks, DistConfig};
+use torch2air::internal::dist::export::{export_ranks, DistConfig};
 use torch2air::proto::ModelDef;
-use torch2air::{spec, CompilerConfig};
+use torch2air::{internal::spec, CompilerConfig};
 
 fn mc(name: &str) -> PathBuf {
     model(&format!("multicard/{name}"))
@@ -142,7 +142,8 @@ fn seed_example_writes_the_twelve_file_tree() {
             tch::Tensor::ones([2, 2], (tch::Kind::Int, tch::Device::Cpu)),
         ])
     };
-    let outs = torch2air::dist::run::run_ranks(&d.path().join("mp"), None, &|_| ones()).unwrap();
+    let outs =
+        torch2air::internal::dist::run::run_ranks(&d.path().join("mp"), None, &|_| ones()).unwrap();
     let want = [[1.1 + 2.2 + 2.0, 1.1 + 2.2 + 2.0], [1.1 + 3.3 + 2.0; 2]];
     for o in outs {
         let got: Vec<Vec<f32>> = Vec::try_from(&o[0]).unwrap();
@@ -308,7 +309,7 @@ fn check_against_gloo(
     let make = |r: usize| {
         let s: Vec<String> = specs
             .iter()
-            .map(|s| torch2air::dist::export::for_rank(s, r))
+            .map(|s| torch2air::internal::dist::export::for_rank(s, r))
             .collect();
         spec::make_all(&s, 0)
     };
@@ -329,8 +330,8 @@ fn check_against_gloo(
     )
     .unwrap();
     assert_eq!(rep.ranks.len(), world);
-    let tensors = |r: usize| Ok(torch2air::verify::graph_tensors(&make(r)?));
-    let outs = torch2air::dist::run::run_ranks(&path, None, &tensors).unwrap();
+    let tensors = |r: usize| Ok(torch2air::internal::verify::graph_tensors(&make(r)?));
+    let outs = torch2air::internal::dist::run::run_ranks(&path, None, &tensors).unwrap();
     assert_eq!(outs.len(), world);
     for (r, outs) in outs.iter().enumerate() {
         let want: Vec<tch::Tensor> = (0..outs.len())
@@ -340,7 +341,7 @@ fn check_against_gloo(
             !mc(&format!("{expected}_rank{r}_out{}.npy", outs.len())).exists(),
             "the graph has fewer outputs than the gloo run"
         );
-        let checks = torch2air::verify::compare(&want, outs, None, None).unwrap();
+        let checks = torch2air::internal::verify::compare(&want, outs, None, None).unwrap();
         for c in &checks {
             assert!(c.ok, "{expected} rank {r}: {c}");
         }
@@ -597,7 +598,7 @@ fn hcom_nodes_pass_the_schema_check() {
             .filter(|o| o.r#type.starts_with("Hcom"))
             .count();
         assert_eq!(hcom, 6);
-        torch2air::ge::schema::check_graph(&air.graph[0]).unwrap();
+        torch2air::internal::ge::schema::check_graph(&air.graph[0]).unwrap();
     }
     // One rank's .air alone cannot run its collectives.
     let (code, _, err) = cli(
@@ -628,7 +629,7 @@ fn runner_equals_gloo_uneven_all_to_all() {
         assert_eq!(v.len(), 1, "rank {r}: {:?}", types(&m));
         assert_eq!(attr_s(v[0], "group"), "tag=ptd:0;rank_list=0,1");
         assert!(ops_of_type(&m, "HcomAllToAll").is_empty());
-        torch2air::ge::schema::check_graph(&m.graph[0]).unwrap();
+        torch2air::internal::ge::schema::check_graph(&m.graph[0]).unwrap();
     }
     std::fs::remove_dir_all(path.parent().unwrap()).ok();
 }

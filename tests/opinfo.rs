@@ -6,7 +6,7 @@
 mod common;
 use common::*;
 use std::time::Duration;
-use torch2air::opinfo::{classify, run_case, CaseResult, Outcome};
+use torch2air::internal::opinfo::{classify, run_case, CaseResult, Outcome};
 
 /// (entry, recorded result) per line of expected.tsv.
 fn expected() -> Vec<(String, CaseResult)> {

@@ -176,7 +176,7 @@ fn cases() -> Vec<Case> {
         if f.len() >= 4 && f[2] == "static" && f[3] == "pass" {
             let dir = model("opinfo").join(f[1]);
             let mut k = case(&format!("opinfo/{}/model.pt", f[1]), &[], &[]);
-            k.inputs = torch2air::opinfo::case_inputs(&dir)
+            k.inputs = torch2air::internal::opinfo::case_inputs(&dir)
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect();
@@ -200,12 +200,35 @@ fn cases() -> Vec<Case> {
             &["--world-size", "2", "--rank", "0"],
         ),
     ]);
+    // torchvision's ops, with its op library (tests/torchvision_ops.rs verifies them).
+    let lt = std::env::var("LIBTORCH").expect("run the tests with ./dev test (LIBTORCH)");
+    let tv = std::path::Path::new(&lt)
+        .parent()
+        .unwrap()
+        .join("torchvision/_C.so")
+        .display()
+        .to_string();
+    for (name, n) in [("roi_align", 2), ("deform_conv", 1)] {
+        c.push(Case {
+            model: model(&format!("torchvision/{name}.pt"))
+                .display()
+                .to_string(),
+            inputs: (0..n)
+                .map(|k| {
+                    model(&format!("torchvision/{name}_{k}.npy"))
+                        .display()
+                        .to_string()
+                })
+                .collect(),
+            flags: vec!["--load-library".into(), tv.clone()],
+        });
+    }
     c
 }
 
 #[test]
 fn every_rule_runs_in_a_fixture() {
-    let rules = torch2air::lower::rules();
+    let rules = torch2air::internal::lower::rules();
     let mut lowered = BTreeSet::new();
     for k in cases() {
         let d = tmp();

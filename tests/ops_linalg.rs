@@ -16,7 +16,7 @@ fn ops_linalg() {
     assert_eq!(shapes[28], vec![5, 5]); // diag of 3 values at offset 2
     assert_eq!(shapes[36], vec![6, 4]); // rot90
     assert_eq!(shapes[52], vec![4, 12]); // hstack promoting to f64
-    assert_eq!(r.checks[52].dtype, torch2air::dtype::DType::F64);
+    assert_eq!(r.checks[52].dtype, torch2air::internal::dtype::DType::F64);
     assert_eq!(shapes[66], vec![18, 3]); // cartesian_prod of three
     assert_eq!(shapes[69], vec![4, 9]); // block_diag of 0-D, 1-D, 2-D
     assert_eq!(shapes[70], vec![1, 4, 2, 3]); // pixel_unshuffle
@@ -24,7 +24,7 @@ fn ops_linalg() {
     assert_eq!(shapes[83], vec![4, 1]); // pairwise_distance keepdim
     assert_eq!(shapes[86], vec![28, 28]); // cdist by matrix product
     assert_eq!(shapes[92], vec![4, 6]); // kron of BOOL
-    assert_eq!(r.checks[92].dtype, torch2air::dtype::DType::Bool);
+    assert_eq!(r.checks[92].dtype, torch2air::internal::dtype::DType::Bool);
     let types = types(&read_air(&r.export.air));
     for ty in [
         "MatMulV2",

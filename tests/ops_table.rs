@@ -16,7 +16,8 @@ fn ops_markdown_is_current() {
         assert!(
             line.starts_with("| `aten::")
                 || line.starts_with("| `prim::")
-                || line.starts_with("| `_c10d_functional::"),
+                || line.starts_with("| `_c10d_functional::")
+                || line.starts_with("| `torchvision::"),
             "{line}"
         );
     }
@@ -25,20 +26,20 @@ fn ops_markdown_is_current() {
 #[test]
 fn every_op_type_a_rule_can_emit_has_a_prototype_and_a_kernel() {
     // The op types named in the rules' descriptions.
-    let rules = torch2air::lower::rules();
+    let rules = torch2air::internal::lower::rules();
     let mut named = std::collections::BTreeSet::new();
     for (_, ge) in rules.list() {
         for word in ge.split(|c: char| !c.is_ascii_alphanumeric()) {
             if word.len() > 2
                 && word.chars().next().unwrap().is_ascii_uppercase()
-                && torch2air::ge::schema::op(word).is_some()
+                && torch2air::internal::ge::schema::op(word).is_some()
             {
                 named.insert(word.to_string());
             }
         }
     }
     assert!(named.len() > 20, "{named:?}");
-    let kernels = torch2air::run::kernel_names();
+    let kernels = torch2air::internal::run::kernel_names();
     for op in &named {
         assert!(
             kernels.contains(&op.as_str()),

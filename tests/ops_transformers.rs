@@ -3,9 +3,9 @@
 //! run by the runner and compared with the TorchScript module (models/make_transformers.py).
 mod common;
 use common::*;
-use torch2air::dtype::DType;
-use torch2air::spec;
-use torch2air::verify::verify;
+use torch2air::internal::dtype::DType;
+use torch2air::internal::spec;
+use torch2air::internal::verify::verify;
 
 fn tmodel(name: &str) -> String {
     model(&format!("transformers/{name}"))
@@ -21,7 +21,7 @@ fn tpath(name: &str) -> std::path::PathBuf {
 struct Verified {
     _dir: tempfile::TempDir,
     air: torch2air::proto::ModelDef,
-    checks: Vec<torch2air::verify::OutputCheck>,
+    checks: Vec<torch2air::internal::verify::OutputCheck>,
     outputs: Vec<tch::Tensor>,
 }
 
@@ -48,14 +48,14 @@ fn verify_model(name: &str, specs: &[String], atol: Option<f64>, max_abs: f64) -
         assert!(c.max_abs <= max_abs, "{name}: {c}");
     }
     let air = read_air(&out.join("export.air"));
-    torch2air::ge::schema::check_graph(&air.graph[0]).unwrap();
+    torch2air::internal::ge::schema::check_graph(&air.graph[0]).unwrap();
     // The same .air, run again on the same inputs, for comparisons with the eager outputs.
     let inputs: Vec<tch::Tensor> = spec::make_all(specs, 3)
         .unwrap()
         .into_iter()
         .filter_map(|v| v.as_tensor().map(|t| t.tensor.shallow_clone()))
         .collect();
-    let outputs = torch2air::run::run_air(&out.join("export.air"), &inputs).unwrap();
+    let outputs = torch2air::internal::run::run_air(&out.join("export.air"), &inputs).unwrap();
     Verified {
         _dir: d,
         air,
@@ -78,7 +78,7 @@ fn eager(name: &str, i: usize) -> tch::Tensor {
     } else {
         format!("{name}_out{i}.npy")
     };
-    torch2air::spec::read_npy(&tpath(&file)).unwrap()
+    torch2air::internal::spec::read_npy(&tpath(&file)).unwrap()
 }
 
 fn max_abs_diff(a: &tch::Tensor, b: &tch::Tensor) -> f64 {
@@ -89,7 +89,7 @@ fn max_abs_diff(a: &tch::Tensor, b: &tch::Tensor) -> f64 {
 }
 
 fn no_dtype_warnings(air: &torch2air::proto::ModelDef) {
-    let w = torch2air::ge::schema::dtype_warnings(&air.graph[0]);
+    let w = torch2air::internal::ge::schema::dtype_warnings(&air.graph[0]);
     assert!(w.is_empty(), "{w:#?}");
 }
 

@@ -1,15 +1,15 @@
 //! Issue 5, vision and recurrent side: the models of models/make_vision.py (ViT, ResNet,
 //! MobileNetV2, a MobileNetV3-style net, a scripted nn.TransformerEncoder with a padding mask, a
 //! scripted GRU tagger) and one module per op family, each exported, schema-checked, run by the
-//! runner and compared with (a) the TorchScript module (torch2air::verify) and (b) the eager
+//! runner and compared with (a) the TorchScript module (torch2air::internal::verify) and (b) the eager
 //! outputs make_vision.py saved, at <= 1e-4 max abs error.
 mod common;
 use common::*;
 use std::path::PathBuf;
 use tch::Tensor;
+use torch2air::internal::spec;
+use torch2air::internal::verify::verify;
 use torch2air::proto::{attr_def, ModelDef, OpDef};
-use torch2air::spec;
-use torch2air::verify::verify;
 
 const TOL: f64 = 1e-4;
 
@@ -57,22 +57,22 @@ fn check(name: &str) -> Checked {
         assert!(c.ok && c.max_abs <= TOL, "{name}: {c}");
     }
     let air = read_air(&out.join("export.air"));
-    torch2air::ge::schema::check_graph(&air.graph[0])
+    torch2air::internal::ge::schema::check_graph(&air.graph[0])
         .unwrap_or_else(|e| panic!("{name}: schema: {e:?}"));
     // Every node's dtypes are in its prototype's lists; Conv2DTranspose is emitted for FLOAT as
     // TorchAir does, though its prototype lists only FLOAT16/INT8 for x.
-    for w in torch2air::ge::schema::dtype_warnings(&air.graph[0]) {
+    for w in torch2air::internal::ge::schema::dtype_warnings(&air.graph[0]) {
         assert!(w.contains("(Conv2DTranspose)"), "{name}: {w}");
     }
     // `torch2air check` (which accepts Conv2DTranspose on FLOAT) finds nothing.
-    let problems = torch2air::check::check_model(&air, &out);
+    let problems = torch2air::internal::check::check_model(&air, &out);
     assert!(
         problems.is_empty(),
         "{name}: torch2air check: {problems:#?}"
     );
     // Independently of the TorchScript run: the runner against the eager outputs.
-    let feeds: Vec<Tensor> = torch2air::verify::graph_tensors(&r.export.inputs);
-    let got = torch2air::run::run_air(&r.export.air, &feeds).unwrap();
+    let feeds: Vec<Tensor> = torch2air::internal::verify::graph_tensors(&r.export.inputs);
+    let got = torch2air::internal::run::run_air(&r.export.air, &feeds).unwrap();
     let want: Vec<Tensor> = numbered(name, "out")
         .iter()
         .map(|p| spec::read_npy(p).unwrap())
@@ -211,8 +211,8 @@ fn transformer_encoder_mask_changes_the_result() {
     let ids = spec::read_npy(&vision("transformer_encoder.in0.npy")).unwrap();
     let mask = spec::read_npy(&vision("transformer_encoder.in1.npy")).unwrap();
     let none = mask.zeros_like();
-    let a = torch2air::run::run_air(path, &[ids.shallow_clone(), mask]).unwrap();
-    let b = torch2air::run::run_air(path, &[ids, none]).unwrap();
+    let a = torch2air::internal::run::run_air(path, &[ids.shallow_clone(), mask]).unwrap();
+    let b = torch2air::internal::run::run_air(path, &[ids, none]).unwrap();
     let diff = (&a[0] - &b[0]).abs().max().double_value(&[]);
     assert!(diff > 1e-3, "mask has no effect ({diff})");
 }
@@ -383,7 +383,7 @@ fn ops_activations_and_clamp() {
     // clamp of i64 x2 (a missing bound is the dtype's extreme).
     let clips = ops_of_type(&c.air, "ClipByValueV2");
     assert_eq!(clips.len(), 8);
-    let int64 = torch2air::dtype::DType::I64.ge_proto();
+    let int64 = torch2air::internal::dtype::DType::I64.ge_proto();
     assert_eq!(
         clips
             .iter()
@@ -511,9 +511,9 @@ fn check_half(file: &str, specs: &[&str], allowed: &[&str]) -> Checked {
         assert!(c.ok, "{file}: {c}");
     }
     let air = read_air(&out.join("export.air"));
-    torch2air::ge::schema::check_graph(&air.graph[0])
+    torch2air::internal::ge::schema::check_graph(&air.graph[0])
         .unwrap_or_else(|e| panic!("{file}: schema: {e:?}"));
-    for w in torch2air::ge::schema::dtype_warnings(&air.graph[0]) {
+    for w in torch2air::internal::ge::schema::dtype_warnings(&air.graph[0]) {
         assert!(
             allowed.iter().any(|a| w.contains(&format!("({a})"))),
             "{file}: {w}"

@@ -2,7 +2,7 @@
 mod common;
 use common::*;
 use prost_reflect::DynamicMessage;
-use torch2air::ge::{attr, schema, GraphBuilder, In};
+use torch2air::internal::ge::{attr, schema, GraphBuilder, In};
 use torch2air::proto::{self, GraphDef};
 
 /// Undoes `py_bytes_repr` for the escapes it produces.
@@ -127,7 +127,7 @@ fn pbtxt_layout_matches_the_air() {
 
 #[test]
 fn py_bytes_repr_matches_python() {
-    use torch2air::write::pbtxt::py_bytes_repr;
+    use torch2air::internal::write::pbtxt::py_bytes_repr;
     assert_eq!(py_bytes_repr(b"i: 0\n"), "'i: 0\\n'");
     assert_eq!(py_bytes_repr(b"s: \"x\"\n"), "'s: \"x\"\\n'");
     assert_eq!(py_bytes_repr(b"it's"), "\"it's\"");
@@ -209,13 +209,13 @@ fn schema_check_rejects_broken_nodes() {
     expect(g, "required input 'x2' is missing");
     // List attr without the right val_type; required attr missing.
     let mut b = GraphBuilder::new();
-    let x = b.data("x", 0, torch2air::dtype::DType::F32, &[2, 3]);
+    let x = b.data("x", 0, torch2air::internal::dtype::DType::F32, &[2, 3]);
     let y = b
         .op(
             "SoftmaxV2",
             vec![In::P(x)],
             vec![("axes", attr::name_values(1))],
-            &[Some(torch2air::dtype::DType::F32)],
+            &[Some(torch2air::internal::dtype::DType::F32)],
         )
         .unwrap()[0];
     let _ = b
@@ -223,7 +223,7 @@ fn schema_check_rejects_broken_nodes() {
             "Cast",
             vec![In::P(y)],
             vec![],
-            &[Some(torch2air::dtype::DType::F16)],
+            &[Some(torch2air::internal::dtype::DType::F16)],
         )
         .unwrap();
     b.op(
@@ -257,19 +257,19 @@ fn schema_check_rejects_broken_nodes() {
 fn export_refuses_to_write_an_invalid_graph() {
     let d = tmp();
     let mut b = GraphBuilder::new();
-    let x = b.data("x", 0, torch2air::dtype::DType::F32, &[2]);
+    let x = b.data("x", 0, torch2air::internal::dtype::DType::F32, &[2]);
     let y = b
         .op(
             "Relu",
             vec![In::P(x)],
             vec![("bogus", attr::int(1))],
-            &[Some(torch2air::dtype::DType::F32)],
+            &[Some(torch2air::internal::dtype::DType::F32)],
         )
         .unwrap()[0];
     b.net_output(&[(y, vec![2])]);
     let root = d.path().join("out");
-    let mut stage = torch2air::write::stage::Stage::new(&root).unwrap();
-    let opts = torch2air::write::WriteOptions {
+    let mut stage = torch2air::internal::write::stage::Stage::new(&root).unwrap();
+    let opts = torch2air::internal::write::WriteOptions {
         export_path: root.to_str().unwrap(),
         subdir: "",
         air_name: "export.air",
@@ -277,7 +277,7 @@ fn export_refuses_to_write_an_invalid_graph() {
         pbtxt: Default::default(),
         weight_threshold: u64::MAX,
     };
-    let err = torch2air::write::write_graph(b, "g", &mut stage, &opts)
+    let err = torch2air::internal::write::write_graph(b, "g", &mut stage, &opts)
         .err()
         .expect("rejected")
         .to_string();

@@ -20,7 +20,7 @@ fn readme_flags_and_help_agree() {
     }
     let in_help = flags(&help);
     let in_readme = flags(&readme);
-    let cargo_flags: BTreeSet<String> = ["--bench", "--profile", "--example", "--help"]
+    let cargo_flags: BTreeSet<String> = ["--bench", "--profile", "--example", "--help", "--open"]
         .iter()
         .map(|s| s.to_string())
         .collect();

@@ -35,9 +35,9 @@ fn training_mode_dropout_with_p_1_is_zeros_and_other_p_is_refused() {
     assert_eq!(r.checks.len(), 4);
     // Mul by a zero Const for each of the three p=1 calls; p=0 is the identity.
     assert_eq!(ops_of_type(&r.air, "Mul").len(), 3, "{:?}", types(&r.air));
-    let got = torch2air::run::run_air(
+    let got = torch2air::internal::run::run_air(
         &r.export.air,
-        &torch2air::verify::graph_tensors(&r.export.inputs),
+        &torch2air::internal::verify::graph_tensors(&r.export.inputs),
     )
     .unwrap();
     for t in &got[..3] {
@@ -301,7 +301,7 @@ fn run_reads_only_weight_files_of_the_export() {
             if op.r#type == "FileConstant" {
                 op.attr.insert(
                     "file_path".into(),
-                    torch2air::ge::attr::string(&format!("export_file/{target}")),
+                    torch2air::internal::ge::attr::string(&format!("export_file/{target}")),
                 );
             }
         }
@@ -344,7 +344,7 @@ fn run_reads_only_weight_files_of_the_export() {
             let abs = d.path().join("elsewhere").join(&file);
             op.attr.insert(
                 "file_path".into(),
-                torch2air::ge::attr::string(abs.to_str().unwrap()),
+                torch2air::internal::ge::attr::string(abs.to_str().unwrap()),
             );
         }
     }
@@ -457,7 +457,7 @@ fn python_scalars_are_consts_of_the_tensors_dtype_and_zero_pads_make_no_node() {
         };
         assert_eq!(
             t.desc.as_ref().unwrap().dtype,
-            torch2air::dtype::DType::F32.ge_proto(),
+            torch2air::internal::dtype::DType::F32.ge_proto(),
             "{}",
             c.name
         );

@@ -117,7 +117,7 @@ fn seed_graph_node_by_node() {
     // GE's model attrs.
     assert!(matches!(m.attr["target_type"].value, Some(attr_def::Value::S(ref s)) if s == b"MINI"));
     // Schema check passes on what was written.
-    torch2air::ge::schema::check_graph(g).unwrap();
+    torch2air::internal::ge::schema::check_graph(g).unwrap();
 }
 
 #[test]

@@ -20,7 +20,7 @@ fn npys(dir: &Path, prefix: &str) -> Vec<PathBuf> {
 }
 
 fn load(p: &Path) -> Tensor {
-    torch2air::spec::read_npy(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    torch2air::internal::spec::read_npy(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 /// What a case produced: exit code, stderr, and the outputs of each rank (one rank for a
@@ -297,9 +297,9 @@ fn own_graphs_strict_foreign_graphs_warn() {
     let air = export_seed(d.path());
     let mut m = common::read_air(&air);
     assert!(
-        torch2air::run::is_ours(&m),
+        torch2air::internal::run::is_ours(&m),
         "export writes the {} model attr",
-        torch2air::run::MARKER_ATTR
+        torch2air::internal::run::MARKER_ATTR
     );
     // A lying desc: the first Add's output declared INT32 with its real shape.
     let add = m.graph[0]
@@ -307,7 +307,7 @@ fn own_graphs_strict_foreign_graphs_warn() {
         .iter_mut()
         .find(|o| o.r#type == "Add")
         .unwrap();
-    add.output_desc[0].dtype = torch2air::dtype::DType::I32.ge_proto();
+    add.output_desc[0].dtype = torch2air::internal::dtype::DType::I32.ge_proto();
     write_model(&air, &m);
     let run = |air: &Path| {
         cli(
@@ -325,7 +325,7 @@ fn own_graphs_strict_foreign_graphs_warn() {
     let (code, _, err) = run(&air);
     common::assert_clean_error(code, &err, "is declared i32 but computes as f32");
 
-    m.attr.remove(torch2air::run::MARKER_ATTR);
+    m.attr.remove(torch2air::internal::run::MARKER_ATTR);
     write_model(&air, &m);
     let (code, out, err) = run(&air);
     assert_eq!(code, 0, "a foreign graph's lying desc is a warning: {err}");

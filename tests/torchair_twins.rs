@@ -46,10 +46,10 @@ fn twins_match_eager_and_their_node_counts_are_reported() {
             .iter()
             .map(|p| p.display().to_string())
             .collect();
-        let args = torch2air::spec::make_all(&specs, 0).unwrap();
+        let args = torch2air::internal::spec::make_all(&specs, 0).unwrap();
         let out = d.path().join("out");
         let twin = root.join("twins").join(format!("{name}.pt"));
-        let r = torch2air::api::dynamo_export(
+        let r = torch2air::internal::api::dynamo_export(
             args,
             &twin,
             out.to_str().unwrap(),
@@ -58,12 +58,12 @@ fn twins_match_eager_and_their_node_counts_are_reported() {
             &Default::default(),
         )
         .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let inputs = torch2air::verify::graph_tensors(&r.inputs);
-        let got =
-            torch2air::run::run_air(&r.air, &inputs).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let inputs = torch2air::internal::verify::graph_tensors(&r.inputs);
+        let got = torch2air::internal::run::run_air(&r.air, &inputs)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         // Against TorchScript always; against eager's expected outputs where the twin is the
         // very module TorchAir exported (its weights were random: twins with parameters differ).
-        let ts = torch2air::verify::torchscript_outputs(&twin, &r.inputs).unwrap();
+        let ts = torch2air::internal::verify::torchscript_outputs(&twin, &r.inputs).unwrap();
         let expected: Vec<tch::Tensor> = npys(&case, "expected")
             .iter()
             .map(|p| tch::Tensor::read_npy(p).unwrap())

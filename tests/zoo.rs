@@ -4,8 +4,8 @@
 //! export at sizes it never saw), and its graph passes the schema check.
 mod common;
 use common::*;
-use torch2air::spec;
-use torch2air::verify::verify;
+use torch2air::internal::spec;
+use torch2air::internal::verify::verify;
 
 fn zoo(file: &str) -> String {
     model(&format!("zoo/{file}")).display().to_string()
@@ -24,7 +24,7 @@ fn check(
         .iter()
         .map(|i| zoo(&format!("{name}_{i}.npy")))
         .collect();
-    let mut config = torch2air::api::CompilerConfig::default();
+    let mut config = torch2air::internal::api::CompilerConfig::default();
     if let Some((Some(pin), _)) = dynamic {
         let (input, dims) = pin.split_once('=').unwrap();
         let dims = dims.split(',').map(|d| d.parse().unwrap()).collect();
@@ -63,7 +63,7 @@ fn check(
         );
     }
     let air = read_air(&r.export.air);
-    torch2air::ge::schema::check_graph(&air.graph[0]).unwrap();
+    torch2air::internal::ge::schema::check_graph(&air.graph[0]).unwrap();
     air
 }
 
@@ -261,16 +261,16 @@ fn half_precision_variants() {
             }
             assert_eq!(r.grown.is_some(), dynamic, "{what}");
             let dt = if suffix == "f16" {
-                torch2air::dtype::DType::F16
+                torch2air::internal::dtype::DType::F16
             } else {
-                torch2air::dtype::DType::BF16
+                torch2air::internal::dtype::DType::BF16
             };
             for c in checks {
                 assert!(c.ok, "{what}: {c}");
                 assert_eq!(c.dtype, dt, "{what}: {c}");
             }
             let air = read_air(&r.export.air);
-            torch2air::ge::schema::check_graph(&air.graph[0]).unwrap();
+            torch2air::internal::ge::schema::check_graph(&air.graph[0]).unwrap();
         }
     }
 }

@@ -106,7 +106,7 @@ const ACCEPTED_OUTSIDE_LIST: &[(&str, &str, DType)] = &[
 
 /// Whether input `input` of `op_type` may be `dt` by its prototype's type list `types`. An index
 /// input listed as INT32 takes INT64 and the other way round, as GE's kernels do (TorchAir feeds
-/// TopKV2's k as INT64); [`ACCEPTED_OUTSIDE_LIST`] adds the rest.
+/// TopKV2's k as INT64); `ACCEPTED_OUTSIDE_LIST` adds the rest.
 pub fn dtype_allowed(op_type: &str, input: &str, types: &[String], dt: DType) -> bool {
     let listed = |n: &str| types.iter().any(|t| t == n);
     listed(dt.ge_name())

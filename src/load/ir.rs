@@ -13,7 +13,58 @@ pub struct ValueInfo {
 pub struct Source {
     pub file: String,
     pub line: i64,
+    /// The statement the node came from, whole, on one line (see [`statement`]).
+    #[serde(deserialize_with = "statement_of")]
     pub text: String,
+}
+
+fn statement_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    String::deserialize(d).map(|s| statement(&s))
+}
+
+/// The source snippet of a node: its range's text up to the end of the first statement (a line
+/// break outside brackets, so a call spread over lines stays whole; a compound statement keeps its
+/// header, `if ...:`, not its body), its lines joined by single spaces.
+pub fn statement(range: &str) -> String {
+    let mut depth = 0i32;
+    let mut end = range.len();
+    let mut quote: Option<char> = None;
+    for (i, c) in range.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(' | '[' | '{') => depth += 1,
+            (None, ')' | ']' | '}') => depth -= 1,
+            (None, '\n') if depth <= 0 => {
+                end = i;
+                break;
+            }
+            _ => {}
+        }
+    }
+    range[..end]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod statement_tests {
+    use super::statement;
+
+    #[test]
+    fn a_call_over_lines_stays_whole_and_a_block_keeps_its_header() {
+        assert_eq!(
+            statement("torch.cat([a,\n      b],\n  dim=-1)\nnext = 1"),
+            "torch.cat([a, b], dim=-1)"
+        );
+        assert_eq!(
+            statement("if x.size(0) > 2:\n    y = x + 1\n"),
+            "if x.size(0) > 2:"
+        );
+        assert_eq!(statement("s = \"(\"\nt = 2"), "s = \"(\"");
+    }
 }
 
 impl Source {

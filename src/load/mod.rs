@@ -156,6 +156,13 @@ impl Module {
                     &short_torch_message(&msg).replace("torch2air: damaged archive: ", ""),
                 ));
             }
+            if let Some(op) = unknown_library_op(&msg) {
+                return Err(Error::Model(format!(
+                    "'{shown}' calls {op}, an op of a library that is not loaded; fix: pass \
+                     --load-library with that library's .so (for torchvision ops, its _C.so: \
+                     python -c \"import torchvision, os; print(os.path.join(os.path.dirname(torchvision.__file__), '_C.so'))\")"
+                )));
+            }
             let why = if msg.contains("zip archive") || msg.contains("PytorchStreamReader") {
                 "it is not a TorchScript archive".to_string()
             } else if msg.contains("forward") {
@@ -284,5 +291,167 @@ fn empty_info() -> ModuleInfo {
 impl Drop for Module {
     fn drop(&mut self) {
         unsafe { t2a_module_free(self.raw) }
+    }
+}
+
+/// `ns::name` of an op libtorch does not know (`Unknown builtin op: torchvision::nms.`), when it
+/// belongs to another library than libtorch's own namespaces.
+fn unknown_library_op(msg: &str) -> Option<String> {
+    let rest = msg.split("Unknown builtin op: ").nth(1)?;
+    let op: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':' || *c == '.')
+        .collect();
+    let op = op.trim_end_matches('.').to_string();
+    let ns = op.split("::").next()?;
+    (!matches!(ns, "aten" | "prim" | "quantized" | "") && op.contains("::")).then_some(op)
+}
+
+/// Loads a library of custom ops (`torch.ops.load_library`'s counterpart): its static
+/// initialisers register the ops with libtorch's dispatcher, so TorchScript files that call them
+/// load. The library stays loaded for the life of the process. A library built against the
+/// PyTorch wheel (torchvision's `_C.so`) names libtorch's other libraries (`libtorch.so`, ...)
+/// that the wheel's Python would have loaded: those found beside the libtorch this process runs
+/// on are loaded first.
+pub fn load_library(path: &Path) -> Result<()> {
+    if !path.is_file() {
+        return Err(Error::Input(format!(
+            "--load-library '{}': no such file; fix: pass the path of the op library's .so",
+            path.display()
+        )));
+    }
+    let torch_lib = libtorch_dir();
+    let mut loaded_deps = vec![];
+    loop {
+        match dlopen_global(path) {
+            Ok(()) => return Ok(()),
+            Err(why) => {
+                // "libtorch.so: cannot open shared object file": load it from libtorch's folder.
+                let dep = why.split(':').next().unwrap_or_default().trim().to_string();
+                let candidate = torch_lib.as_ref().map(|d| d.join(&dep));
+                match candidate {
+                    Some(c) if c.is_file() && !loaded_deps.contains(&dep) => {
+                        // libtorch_python.so links against the Python C API without naming
+                        // libpython; its symbols come from the interpreter in Python. Here they
+                        // come from libpython, linked but never initialised (no interpreter runs:
+                        // op registration does not call into Python).
+                        if let Err(e) = dlopen_global(&c) {
+                            if !e.contains("undefined symbol: Py")
+                                || loaded_deps.iter().any(|d| d == "libpython")
+                            {
+                                return Err(load_library_error(path, &e));
+                            }
+                            let py = libpython(torch_lib.as_deref()).ok_or_else(|| {
+                                load_library_error(
+                                    path,
+                                    &format!("{e} (it needs the Python C API, and no libpython of the torch wheel's Python version was found)"),
+                                )
+                            })?;
+                            dlopen_global(&py).map_err(|e| load_library_error(path, &e))?;
+                            loaded_deps.push("libpython".into());
+                            continue;
+                        }
+                        loaded_deps.push(dep);
+                    }
+                    _ => return Err(load_library_error(path, &why)),
+                }
+            }
+        }
+    }
+}
+
+fn load_library_error(path: &Path, why: &str) -> Error {
+    Error::Input(format!(
+        "--load-library '{}' cannot be loaded: {why}; fix: pass an op library built for this \
+         libtorch (torch 2.13; for torchvision, release 0.28)",
+        path.display()
+    ))
+}
+
+/// `dlopen(path, RTLD_NOW | RTLD_GLOBAL)`; the handle is never closed.
+fn dlopen_global(path: &Path) -> std::result::Result<(), String> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| "the path holds a NUL byte".to_string())?;
+    // SAFETY: dlopen with a valid C string; the handle is kept so the ops it registered stay
+    // valid.
+    let handle = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+    if !handle.is_null() {
+        return Ok(());
+    }
+    // SAFETY: dlerror returns a thread-local message or null.
+    Err(unsafe {
+        let e = libc::dlerror();
+        if e.is_null() {
+            "unknown error".to_string()
+        } else {
+            CStr::from_ptr(e).to_string_lossy().into_owned()
+        }
+    })
+}
+
+/// The shared libpython of the Python version the torch wheel was installed for (the
+/// `pythonX.Y` in `.../lib/pythonX.Y/site-packages/torch/lib`): the venv's base interpreter's
+/// (pyvenv.cfg's `home`), else the system's.
+fn libpython(torch_lib: Option<&Path>) -> Option<std::path::PathBuf> {
+    let torch_lib = torch_lib?;
+    let pyver = torch_lib
+        .ancestors()
+        .filter_map(|a| a.file_name()?.to_str())
+        .find(|n| n.starts_with("python3."))?
+        .to_string();
+    let name = format!("lib{pyver}.so");
+    let venv = torch_lib
+        .ancestors()
+        .find(|a| a.join("pyvenv.cfg").is_file());
+    let home = venv
+        .and_then(|v| std::fs::read_to_string(v.join("pyvenv.cfg")).ok())
+        .and_then(|cfg| {
+            cfg.lines()
+                .filter_map(|l| l.split_once('='))
+                .find(|(k, _)| k.trim() == "home")
+                .map(|(_, v)| std::path::PathBuf::from(v.trim()))
+        });
+    let mut dirs: Vec<std::path::PathBuf> = vec![];
+    if let Some(bin) = home {
+        if let Some(prefix) = bin.parent() {
+            dirs.push(prefix.join("lib"));
+        }
+    }
+    dirs.extend(
+        [
+            "/usr/lib/x86_64-linux-gnu",
+            "/usr/lib64",
+            "/usr/lib",
+            "/usr/local/lib",
+        ]
+        .iter()
+        .map(std::path::PathBuf::from),
+    );
+    dirs.into_iter()
+        .flat_map(|d| [d.join(&name), d.join(format!("{name}.1.0"))])
+        .find(|p| p.is_file())
+}
+
+/// The folder of the libtorch_cpu.so this process has loaded.
+fn libtorch_dir() -> Option<std::path::PathBuf> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.ends_with("/libtorch_cpu.so"))
+        .and_then(|p| Path::new(p).parent().map(Path::to_path_buf))
+}
+
+#[cfg(test)]
+mod library_tests {
+    use super::unknown_library_op;
+
+    #[test]
+    fn names_ops_of_other_libraries_only() {
+        assert_eq!(
+            unknown_library_op("RuntimeError: Unknown builtin op: torchvision::roi_align.\nmore"),
+            Some("torchvision::roi_align".into())
+        );
+        assert_eq!(unknown_library_op("Unknown builtin op: aten::foo."), None);
+        assert_eq!(unknown_library_op("something else"), None);
     }
 }

@@ -10,6 +10,7 @@ mod collectives;
 mod compare;
 mod conv;
 mod create;
+mod detection;
 mod elementwise;
 mod index;
 mod layout;
@@ -126,6 +127,7 @@ pub fn rules() -> &'static Rules {
         loss::register(&mut r);
         patches::register(&mut r);
         linalg::register(&mut r);
+        detection::register(&mut r);
         copy_variants(&mut r);
         r
     })

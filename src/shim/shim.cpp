@@ -293,9 +293,10 @@ std::string source_json(const torch::jit::SourceRange& serialized) {
     line = static_cast<int64_t>(std::get<1>(*flc));
   }
   if (r.source()) {
+    // The range's text as it is (the Rust side makes the snippet), bounded: an `if` node's
+    // range spans its whole body.
     text = r.text().str();
-    auto nl = text.find('\n');
-    if (nl != std::string::npos) text = text.substr(0, nl);
+    if (text.size() > 4096) text.resize(4096);
   }
   return "{\"file\":" + js(file) + ",\"line\":" + std::to_string(line) + ",\"text\":" + js(text) + "}";
 }

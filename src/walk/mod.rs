@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 pub struct Guard {
     /// `file:line`
     pub location: String,
-    /// The source text of the decision (first line).
+    /// The source text of the decision (the statement; a block statement's header).
     pub text: String,
     /// What was assumed.
     pub assumed: String,
@@ -146,6 +146,8 @@ pub struct Walker<'m> {
     /// `--report`).
     uses: BTreeMap<String, UnsupportedOp>,
     progress: indicatif::ProgressBar,
+    /// Nodes walked so far, nested ones and every loop step included.
+    walked: u64,
     /// Values whose memory an in-place op wrote through another alias: value id -> that op's site.
     stale: HashMap<u64, String>,
     opts: WalkOptions,
@@ -225,7 +227,9 @@ impl<'m> Walker<'m> {
     }
 
     pub fn with_options(m: &'m Module, opts: WalkOptions) -> Self {
-        let progress = crate::progress::line("{spinner} walking the graph: {pos} nodes {msg}");
+        let progress = crate::progress::line(
+            "{spinner} walking the graph: node {pos} of {len} ({msg} walked with branches and loops)",
+        );
         let mut w = Walker {
             m,
             env: HashMap::new(),
@@ -234,6 +238,7 @@ impl<'m> Walker<'m> {
             guards: vec![],
             uses: BTreeMap::new(),
             progress,
+            walked: 0,
             stale: HashMap::new(),
             opts,
             big_constants: 0,
@@ -312,7 +317,18 @@ impl<'m> Walker<'m> {
             };
             self.env.insert(vi.id, v);
         }
-        let outs = self.block(graph, vec![])?;
+        // Progress counts the graph's top-level nodes (a known total) and, in its message, every
+        // node walked (a loop's body once per step).
+        self.progress.set_length(graph.nodes.len() as u64);
+        for n in &graph.nodes {
+            self.node(n)?;
+            self.progress.inc(1);
+        }
+        let outs = graph
+            .outputs
+            .iter()
+            .map(|id| self.get(*id))
+            .collect::<Result<Vec<_>>>()?;
         self.progress.finish_and_clear();
         let all: Vec<UnsupportedOp> = std::mem::take(&mut self.uses).into_values().collect();
         let unsupported: Vec<UnsupportedOp> =
@@ -415,7 +431,10 @@ impl<'m> Walker<'m> {
     }
 
     fn node(&mut self, n: &Node) -> Result<()> {
-        self.progress.inc(1);
+        self.walked += 1;
+        if self.walked.is_multiple_of(64) {
+            self.progress.set_message(self.walked.to_string());
+        }
         if let Some(write) = n.inputs.iter().find_map(|id| self.stale.get(id)) {
             return Err(Error::Model(format!(
                 "{} reads a tensor that an in-place op wrote through a view of it at {write}, and torch2air can \

@@ -81,8 +81,12 @@ pub fn tensor_def(t: &tch::Tensor, dt: DType) -> std::result::Result<TensorDef, 
 /// Where weights went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WeightMode {
+    /// The graph has no weights.
     None,
+    /// Inline `Const` nodes in the `.air`.
     Const,
+    /// `FileConstant` nodes, each weight in a raw file beside the `.air` named after its
+    /// parameter path.
     FileConstant,
 }
 
@@ -370,10 +374,20 @@ pub fn write_graph(
     let warnings = schema::dtype_warnings(&graph);
     let sub = Path::new(opts.subdir);
     if opts.pbtxt != pbtxt::PbtxtMode::None {
+        stage.phase(None);
         stage.file(&sub.join("dynamo.pbtxt"), |w| {
             pbtxt::write_mode(&graph, opts.pbtxt, w)
         })?;
     }
+    stage.phase(Some(
+        files
+            .iter()
+            .map(|(_, wi)| {
+                weights[*wi].tensor.numel() as u64
+                    * weights[*wi].tensor.kind().elt_size_in_bytes() as u64
+            })
+            .sum(),
+    ));
     for (file, wi) in files.iter() {
         let t = &weights[*wi].tensor;
         let mut res = Ok(());
@@ -399,6 +413,7 @@ pub fn write_graph(
     // The record of the files written beside this .air, for the next export into the folder.
     model.attr.extend(stage.record_for(sub, opts.export_name));
     let graph_bytes = model.encoded_len() as u64;
+    stage.phase(Some(graph_bytes));
     stage.file(Path::new(opts.air_name), |w| encode_to(&model, w))?;
     Ok(Written {
         files: vec![],

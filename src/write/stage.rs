@@ -136,6 +136,26 @@ impl Stage {
         Ok(s)
     }
 
+    /// Starts a part of the writing: its progress line counts the bytes of the files written
+    /// next, out of `total` when the total is known (weight files, the .air).
+    pub fn phase(&mut self, total: Option<u64>) {
+        self.progress.set_position(0);
+        match total {
+            Some(t) => {
+                self.progress.set_length(t);
+                self.progress.set_style(crate::progress::style(
+                    "{spinner} writing {msg}  {bytes} of {total_bytes} ({bytes_per_sec}, {eta} left)",
+                ));
+            }
+            None => {
+                self.progress.unset_length();
+                self.progress.set_style(crate::progress::style(
+                    "{spinner} writing {msg}  {bytes} written ({bytes_per_sec})",
+                ));
+            }
+        }
+    }
+
     fn ensure_dir(&mut self, dir: &Path) -> Result<()> {
         let mut missing = vec![];
         let mut d = dir.to_path_buf();

@@ -68,7 +68,7 @@ pub fn files_in(dir: &Path) -> Vec<String> {
 }
 
 pub fn read_air(p: &Path) -> ModelDef {
-    torch2air::write::read_air(p).expect("reads .air")
+    torch2air::internal::write::read_air(p).expect("reads .air")
 }
 
 pub fn op<'a>(m: &'a ModelDef, name: &str) -> &'a OpDef {
@@ -125,8 +125,8 @@ pub fn tmp() -> tempfile::TempDir {
 /// temp folder alive.
 pub struct Verified {
     _dir: tempfile::TempDir,
-    pub export: torch2air::ExportReport,
-    pub checks: Vec<torch2air::verify::OutputCheck>,
+    pub export: torch2air::internal::api::ExportReport,
+    pub checks: Vec<torch2air::internal::verify::OutputCheck>,
     /// The written graph (it passed the schema check).
     pub air: ModelDef,
 }
@@ -137,9 +137,9 @@ pub struct Verified {
 pub fn verify_fixture_at(name: &str, specs: &[&str], dynamic: bool, max_abs: f64) -> Verified {
     let d = tmp();
     let specs: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
-    let args = torch2air::spec::make_all(&specs, 7).unwrap();
+    let args = torch2air::internal::spec::make_all(&specs, 7).unwrap();
     let out = d.path().join("out");
-    let r = torch2air::verify::verify(
+    let r = torch2air::internal::verify::verify(
         args,
         &model(name),
         out.to_str().unwrap(),
@@ -156,9 +156,9 @@ pub fn verify_fixture_at(name: &str, specs: &[&str], dynamic: bool, max_abs: f64
     }
     assert!(!r.checks.is_empty());
     let air = read_air(&out.join("export.air"));
-    torch2air::ge::schema::check_graph(&air.graph[0]).unwrap();
+    torch2air::internal::ge::schema::check_graph(&air.graph[0]).unwrap();
     // `torch2air check` finds nothing in our own exports either.
-    let problems = torch2air::check::check_model(&air, &out);
+    let problems = torch2air::internal::check::check_model(&air, &out);
     assert!(
         problems.is_empty(),
         "{name}: torch2air check: {problems:#?}"

@@ -3,6 +3,7 @@ mod activation;
 mod collectives;
 mod compare;
 mod conv;
+mod detection;
 mod elementwise;
 mod index;
 mod layout;
@@ -182,6 +183,7 @@ fn registry() -> &'static BTreeMap<&'static str, Kernel> {
             ("activation", activation::register),
             ("loss", loss::register),
             ("patches", patches::register),
+            ("detection", detection::register),
         ];
         let mut m = BTreeMap::new();
         for (family, register) in families {
