@@ -128,6 +128,23 @@ class BatchLosses(nn.Module):
         )
 
 
+# --- Strides and roundings that map n and n+1 to the same size (the probe's collisions): a
+# stride-2 conv and a 2x2 max pool on an odd image size (9 and 10 both give 5, then 2), a step-2
+# slice of an odd length (7 and 8 both give 4) and a slice to half an even length (8 and 9 both
+# give 4). Traced, as users export vision models.
+class Strided(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x, s, t):
+        y = self.pool(self.conv(x))
+        every_other = s[:, ::2]
+        half = t[:, : t.size(1) // 2]
+        return y.flatten(1), every_other * 2.0, half.sum(1), half
+
+
 def main():
     torch.manual_seed(0)
     save(torch.jit.script(Attention().eval()), "attention.pt")
@@ -139,6 +156,12 @@ def main():
     save(torch.jit.script(BatchLosses()), "batch_losses.pt")
     traced = torch.jit.trace(TracedChain(), (torch.randn(2, 5, 8),))
     save(traced, "traced_chain.pt")
+    torch.manual_seed(0)
+    strided = torch.jit.trace(
+        Strided().eval(),
+        (torch.randn(2, 3, 9, 9), torch.randn(2, 7, 4), torch.randn(2, 8, 4)),
+    )
+    save(strided, "strided.pt")
 
 
 if __name__ == "__main__":

@@ -337,18 +337,20 @@ pub fn dynamo_export(
     let threshold = weight_threshold(config)?;
     let (m, inputs, used_traced_inputs) = load_with_inputs(model.as_ref(), args)?;
     let names: Vec<String> = m.info.args[1..].iter().map(|a| a.name.clone()).collect();
-    let (mut dynamic_input_dims, mut notes) = (vec![], vec![]);
+    let (mut dynamic_input_dims, mut notes, mut far) = (vec![], vec![], dynamic::FAR);
     if dynamic {
         let requested = dynamic::requested_dims(&names, &inputs, &xc.dynamic_dims)?;
-        (dynamic_input_dims, notes) = dynamic::settle(&names, &inputs, requested, |set| {
-            dynamic::forward_runs(model.as_ref(), &inputs, set)
+        let settled = dynamic::settle(&names, &inputs, requested, |set, by| {
+            dynamic::forward_runs(model.as_ref(), &inputs, set, by)
         })?;
+        (dynamic_input_dims, notes, far) = (settled.dims, settled.notes, settled.far);
     }
     if let Some(p) = &xc.report {
         write::report::check_path(p)?;
     }
     let walk = |dims: &[(usize, usize)]| {
         let probes = (!dims.is_empty()).then(|| dynamic::probe_values(&inputs, dims));
+        let fars = (!dims.is_empty()).then(|| dynamic::far_values(&inputs, dims, far));
         let graph_inputs = names
             .iter()
             .zip(&inputs)
@@ -357,6 +359,7 @@ pub fn dynamo_export(
                 name: name.clone(),
                 value: v.clone(),
                 probe: probes.as_ref().map(|p| p[i].clone()),
+                far: fars.as_ref().map(|p| p[i].clone()),
             })
             .collect();
         let opts = WalkOptions {

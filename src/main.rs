@@ -608,10 +608,10 @@ fn verify_cmd(
         print_bisect(b);
     }
     print_run_warnings();
-    if let Some(g) = &r.grown {
+    for g in &r.grown {
         println!(
             "at larger sizes, dynamic dims grown by {} (sizes the export never saw): {}",
-            verify::GROWN_BY,
+            g.by,
             g.inputs.join(", ")
         );
         for c in &g.checks {

@@ -696,8 +696,11 @@ fn verify_of_a_dynamic_export_also_checks_larger_sizes() {
         None,
     )
     .unwrap();
-    let g = r.grown.as_ref().expect("a grown check");
+    assert_eq!(r.grown.len(), 2, "a check at each growth");
+    let g = &r.grown[0];
     assert_eq!(g.inputs, vec!["f32[4, 7, 16]"]);
+    assert_eq!(r.grown[1].inputs, vec!["f32[9, 12, 16]"]);
+    assert!(r.grown[1].binding && r.grown[1].checks.iter().all(|c| c.ok));
     assert!(g.binding && g.note.is_none());
     assert_eq!(g.checks.len(), 2);
     assert_eq!(g.checks[0].shape, vec![4, 7, 16]);
@@ -718,7 +721,7 @@ fn verify_of_a_dynamic_export_also_checks_larger_sizes() {
     )
     .unwrap();
     assert_eq!(r.export.dynamic_dims, vec!["x[0]"]);
-    let g = r.grown.as_ref().unwrap();
+    let g = &r.grown[0];
     assert_eq!(g.inputs, vec!["f32[4, 5]"]);
     assert!(g.binding && g.note.is_none());
     assert!(r.passed());
@@ -784,5 +787,48 @@ fn cli_exports_once_and_runs_at_other_sizes() {
                 .double_value(&[]);
             assert!(diff <= 1e-5, "{s} output {i}: max abs {diff}");
         }
+    }
+}
+
+/// Strides and roundings map the sample's size and the probe's (one larger) to the same size: a
+/// stride-2 conv and 2x2 pool on 9x9 (9 and 10 both give 5, then 2), `s[:, ::2]` of length 7 (7
+/// and 8 both give 4), `t[:, :t.size(1) // 2]` of length 8 (8 and 9 both give 4). Those dims
+/// vary all the same: the far probe finds them, so the outputs are -1 there and the graph is
+/// right at other sizes (odd, even, and more than a stride away).
+#[test]
+fn dims_a_stride_maps_to_the_probe_size_stay_dynamic() {
+    let specs = ["f32[2,3,9,9]", "f32[2,7,4]", "f32[2,8,4]"];
+    let (_d, r, m) = export("strided.pt", &specs, true, &CompilerConfig::default());
+    assert_eq!(
+        r.dynamic_dims,
+        vec!["x[0]", "x[2]", "x[3]", "s[0]", "s[1]", "s[2]", "t[0]", "t[1]", "t[2]"]
+    );
+    let net = ops_of_type(&m, "NetOutput")[0];
+    let outs: Vec<Vec<i64>> = net
+        .input_desc
+        .iter()
+        .map(|d| d.shape.as_ref().unwrap().dim.clone())
+        .collect();
+    // flatten(1) of [b, 4, h', w'] with h', w' dynamic; ::2 and //2 of a dynamic length.
+    assert_eq!(
+        outs,
+        vec![
+            vec![-1, -1],
+            vec![-1, -1, -1],
+            vec![-1, -1],
+            vec![-1, -1, -1]
+        ]
+    );
+    let model = dyn_model("strided.pt");
+    for (k, sizes) in [
+        ["f32[2,3,10,10]", "f32[2,8,4]", "f32[2,9,4]"],
+        ["f32[3,3,11,12]", "f32[3,9,5]", "f32[1,10,2]"],
+        ["f32[1,3,16,7]", "f32[2,4,4]", "f32[2,3,4]"],
+        ["f32[2,3,41,33]", "f32[2,39,4]", "f32[2,40,4]"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        check_model_at(&model, &r.air, sizes, 20 + k as u64, 1e-5);
     }
 }

@@ -555,7 +555,7 @@ fn broadcast_tensors(c: &mut Ctx) -> RuleResult {
 /// size at the sample and at the probe).
 fn common_shape(c: &mut Ctx, inputs: &[TensorValue], o: &TensorValue) -> Result<Port, String> {
     let (osize, odyn) = (o.tensor.size(), o.dynamic_dims());
-    let oprobe = o.probe.as_ref().map(|p| p.size()).unwrap_or_default();
+
     let mut dims = vec![];
     for j in 0..osize.len() {
         if !odyn[j] {
@@ -565,9 +565,7 @@ fn common_shape(c: &mut Ctx, inputs: &[TensorValue], o: &TensorValue) -> Result<
         let from = inputs.iter().find_map(|t| {
             let off = osize.len().checked_sub(t.tensor.dim())?;
             let i = j.checked_sub(off)?;
-            let probe = t.probe.as_ref()?.size();
-            (t.tensor.size()[i] == osize[j] && probe.get(i) == oprobe.get(j))
-                .then(|| (t.clone(), i))
+            (t.dynamic_dims()[i] && t.dim_triple(i) == o.dim_triple(j)).then(|| (t.clone(), i))
         });
         let (t, i) = from.ok_or(
             "broadcast_tensors: a dynamic dim of the common shape comes from no input; fix: pin it (--dynamic-dims)",
