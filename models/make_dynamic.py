@@ -145,6 +145,21 @@ class Strided(nn.Module):
         return y.flatten(1), every_other * 2.0, half.sum(1), half
 
 
+# --- A view whose dims each grow alone but not together: [50, 5] -> view(5, -1) (51x5 and 50x6
+# divide by 5, 51x6 does not).
+class ViewFive(nn.Module):
+    def forward(self, x):
+        return x.view(5, -1) * 2.0
+
+
+# --- Broadcasting against size-1 dims: [3] with [1, 2, 1] and [5, 1, 1] (OpInfo's
+# broadcast_tensors sample); the size-1 dims are static by default.
+class BroadcastMany(nn.Module):
+    def forward(self, a, b, c):
+        x, y, z = torch.broadcast_tensors(a, b, c)
+        return x + y * z
+
+
 def main():
     torch.manual_seed(0)
     save(torch.jit.script(Attention().eval()), "attention.pt")
@@ -162,6 +177,8 @@ def main():
         (torch.randn(2, 3, 9, 9), torch.randn(2, 7, 4), torch.randn(2, 8, 4)),
     )
     save(strided, "strided.pt")
+    save(torch.jit.script(ViewFive()), "view_five.pt")
+    save(torch.jit.script(BroadcastMany()), "broadcast_many.pt")
 
 
 if __name__ == "__main__":

@@ -339,11 +339,12 @@ pub fn dynamo_export(
     let names: Vec<String> = m.info.args[1..].iter().map(|a| a.name.clone()).collect();
     let (mut dynamic_input_dims, mut notes, mut far) = (vec![], vec![], dynamic::FAR);
     if dynamic {
-        let requested = dynamic::requested_dims(&names, &inputs, &xc.dynamic_dims)?;
+        let (requested, pinned) = dynamic::requested_dims(&names, &inputs, &xc.dynamic_dims)?;
         let settled = dynamic::settle(&names, &inputs, requested, |set, by| {
             dynamic::forward_runs(model.as_ref(), &inputs, set, by)
         })?;
-        (dynamic_input_dims, notes, far) = (settled.dims, settled.notes, settled.far);
+        (dynamic_input_dims, far) = (settled.dims, settled.far);
+        notes = [pinned, settled.notes].concat();
     }
     if let Some(p) = &xc.report {
         write::report::check_path(p)?;

@@ -648,7 +648,9 @@ fn constant_slices_of_a_dynamic_dim_are_guards() {
 fn a_rank_that_changes_with_a_dynamic_dim_is_refused() {
     let d = tmp();
     let m = dyn_model("squeeze_batch.pt");
-    let (code, _, err) = cli(
+    // By default a dim of size 1 in the sample is static (as torch.export specialises it), with
+    // a note: the squeeze exports.
+    let (code, out, err) = cli(
         d.path(),
         &[
             "export",
@@ -656,6 +658,29 @@ fn a_rank_that_changes_with_a_dynamic_dim_is_refused() {
             "--input",
             "f32[1,4]",
             "--dynamic",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("dynamic dims: x[1]\n"), "{out}");
+    assert!(
+        out.contains("note: 'x' dim 0 has size 1 in the sample; exported as static 1")
+            && out.contains("--dynamic-dims (x=0)"),
+        "{out}"
+    );
+    let air = d.path().join("export_file/export.air");
+    assert_eq!(data_shape(&read_air(&air), "x"), vec![1, -1]);
+    check_at("squeeze_batch.pt", &air, "f32[1,9]", 3);
+    // Named in --dynamic-dims, the dim is dynamic, and the squeeze is refused.
+    let d = tmp();
+    let (code, _, err) = cli(
+        d.path(),
+        &[
+            "export",
+            m.to_str().unwrap(),
+            "--input",
+            "f32[1,4]",
+            "--dynamic-dims",
+            "x=0",
         ],
     );
     assert_clean_error(
@@ -678,6 +703,70 @@ fn a_rank_that_changes_with_a_dynamic_dim_is_refused() {
         ],
     );
     assert_eq!(code, 0, "{err}");
+}
+
+/// Dims that each grow on their own but not together (`x.view(5, -1)` of a [50, 5]: 51x5 and
+/// 50x6 divide by 5, 51x6 does not): the larger group is kept, the other pinned with a note;
+/// broadcasting against size-1 dims (static by default) exports dynamic.
+#[test]
+fn dims_that_cannot_grow_together_are_pinned_one_group_at_a_time() {
+    let d = tmp();
+    let (code, out, err) = cli(
+        d.path(),
+        &[
+            "export",
+            dyn_model("view_five.pt").to_str().unwrap(),
+            "--input",
+            "f32[50,5]",
+            "--dynamic",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("dynamic dims: x[0]\n"), "{out}");
+    assert!(
+        out.contains(
+            "note: 'x' dim 1 is fixed at 5: it can grow on its own, but not together with 'x' dim 0"
+        ),
+        "{out}"
+    );
+    let air = d.path().join("export_file/export.air");
+    assert_eq!(data_shape(&read_air(&air), "x"), vec![-1, 5]);
+    for (k, s) in ["f32[50,5]", "f32[45,5]", "f32[7,5]"].iter().enumerate() {
+        check_at("view_five.pt", &air, s, k as u64);
+    }
+
+    let specs = ["f32[3]", "f32[1,2,1]", "f32[5,1,1]"];
+    let (_d, r, m) = export(
+        "broadcast_many.pt",
+        &specs,
+        true,
+        &CompilerConfig::default(),
+    );
+    assert_eq!(r.dynamic_dims, vec!["a[0]", "b[1]", "c[0]"]);
+    assert_eq!(r.notes.len(), 4, "{:?}", r.notes);
+    assert!(
+        r.notes
+            .iter()
+            .all(|n| n.contains("has size 1 in the sample")),
+        "{:?}",
+        r.notes
+    );
+    assert_eq!(data_shape(&m, "b"), vec![1, -1, 1]);
+    for (k, sizes) in [
+        ["f32[4]", "f32[1,7,1]", "f32[2,1,1]"],
+        ["f32[9]", "f32[1,1,1]", "f32[1,1,1]"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        check_model_at(
+            &dyn_model("broadcast_many.pt"),
+            &r.air,
+            sizes,
+            k as u64,
+            1e-5,
+        );
+    }
 }
 
 #[test]

@@ -193,13 +193,14 @@ pub fn export_ranks(
         // oracle is the walk of every rank itself.
         let (m0, inputs0, _) = load_with_inputs(Path::new(&for_rank(model, 0)), inputs(0)?)?;
         let names: Vec<String> = m0.info.args[1..].iter().map(|a| a.name.clone()).collect();
-        let requested = dynamic::requested_dims(&names, &inputs0, &config.export.dynamic_dims)?;
+        let (requested, pinned) =
+            dynamic::requested_dims(&names, &inputs0, &config.export.dynamic_dims)?;
         let settled = dynamic::settle(&names, &inputs0, requested, |set, by| {
             Ok(walk(Some(set), by, true)
                 .map(|_| ())
                 .map_err(|e| e.to_string()))
         })?;
-        let (dims, n, far) = (settled.dims, settled.notes, settled.far);
+        let (dims, n, far) = (settled.dims, [pinned, settled.notes].concat(), settled.far);
         dims_report = dims
             .iter()
             .map(|(i, d)| format!("{}[{d}]", names[*i]))

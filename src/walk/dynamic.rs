@@ -27,12 +27,15 @@ use std::rc::Rc;
 pub type InputDim = (usize, usize);
 
 /// The input dims asked to be dynamic: every dim of every tensor input, except where
-/// `only` (forward argument name → dims) says otherwise.
+/// `only` (forward argument name → dims) says otherwise, and a note for each dim left static
+/// because its sample size is 0 or 1 (as torch.export specialises them: a size-1 dim broadcasts
+/// and squeezes unlike any other size). A dim named in `only` stays requested whatever its size.
 pub fn requested_dims(
     names: &[String],
     inputs: &[Value],
     only: &BTreeMap<String, Vec<i64>>,
-) -> Result<Vec<InputDim>> {
+) -> Result<(Vec<InputDim>, Vec<String>)> {
+    let mut notes = vec![];
     for name in only.keys() {
         if !names.iter().any(|n| n == name) {
             return Err(Error::Input(format!(
@@ -54,7 +57,21 @@ pub fn requested_dims(
         };
         let rank = t.tensor.dim() as i64;
         match only.get(name) {
-            None => out.extend((0..rank as usize).map(|d| (i, d))),
+            None => {
+                for d in 0..rank as usize {
+                    let size = t.tensor.size()[d];
+                    if size <= 1 {
+                        notes.push(format!(
+                            "'{name}' dim {d} has size {size} in the sample; exported as static {size} \
+                             (a size-0/1 dim broadcasts and squeezes unlike other sizes, so it is \
+                             specialised, as torch.export does); fix: name it in --dynamic-dims \
+                             ({name}={d}) or give a sample where it is larger"
+                        ));
+                    } else {
+                        out.push((i, d));
+                    }
+                }
+            }
             Some(dims) => {
                 for &d in dims {
                     let n = if d < 0 { d + rank } else { d };
@@ -70,7 +87,7 @@ pub fn requested_dims(
             }
         }
     }
-    Ok(out)
+    Ok((out, notes))
 }
 
 /// `t` grown by one along each of `dims`, repeating its last slice.
@@ -271,18 +288,39 @@ where
                 break;
             }
         }
-        keep.extend(group);
-    }
-    keep.sort();
-    dims = keep;
-    if !dims.is_empty() {
-        if let Err(e) = runs(&dims)? {
-            return Err(Error::Input(format!(
-                "with all of its dynamic dims grown together, forward fails: {}; \
-                 fix: choose the dynamic dims with --dynamic-dims",
-                first_line(&e)
-            )));
+        if !group.is_empty() {
+            keep.push((s, group));
         }
+    }
+    dims = keep.iter().flat_map(|(_, g)| g.clone()).collect();
+    dims.sort();
+    if !dims.is_empty() && runs(&dims)?.is_err() {
+        // Each group runs grown on its own but not all together (`x.view(5, -1)` of a [50, 5]:
+        // 51x5 and 50x6 divide by 5, 51x6 does not): keep the groups that run together, the
+        // groups of more dims first, then of larger sample sizes, and pin the others.
+        keep.sort_by_key(|(s, g)| std::cmp::Reverse((g.len(), *s)));
+        let mut kept: Vec<InputDim> = vec![];
+        for (s, group) in keep {
+            let trial: Vec<InputDim> = kept.iter().chain(&group).copied().collect();
+            match runs(&trial)? {
+                Ok(()) => kept = trial,
+                Err(e) => {
+                    let with: Vec<String> = kept.iter().map(|&x| label(x)).collect();
+                    for x in group {
+                        notes.push(format!(
+                            "{} is fixed at {s}: it can grow on its own, but not together with {} \
+                             (forward fails: {}); exported as static; fix: choose the dynamic \
+                             dims with --dynamic-dims",
+                            label(x),
+                            with.join(", "),
+                            first_line(&e)
+                        ));
+                    }
+                }
+            }
+        }
+        kept.sort();
+        dims = kept;
     }
     Ok((dims, notes, runs_by))
 }
