@@ -335,14 +335,23 @@ pub fn dynamo_export(
         )));
     }
     let threshold = weight_threshold(config)?;
-    let (m, inputs, used_traced_inputs) = load_with_inputs(model.as_ref(), args)?;
+    let (mut m, inputs, used_traced_inputs) = load_with_inputs(model.as_ref(), args)?;
     let names: Vec<String> = m.info.args[1..].iter().map(|a| a.name.clone()).collect();
     let (mut dynamic_input_dims, mut notes, mut far) = (vec![], vec![], dynamic::FAR);
     if dynamic {
         let (requested, pinned) = dynamic::requested_dims(&names, &inputs, &xc.dynamic_dims)?;
+        // Forward runs on the loaded module itself (no second copy of the weights); one that
+        // changed the module's state (wrote a buffer) makes the walk load it again.
+        let mut mutated = false;
         let settled = dynamic::settle(&names, &inputs, requested, |set, by| {
-            dynamic::forward_runs(model.as_ref(), &inputs, set, by)
+            let (run, changed) = dynamic::module_runs(&m, &inputs, set, by)?;
+            mutated |= changed;
+            Ok(run)
         })?;
+        if mutated {
+            drop(m);
+            m = Module::load(model.as_ref())?;
+        }
         (dynamic_input_dims, far) = (settled.dims, settled.far);
         notes = [pinned, settled.notes].concat();
     }

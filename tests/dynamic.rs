@@ -921,3 +921,37 @@ fn dims_a_stride_maps_to_the_probe_size_stay_dynamic() {
         check_model_at(&model, &r.air, sizes, 20 + k as u64, 1e-5);
     }
 }
+
+/// `settle`'s probe forwards run on the module the walk loaded (its own weights, no second
+/// copy); a forward that changes the module's state (a buffer written in place) says so, so
+/// the export loads the module again before walking it.
+#[test]
+fn probe_forward_runs_on_the_loaded_module_and_reports_state_writes() {
+    use torch2air::load::Module;
+    let m = Module::load(&dyn_model("attention.pt")).unwrap();
+    let (run, mutated) = m.forward_runs(&inputs(&["f32[2,5,16]".into()], 0)).unwrap();
+    assert!(run.is_ok() && !mutated, "{run:?}");
+    let (run, mutated) = m.forward_runs(&inputs(&["f32[2,5,17]".into()], 0)).unwrap();
+    let e = run.unwrap_err();
+    assert!(
+        e.starts_with("TorchScript forward failed: ") && e.contains("17"),
+        "{e}"
+    );
+    assert!(!mutated);
+
+    let m = Module::load(&model("buffer_write.pt")).unwrap();
+    let x = inputs(&["f32[2,3]".into()], 0);
+    let (run, mutated) = m.forward_runs(&x).unwrap();
+    assert!(run.is_ok() && mutated);
+    // The write really happened on this module: a fresh load differs from it.
+    let Value::Tensor(count) = m.attr("count").unwrap() else {
+        panic!("count is not a tensor")
+    };
+    assert_eq!(
+        count
+            .tensor
+            .sum(torch2air::tch::Kind::Float)
+            .double_value(&[]),
+        3.0
+    );
+}

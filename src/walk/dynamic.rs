@@ -20,7 +20,6 @@ use crate::error::{Error, Result};
 use crate::load::Node;
 use crate::value::{BinOp, Origin, Sym, SymInt, TensorValue, Value};
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::rc::Rc;
 
 /// An input dim: (index among forward's arguments after self, dim).
@@ -140,19 +139,16 @@ pub fn grown_by(inputs: &[Value], dims: &[InputDim], k: usize) -> Vec<Value> {
         .collect()
 }
 
-/// The usual oracle of `settle`: forward, run by libtorch, on the inputs with `set` grown by
-/// `by`.
-pub fn forward_runs(
-    model: &Path,
+/// The usual oracle of `settle`: forward of the loaded module `m` (its own weights) on the
+/// inputs with `set` grown by `by`; and whether that run changed the module's state.
+pub fn module_runs(
+    m: &crate::load::Module,
     inputs: &[Value],
     set: &[InputDim],
     by: usize,
-) -> Result<std::result::Result<(), String>> {
-    match crate::verify::torchscript_outputs(model, &grown_by(inputs, set, by)) {
-        Ok(_) => Ok(Ok(())),
-        Err(Error::Run(msg)) => Ok(Err(msg)),
-        Err(e) => Err(e),
-    }
+) -> Result<(std::result::Result<(), String>, bool)> {
+    m.forward_runs(&grown_by(inputs, set, by))
+        .map_err(|e| Error::Run(format!("cannot run forward on the probe inputs: {e}")))
 }
 
 /// What `settle` found.
