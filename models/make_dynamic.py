@@ -160,6 +160,17 @@ class BroadcastMany(nn.Module):
         return x + y * z
 
 
+# --- Rules that need a size as a constant: an adaptive pool to x.size(2), a kthvalue along a
+# dim, an instance norm over its channels. Those dims are pinned (with a note); the batch stays
+# dynamic.
+class Pinned(nn.Module):
+    def forward(self, x):
+        y = F.adaptive_avg_pool2d(x, [x.size(2), 4])
+        k = torch.kthvalue(x, 3, dim=3).values
+        n = F.instance_norm(x)
+        return y, k, n
+
+
 def main():
     torch.manual_seed(0)
     save(torch.jit.script(Attention().eval()), "attention.pt")
@@ -179,6 +190,7 @@ def main():
     save(strided, "strided.pt")
     save(torch.jit.script(ViewFive()), "view_five.pt")
     save(torch.jit.script(BroadcastMany()), "broadcast_many.pt")
+    save(torch.jit.script(Pinned()), "pinned.pt")
 
 
 if __name__ == "__main__":

@@ -955,3 +955,48 @@ fn probe_forward_runs_on_the_loaded_module_and_reports_state_writes() {
         3.0
     );
 }
+
+/// Rules that need a size as a constant pin the dim it comes from, with a note naming the rule,
+/// instead of refusing the export: an adaptive pool to `x.size(2)`, a kthvalue along dim 3, an
+/// instance norm's channels. The batch stays dynamic and the graph is right at other batches.
+#[test]
+fn rules_that_need_a_constant_size_pin_its_dim_with_a_note() {
+    let (_d, r, m) = export(
+        "pinned.pt",
+        &["f32[2,3,8,8]"],
+        true,
+        &CompilerConfig::default(),
+    );
+    assert_eq!(r.dynamic_dims, vec!["x[0]"]);
+    let expect = [
+        "'x' dim 1 is pinned at 3: ",
+        "aten::instance_norm takes the channel dim (1) as the constant 3",
+        "'x' dim 2 is pinned at 8: ",
+        "aten::adaptive_avg_pool2d takes its output size as the constant [8, 4]",
+        "'x' dim 3 is pinned at 8: ",
+        "aten::kthvalue along dim 3 takes its size as the constant 8",
+    ];
+    for e in expect {
+        assert!(r.notes.iter().any(|n| n.contains(e)), "{e}: {:?}", r.notes);
+    }
+    assert_eq!(data_shape(&m, "x"), vec![-1, 3, 8, 8]);
+    for (k, s) in ["f32[1,3,8,8]", "f32[3,3,8,8]", "f32[5,3,8,8]"]
+        .iter()
+        .enumerate()
+    {
+        check_at("pinned.pt", &r.air, s, k as u64);
+    }
+    // --strict-dynamic makes the same an error naming the rule.
+    let d = tmp();
+    let (code, _, err) = cli(
+        d.path(),
+        &[
+            "export",
+            dyn_model("pinned.pt").to_str().unwrap(),
+            "--input",
+            "f32[2,3,8,8]",
+            "--strict-dynamic",
+        ],
+    );
+    assert_clean_error(code, &err, "depends on a dynamic dim");
+}

@@ -725,9 +725,11 @@ impl<'m> Walker<'m> {
                         inputs: &inputs,
                         outputs: &outs,
                         assumptions: vec![],
+                        baked: Default::default(),
                     };
                     let ports = rule(&mut ctx);
-                    let assumptions = std::mem::take(&mut ctx.assumptions);
+                    let mut assumptions = std::mem::take(&mut ctx.assumptions);
+                    assumptions.extend(ctx.baked.take());
                     self.b.scope_attrs.remove("nn_module_stack");
                     match ports {
                         Ok(p) => {
