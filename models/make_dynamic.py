@@ -171,6 +171,12 @@ class Pinned(nn.Module):
         return y, k, n
 
 
+# --- A non-integer scale factor is exact at some sizes only: the spatial dims are pinned.
+class ScaleHalf(nn.Module):
+    def forward(self, x):
+        return F.interpolate(x, scale_factor=1.5, mode="nearest")
+
+
 def main():
     torch.manual_seed(0)
     save(torch.jit.script(Attention().eval()), "attention.pt")
@@ -191,6 +197,7 @@ def main():
     save(torch.jit.script(ViewFive()), "view_five.pt")
     save(torch.jit.script(BroadcastMany()), "broadcast_many.pt")
     save(torch.jit.script(Pinned()), "pinned.pt")
+    save(torch.jit.script(ScaleHalf()), "scale_half.pt")
 
 
 if __name__ == "__main__":

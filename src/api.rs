@@ -533,11 +533,43 @@ pub(crate) fn pin_guarded_dims(
             }
         }
     }
-    // Guards that no single dim explains: pin every dim left.
+    // Guards that no single dim explains (a size computed from dims 2 and 3 together): take
+    // the dims out one after another until no guard is left, then put back each one whose
+    // return brings none; pin the rest.
+    drop(current);
+    let (mut kept, mut out) = (dims.clone(), vec![]);
+    let mut found = None;
+    for &dim in dims.iter() {
+        kept.retain(|x| *x != dim);
+        out.push(dim);
+        if let Ok(w) = walk(&kept) {
+            if guards_of(&w).is_empty() {
+                found = Some(w);
+                break;
+            }
+        }
+    }
+    if let Some(mut w) = found {
+        for dim in out.clone() {
+            let mut trial = kept.clone();
+            trial.push(dim);
+            trial.sort();
+            if let Ok(w2) = walk(&trial) {
+                if guards_of(&w2).is_empty() {
+                    (kept, w) = (trial, w2);
+                    out.retain(|x| *x != dim);
+                }
+            }
+        }
+        for &o in &out {
+            note(o, &guards[0]);
+        }
+        *dims = kept;
+        return Ok(w);
+    }
     for &dim in dims.iter() {
         note(dim, &guards[0]);
     }
     dims.clear();
-    drop(current);
     walk(&[])
 }

@@ -986,6 +986,26 @@ fn rules_that_need_a_constant_size_pin_its_dim_with_a_note() {
     {
         check_at("pinned.pt", &r.air, s, k as u64);
     }
+    // A non-integer scale factor: the spatial dims are pinned, batch and channels stay dynamic.
+    let (_d2, r2, m2) = export(
+        "scale_half.pt",
+        &["f32[2,3,6,4]"],
+        true,
+        &CompilerConfig::default(),
+    );
+    assert_eq!(r2.dynamic_dims, vec!["x[0]", "x[1]"]);
+    assert!(
+        r2.notes
+            .iter()
+            .any(|n| n.contains("'x' dim 2 is pinned at 6: ")
+                && n.contains(
+                    "by scale_factor [1.5, 1.5] takes the output size [9, 6] as a constant"
+                )),
+        "{:?}",
+        r2.notes
+    );
+    assert_eq!(data_shape(&m2, "x"), vec![-1, -1, 6, 4]);
+    check_at("scale_half.pt", &r2.air, "f32[3,5,6,4]", 4);
     // --strict-dynamic makes the same an error naming the rule.
     let d = tmp();
     let (code, _, err) = cli(
