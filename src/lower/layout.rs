@@ -567,10 +567,19 @@ fn common_shape(c: &mut Ctx, inputs: &[TensorValue], o: &TensorValue) -> Result<
             let i = j.checked_sub(off)?;
             (t.dynamic_dims()[i] && t.dim_triple(i) == o.dim_triple(j)).then(|| (t.clone(), i))
         });
-        let (t, i) = from.ok_or(
-            "broadcast_tensors: a dynamic dim of the common shape comes from no input; fix: pin it (--dynamic-dims)",
-        )?;
-        dims.push(Dim::P(sym::dim_port(c.b, c.mat, &t, i)?));
+        match from {
+            Some((t, i)) => dims.push(Dim::P(sym::dim_port(c.b, c.mat, &t, i)?)),
+            None => {
+                // No input has that dim as it is (it is the broadcast of several): taken as a
+                // constant, so the dims it comes from are pinned (with a note).
+                c.bake(format!(
+                    "{} takes dim {j} of the broadcast shape as the constant {}",
+                    c.node.op_name(),
+                    osize[j]
+                ));
+                dims.push(Dim::K(osize[j]));
+            }
+        }
     }
     c.dims_port(&dims)
 }
