@@ -114,79 +114,92 @@ pub fn export_ranks(
     let stage = Mutex::new(Stage::new(&root)?);
     // One walk of every rank, each in its own thread; `probe_dims`: the dynamic input dims
     // (dynamic exports); `dry`: walk only (to find which dims the model fixes), write nothing.
-    let walk =
-        |probe_dims: Option<&[InputDim]>, far: usize, dry: bool| -> Result<Vec<RankExport>> {
-            let (stage, name, root) = (&stage, &name, &root);
-            let results = on_every_rank(world, &groups, |r, comm| {
-                let model_r = for_rank(model, r);
-                let args = inputs(r)?;
-                let (m, inputs, used_traced_inputs) = load_with_inputs(Path::new(&model_r), args)?;
-                let probes = probe_dims.map(|d| dynamic::probe_values(&inputs, d));
-                let fars = probe_dims.map(|d| dynamic::far_values(&inputs, d, far));
-                let graph_inputs = m.info.args[1..]
-                    .iter()
-                    .zip(inputs)
-                    .enumerate()
-                    .map(|(i, (a, v))| GraphInput {
-                        name: a.name.clone(),
-                        value: v,
-                        probe: probes.as_ref().map(|p| p[i].clone()),
-                        far: fars.as_ref().map(|p| p[i].clone()),
-                    })
-                    .collect();
-                let opts = WalkOptions {
-                    dynamic: probe_dims.is_some(),
-                    strict_dynamic: config.export.strict_dynamic,
-                    record_values: false,
-                };
-                let walked = Walker::with_options(&m, opts)
-                    .record_module_stack(record)
-                    .run(graph_inputs);
-                if let (Some(p), true) = (report, r == report_rank) {
-                    match &walked {
-                        Ok(w) => write::report::write(p, Path::new(&model_r), &w.ops)?,
-                        Err(Error::Unsupported(u)) => {
-                            write::report::write(p, Path::new(&model_r), &u.all)?
-                        }
-                        Err(_) => {}
+    let walk = |probe_dims: Option<&[InputDim]>,
+                far: usize,
+                dry: bool|
+     -> Result<Vec<RankExport>> {
+        let (stage, name, root) = (&stage, &name, &root);
+        let results = on_every_rank(world, &groups, |r, comm| {
+            let model_r = for_rank(model, r);
+            let args = inputs(r)?;
+            let (m, inputs, used_traced_inputs) = load_with_inputs(Path::new(&model_r), args)?;
+            let probes = probe_dims.map(|d| dynamic::probe_values(&inputs, d));
+            let fars = probe_dims.map(|d| dynamic::far_values(&inputs, d, far));
+            let graph_inputs = m.info.args[1..]
+                .iter()
+                .zip(inputs)
+                .enumerate()
+                .map(|(i, (a, v))| GraphInput {
+                    name: a.name.clone(),
+                    value: v,
+                    probe: probes.as_ref().map(|p| p[i].clone()),
+                    far: fars.as_ref().map(|p| p[i].clone()),
+                })
+                .collect();
+            let opts = WalkOptions {
+                dynamic: probe_dims.is_some(),
+                strict_dynamic: config.export.strict_dynamic,
+                record_values: false,
+            };
+            let walked = Walker::with_options(&m, opts)
+                .record_module_stack(record)
+                .run(graph_inputs);
+            if let (Some(p), true) = (report, r == report_rank) {
+                match &walked {
+                    Ok(w) => write::report::write(p, Path::new(&model_r), &w.ops)?,
+                    Err(Error::Unsupported(u)) => {
+                        write::report::write(p, Path::new(&model_r), &u.all)?
                     }
+                    Err(_) => {}
                 }
-                let walked = walked?;
-                let groups = comm.used_groups();
-                let mut rep = RankExport {
-                    rank: r,
-                    air: None,
-                    guards: walked.guards,
-                    weight_mode: WeightMode::None,
-                    weight_bytes: 0,
-                    node_count: walked.builder.ops.len(),
-                    warnings: vec![],
-                    used_traced_inputs,
-                    groups,
-                    outputs: walked.outputs,
+            }
+            let walked = walked?;
+            // A graph that depends on a dynamic dim (a branch, a size a rule takes as a
+            // constant) would be wrong at other sizes: an error, so that `settle`, whose
+            // oracle this walk is, pins that dim (multi-card exports pin no guard otherwise).
+            if let Some(g) = walked.guards.iter().find(|g| g.dynamic) {
+                return Err(Error::Input(format!(
+                        "{}  {}  -> {}: the graph depends on a dynamic dim there; fix: pin that dim (--dynamic-dims)",
+                        g.location,
+                        g.text.trim(),
+                        g.assumed
+                    )));
+            }
+            let groups = comm.used_groups();
+            let mut rep = RankExport {
+                rank: r,
+                air: None,
+                guards: walked.guards,
+                weight_mode: WeightMode::None,
+                weight_bytes: 0,
+                node_count: walked.builder.ops.len(),
+                warnings: vec![],
+                used_traced_inputs,
+                groups,
+                outputs: walked.outputs,
+            };
+            if writes(r) && !dry {
+                let air_name = format!("{name}{r}.air");
+                let subdir = format!("rank_{r}");
+                let opts = WriteOptions {
+                    export_path,
+                    subdir: &subdir,
+                    air_name: &air_name,
+                    export_name: name,
+                    pbtxt: config.export.pbtxt,
+                    weight_threshold: threshold,
                 };
-                if writes(r) && !dry {
-                    let air_name = format!("{name}{r}.air");
-                    let subdir = format!("rank_{r}");
-                    let opts = WriteOptions {
-                        export_path,
-                        subdir: &subdir,
-                        air_name: &air_name,
-                        export_name: name,
-                        pbtxt: config.export.pbtxt,
-                        weight_threshold: threshold,
-                    };
-                    let mut st = stage.lock().unwrap_or_else(|e| e.into_inner());
-                    let w = write::write_graph(walked.builder, "graph_1", &mut st, &opts)?;
-                    rep.weight_mode = w.weight_mode;
-                    rep.weight_bytes = w.weight_bytes;
-                    rep.warnings = w.warnings;
-                    rep.air = Some(root.join(air_name));
-                }
-                Ok(rep)
-            });
-            first_error(results)
-        };
+                let mut st = stage.lock().unwrap_or_else(|e| e.into_inner());
+                let w = write::write_graph(walked.builder, "graph_1", &mut st, &opts)?;
+                rep.weight_mode = w.weight_mode;
+                rep.weight_bytes = w.weight_bytes;
+                rep.warnings = w.warnings;
+                rep.air = Some(root.join(air_name));
+            }
+            Ok(rep)
+        });
+        first_error(results)
+    };
     let (mut dims_report, mut notes) = (vec![], vec![]);
     let ranks = if dynamic {
         // Which requested dims can vary: forward cannot run without a process group, so the
