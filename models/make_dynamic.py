@@ -128,6 +128,55 @@ class BatchLosses(nn.Module):
         )
 
 
+# --- Strides and roundings that map n and n+1 to the same size (the probe's collisions): a
+# stride-2 conv and a 2x2 max pool on an odd image size (9 and 10 both give 5, then 2), a step-2
+# slice of an odd length (7 and 8 both give 4) and a slice to half an even length (8 and 9 both
+# give 4). Traced, as users export vision models.
+class Strided(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x, s, t):
+        y = self.pool(self.conv(x))
+        every_other = s[:, ::2]
+        half = t[:, : t.size(1) // 2]
+        return y.flatten(1), every_other * 2.0, half.sum(1), half
+
+
+# --- A view whose dims each grow alone but not together: [50, 5] -> view(5, -1) (51x5 and 50x6
+# divide by 5, 51x6 does not).
+class ViewFive(nn.Module):
+    def forward(self, x):
+        return x.view(5, -1) * 2.0
+
+
+# --- Broadcasting against size-1 dims: [3] with [1, 2, 1] and [5, 1, 1] (OpInfo's
+# broadcast_tensors sample); the size-1 dims are static by default.
+class BroadcastMany(nn.Module):
+    def forward(self, a, b, c):
+        x, y, z = torch.broadcast_tensors(a, b, c)
+        return x + y * z
+
+
+# --- Rules that need a size as a constant: an adaptive pool to x.size(2), a kthvalue along a
+# dim, an instance norm over its channels. Those dims are pinned (with a note); the batch stays
+# dynamic.
+class Pinned(nn.Module):
+    def forward(self, x):
+        y = F.adaptive_avg_pool2d(x, [x.size(2), 4])
+        k = torch.kthvalue(x, 3, dim=3).values
+        n = F.instance_norm(x)
+        return y, k, n
+
+
+# --- A non-integer scale factor is exact at some sizes only: the spatial dims are pinned.
+class ScaleHalf(nn.Module):
+    def forward(self, x):
+        return F.interpolate(x, scale_factor=1.5, mode="nearest")
+
+
 def main():
     torch.manual_seed(0)
     save(torch.jit.script(Attention().eval()), "attention.pt")
@@ -139,6 +188,16 @@ def main():
     save(torch.jit.script(BatchLosses()), "batch_losses.pt")
     traced = torch.jit.trace(TracedChain(), (torch.randn(2, 5, 8),))
     save(traced, "traced_chain.pt")
+    torch.manual_seed(0)
+    strided = torch.jit.trace(
+        Strided().eval(),
+        (torch.randn(2, 3, 9, 9), torch.randn(2, 7, 4), torch.randn(2, 8, 4)),
+    )
+    save(strided, "strided.pt")
+    save(torch.jit.script(ViewFive()), "view_five.pt")
+    save(torch.jit.script(BroadcastMany()), "broadcast_many.pt")
+    save(torch.jit.script(Pinned()), "pinned.pt")
+    save(torch.jit.script(ScaleHalf()), "scale_half.pt")
 
 
 if __name__ == "__main__":

@@ -222,9 +222,9 @@ class Misc(nn.Module):
 
 
 class StillRefused(nn.Module):
-    """What a dynamic export still refuses, all listed at once: Roll's shifts are an attribute
-    (twice), and a non-integer scale factor maps pixels differently from GE's in/out at some
-    sizes."""
+    """What a dynamic export used to refuse, now pinned with notes: Roll's shifts are an
+    attribute (twice), and a non-integer scale factor maps pixels differently from GE's in/out
+    at some sizes."""
 
     def forward(self, x):
         a = torch.roll(x, x.size(2) // 2, 2)

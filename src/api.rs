@@ -326,20 +326,32 @@ pub fn dynamo_export(
         )));
     }
     let threshold = weight_threshold(config)?;
-    let (m, inputs, used_traced_inputs) = load_with_inputs(model.as_ref(), args)?;
+    let (mut m, inputs, used_traced_inputs) = load_with_inputs(model.as_ref(), args)?;
     let names: Vec<String> = m.info.args[1..].iter().map(|a| a.name.clone()).collect();
-    let (mut dynamic_input_dims, mut notes) = (vec![], vec![]);
+    let (mut dynamic_input_dims, mut notes, mut far) = (vec![], vec![], dynamic::FAR);
     if dynamic {
-        let requested = dynamic::requested_dims(&names, &inputs, &xc.dynamic_dims)?;
-        (dynamic_input_dims, notes) = dynamic::settle(&names, &inputs, requested, |set| {
-            dynamic::forward_runs(model.as_ref(), &inputs, set)
+        let (requested, pinned) = dynamic::requested_dims(&names, &inputs, &xc.dynamic_dims)?;
+        // Forward runs on the loaded module itself (no second copy of the weights); one that
+        // changed the module's state (wrote a buffer) makes the walk load it again.
+        let mut mutated = false;
+        let settled = dynamic::settle(&names, &inputs, requested, |set, by| {
+            let (run, changed) = dynamic::module_runs(&m, &inputs, set, by)?;
+            mutated |= changed;
+            Ok(run)
         })?;
+        if mutated {
+            drop(m);
+            m = Module::load(model.as_ref())?;
+        }
+        (dynamic_input_dims, far) = (settled.dims, settled.far);
+        notes = [pinned, settled.notes].concat();
     }
     if let Some(p) = &xc.report {
         write::report::check_path(p)?;
     }
     let walk = |dims: &[(usize, usize)]| {
         let probes = (!dims.is_empty()).then(|| dynamic::probe_values(&inputs, dims));
+        let fars = (!dims.is_empty()).then(|| dynamic::far_values(&inputs, dims, far));
         let graph_inputs = names
             .iter()
             .zip(&inputs)
@@ -348,6 +360,7 @@ pub fn dynamo_export(
                 name: name.clone(),
                 value: v.clone(),
                 probe: probes.as_ref().map(|p| p[i].clone()),
+                far: fars.as_ref().map(|p| p[i].clone()),
             })
             .collect();
         let opts = WalkOptions {
@@ -511,11 +524,43 @@ pub(crate) fn pin_guarded_dims(
             }
         }
     }
-    // Guards that no single dim explains: pin every dim left.
+    // Guards that no single dim explains (a size computed from dims 2 and 3 together): take
+    // the dims out one after another until no guard is left, then put back each one whose
+    // return brings none; pin the rest.
+    drop(current);
+    let (mut kept, mut out) = (dims.clone(), vec![]);
+    let mut found = None;
+    for &dim in dims.iter() {
+        kept.retain(|x| *x != dim);
+        out.push(dim);
+        if let Ok(w) = walk(&kept) {
+            if guards_of(&w).is_empty() {
+                found = Some(w);
+                break;
+            }
+        }
+    }
+    if let Some(mut w) = found {
+        for dim in out.clone() {
+            let mut trial = kept.clone();
+            trial.push(dim);
+            trial.sort();
+            if let Ok(w2) = walk(&trial) {
+                if guards_of(&w2).is_empty() {
+                    (kept, w) = (trial, w2);
+                    out.retain(|x| *x != dim);
+                }
+            }
+        }
+        for &o in &out {
+            note(o, &guards[0]);
+        }
+        *dims = kept;
+        return Ok(w);
+    }
     for &dim in dims.iter() {
         note(dim, &guards[0]);
     }
     dims.clear();
-    drop(current);
     walk(&[])
 }

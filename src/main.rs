@@ -106,8 +106,8 @@ struct ExportArgs {
     export_name: String,
     /// dynamic=true: every dim of every tensor input is dynamic (-1 in the graph) unless
     /// --dynamic-dims says otherwise, and sizes computed from them are computed in the graph.
-    /// Dims the model itself fixes (e.g. by adding a parameter of fixed shape) are reported and
-    /// exported static.
+    /// Dims the model itself fixes (e.g. by adding a parameter of fixed shape), and dims of size
+    /// 0 or 1 in the sample that --dynamic-dims does not name, are reported and exported static.
     #[arg(long)]
     dynamic: bool,
     /// NAME=DIMS: only these dims of input NAME (a forward argument) are dynamic, e.g. x=0,1
@@ -623,10 +623,10 @@ fn verify_cmd(
         print_bisect(b);
     }
     print_run_warnings();
-    if let Some(g) = &r.grown {
+    for g in &r.grown {
         println!(
             "at larger sizes, dynamic dims grown by {} (sizes the export never saw): {}",
-            verify::GROWN_BY,
+            g.by,
             g.inputs.join(", ")
         );
         for c in &g.checks {

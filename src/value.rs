@@ -30,6 +30,10 @@ pub struct TensorValue {
     /// In a dynamic export, the same value computed from the probe inputs (every dynamic input dim
     /// one larger): the dims where the two differ are the tensor's dynamic dims.
     pub probe: Option<Rc<tch::Tensor>>,
+    /// The same value computed from the far probe inputs (every dynamic input dim
+    /// `dynamic::FAR` larger): a dim that a stride or a rounding maps to the same size at the
+    /// sample and at the probe differs here.
+    pub far: Option<Rc<tch::Tensor>>,
 }
 
 impl TensorValue {
@@ -38,13 +42,14 @@ impl TensorValue {
             tensor: Rc::new(tensor),
             origin,
             probe: None,
+            far: None,
         }
     }
 
-    /// Per dim: whether it is dynamic (differs between the sample and the probe).
+    /// Per dim: whether it is dynamic (differs between the sample and either probe).
     pub fn dynamic_dims(&self) -> Vec<bool> {
         let size = self.tensor.size();
-        match &self.probe {
+        let differs = |p: &Option<Rc<tch::Tensor>>| match p {
             Some(p) => {
                 let ps = p.size();
                 size.iter()
@@ -53,7 +58,25 @@ impl TensorValue {
                     .collect()
             }
             None => vec![false; size.len()],
+        };
+        let (a, b) = (differs(&self.probe), differs(&self.far));
+        a.into_iter().zip(b).map(|(x, y)| x || y).collect()
+    }
+
+    /// The value computed from the probe (or the far probe) inputs, if any.
+    pub fn probe_of(&self, which: Probe) -> Option<&Rc<tch::Tensor>> {
+        match which {
+            Probe::Near => self.probe.as_ref(),
+            Probe::Far => self.far.as_ref(),
         }
+    }
+
+    /// Sizes of dim `d` at (sample, probe, far probe); the sample's size where a probe is missing.
+    pub fn dim_triple(&self, d: usize) -> (i64, i64, i64) {
+        let s = self.tensor.size()[d];
+        let at =
+            |p: Option<&Rc<tch::Tensor>>| p.and_then(|p| p.size().get(d).copied()).unwrap_or(s);
+        (s, at(self.probe.as_ref()), at(self.far.as_ref()))
     }
 
     /// The shape with -1 for dynamic dims (as written in descs).
@@ -97,7 +120,18 @@ pub enum BinOp {
 pub struct SymInt {
     pub value: i64,
     pub probe: i64,
+    /// Its value for the far probe inputs.
+    pub far: i64,
     pub sym: Sym,
+}
+
+/// Which of the two probe input sets of a dynamic export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// Every dynamic dim grown by one.
+    Near,
+    /// Every dynamic dim grown by `dynamic::FAR`.
+    Far,
 }
 
 #[derive(Clone)]
@@ -111,8 +145,8 @@ pub enum Value {
     /// An int that depends on a dynamic dim (dynamic exports only).
     SymInt(Rc<SymInt>),
     /// A bool computed from a dynamic dim (dynamic exports only): a branch on it is a guard on
-    /// the dynamic dim. (sample value, probe value)
-    SymBool(bool, bool),
+    /// the dynamic dim. (sample value, probe value, far probe value)
+    SymBool(bool, bool, bool),
     List(Vec<Value>),
     Tuple(Vec<Value>),
     /// A TorchScript dict: (key, value) pairs in insertion order.
@@ -158,7 +192,7 @@ impl Value {
         match self {
             Value::Int(i) => Some(*i),
             Value::SymInt(s) => Some(s.value),
-            Value::Bool(b) | Value::SymBool(b, _) => Some(*b as i64),
+            Value::Bool(b) | Value::SymBool(b, ..) => Some(*b as i64),
             _ => None,
         }
     }
@@ -168,14 +202,14 @@ impl Value {
             Value::Int(i) => Some(*i as f64),
             Value::SymInt(s) => Some(s.value as f64),
             Value::Float(f) => Some(*f),
-            Value::Bool(b) | Value::SymBool(b, _) => Some(*b as i64 as f64),
+            Value::Bool(b) | Value::SymBool(b, ..) => Some(*b as i64 as f64),
             _ => None,
         }
     }
 
     pub fn as_bool(&self) -> Option<bool> {
         match self {
-            Value::Bool(b) | Value::SymBool(b, _) => Some(*b),
+            Value::Bool(b) | Value::SymBool(b, ..) => Some(*b),
             Value::Int(i) => Some(*i != 0),
             Value::SymInt(s) => Some(s.value != 0),
             _ => None,
@@ -203,27 +237,47 @@ impl Value {
 
     /// The same value as computed from the probe inputs.
     pub fn probe(&self) -> Value {
+        self.probe_at(Probe::Near)
+    }
+
+    /// The same value as computed from the probe (or far probe) inputs.
+    pub fn probe_at(&self, which: Probe) -> Value {
         match self {
-            Value::SymInt(s) => Value::Int(s.probe),
-            Value::SymBool(_, p) => Value::Bool(*p),
-            Value::Tensor(t) => match &t.probe {
+            Value::SymInt(s) => Value::Int(match which {
+                Probe::Near => s.probe,
+                Probe::Far => s.far,
+            }),
+            Value::SymBool(_, p, f) => Value::Bool(match which {
+                Probe::Near => *p,
+                Probe::Far => *f,
+            }),
+            Value::Tensor(t) => match t.probe_of(which) {
                 Some(p) => Value::Tensor(TensorValue {
                     tensor: p.clone(),
                     origin: t.origin.clone(),
                     probe: None,
+                    far: None,
                 }),
                 None => self.clone(),
             },
-            Value::List(v) => Value::List(v.iter().map(Value::probe).collect()),
-            Value::Tuple(v) => Value::Tuple(v.iter().map(Value::probe).collect()),
-            Value::Dict(v) => Value::Dict(v.iter().map(|(k, x)| (k.clone(), x.probe())).collect()),
+            Value::List(v) => Value::List(v.iter().map(|x| x.probe_at(which)).collect()),
+            Value::Tuple(v) => Value::Tuple(v.iter().map(|x| x.probe_at(which)).collect()),
+            Value::Dict(v) => Value::Dict(
+                v.iter()
+                    .map(|(k, x)| (k.clone(), x.probe_at(which)))
+                    .collect(),
+            ),
             other => other.clone(),
         }
     }
 
     /// Whether any tensor in this value carries a probe.
     pub fn has_probe(&self) -> bool {
-        self.is_symbolic() || self.tensors().iter().any(|t| t.probe.is_some())
+        self.is_symbolic()
+            || self
+                .tensors()
+                .iter()
+                .any(|t| t.probe.is_some() || t.far.is_some())
     }
 
     /// Every tensor inside this value, depth first.
@@ -249,7 +303,7 @@ impl fmt::Debug for Value {
             Value::Bool(b) => write!(f, "{b}"),
             Value::Int(i) => write!(f, "{i}"),
             Value::SymInt(s) => write!(f, "{} (dynamic)", s.value),
-            Value::SymBool(b, _) => write!(f, "{b} (dynamic)"),
+            Value::SymBool(b, ..) => write!(f, "{b} (dynamic)"),
             Value::Float(x) => write!(f, "{x}"),
             Value::Str(s) => write!(f, "{s:?}"),
             Value::Tensor(t) => write!(f, "Tensor({})", crate::dtype::spelled(&t.tensor)),

@@ -198,15 +198,19 @@ pub struct VerifyReport {
     pub run_error: Option<String>,
     /// With `--bisect`, when the outputs differ: the first node that differs.
     pub bisect: Option<Bisect>,
-    /// Dynamic exports: the same comparison with every dynamic dim grown by `GROWN_BY` (sizes the
-    /// export never saw). None for static exports.
-    pub grown: Option<GrownCheck>,
+    /// Dynamic exports: the same comparison with every dynamic dim grown by each of `GROWN_BY`
+    /// (sizes the export never saw). Empty for static exports.
+    pub grown: Vec<GrownCheck>,
 }
 
-/// How much `verify` grows each dynamic dim for its second comparison.
-pub const GROWN_BY: usize = 2;
+/// How much `verify` grows each dynamic dim for its further comparisons: sizes neither probe of
+/// the export saw (it grows by 1 and by `walk::dynamic::FAR`). 2 changes every stride-2 size;
+/// 7 every size a stride or a floor division up to 7 computes, and every remainder by 2, 3 or 5.
+pub const GROWN_BY: [usize; 2] = [2, 7];
 
 pub struct GrownCheck {
+    /// How much every dynamic dim was grown.
+    pub by: usize,
     /// The inputs' dtypes and shapes, e.g. `f32[4, 7, 16]`.
     pub inputs: Vec<String>,
     pub checks: Vec<OutputCheck>,
@@ -221,8 +225,8 @@ impl VerifyReport {
             && self.checks.iter().all(|c| c.ok)
             && self
                 .grown
-                .as_ref()
-                .is_none_or(|g| !g.binding || g.checks.iter().all(|c| c.ok))
+                .iter()
+                .all(|g| !g.binding || g.checks.iter().all(|c| c.ok))
     }
 }
 
@@ -294,9 +298,12 @@ pub fn verify_with(
         (Err(e), None) => return Err(e),
     };
     let grown = if export.dynamic_input_dims.is_empty() || bisect.is_some_and(|b| b.air.is_some()) {
-        None
+        vec![]
     } else {
-        Some(grown_check(model, &export, atol, rtol)?)
+        GROWN_BY
+            .iter()
+            .map(|&by| grown_check(model, &export, by, atol, rtol))
+            .collect::<Result<Vec<_>>>()?
     };
     let differs = run_error.is_some() || checks.iter().any(|c| !c.ok);
     let bisect = match bisect {
@@ -478,15 +485,15 @@ pub fn bisect(
     Ok(b)
 }
 
-/// Runs TorchScript and the export with every dynamic dim grown by `GROWN_BY` and compares.
+/// Runs TorchScript and the export with every dynamic dim grown by `by` and compares.
 fn grown_check(
     model: &Path,
     export: &crate::api::ExportReport,
+    by: usize,
     atol: Option<f64>,
     rtol: Option<f64>,
 ) -> Result<GrownCheck> {
-    let inputs =
-        crate::walk::dynamic::grown_by(&export.inputs, &export.dynamic_input_dims, GROWN_BY);
+    let inputs = crate::walk::dynamic::grown_by(&export.inputs, &export.dynamic_input_dims, by);
     let shown = inputs
         .iter()
         .filter_map(|v| v.as_tensor())
@@ -501,6 +508,7 @@ fn grown_check(
         Ok(r) => r,
         Err(Error::Run(msg)) => {
             return Ok(GrownCheck {
+                by,
                 inputs: shown,
                 checks: vec![],
                 binding: false,
@@ -514,6 +522,7 @@ fn grown_check(
     let got = crate::run::run_air(&export.air, &graph_tensors(&inputs))?;
     let checks = compare(&reference, &got, atol, rtol)?;
     Ok(GrownCheck {
+        by,
         inputs: shown,
         checks,
         // Dims a guard depends on were pinned, so every size the export admits must match.

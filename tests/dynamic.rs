@@ -652,7 +652,9 @@ fn constant_slices_of_a_dynamic_dim_are_guards() {
 fn a_rank_that_changes_with_a_dynamic_dim_is_refused() {
     let d = tmp();
     let m = dyn_model("squeeze_batch.pt");
-    let (code, _, err) = cli(
+    // By default a dim of size 1 in the sample is static (as torch.export specialises it), with
+    // a note: the squeeze exports.
+    let (code, out, err) = cli(
         d.path(),
         &[
             "export",
@@ -660,6 +662,29 @@ fn a_rank_that_changes_with_a_dynamic_dim_is_refused() {
             "--input",
             "f32[1,4]",
             "--dynamic",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("dynamic dims: x[1]\n"), "{out}");
+    assert!(
+        out.contains("note: 'x' dim 0 has size 1 in the sample; exported as static 1")
+            && out.contains("--dynamic-dims (x=0)"),
+        "{out}"
+    );
+    let air = d.path().join("export_file/export.air");
+    assert_eq!(data_shape(&read_air(&air), "x"), vec![1, -1]);
+    check_at("squeeze_batch.pt", &air, "f32[1,9]", 3);
+    // Named in --dynamic-dims, the dim is dynamic, and the squeeze is refused.
+    let d = tmp();
+    let (code, _, err) = cli(
+        d.path(),
+        &[
+            "export",
+            m.to_str().unwrap(),
+            "--input",
+            "f32[1,4]",
+            "--dynamic-dims",
+            "x=0",
         ],
     );
     assert_clean_error(
@@ -684,6 +709,70 @@ fn a_rank_that_changes_with_a_dynamic_dim_is_refused() {
     assert_eq!(code, 0, "{err}");
 }
 
+/// Dims that each grow on their own but not together (`x.view(5, -1)` of a [50, 5]: 51x5 and
+/// 50x6 divide by 5, 51x6 does not): the larger group is kept, the other pinned with a note;
+/// broadcasting against size-1 dims (static by default) exports dynamic.
+#[test]
+fn dims_that_cannot_grow_together_are_pinned_one_group_at_a_time() {
+    let d = tmp();
+    let (code, out, err) = cli(
+        d.path(),
+        &[
+            "export",
+            dyn_model("view_five.pt").to_str().unwrap(),
+            "--input",
+            "f32[50,5]",
+            "--dynamic",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("dynamic dims: x[0]\n"), "{out}");
+    assert!(
+        out.contains(
+            "note: 'x' dim 1 is fixed at 5: it can grow on its own, but not together with 'x' dim 0"
+        ),
+        "{out}"
+    );
+    let air = d.path().join("export_file/export.air");
+    assert_eq!(data_shape(&read_air(&air), "x"), vec![-1, 5]);
+    for (k, s) in ["f32[50,5]", "f32[45,5]", "f32[7,5]"].iter().enumerate() {
+        check_at("view_five.pt", &air, s, k as u64);
+    }
+
+    let specs = ["f32[3]", "f32[1,2,1]", "f32[5,1,1]"];
+    let (_d, r, m) = export(
+        "broadcast_many.pt",
+        &specs,
+        true,
+        &CompilerConfig::default(),
+    );
+    assert_eq!(r.dynamic_dims, vec!["a[0]", "b[1]", "c[0]"]);
+    assert_eq!(r.notes.len(), 4, "{:?}", r.notes);
+    assert!(
+        r.notes
+            .iter()
+            .all(|n| n.contains("has size 1 in the sample")),
+        "{:?}",
+        r.notes
+    );
+    assert_eq!(data_shape(&m, "b"), vec![1, -1, 1]);
+    for (k, sizes) in [
+        ["f32[4]", "f32[1,7,1]", "f32[2,1,1]"],
+        ["f32[9]", "f32[1,1,1]", "f32[1,1,1]"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        check_model_at(
+            &dyn_model("broadcast_many.pt"),
+            &r.air,
+            sizes,
+            k as u64,
+            1e-5,
+        );
+    }
+}
+
 #[test]
 fn verify_of_a_dynamic_export_also_checks_larger_sizes() {
     let d = tmp();
@@ -700,8 +789,11 @@ fn verify_of_a_dynamic_export_also_checks_larger_sizes() {
         None,
     )
     .unwrap();
-    let g = r.grown.as_ref().expect("a grown check");
+    assert_eq!(r.grown.len(), 2, "a check at each growth");
+    let g = &r.grown[0];
     assert_eq!(g.inputs, vec!["f32[4, 7, 16]"]);
+    assert_eq!(r.grown[1].inputs, vec!["f32[9, 12, 16]"]);
+    assert!(r.grown[1].binding && r.grown[1].checks.iter().all(|c| c.ok));
     assert!(g.binding && g.note.is_none());
     assert_eq!(g.checks.len(), 2);
     assert_eq!(g.checks[0].shape, vec![4, 7, 16]);
@@ -722,7 +814,7 @@ fn verify_of_a_dynamic_export_also_checks_larger_sizes() {
     )
     .unwrap();
     assert_eq!(r.export.dynamic_dims, vec!["x[0]"]);
-    let g = r.grown.as_ref().unwrap();
+    let g = &r.grown[0];
     assert_eq!(g.inputs, vec!["f32[4, 5]"]);
     assert!(g.binding && g.note.is_none());
     assert!(r.passed());
@@ -789,4 +881,146 @@ fn cli_exports_once_and_runs_at_other_sizes() {
             assert!(diff <= 1e-5, "{s} output {i}: max abs {diff}");
         }
     }
+}
+
+/// Strides and roundings map the sample's size and the probe's (one larger) to the same size: a
+/// stride-2 conv and 2x2 pool on 9x9 (9 and 10 both give 5, then 2), `s[:, ::2]` of length 7 (7
+/// and 8 both give 4), `t[:, :t.size(1) // 2]` of length 8 (8 and 9 both give 4). Those dims
+/// vary all the same: the far probe finds them, so the outputs are -1 there and the graph is
+/// right at other sizes (odd, even, and more than a stride away).
+#[test]
+fn dims_a_stride_maps_to_the_probe_size_stay_dynamic() {
+    let specs = ["f32[2,3,9,9]", "f32[2,7,4]", "f32[2,8,4]"];
+    let (_d, r, m) = export("strided.pt", &specs, true, &CompilerConfig::default());
+    assert_eq!(
+        r.dynamic_dims,
+        vec!["x[0]", "x[2]", "x[3]", "s[0]", "s[1]", "s[2]", "t[0]", "t[1]", "t[2]"]
+    );
+    let net = ops_of_type(&m, "NetOutput")[0];
+    let outs: Vec<Vec<i64>> = net
+        .input_desc
+        .iter()
+        .map(|d| d.shape.as_ref().unwrap().dim.clone())
+        .collect();
+    // flatten(1) of [b, 4, h', w'] with h', w' dynamic; ::2 and //2 of a dynamic length.
+    assert_eq!(
+        outs,
+        vec![
+            vec![-1, -1],
+            vec![-1, -1, -1],
+            vec![-1, -1],
+            vec![-1, -1, -1]
+        ]
+    );
+    let model = dyn_model("strided.pt");
+    for (k, sizes) in [
+        ["f32[2,3,10,10]", "f32[2,8,4]", "f32[2,9,4]"],
+        ["f32[3,3,11,12]", "f32[3,9,5]", "f32[1,10,2]"],
+        ["f32[1,3,16,7]", "f32[2,4,4]", "f32[2,3,4]"],
+        ["f32[2,3,41,33]", "f32[2,39,4]", "f32[2,40,4]"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        check_model_at(&model, &r.air, sizes, 20 + k as u64, 1e-5);
+    }
+}
+
+/// `settle`'s probe forwards run on the module the walk loaded (its own weights, no second
+/// copy); a forward that changes the module's state (a buffer written in place) says so, so
+/// the export loads the module again before walking it.
+#[test]
+fn probe_forward_runs_on_the_loaded_module_and_reports_state_writes() {
+    use torch2air::load::Module;
+    let m = Module::load(&dyn_model("attention.pt")).unwrap();
+    let (run, mutated) = m.forward_runs(&inputs(&["f32[2,5,16]".into()], 0)).unwrap();
+    assert!(run.is_ok() && !mutated, "{run:?}");
+    let (run, mutated) = m.forward_runs(&inputs(&["f32[2,5,17]".into()], 0)).unwrap();
+    let e = run.unwrap_err();
+    assert!(
+        e.starts_with("TorchScript forward failed: ") && e.contains("17"),
+        "{e}"
+    );
+    assert!(!mutated);
+
+    let m = Module::load(&model("buffer_write.pt")).unwrap();
+    let x = inputs(&["f32[2,3]".into()], 0);
+    let (run, mutated) = m.forward_runs(&x).unwrap();
+    assert!(run.is_ok() && mutated);
+    // The write really happened on this module: a fresh load differs from it.
+    let Value::Tensor(count) = m.attr("count").unwrap() else {
+        panic!("count is not a tensor")
+    };
+    assert_eq!(
+        count
+            .tensor
+            .sum(torch2air::tch::Kind::Float)
+            .double_value(&[]),
+        3.0
+    );
+}
+
+/// Rules that need a size as a constant pin the dim it comes from, with a note naming the rule,
+/// instead of refusing the export: an adaptive pool to `x.size(2)`, a kthvalue along dim 3, an
+/// instance norm's channels. The batch stays dynamic and the graph is right at other batches.
+#[test]
+fn rules_that_need_a_constant_size_pin_its_dim_with_a_note() {
+    let (_d, r, m) = export(
+        "pinned.pt",
+        &["f32[2,3,8,8]"],
+        true,
+        &CompilerConfig::default(),
+    );
+    assert_eq!(r.dynamic_dims, vec!["x[0]"]);
+    let expect = [
+        "'x' dim 1 is pinned at 3: ",
+        "aten::instance_norm takes the channel dim (1) as the constant 3",
+        "'x' dim 2 is pinned at 8: ",
+        "aten::adaptive_avg_pool2d takes its output size as the constant [8, 4]",
+        "'x' dim 3 is pinned at 8: ",
+        "aten::kthvalue along dim 3 takes its size as the constant 8",
+    ];
+    for e in expect {
+        assert!(r.notes.iter().any(|n| n.contains(e)), "{e}: {:?}", r.notes);
+    }
+    assert_eq!(data_shape(&m, "x"), vec![-1, 3, 8, 8]);
+    for (k, s) in ["f32[1,3,8,8]", "f32[3,3,8,8]", "f32[5,3,8,8]"]
+        .iter()
+        .enumerate()
+    {
+        check_at("pinned.pt", &r.air, s, k as u64);
+    }
+    // A non-integer scale factor: the spatial dims are pinned, batch and channels stay dynamic.
+    let (_d2, r2, m2) = export(
+        "scale_half.pt",
+        &["f32[2,3,6,4]"],
+        true,
+        &CompilerConfig::default(),
+    );
+    assert_eq!(r2.dynamic_dims, vec!["x[0]", "x[1]"]);
+    assert!(
+        r2.notes
+            .iter()
+            .any(|n| n.contains("'x' dim 2 is pinned at 6: ")
+                && n.contains(
+                    "by scale_factor [1.5, 1.5] takes the output size [9, 6] as a constant"
+                )),
+        "{:?}",
+        r2.notes
+    );
+    assert_eq!(data_shape(&m2, "x"), vec![-1, -1, 6, 4]);
+    check_at("scale_half.pt", &r2.air, "f32[3,5,6,4]", 4);
+    // --strict-dynamic makes the same an error naming the rule.
+    let d = tmp();
+    let (code, _, err) = cli(
+        d.path(),
+        &[
+            "export",
+            dyn_model("pinned.pt").to_str().unwrap(),
+            "--input",
+            "f32[2,3,8,8]",
+            "--strict-dynamic",
+        ],
+    );
+    assert_clean_error(code, &err, "depends on a dynamic dim");
 }

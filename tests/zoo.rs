@@ -43,18 +43,17 @@ fn check(
     .unwrap_or_else(|e| panic!("{name} (dynamic {dynamic:?}): {e}"));
     assert!(r.passed(), "{name} (dynamic {dynamic:?}) failed");
     let mut checks: Vec<_> = r.checks.iter().collect();
-    match (&r.grown, dynamic) {
-        (Some(g), Some((_, dims))) => {
-            assert!(g.binding && g.note.is_none(), "{name}: {:?}", g.note);
-            assert!(!g.checks.is_empty(), "{name}: no check at grown sizes");
-            checks.extend(&g.checks);
+    match (r.grown.is_empty(), dynamic) {
+        (false, Some((_, dims))) => {
+            for g in &r.grown {
+                assert!(g.binding && g.note.is_none(), "{name}: {:?}", g.note);
+                assert!(!g.checks.is_empty(), "{name}: no check at grown sizes");
+                checks.extend(&g.checks);
+            }
             assert_eq!(r.export.dynamic_dims, dims, "{name}");
         }
-        (None, None) => {}
-        (g, _) => panic!(
-            "{name} (dynamic {dynamic:?}): grown check {:?}",
-            g.is_some()
-        ),
+        (true, None) => {}
+        (none, _) => panic!("{name} (dynamic {dynamic:?}): grown checks {}", !none),
     }
     for c in checks {
         assert!(
@@ -255,11 +254,11 @@ fn half_precision_variants() {
             let what = format!("{name}_{suffix} (dynamic={dynamic})");
             assert!(r.passed(), "{what} failed");
             let mut checks: Vec<_> = r.checks.iter().collect();
-            if let Some(g) = &r.grown {
+            for g in &r.grown {
                 assert!(g.binding, "{what}: {:?}", g.note);
                 checks.extend(&g.checks);
             }
-            assert_eq!(r.grown.is_some(), dynamic, "{what}");
+            assert_eq!(!r.grown.is_empty(), dynamic, "{what}");
             let dt = if suffix == "f16" {
                 torch2air::internal::dtype::DType::F16
             } else {

@@ -114,13 +114,17 @@ pub fn export_ranks(
     let stage = Mutex::new(Stage::new(&root)?);
     // One walk of every rank, each in its own thread; `probe_dims`: the dynamic input dims
     // (dynamic exports); `dry`: walk only (to find which dims the model fixes), write nothing.
-    let walk = |probe_dims: Option<&[InputDim]>, dry: bool| -> Result<Vec<RankExport>> {
+    let walk = |probe_dims: Option<&[InputDim]>,
+                far: usize,
+                dry: bool|
+     -> Result<Vec<RankExport>> {
         let (stage, name, root) = (&stage, &name, &root);
         let results = on_every_rank(world, &groups, |r, comm| {
             let model_r = for_rank(model, r);
             let args = inputs(r)?;
             let (m, inputs, used_traced_inputs) = load_with_inputs(Path::new(&model_r), args)?;
             let probes = probe_dims.map(|d| dynamic::probe_values(&inputs, d));
+            let fars = probe_dims.map(|d| dynamic::far_values(&inputs, d, far));
             let graph_inputs = m.info.args[1..]
                 .iter()
                 .zip(inputs)
@@ -129,6 +133,7 @@ pub fn export_ranks(
                     name: a.name.clone(),
                     value: v,
                     probe: probes.as_ref().map(|p| p[i].clone()),
+                    far: fars.as_ref().map(|p| p[i].clone()),
                 })
                 .collect();
             let opts = WalkOptions {
@@ -149,6 +154,17 @@ pub fn export_ranks(
                 }
             }
             let walked = walked?;
+            // A graph that depends on a dynamic dim (a branch, a size a rule takes as a
+            // constant) would be wrong at other sizes: an error, so that `settle`, whose
+            // oracle this walk is, pins that dim (multi-card exports pin no guard otherwise).
+            if let Some(g) = walked.guards.iter().find(|g| g.dynamic) {
+                return Err(Error::Input(format!(
+                        "{}  {}  -> {}: the graph depends on a dynamic dim there; fix: pin that dim (--dynamic-dims)",
+                        g.location,
+                        g.text.trim(),
+                        g.assumed
+                    )));
+            }
             let groups = comm.used_groups();
             let mut rep = RankExport {
                 rank: r,
@@ -190,18 +206,22 @@ pub fn export_ranks(
         // oracle is the walk of every rank itself.
         let (m0, inputs0, _) = load_with_inputs(Path::new(&for_rank(model, 0)), inputs(0)?)?;
         let names: Vec<String> = m0.info.args[1..].iter().map(|a| a.name.clone()).collect();
-        let requested = dynamic::requested_dims(&names, &inputs0, &config.export.dynamic_dims)?;
-        let (dims, n) = dynamic::settle(&names, &inputs0, requested, |set| {
-            Ok(walk(Some(set), true).map(|_| ()).map_err(|e| e.to_string()))
+        let (requested, pinned) =
+            dynamic::requested_dims(&names, &inputs0, &config.export.dynamic_dims)?;
+        let settled = dynamic::settle(&names, &inputs0, requested, |set, by| {
+            Ok(walk(Some(set), by, true)
+                .map(|_| ())
+                .map_err(|e| e.to_string()))
         })?;
+        let (dims, n, far) = (settled.dims, [pinned, settled.notes].concat(), settled.far);
         dims_report = dims
             .iter()
             .map(|(i, d)| format!("{}[{d}]", names[*i]))
             .collect();
         notes = n;
-        walk((!dims.is_empty()).then_some(dims.as_slice()), false)?
+        walk((!dims.is_empty()).then_some(dims.as_slice()), far, false)?
     } else {
-        walk(None, false)?
+        walk(None, dynamic::FAR, false)?
     };
     let mut stage = stage.into_inner().unwrap_or_else(|e| e.into_inner());
     // `--rank R` writes one rank of the export: the other ranks' .air files stay.

@@ -15,7 +15,7 @@ impl Encoded {
     pub fn push(&mut self, v: &Value) -> Result<(), String> {
         match v {
             Value::None => self.words.push(TAG_NONE),
-            Value::Bool(b) | Value::SymBool(b, _) => self.words.extend([TAG_BOOL, *b as i64]),
+            Value::Bool(b) | Value::SymBool(b, ..) => self.words.extend([TAG_BOOL, *b as i64]),
             Value::Int(i) => self.words.extend([TAG_INT, *i]),
             Value::SymInt(s) => self.words.extend([TAG_INT, s.value]),
             Value::Float(f) => self.words.extend([TAG_DOUBLE, f.to_bits() as i64]),

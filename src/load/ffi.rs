@@ -63,4 +63,13 @@ extern "C" {
         out: *mut T2ABuf,
         err: *mut *mut c_char,
     ) -> i32;
+    pub fn t2a_forward(
+        m: *mut T2AModule,
+        words: *const i64,
+        nwords: usize,
+        tensors: *const *mut c_void,
+        ntensors: usize,
+        mutated: *mut i32,
+        err: *mut *mut c_char,
+    ) -> i32;
 }

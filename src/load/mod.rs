@@ -278,6 +278,44 @@ impl Module {
     }
 }
 
+impl Module {
+    /// Runs the module's own `forward` on `inputs` (its weights: no second copy); the result
+    /// is dropped. `Ok(Err(msg))` when forward fails. The bool says whether forward changed the
+    /// module's state (wrote a buffer, reassigned an attribute): the module must then be loaded
+    /// again before it is walked.
+    pub fn forward_runs(
+        &self,
+        inputs: &[Value],
+    ) -> std::result::Result<(std::result::Result<(), String>, bool), String> {
+        let mut enc = codec::Encoded::default();
+        for v in inputs {
+            enc.push(v)?;
+        }
+        let mut mutated = 0i32;
+        let mut err = std::ptr::null_mut();
+        let rc = unsafe {
+            t2a_forward(
+                self.raw,
+                enc.words.as_ptr(),
+                enc.words.len(),
+                enc.tensors.as_ptr(),
+                enc.tensors.len(),
+                &mut mutated,
+                &mut err,
+            )
+        };
+        let run = if rc != 0 {
+            Err(format!(
+                "TorchScript forward failed: {}",
+                short_torch_message(&take_err(err))
+            ))
+        } else {
+            Ok(())
+        };
+        Ok((run, mutated != 0))
+    }
+}
+
 fn empty_info() -> ModuleInfo {
     ModuleInfo {
         class: String::new(),

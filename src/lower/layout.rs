@@ -555,7 +555,7 @@ fn broadcast_tensors(c: &mut Ctx) -> RuleResult {
 /// size at the sample and at the probe).
 fn common_shape(c: &mut Ctx, inputs: &[TensorValue], o: &TensorValue) -> Result<Port, String> {
     let (osize, odyn) = (o.tensor.size(), o.dynamic_dims());
-    let oprobe = o.probe.as_ref().map(|p| p.size()).unwrap_or_default();
+
     let mut dims = vec![];
     for j in 0..osize.len() {
         if !odyn[j] {
@@ -565,14 +565,21 @@ fn common_shape(c: &mut Ctx, inputs: &[TensorValue], o: &TensorValue) -> Result<
         let from = inputs.iter().find_map(|t| {
             let off = osize.len().checked_sub(t.tensor.dim())?;
             let i = j.checked_sub(off)?;
-            let probe = t.probe.as_ref()?.size();
-            (t.tensor.size()[i] == osize[j] && probe.get(i) == oprobe.get(j))
-                .then(|| (t.clone(), i))
+            (t.dynamic_dims()[i] && t.dim_triple(i) == o.dim_triple(j)).then(|| (t.clone(), i))
         });
-        let (t, i) = from.ok_or(
-            "broadcast_tensors: a dynamic dim of the common shape comes from no input; fix: pin it (--dynamic-dims)",
-        )?;
-        dims.push(Dim::P(sym::dim_port(c.b, c.mat, &t, i)?));
+        match from {
+            Some((t, i)) => dims.push(Dim::P(sym::dim_port(c.b, c.mat, &t, i)?)),
+            None => {
+                // No input has that dim as it is (it is the broadcast of several): taken as a
+                // constant, so the dims it comes from are pinned (with a note).
+                c.bake(format!(
+                    "{} takes dim {j} of the broadcast shape as the constant {}",
+                    c.node.op_name(),
+                    osize[j]
+                ));
+                dims.push(Dim::K(osize[j]));
+            }
+        }
     }
     c.dims_port(&dims)
 }

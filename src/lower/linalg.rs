@@ -414,9 +414,16 @@ fn cross(c: &mut Ctx) -> RuleResult {
             .position(|&s| s == 3)
             .ok_or("cross without dim needs a dim of size 3 in self; fix: pass dim")? as i64
     };
-    if dim < 0 || dim >= r as i64 || dyn_out[dim as usize] {
+    if dim < 0 || dim >= r as i64 {
         return Err(format!(
-            "cross along dim {dim}: the dim must exist and be static (size 3); fix: pin it (--dynamic-dims)"
+            "cross along dim {dim}: the dim must exist (size 3)"
+        ));
+    }
+    if dyn_out[dim as usize] {
+        // PyTorch fixes it: cross needs a dim of size 3 there, so it is pinned (with a note).
+        c.bake(format!(
+            "{} along dim {dim} takes its size as the constant 3",
+            c.node.op_name()
         ));
     }
     let mut comps = vec![];

@@ -250,6 +250,10 @@ pub struct Ctx<'a> {
     /// What the rule assumed about dynamic dims (e.g. a slice clamped to a constant length):
     /// the walker prints each as a guard on a dynamic dim.
     pub assumptions: Vec<String>,
+    /// Values the rule took as constants although they depend on a dynamic dim (a static shape,
+    /// an int argument): guards like `assumptions`, so the dims they depend on are pinned (with
+    /// a note) and the graph is right for every size it admits.
+    pub baked: std::cell::RefCell<Vec<String>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -282,18 +286,24 @@ impl<'a> Ctx<'a> {
     pub fn int(&self, name: &str) -> Result<i64, String> {
         let v = self.arg(name)?;
         if v.is_symbolic() {
-            return Err(self.dynamic_refusal(name));
+            self.bake_arg(name, v);
         }
         v.as_int()
             .ok_or_else(|| format!("argument '{name}' must be an int"))
     }
 
-    fn dynamic_refusal(&self, name: &str) -> String {
-        format!(
-            "argument '{name}' depends on a dynamic dim, and torch2air can only give {} a constant there yet; \
-             fix: pin that dim (--dynamic-dims) or export without --dynamic",
+    /// An argument that depends on a dynamic dim, taken as its sample value: the dims it
+    /// depends on get pinned (see `baked`).
+    fn bake_arg(&self, name: &str, v: &Value) {
+        self.bake(format!(
+            "argument '{name}' of {} ({v:?}) is taken as a constant",
             self.node.op_name()
-        )
+        ));
+    }
+
+    /// Records a value taken as a constant although it depends on a dynamic dim.
+    pub fn bake(&self, what: String) {
+        self.baked.borrow_mut().push(what);
     }
 
     /// An int argument (plain or depending on a dynamic dim) as a 0-D INT64 port.
@@ -384,7 +394,7 @@ impl<'a> Ctx<'a> {
     pub fn float(&self, name: &str) -> Result<f64, String> {
         let v = self.arg(name)?;
         if v.is_symbolic() {
-            return Err(self.dynamic_refusal(name));
+            self.bake_arg(name, v);
         }
         v.as_f64()
             .ok_or_else(|| format!("argument '{name}' must be a number"))
@@ -393,7 +403,7 @@ impl<'a> Ctx<'a> {
     pub fn bool(&self, name: &str) -> Result<bool, String> {
         let v = self.arg(name)?;
         if v.is_symbolic() {
-            return Err(self.dynamic_refusal(name));
+            self.bake_arg(name, v);
         }
         v.as_bool()
             .ok_or_else(|| format!("argument '{name}' must be a bool"))
@@ -402,7 +412,7 @@ impl<'a> Ctx<'a> {
     pub fn ints(&self, name: &str) -> Result<Vec<i64>, String> {
         let v = self.arg(name)?;
         if v.is_symbolic() {
-            return Err(self.dynamic_refusal(name));
+            self.bake_arg(name, v);
         }
         v.as_int_list()
             .ok_or_else(|| format!("argument '{name}' must be a list of ints"))
@@ -453,15 +463,16 @@ impl<'a> Ctx<'a> {
         crate::dtype::of_tensor(&self.tensor_value(name)?.tensor)
     }
 
-    /// The static shape of a tensor argument; refused when a dim is dynamic (see `in_dims`).
+    /// The static shape of a tensor argument; when a dim is dynamic, the sample's, and the dims
+    /// it depends on get pinned (see `baked`; `in_dims` for rules that handle dynamic dims).
     pub fn in_shape(&self, name: &str) -> Result<Vec<i64>, String> {
         let t = self.tensor_value(name)?;
         if t.dynamic_dims().iter().any(|d| *d) {
-            return Err(format!(
-                "the rule for {} needs the static shape of '{name}', but dims {:?} of it are dynamic; \
-                 fix: pin them (--dynamic-dims) or export without --dynamic",
+            self.bake(format!(
+                "the rule for {} takes the shape of '{name}' ({:?}) as the constant {:?}",
                 self.node.op_name(),
-                t.desc_shape()
+                t.desc_shape(),
+                t.tensor.size()
             ));
         }
         Ok(t.tensor.size())
@@ -485,14 +496,15 @@ impl<'a> Ctx<'a> {
         crate::dtype::of_tensor(self.out_tensor(i)?)
     }
 
-    /// The static shape of concrete output `i`; refused when a dim of it is dynamic (a rule that
-    /// baked it would break at other sizes).
+    /// The static shape of concrete output `i`; when a dim of it is dynamic, the sample's, and
+    /// the dims it depends on get pinned (see `baked`).
     pub fn out_shape(&self, i: usize) -> Result<Vec<i64>, String> {
         if self.out_dynamic(i)?.iter().any(|d| *d) {
-            return Err(format!(
-                "output {i} of {} has dynamic dims and its rule needs a static shape; \
-                 fix: pin the dims (--dynamic-dims) or export without --dynamic",
-                self.node.op_name()
+            self.bake(format!(
+                "the rule for {} takes the shape of output {i} ({:?}) as the constant {:?}",
+                self.node.op_name(),
+                self.out_desc_shape(i)?,
+                self.out_tensor(i)?.size()
             ));
         }
         Ok(self.out_tensor(i)?.size())

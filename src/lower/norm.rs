@@ -53,11 +53,17 @@ enum Back {
     Reshape(Port),
 }
 
-/// The input's shape with -1 for dynamic dims; its channel dim (1) must be static.
+/// The input's shape with -1 for dynamic dims; its channel dim (1) is static: the norm's
+/// weight, bias and running stats fix it, so a dynamic one is pinned (with a note).
 fn channels_static(c: &Ctx) -> Result<Vec<i64>, String> {
-    let shape = c.in_desc_shape("input")?;
+    let mut shape = c.in_desc_shape("input")?;
     if shape.get(1).is_some_and(|&ch| ch < 0) {
-        return Err("the channel dim (1) is dynamic; fix: pin it (--dynamic-dims)".into());
+        let ch = c.tensor_value("input")?.tensor.size()[1];
+        c.bake(format!(
+            "{} takes the channel dim (1) as the constant {ch}",
+            c.node.op_name()
+        ));
+        shape[1] = ch;
     }
     Ok(shape)
 }

@@ -157,9 +157,19 @@ fn avg_pool(c: &mut Ctx, nsp: usize) -> RuleResult {
 }
 
 fn adaptive_avg_pool(c: &mut Ctx, nsp: usize) -> RuleResult {
-    // The output's spatial size is the op's own argument: static even when batch is dynamic.
+    // The output's spatial size is the op's own argument (`output_size`): static even when batch
+    // is dynamic. One computed from a dynamic dim is taken as a constant (that dim is pinned,
+    // with a note): AdaptiveAvgPool2d takes it as an attribute.
     let oshape = c.out_desc_shape(0)?;
     let mut size = oshape[oshape.len().saturating_sub(nsp)..].to_vec();
+    if size.iter().any(|&d| d < 0) {
+        let k = c.outputs[0].tensors()[0].tensor.size();
+        size = k[k.len().saturating_sub(nsp)..].to_vec();
+        c.bake(format!(
+            "{} takes its output size as the constant {size:?}",
+            c.node.op_name()
+        ));
+    }
     if size.iter().all(|&d| d == 1) {
         let out = c.out_dtype(0)?;
         let x = c.tensor_as("self", out)?;
@@ -199,7 +209,15 @@ fn adaptive_max_pool(c: &mut Ctx) -> RuleResult {
         return Err(format!("expects a 3-D or 4-D input, got rank {rank}"));
     }
     let oshape = c.out_desc_shape(0)?;
-    let size = oshape[oshape.len() - 2..].to_vec();
+    let mut size = oshape[oshape.len() - 2..].to_vec();
+    if size.iter().any(|&d| d < 0) {
+        let k = c.outputs[0].tensors()[0].tensor.size();
+        size = k[k.len() - 2..].to_vec();
+        c.bake(format!(
+            "{} takes its output size as the constant {size:?}",
+            c.node.op_name()
+        ));
+    }
     if size.iter().any(|&d| d <= 0) {
         return Err(format!(
             "adaptive_max_pool2d output size {size:?} must be positive and static"

@@ -85,7 +85,8 @@ fn resize(c: &mut Ctx, mode: Resize, nsp: usize) -> RuleResult {
     }
     let align = mode == Resize::Bilinear && c.bool("align_corners")?;
     let scales = given_scales(c)?;
-    let dynamic = ins[2..].iter().chain(&os[2..]).any(|&d| d < 0);
+    let mut os = os;
+    let mut dynamic = ins[2..].iter().chain(&os[2..]).any(|&d| d < 0);
     // GE maps output to input pixels with in/out; ATen uses 1/scale_factor when one is given.
     // They agree when out = in * scale exactly: with dynamic sizes, only integer scales do.
     if let Some(s) = &scales {
@@ -93,11 +94,24 @@ fn resize(c: &mut Ctx, mode: Resize, nsp: usize) -> RuleResult {
             c.tensor_value(name)?.tensor.size(),
             c.outputs[0].tensors()[0].tensor.size(),
         );
-        let exact = s.len() == nsp
+        let exact_here = s.len() == nsp
             && s.iter()
                 .zip(kin[2..].iter().zip(&kout[2..]))
-                .all(|(f, (i, o))| (*f * *i as f64 - *o as f64).abs() < 1e-9)
-            && (!dynamic || s.iter().all(|f| f.fract() == 0.0));
+                .all(|(f, (i, o))| (*f * *i as f64 - *o as f64).abs() < 1e-9);
+        if (exact_here || align) && dynamic && s.iter().any(|f| f.fract() != 0.0) {
+            // Exact at the sample's size only: the spatial sizes are taken as constants (those
+            // dims are pinned, with a note).
+            c.bake(format!(
+                "{} by scale_factor {s:?} takes the output size {:?} as a constant (a non-integer \
+                 scale is exact at some sizes only)",
+                c.node.op_name(),
+                &kout[2..]
+            ));
+            let n = os.len();
+            os[2..].copy_from_slice(&kout[2..n]);
+            dynamic = false;
+        }
+        let exact = exact_here && (!dynamic || s.iter().all(|f| f.fract() == 0.0));
         if !exact && !align {
             return Err(format!(
                 "scale_factor {s:?} does not give the output size {:?} exactly{}, and GE resizes by in/out; fix: pass size= (or recompute_scale_factor=True) to interpolate",

@@ -466,8 +466,16 @@ fn narrow(c: &mut Ctx) -> RuleResult {
         // A negative start counts from the end of the dim (only static dims reach here
         // with one, as PyTorch wraps it before the size is known).
         let s = if s < 0 {
-            let size = c.in_dims("self")?[dim as usize]
-                .ok_or("narrow with a negative start on a dynamic dim is not supported yet")?;
+            let size = match c.in_dims("self")?[dim as usize] {
+                Some(size) => size,
+                None => {
+                    let size = c.tensor_value("self")?.tensor.size()[dim as usize];
+                    c.bake(format!(
+                        "narrow with a negative start ({s}) takes the size of dim {dim} as the constant {size}"
+                    ));
+                    size
+                }
+            };
             s + size
         } else {
             s

@@ -354,12 +354,19 @@ fn order_statistic(c: &mut Ctx, k_arg: Option<&str>) -> RuleResult {
         return Err("median/kthvalue of bool values; fix: cast to an int type first".into());
     }
     let dim = Ctx::dim(c.int("dim")?, rank);
-    let n = c.in_dims("self")?[dim as usize].ok_or_else(|| {
-        format!(
-            "{} along a dynamic dim; fix: pin that dim (--dynamic-dims) or export without --dynamic",
-            c.node.op_name()
-        )
-    })?;
+    // The position taken along `dim` depends on its size: along a dynamic dim, that dim is
+    // pinned (with a note).
+    let n = match c.in_dims("self")?[dim as usize] {
+        Some(n) => n,
+        None => {
+            let n = c.tensor_value("self")?.tensor.size()[dim as usize];
+            c.bake(format!(
+                "{} along dim {dim} takes its size as the constant {n}",
+                c.node.op_name()
+            ));
+            n
+        }
+    };
     let pos = match k_arg {
         None => (n - 1).max(0) / 2,
         Some(name) => {

@@ -618,5 +618,42 @@ int t2a_exec_node(T2AModule* m, int64_t node, const int64_t* words, size_t nword
   });
 }
 
+int t2a_forward(T2AModule* m, const int64_t* words, size_t nwords, void* const* tensors,
+                size_t ntensors, int* mutated, char** err) {
+  *mutated = 0;
+  // The module's state before: each attribute (its identity) and each tensor's version counter,
+  // so a forward that writes a buffer, reassigns an attribute or fails half-way is reported.
+  std::vector<std::pair<IValue, int64_t>> before;
+  auto snapshot = [&] {
+    std::vector<std::pair<IValue, int64_t>> s;
+    for (const auto& a : m->module.named_attributes(/*recurse=*/true))
+      s.emplace_back(a.value, a.value.isTensor() ? a.value.toTensor()._version() : 0);
+    return s;
+  };
+  auto check = [&] {
+    auto after = snapshot();
+    bool same = after.size() == before.size();
+    for (size_t i = 0; same && i < after.size(); ++i)
+      same = after[i].first.isSameIdentity(before[i].first) && after[i].second == before[i].second;
+    *mutated = same ? 0 : 1;
+  };
+  return guarded(err, [&] {
+    torch::NoGradGuard no_grad;
+    c10::WarningUtils::WarningHandlerGuard quiet(&g_quiet_warnings);
+    Reader r{words, nwords, 0, tensors, ntensors};
+    std::vector<IValue> args;
+    auto ins = m->graph->inputs();
+    for (size_t i = 1; i < ins.size(); ++i) args.push_back(decode(r, ins[i]->type()));
+    before = snapshot();
+    try {
+      m->module.get_method("forward")(std::move(args));
+    } catch (...) {
+      check();
+      throw;
+    }
+    check();
+  });
+}
+
 }  // extern "C"
 

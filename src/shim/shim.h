@@ -65,6 +65,11 @@ int t2a_traced_inputs(T2AModule* m, T2ABuf* out, char** err);
 // its outputs as a TUPLE.
 int t2a_exec_node(T2AModule* m, int64_t node, const int64_t* words, size_t nwords,
                   void* const* tensors, size_t ntensors, T2ABuf* out, char** err);
+// Runs the module's own `forward` (its weights, not a copy) on the encoded arguments (after
+// self); the result is dropped. *mutated is set when forward changed the module's state (wrote
+// a tensor attribute in place or reassigned an attribute), even when it then failed.
+int t2a_forward(T2AModule* m, const int64_t* words, size_t nwords, void* const* tensors,
+                size_t ntensors, int* mutated, char** err);
 
 // Every CPU tensor allocation above `bytes` fails with a libtorch error (0: no limit). The first
 // call installs the checking allocator in front of libtorch's own.

@@ -1,9 +1,13 @@
 //! Dynamic dims (`dynamic=true`): which input dims are dynamic, the probe inputs, and how the
 //! walk tracks what depends on them.
 //!
-//! The walk runs every op twice: on the sample inputs and on the *probe* inputs, the same inputs
-//! grown by one along every dynamic dim (by repeating their last slice, so token ids and masks stay
-//! valid). A tensor dim that differs between the two is dynamic (`-1` in descs). An int computed
+//! The walk runs every op three times: on the sample inputs, on the *probe* inputs (the same
+//! inputs grown by one along every dynamic dim, by repeating their last slice, so token ids and
+//! masks stay valid) and on the *far probe* inputs (grown by [`FAR`]). A tensor dim that differs
+//! between the sample and either probe is dynamic (`-1` in descs). Two probes because one growth
+//! alone can collide: a stride-2 conv maps 8 and 9 to the same size, so with the near probe only
+//! its output dim would look static; growing by `FAR` changes every dim that a stride (or a
+//! floor/ceil division) up to `FAR` computes, and growing by one every remainder. An int computed
 //! from a dynamic dim (`aten::size`, `aten::numel`, `aten::Int` of a tensor computed in the graph,
 //! arithmetic on those) becomes a `Value::SymInt` that remembers how it was computed, so lowering
 //! can emit that computation instead of a constant; a bool computed from one becomes a
@@ -16,19 +20,21 @@ use crate::error::{Error, Result};
 use crate::load::Node;
 use crate::value::{BinOp, Origin, Sym, SymInt, TensorValue, Value};
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::rc::Rc;
 
 /// An input dim: (index among forward's arguments after self, dim).
 pub type InputDim = (usize, usize);
 
 /// The input dims asked to be dynamic: every dim of every tensor input, except where
-/// `only` (forward argument name → dims) says otherwise.
+/// `only` (forward argument name → dims) says otherwise, and a note for each dim left static
+/// because its sample size is 0 or 1 (as torch.export specialises them: a size-1 dim broadcasts
+/// and squeezes unlike any other size). A dim named in `only` stays requested whatever its size.
 pub fn requested_dims(
     names: &[String],
     inputs: &[Value],
     only: &BTreeMap<String, Vec<i64>>,
-) -> Result<Vec<InputDim>> {
+) -> Result<(Vec<InputDim>, Vec<String>)> {
+    let mut notes = vec![];
     for name in only.keys() {
         if !names.iter().any(|n| n == name) {
             return Err(Error::Input(format!(
@@ -50,7 +56,21 @@ pub fn requested_dims(
         };
         let rank = t.tensor.dim() as i64;
         match only.get(name) {
-            None => out.extend((0..rank as usize).map(|d| (i, d))),
+            None => {
+                for d in 0..rank as usize {
+                    let size = t.tensor.size()[d];
+                    if size <= 1 {
+                        notes.push(format!(
+                            "'{name}' dim {d} has size {size} in the sample; exported as static {size} \
+                             (a size-0/1 dim broadcasts and squeezes unlike other sizes, so it is \
+                             specialised, as torch.export does); fix: name it in --dynamic-dims \
+                             ({name}={d}) or give a sample where it is larger"
+                        ));
+                    } else {
+                        out.push((i, d));
+                    }
+                }
+            }
             Some(dims) => {
                 for &d in dims {
                     let n = if d < 0 { d + rank } else { d };
@@ -66,7 +86,7 @@ pub fn requested_dims(
             }
         }
     }
-    Ok(out)
+    Ok((out, notes))
 }
 
 /// `t` grown by one along each of `dims`, repeating its last slice.
@@ -80,9 +100,20 @@ pub fn grow(t: &tch::Tensor, dims: &[usize]) -> tch::Tensor {
     y
 }
 
-/// The inputs with `dims` grown (non-tensor inputs unchanged).
+/// How much the far probe grows each dynamic dim: no stride, pool window or floor/ceil division
+/// up to this size maps the sample's size and the far probe's to the same output size. When
+/// forward fails at that size (a position table of 32 with a sample of 8), `settle` halves it
+/// until forward runs, and says so.
+pub const FAR: usize = 32;
+
+/// The inputs with `dims` grown by one (non-tensor inputs unchanged).
 pub fn probe_values(inputs: &[Value], dims: &[InputDim]) -> Vec<Value> {
     grown_by(inputs, dims, 1)
+}
+
+/// The inputs with `dims` grown by `far` (what `settle` chose, at most [`FAR`]).
+pub fn far_values(inputs: &[Value], dims: &[InputDim], far: usize) -> Vec<Value> {
+    grown_by(inputs, dims, far)
 }
 
 /// The inputs with each of `dims` grown by `k` (repeating the last slice).
@@ -108,29 +139,79 @@ pub fn grown_by(inputs: &[Value], dims: &[InputDim], k: usize) -> Vec<Value> {
         .collect()
 }
 
-/// The usual oracle of `settle`: forward, run by libtorch, on the inputs with `set` grown.
-pub fn forward_runs(
-    model: &Path,
+/// The usual oracle of `settle`: forward of the loaded module `m` (its own weights) on the
+/// inputs with `set` grown by `by`; and whether that run changed the module's state.
+pub fn module_runs(
+    m: &crate::load::Module,
     inputs: &[Value],
     set: &[InputDim],
-) -> Result<std::result::Result<(), String>> {
-    let probe = probe_values(inputs, set);
-    match crate::verify::torchscript_outputs(model, &probe) {
-        Ok(_) => Ok(Ok(())),
-        Err(Error::Run(msg)) => Ok(Err(msg)),
-        Err(e) => Err(e),
-    }
+    by: usize,
+) -> Result<(std::result::Result<(), String>, bool)> {
+    m.forward_runs(&grown_by(inputs, set, by))
+        .map_err(|e| Error::Run(format!("cannot run forward on the probe inputs: {e}")))
 }
 
-/// Finds which requested dims can vary: `runs(set)` (forward with the dims in `set` grown; for
-/// multi-card exports, the walk of every rank) must succeed. Returns the dims that stay dynamic
-/// and a note for each dim the model fixes.
+/// What `settle` found.
+pub struct Settled {
+    /// The dims that stay dynamic.
+    pub dims: Vec<InputDim>,
+    /// A note for each dim the model fixes (and for a far probe smaller than [`FAR`]).
+    pub notes: Vec<String>,
+    /// How much the far probe grows the dynamic dims.
+    pub far: usize,
+}
+
+/// Finds which requested dims can vary: `runs(set, by)` (forward with the dims in `set` grown
+/// by `by`; for multi-card exports, the walk of every rank with probes grown by 1 and `by`)
+/// must succeed. Returns the dims that stay dynamic, a note for each dim the model fixes, and
+/// how far the far probe can grow them.
 pub fn settle(
     names: &[String],
     inputs: &[Value],
     requested: Vec<InputDim>,
-    mut runs: impl FnMut(&[InputDim]) -> Result<std::result::Result<(), String>>,
-) -> Result<(Vec<InputDim>, Vec<String>)> {
+    runs: impl FnMut(&[InputDim], usize) -> Result<std::result::Result<(), String>>,
+) -> Result<Settled> {
+    let (dims, mut notes, mut runs) = settle_near(names, inputs, requested, runs)?;
+    if dims.is_empty() {
+        return Ok(Settled {
+            dims,
+            notes,
+            far: FAR,
+        });
+    }
+    // The far probe: the largest growth (FAR, FAR/2, ..., 2) forward runs at.
+    let mut far = FAR;
+    let mut first_err = None;
+    while far > 1 {
+        match runs(&dims, far)? {
+            Ok(()) => break,
+            Err(e) => {
+                first_err.get_or_insert(e);
+                far /= 2;
+            }
+        }
+    }
+    if let Some(e) = first_err {
+        notes.push(format!(
+            "forward fails with the dynamic dims {FAR} larger ({}), so the second probe grows them              by {far} only: a size that a stride or a division above {far} computes may be taken              as static (`torch2air verify --dynamic` checks other sizes)",
+            first_line(&e)
+        ));
+    }
+    Ok(Settled { dims, notes, far })
+}
+
+/// `settle`'s first part: which dims forward runs with, each grown by one.
+#[allow(clippy::type_complexity)]
+fn settle_near<F>(
+    names: &[String],
+    inputs: &[Value],
+    requested: Vec<InputDim>,
+    mut runs_by: F,
+) -> Result<(Vec<InputDim>, Vec<String>, F)>
+where
+    F: FnMut(&[InputDim], usize) -> Result<std::result::Result<(), String>>,
+{
+    let mut runs = |set: &[InputDim]| runs_by(set, 1);
     let mut notes = vec![];
     let size = |(i, d): InputDim| {
         inputs[i]
@@ -147,11 +228,8 @@ pub fn settle(
             label(x)
         ));
     }
-    if dims.is_empty() {
-        return Ok((dims, notes));
-    }
-    if runs(&dims)?.is_ok() {
-        return Ok((dims, notes));
+    if dims.is_empty() || runs(&dims)?.is_ok() {
+        return Ok((dims, notes, runs_by));
     }
     // Dims of equal sample size are likely the same symbol (batch of x and of its mask): try
     // them together, and find which ones the model fixes.
@@ -206,20 +284,41 @@ pub fn settle(
                 break;
             }
         }
-        keep.extend(group);
-    }
-    keep.sort();
-    dims = keep;
-    if !dims.is_empty() {
-        if let Err(e) = runs(&dims)? {
-            return Err(Error::Input(format!(
-                "with all of its dynamic dims grown together, forward fails: {}; \
-                 fix: choose the dynamic dims with --dynamic-dims",
-                first_line(&e)
-            )));
+        if !group.is_empty() {
+            keep.push((s, group));
         }
     }
-    Ok((dims, notes))
+    dims = keep.iter().flat_map(|(_, g)| g.clone()).collect();
+    dims.sort();
+    if !dims.is_empty() && runs(&dims)?.is_err() {
+        // Each group runs grown on its own but not all together (`x.view(5, -1)` of a [50, 5]:
+        // 51x5 and 50x6 divide by 5, 51x6 does not): keep the groups that run together, the
+        // groups of more dims first, then of larger sample sizes, and pin the others.
+        keep.sort_by_key(|(s, g)| std::cmp::Reverse((g.len(), *s)));
+        let mut kept: Vec<InputDim> = vec![];
+        for (s, group) in keep {
+            let trial: Vec<InputDim> = kept.iter().chain(&group).copied().collect();
+            match runs(&trial)? {
+                Ok(()) => kept = trial,
+                Err(e) => {
+                    let with: Vec<String> = kept.iter().map(|&x| label(x)).collect();
+                    for x in group {
+                        notes.push(format!(
+                            "{} is fixed at {s}: it can grow on its own, but not together with {} \
+                             (forward fails: {}); exported as static; fix: choose the dynamic \
+                             dims with --dynamic-dims",
+                            label(x),
+                            with.join(", "),
+                            first_line(&e)
+                        ));
+                    }
+                }
+            }
+        }
+        kept.sort();
+        dims = kept;
+    }
+    Ok((dims, notes, runs_by))
 }
 
 fn first_line(s: &str) -> String {
@@ -227,7 +326,7 @@ fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or_default().to_string()
 }
 
-/// Pairs each output with its probe twin: tensors get their probe, ints/bools computed from
+/// Pairs each output with its probe twins: tensors get their probes, ints/bools computed from
 /// dynamic dims become symbolic. A float computed from a dynamic dim is baked in: its note goes
 /// to `guards`.
 pub fn attach_probes(
@@ -235,57 +334,82 @@ pub fn attach_probes(
     inputs: &[Value],
     outs: Vec<Value>,
     probe_outs: Vec<Value>,
+    far_outs: Vec<Value>,
     guards: &mut Vec<String>,
 ) -> Vec<Value> {
     let kind = n.kind.as_str();
     if kind == "aten::size" && inputs.len() == 1 {
         // The whole size list: one entry per dim.
-        if let (Some(t), Some(Value::List(v)), Some(Value::List(p))) =
-            (inputs[0].as_tensor(), outs.first(), probe_outs.first())
-        {
+        if let (Some(t), Some(Value::List(v)), Some(Value::List(p)), Some(Value::List(f))) = (
+            inputs[0].as_tensor(),
+            outs.first(),
+            probe_outs.first(),
+            far_outs.first(),
+        ) {
             let dyn_dims = t.dynamic_dims();
             let items = v
                 .iter()
-                .zip(p)
+                .zip(p.iter().zip(f))
                 .enumerate()
-                .map(|(d, (x, px))| match (x.as_int(), px.as_int()) {
-                    (Some(value), Some(probe)) if dyn_dims[d] => Value::SymInt(Rc::new(SymInt {
-                        value,
-                        probe,
-                        sym: Sym::Dim(t.clone(), d),
-                    })),
-                    _ => x.clone(),
-                })
+                .map(
+                    |(d, (x, (px, fx)))| match (x.as_int(), px.as_int(), fx.as_int()) {
+                        (Some(value), Some(probe), Some(far)) if dyn_dims[d] => {
+                            Value::SymInt(Rc::new(SymInt {
+                                value,
+                                probe,
+                                far,
+                                sym: Sym::Dim(t.clone(), d),
+                            }))
+                        }
+                        _ => x.clone(),
+                    },
+                )
                 .collect();
             return vec![Value::List(items)];
         }
     }
     outs.into_iter()
-        .zip(probe_outs)
-        .map(|(v, p)| attach(kind, inputs, v, p, guards))
+        .zip(probe_outs.into_iter().zip(far_outs))
+        .map(|(v, (p, f))| attach(kind, inputs, v, p, f, guards))
         .collect()
 }
 
-fn attach(kind: &str, inputs: &[Value], v: Value, p: Value, guards: &mut Vec<String>) -> Value {
-    match (v, p) {
-        (Value::Tensor(mut t), Value::Tensor(pt)) => {
+fn attach(
+    kind: &str,
+    inputs: &[Value],
+    v: Value,
+    p: Value,
+    f: Value,
+    guards: &mut Vec<String>,
+) -> Value {
+    match (v, p, f) {
+        (Value::Tensor(mut t), Value::Tensor(pt), Value::Tensor(ft)) => {
             t.probe = Some(pt.tensor);
+            t.far = Some(ft.tensor);
             Value::Tensor(t)
         }
-        (Value::List(a), Value::List(b)) if a.len() == b.len() => Value::List(
-            a.into_iter()
-                .zip(b)
-                .map(|(x, y)| attach(kind, inputs, x, y, guards))
-                .collect(),
-        ),
-        (Value::Tuple(a), Value::Tuple(b)) if a.len() == b.len() => Value::Tuple(
-            a.into_iter()
-                .zip(b)
-                .map(|(x, y)| attach(kind, inputs, x, y, guards))
-                .collect(),
-        ),
-        (Value::Int(value), Value::Int(probe)) => {
-            if let Some(v) = min_max(kind, inputs, value, probe, guards) {
+        (Value::List(a), Value::List(b), Value::List(c))
+            if a.len() == b.len() && a.len() == c.len() =>
+        {
+            Value::List(
+                a.into_iter()
+                    .zip(b.into_iter().zip(c))
+                    .map(|(x, (y, z))| attach(kind, inputs, x, y, z, guards))
+                    .collect(),
+            )
+        }
+        (Value::Tuple(a), Value::Tuple(b), Value::Tuple(c))
+            if a.len() == b.len() && a.len() == c.len() =>
+        {
+            Value::Tuple(
+                a.into_iter()
+                    .zip(b.into_iter().zip(c))
+                    .map(|(x, (y, z))| attach(kind, inputs, x, y, z, guards))
+                    .collect(),
+            )
+        }
+        (Value::Int(value), Value::Int(probe), Value::Int(far)) => {
+            if let Some(v) = min_max(kind, inputs, [value, probe, far], guards) {
                 return v;
             }
             if matches!(kind, "aten::Int" | "aten::IntImplicit") {
@@ -294,39 +418,45 @@ fn attach(kind: &str, inputs: &[Value], v: Value, p: Value, guards: &mut Vec<Str
                 }
             }
             match symbolic_int(kind, inputs) {
-                Some(sym) => Value::SymInt(Rc::new(SymInt { value, probe, sym })),
+                Some(sym) => Value::SymInt(Rc::new(SymInt {
+                    value,
+                    probe,
+                    far,
+                    sym,
+                })),
                 None => Value::Int(value),
             }
         }
-        (Value::Bool(b), Value::Bool(q)) if depends(kind, inputs) => {
+        (Value::Bool(b), Value::Bool(q), Value::Bool(r)) if depends(kind, inputs) => {
             if same_sizes(kind, inputs) {
-                // Sizes equal at the sample and at the probe are the same expression of the
-                // dynamic dims (sizes are affine in them, and two affine functions that agree at
-                // two points agree everywhere): the comparison holds at every size.
+                // Sizes equal at the sample and at both probes are taken as the same expression
+                // of the dynamic dims, so the comparison holds at every size (affine sizes that
+                // agree at two points agree everywhere; the far probe, a stride away, tells
+                // floor(n/2) from n/2-like pieces that agree at n and n+1).
                 return Value::Bool(b);
             }
-            Value::SymBool(b, q)
+            Value::SymBool(b, q, r)
         }
-        (Value::Float(f), Value::Float(_)) if depends(kind, inputs) => {
+        (Value::Float(f), Value::Float(_), Value::Float(_)) if depends(kind, inputs) => {
             guards.push(format!(
                 "{f} (a float computed from a dynamic dim, baked in)"
             ));
             Value::Float(f)
         }
-        (v, _) => v,
+        (v, _, _) => v,
     }
 }
 
-/// `a == b` / `a != b` of ints or int lists (sizes) whose every pair is equal both at the sample
-/// and at the probe.
+/// `a == b` / `a != b` of ints or int lists (sizes) whose every pair is equal at the sample and
+/// at both probes.
 fn same_sizes(kind: &str, inputs: &[Value]) -> bool {
     let base = kind.split('.').next().unwrap_or(kind);
     if !matches!(base, "aten::eq" | "aten::ne") || inputs.len() != 2 {
         return false;
     }
     let pair = |v: &Value| match v {
-        Value::SymInt(s) => Some((s.value, s.probe)),
-        Value::Int(i) => Some((*i, *i)),
+        Value::SymInt(s) => Some((s.value, s.probe, s.far)),
+        Value::Int(i) => Some((*i, *i, *i)),
         _ => None,
     };
     let items = |v: &Value| match v {
@@ -342,13 +472,8 @@ fn same_sizes(kind: &str, inputs: &[Value]) -> bool {
 /// `max`/`min` of ints where one depends on a dynamic dim: a piecewise choice, so it is
 /// specialised like a branch: the operand the sample (and the probe) picked, with a guard. When
 /// the two pick differently the choice stays in the graph (`Maximum`/`Minimum`).
-fn min_max(
-    kind: &str,
-    inputs: &[Value],
-    value: i64,
-    probe: i64,
-    guards: &mut Vec<String>,
-) -> Option<Value> {
+fn min_max(kind: &str, inputs: &[Value], at: [i64; 3], guards: &mut Vec<String>) -> Option<Value> {
+    let value = at[0];
     let op = match kind.split('.').next() {
         Some("prim::max") => "max",
         Some("prim::min") => "min",
@@ -357,17 +482,18 @@ fn min_max(
     if inputs.len() != 2 || !inputs.iter().any(Value::is_symbolic) {
         return None;
     }
-    let pair = |v: &Value| match v {
-        Value::SymInt(s) => Some((s.value, s.probe)),
-        Value::Int(i) => Some((*i, *i)),
+    let triple = |v: &Value| match v {
+        Value::SymInt(s) => Some([s.value, s.probe, s.far]),
+        Value::Int(i) => Some([*i; 3]),
         _ => None,
     };
-    let (a, b) = (pair(&inputs[0])?, pair(&inputs[1])?);
-    let k = if a.0 == value { 0 } else { 1 };
-    let kp = if a.1 == probe { 0 } else { 1 };
-    if k != kp || (a.0 == b.0) {
+    let (a, b) = (triple(&inputs[0])?, triple(&inputs[1])?);
+    // Which operand each of the sample and the two probes picked.
+    let k: Vec<usize> = (0..3).map(|j| if a[j] == at[j] { 0 } else { 1 }).collect();
+    if k.iter().any(|&x| x != k[0]) || a[0] == b[0] {
         return None;
     }
+    let k = k[0];
     guards.push(format!(
         "{op}(...) = its {} operand ({value}); sizes where the other operand is the {op} need another export",
         if k == 0 { "first" } else { "second" }
@@ -444,10 +570,11 @@ fn symbolic_int(kind: &str, inputs: &[Value]) -> Option<Sym> {
         let mut acc = Value::Int(1);
         for (d, &s) in size.iter().enumerate() {
             let dim = if dyn_dims[d] {
-                let probe = t.probe.as_ref().map(|p| p.size()[d]).unwrap_or(s);
+                let (_, probe, far) = t.dim_triple(d);
                 Value::SymInt(Rc::new(SymInt {
                     value: s,
                     probe,
+                    far,
                     sym: Sym::Dim(t.clone(), d),
                 }))
             } else {
@@ -496,23 +623,24 @@ fn mul(a: Value, b: Value) -> Value {
     match (&a, &b) {
         (Value::Int(x), Value::Int(y)) => Value::Int(x * y),
         _ => {
-            let (va, pa) = scalar_pair(&a);
-            let (vb, pb) = scalar_pair(&b);
+            let (va, pa, fa) = scalar_triple(&a);
+            let (vb, pb, fb) = scalar_triple(&b);
             Value::SymInt(Rc::new(SymInt {
                 value: va * vb,
                 probe: pa * pb,
+                far: fa * fb,
                 sym: Sym::Bin(BinOp::Mul, Box::new(a), Box::new(b)),
             }))
         }
     }
 }
 
-fn scalar_pair(v: &Value) -> (i64, i64) {
+fn scalar_triple(v: &Value) -> (i64, i64, i64) {
     match v {
-        Value::SymInt(s) => (s.value, s.probe),
+        Value::SymInt(s) => (s.value, s.probe, s.far),
         other => {
             let x = other.as_int().unwrap_or(0);
-            (x, x)
+            (x, x, x)
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::error::{Error, OpStatus, Result, UnsupportedOp, UnsupportedOps};
 use crate::ge::GraphBuilder;
 use crate::load::{Block, Module, Node};
 use crate::lower::{self, Ctx, Materialized};
-use crate::value::{Origin, Port, TensorValue, Value};
+use crate::value::{Origin, Port, Probe, TensorValue, Value};
 use std::collections::{BTreeMap, HashMap};
 
 /// A decision the graph was specialised on.
@@ -121,6 +121,8 @@ pub struct GraphInput {
     pub value: Value,
     /// Dynamic exports: the same input grown by one along each dynamic dim.
     pub probe: Option<Value>,
+    /// Dynamic exports: the same input grown by `dynamic::FAR` along each dynamic dim.
+    pub far: Option<Value>,
 }
 
 /// How the walk treats dynamic dims.
@@ -286,10 +288,15 @@ impl<'m> Walker<'m> {
                         Some(Value::Tensor(p)) => Some(p.tensor.clone()),
                         _ => None,
                     };
+                    let far = match &gi.far {
+                        Some(Value::Tensor(p)) => Some(p.tensor.clone()),
+                        _ => None,
+                    };
                     let mut tv = TensorValue {
                         tensor: t.tensor,
                         origin: Origin::Constant,
                         probe,
+                        far,
                     };
                     let p = self.b.data(&gi.name, index, dt, &tv.desc_shape());
                     if self.opts.record_values {
@@ -486,6 +493,7 @@ impl<'m> Walker<'m> {
                         tensor: t.tensor,
                         origin: Origin::Weight(full),
                         probe: None,
+                        far: None,
                     }),
                     // A list of module tensors (nn.GRU/LSTM's `_flat_weights`): weights too,
                     // named `<path>.<index>`.
@@ -499,6 +507,7 @@ impl<'m> Walker<'m> {
                                         tensor: t.tensor,
                                         origin: Origin::Weight(format!("{full}.{k}")),
                                         probe: None,
+                                        far: None,
                                     }),
                                     other => other,
                                 })
@@ -627,22 +636,28 @@ impl<'m> Walker<'m> {
             }
             let mut outs = self.exec(n, &inputs)?;
             if self.opts.dynamic && inputs.iter().any(Value::has_probe) {
-                let probe_inputs: Vec<Value> = inputs.iter().map(Value::probe).collect();
-                let probe_outs = self.m.exec(n.index, &probe_inputs).map_err(|e| {
-                    Error::Input(format!(
-                        "{} ({}) fails when the dynamic dims change size: {}\n\
-                         fix: the model fixes some size there; pin the dims involved (--dynamic-dims) or export without --dynamic",
-                        site(n),
-                        n.op_name(),
-                        crate::load::short_torch_message(&e)
-                    ))
-                })?;
+                let run_probe = |which: Probe| {
+                    let probe_inputs: Vec<Value> =
+                        inputs.iter().map(|v| v.probe_at(which)).collect();
+                    self.m.exec(n.index, &probe_inputs).map_err(|e| {
+                        Error::Input(format!(
+                            "{} ({}) fails when the dynamic dims change size: {}\n\
+                             fix: the model fixes some size there; pin the dims involved (--dynamic-dims) or export without --dynamic",
+                            site(n),
+                            n.op_name(),
+                            crate::load::short_torch_message(&e)
+                        ))
+                    })
+                };
+                let probe_outs = run_probe(Probe::Near)?;
+                let far_outs = run_probe(Probe::Far)?;
                 let mut guards = vec![];
-                outs = dynamic::attach_probes(n, &inputs, outs, probe_outs, &mut guards);
-                let rank_changes = outs
-                    .iter()
-                    .flat_map(|v| v.tensors())
-                    .any(|t| t.probe.as_ref().is_some_and(|p| p.dim() != t.tensor.dim()));
+                outs = dynamic::attach_probes(n, &inputs, outs, probe_outs, far_outs, &mut guards);
+                let rank_changes = outs.iter().flat_map(|v| v.tensors()).any(|t| {
+                    [&t.probe, &t.far]
+                        .iter()
+                        .any(|p| p.as_ref().is_some_and(|p| p.dim() != t.tensor.dim()))
+                });
                 if rank_changes {
                     return Err(Error::Input(format!(
                         "{} ({}) gives a result of another rank when the dynamic dims change size \
@@ -729,9 +744,11 @@ impl<'m> Walker<'m> {
                         inputs: &inputs,
                         outputs: &outs,
                         assumptions: vec![],
+                        baked: Default::default(),
                     };
                     let ports = rule(&mut ctx);
-                    let assumptions = std::mem::take(&mut ctx.assumptions);
+                    let mut assumptions = std::mem::take(&mut ctx.assumptions);
+                    assumptions.extend(ctx.baked.take());
                     self.b.scope_attrs.remove("nn_module_stack");
                     match ports {
                         Ok(p) => {
@@ -872,6 +889,7 @@ impl<'m> Walker<'m> {
                 tensor: std::rc::Rc::new(other.tensor.shallow_clone()),
                 origin: Origin::Constant,
                 probe: other.probe.clone(),
+                far: other.far.clone(),
             }));
         }
         let dynamic = |t: &TensorValue| t.dynamic_dims().contains(&true);
@@ -889,6 +907,7 @@ impl<'m> Walker<'m> {
             tensor: other.tensor,
             origin: Origin::Port(port),
             probe: other.probe,
+            far: other.far,
         }))
     }
 
