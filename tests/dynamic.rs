@@ -931,7 +931,7 @@ fn dims_a_stride_maps_to_the_probe_size_stay_dynamic() {
 /// the export loads the module again before walking it.
 #[test]
 fn probe_forward_runs_on_the_loaded_module_and_reports_state_writes() {
-    use torch2air::load::Module;
+    use torch2air::internal::load::Module;
     let m = Module::load(&dyn_model("attention.pt")).unwrap();
     let (run, mutated) = m.forward_runs(&inputs(&["f32[2,5,16]".into()], 0)).unwrap();
     assert!(run.is_ok() && !mutated, "{run:?}");
