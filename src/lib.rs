@@ -17,6 +17,7 @@ pub mod opinfo;
 pub mod progress;
 pub mod proto;
 pub mod run;
+pub mod show;
 pub mod spec;
 pub mod value;
 pub mod verify;
