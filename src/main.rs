@@ -137,7 +137,8 @@ struct ExportArgs {
     atc_script: bool,
     /// config.export.experimental.enable_record_nn_module_stack: add the `nn_module_stack` attr
     /// (the submodules a node comes from, e.g. layer[0] of class Layer) to every op inlined
-    /// from a submodule.
+    /// from a submodule, and `_torch2air_source` (the op's source line and call stack, which
+    /// `torch2air show` displays) to every lowered op.
     #[arg(long)]
     record_nn_module_stack: bool,
     /// Multi-card export of N ranks: <export-path>/<export-name><r>.air plus rank_<r>/ (pbtxt,
@@ -741,7 +742,7 @@ fn show_cmd(air: &std::path::Path, output: &std::path::Path, no_run: bool) -> Re
     };
     let shown = torch2air::show::show(air, opts)?;
     for p in shown.problems() {
-        eprintln!("warning: not drawn: {p}");
+        eprintln!("warning: {p}");
     }
     let text = if svg {
         torch2air::show::svg::svg(&shown.graphs[0])

@@ -34,7 +34,7 @@ pub fn load(path: &Path) -> Loaded {
         },
         Err(e) => {
             let mut problems = vec![format!(
-                "'{}' does not decode as a GE ModelDef ({e}); drawing the ops that do",
+                "'{}' is damaged or cut short (as a GE ModelDef: {e}); the ops that decode are drawn",
                 path.display()
             )];
             let model = salvage(&bytes, &mut problems);

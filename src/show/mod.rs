@@ -250,7 +250,8 @@ fn file_label(f: &Path) -> String {
 /// Output (dtype, shape) per node name, learnt from a run.
 type Observed = HashMap<String, Vec<(Option<DType>, Vec<i64>)>>;
 
-/// A sample input per `Data` node: random values of its dtype, each dynamic dim (-1) `dyn_size`.
+/// A sample input per `Data` node: random values of its dtype (integers 0 or 1), each dynamic
+/// dim (-1) `dyn_size`.
 fn sample_inputs(m: &ModelDef, dyn_size: i64) -> std::result::Result<Vec<tch::Tensor>, String> {
     crate::run::graph_inputs(m)
         .into_iter()
@@ -264,7 +265,13 @@ fn sample_inputs(m: &ModelDef, dyn_size: i64) -> std::result::Result<Vec<tch::Te
                 .iter()
                 .map(|d| if *d < 0 { dyn_size } else { *d }.to_string())
                 .collect();
-            let spec = format!("{}[{}]", dt.name(), dims.join(","));
+            // Integers in [0, 2): valid indices into any dim of size 2 or more.
+            let range = if dt.is_float() || dt == DType::Bool {
+                ""
+            } else {
+                ":0..2"
+            };
+            let spec = format!("{}[{}]{range}", dt.name(), dims.join(","));
             match crate::spec::make_all(&[spec], 0)
                 .map_err(|e| e.to_string())?
                 .pop()
@@ -277,14 +284,18 @@ fn sample_inputs(m: &ModelDef, dyn_size: i64) -> std::result::Result<Vec<tch::Te
 }
 
 fn has_dynamic_input(m: &ModelDef) -> bool {
-    crate::run::graph_inputs(m)
-        .iter()
-        .any(|(_, _, _, s)| s.iter().any(|d| *d < 0))
+    !m.graph.is_empty()
+        && crate::run::graph_inputs(m)
+            .iter()
+            .any(|(_, _, _, s)| s.iter().any(|d| *d < 0))
 }
 
 /// Runs one model on sample inputs, recording every node's outputs; the run's problems as notes.
 fn observe_one(m: &ModelDef, dir: &Path, dyn_size: i64) -> (Observed, Vec<String>) {
     let mut seen = Observed::new();
+    if m.graph.iter().all(|g| g.op.is_empty()) {
+        return (seen, vec![]);
+    }
     let inputs = match sample_inputs(m, dyn_size) {
         Ok(i) => i,
         Err(e) => return (seen, vec![format!("shapes: from the descs only ({e})")]),
@@ -542,7 +553,7 @@ pub fn module_chain(op: &OpDef) -> Vec<(String, String)> {
         .skip(1)
         .filter_map(|l| {
             let l = l.trim().strip_prefix("in ")?;
-            let (call, rest) = l.split_once(' ')?;
+            let (call, rest) = l.split_once(' ').unwrap_or((l, ""));
             let (inst, _) = call.rsplit_once('.')?;
             let class = rest
                 .strip_prefix('(')

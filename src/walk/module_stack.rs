@@ -17,7 +17,7 @@ use std::collections::HashMap;
 pub const SOURCE_ATTR: &str = "_torch2air_source";
 
 /// The [`SOURCE_ATTR`] text of a node: `file:line: text`, then `  in <instance>.<fn> (<class>)
-/// called at file:line: text` per inlined call, innermost first.
+/// called at file:line: text` per inlined call, innermost first (the call site where known).
 pub fn source_text(n: &Node) -> String {
     let mut s = format!("{}: {}", n.source.location(), n.source.text.trim());
     for f in n.stack.iter().rev() {
@@ -31,12 +31,14 @@ pub fn source_text(n: &Node) -> String {
             .as_deref()
             .map(|c| format!(" ({})", python_class(c)))
             .unwrap_or_default();
-        s.push_str(&format!(
-            "\n  in {inst}{}{class} called at {}: {}",
-            f.func,
-            f.source.location(),
-            f.source.text.trim()
-        ));
+        s.push_str(&format!("\n  in {inst}{}{class}", f.func));
+        if !f.source.file.is_empty() {
+            s.push_str(&format!(
+                " called at {}: {}",
+                f.source.location(),
+                f.source.text.trim()
+            ));
+        }
     }
     s
 }
