@@ -291,7 +291,12 @@ fn has_dynamic_input(m: &ModelDef) -> bool {
 }
 
 /// Runs one model on sample inputs, recording every node's outputs; the run's problems as notes.
-fn observe_one(m: &ModelDef, dir: &Path, dyn_size: i64) -> (Observed, Vec<String>) {
+fn observe_one(
+    m: &ModelDef,
+    dir: &Path,
+    dyn_size: i64,
+    bar: &indicatif::ProgressBar,
+) -> (Observed, Vec<String>) {
     let mut seen = Observed::new();
     if m.graph.iter().all(|g| g.op.is_empty()) {
         return (seen, vec![]);
@@ -301,6 +306,7 @@ fn observe_one(m: &ModelDef, dir: &Path, dyn_size: i64) -> (Observed, Vec<String
         Err(e) => return (seen, vec![format!("shapes: from the descs only ({e})")]),
     };
     let r = crate::run::run_model_observed(m, dir, &inputs, &mut |op, outs| {
+        bar.inc(1);
         seen.insert(
             op.name.clone(),
             outs.iter()
@@ -351,7 +357,9 @@ fn merge_dynamic(a: Observed, b: &Observed) -> Observed {
 /// Output shapes from running each graph on sample inputs (ranks together, collectives across
 /// them); one (observed, notes) per loaded graph.
 fn run_shapes(loaded: &[(String, PathBuf, load::Loaded)]) -> Vec<(Observed, Vec<String>)> {
-    let bar = crate::progress::line("{spinner} running on sample inputs for shapes {msg}");
+    let bar = crate::progress::line(
+        "{spinner} running the graph on sample inputs for shapes: node {pos} of {len} {msg}",
+    );
     let dir_of = |f: &Path| {
         f.parent()
             .map(Path::to_path_buf)
@@ -359,15 +367,23 @@ fn run_shapes(loaded: &[(String, PathBuf, load::Loaded)]) -> Vec<(Observed, Vec<
     };
     let dynamic = loaded.iter().any(|(_, _, l)| has_dynamic_input(&l.model));
     let sizes: &[i64] = if dynamic { &[3, 5] } else { &[3] };
+    let nodes: usize = loaded
+        .iter()
+        .map(|(_, _, l)| l.model.graph.iter().map(|g| g.op.len()).sum::<usize>())
+        .sum();
+    bar.set_length((nodes * sizes.len()) as u64);
     let mut runs: Vec<Vec<(Observed, Vec<String>)>> = vec![];
     for &size in sizes {
-        bar.set_message(format!("(dynamic dims = {size})"));
+        if dynamic {
+            bar.set_message(format!("(dynamic dims = {size})"));
+        }
+        let bar = &bar;
         let one = if loaded.len() > 1 {
             let world = loaded.len();
             match crate::dist::Groups::new(world, &[]) {
                 Ok(groups) => crate::dist::on_every_rank(world, &groups, |r, _| {
                     let (_, f, l) = &loaded[r];
-                    Ok(observe_one(&l.model, &dir_of(f), size))
+                    Ok(observe_one(&l.model, &dir_of(f), size, bar))
                 })
                 .into_iter()
                 .map(|r| r.unwrap_or_else(|e| (Observed::new(), vec![format!("shapes: {e}")])))
@@ -380,11 +396,10 @@ fn run_shapes(loaded: &[(String, PathBuf, load::Loaded)]) -> Vec<(Observed, Vec<
         } else {
             loaded
                 .iter()
-                .map(|(_, f, l)| observe_one(&l.model, &dir_of(f), size))
+                .map(|(_, f, l)| observe_one(&l.model, &dir_of(f), size, bar))
                 .collect()
         };
         runs.push(one);
-        bar.tick();
     }
     bar.finish_and_clear();
     let mut runs = runs.into_iter();

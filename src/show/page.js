@@ -268,5 +268,8 @@
     states[0].g.nodes.slice(0, 5000).forEach(function (n) { opts.push("<option value=\"" + n.name.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;") + "\">"); });
     dl.innerHTML = opts.join("");
   }
+  // `graph.html#node=NAME` opens with that node found and selected.
+  var m = /^#node=(.+)$/.exec(window.location.hash);
+  if (m && states.length) reveal(states[0], decodeURIComponent(m[1]));
   document.body.setAttribute("data-drawn", states.filter(function (s) { return s.drawn; }).length);
 })();
