@@ -315,6 +315,60 @@ fn without_nn_module_stack_boxes_come_from_the_recorded_call_stack() {
     assert!(g["notes"][0].as_str().unwrap().contains("--no-run"));
 }
 
+#[test]
+fn a_large_graph_without_scopes_opens_grouped_in_file_order() {
+    let d = tmp();
+    let t = common::model("transformers");
+    let (code, _, err) = cli(
+        d.path(),
+        &[
+            "export",
+            s(&t.join("gpt2.pt")),
+            "--input",
+            s(&t.join("gpt2_ids.npy")),
+            "--input",
+            s(&t.join("gpt2_mask.npy")),
+            "--pbtxt",
+            "none",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let air = d.path().join("export_file/export.air");
+    let (code, _, err) = show(d.path(), &air, "p.html", &[]);
+    assert_eq!(code, 0, "{err}");
+    let (_, v) = page(&d.path().join("p.html"));
+    let g = &v["graphs"][0];
+    let m = read_air(&air);
+    assert_eq!(node_names(g), op_names(&m));
+    let scopes = g["scopes"].as_array().unwrap();
+    assert!(scopes.len() >= 10 && scopes.len() <= 50, "{}", scopes.len());
+    // Consecutive parts in file order, covering every node once.
+    let mut next = 1;
+    for (k, sc) in scopes.iter().enumerate() {
+        let path = sc["path"].as_str().unwrap();
+        let (a, b) = path.trim_start_matches("nodes ").split_once('-').unwrap();
+        let (a, b): (usize, usize) = (a.parse().unwrap(), b.parse().unwrap());
+        assert_eq!(a, next, "{path}");
+        next = b + 1;
+        for i in a - 1..b {
+            assert_eq!(g["nodes"][i]["scope"], k as i64);
+        }
+    }
+    assert_eq!(next, m.graph[0].op.len() + 1);
+    let expanded: BTreeSet<i64> = g["expanded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect();
+    assert!(visible_units(g, &expanded).len() <= 50);
+    assert!(g["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n.as_str().unwrap().contains("no module scopes recorded")));
+}
+
 /// The units drawn when the page opens: `s<i>` for a closed box, `n<i>` for a node.
 fn visible_units(g: &Value, expanded: &BTreeSet<i64>) -> BTreeSet<String> {
     let scopes = g["scopes"].as_array().unwrap();

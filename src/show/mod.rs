@@ -177,7 +177,7 @@ pub fn show(path: &Path, opts: Options) -> Result<Shown> {
     };
     let mut graphs = vec![];
     for ((label, file, l), (observed, notes)) in loaded.into_iter().zip(shapes) {
-        let mut g = graph(&label, &file, l, &observed);
+        let mut g = graph(&label, &file, l, &observed, opts.budget);
         g.notes.extend(notes);
         g.expanded = initial_expansion(&g, opts.budget);
         graphs.push(g);
@@ -593,7 +593,7 @@ pub fn module_chain(op: &OpDef) -> Vec<(String, String)> {
 }
 
 /// Builds the drawn graph of one loaded model.
-fn graph(label: &str, file: &Path, l: load::Loaded, observed: &Observed) -> Graph {
+fn graph(label: &str, file: &Path, l: load::Loaded, observed: &Observed, budget: usize) -> Graph {
     let mut problems = l.problems;
     let ops: Vec<&OpDef> = l.model.graph.iter().flat_map(|g| &g.op).collect();
     let mut index: HashMap<&str, usize> = HashMap::new();
@@ -703,6 +703,27 @@ fn graph(label: &str, file: &Path, l: load::Loaded, observed: &Observed) -> Grap
         }
     }
     weights_into_scopes(&mut nodes, &edges, &scopes);
+    let mut notes = vec![];
+    if scopes.is_empty() && nodes.len() > budget {
+        let parts = budget.max(2) * 4 / 5;
+        let size = nodes.len().div_ceil(parts);
+        for (k, chunk) in nodes.chunks_mut(size).enumerate() {
+            scopes.push(Scope {
+                path: format!("nodes {}-{}", k * size + 1, k * size + chunk.len()),
+                class: String::new(),
+                parent: -1,
+                count: 0,
+                hcom: 0,
+            });
+            for n in chunk {
+                n.scope = k as i64;
+            }
+        }
+        notes.push(format!(
+            "no module scopes recorded (export with --record-nn-module-stack for them): the {} nodes are grouped in file order, {size} a box",
+            nodes.len()
+        ));
+    }
     for n in &nodes {
         let mut s = n.scope;
         while s >= 0 {
@@ -721,7 +742,7 @@ fn graph(label: &str, file: &Path, l: load::Loaded, observed: &Observed) -> Grap
         scopes,
         expanded: vec![],
         problems,
-        notes: vec![],
+        notes,
     }
 }
 
