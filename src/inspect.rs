@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// A tensor's dtype and shape as text: `f32[2,-1]`, `?` where the desc carries none.
-fn tensor_text(dt: Option<DType>, shape: Option<&[i64]>) -> String {
+pub fn tensor_text(dt: Option<DType>, shape: Option<&[i64]>) -> String {
     let dt = dt.map(|d| d.name()).unwrap_or("?");
     match shape {
         Some(s) if s == [-2] => format!("{dt}[unknown rank]"),

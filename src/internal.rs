@@ -28,6 +28,8 @@ pub mod opinfo;
 pub mod progress;
 #[path = "run/mod.rs"]
 pub mod run;
+#[path = "show/mod.rs"]
+pub mod show;
 #[path = "spec.rs"]
 pub mod spec;
 #[path = "value.rs"]

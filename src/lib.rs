@@ -26,8 +26,8 @@ mod library;
 pub mod proto;
 
 pub(crate) use internal::{
-    api, check, dist, dtype, error, ge, load, lower, progress, run, spec, value, verify, walk,
-    write,
+    api, check, dist, dtype, error, ge, inspect, load, lower, progress, run, spec, value, verify,
+    walk, write,
 };
 
 pub use dtype::DType;

@@ -142,7 +142,8 @@ struct ExportArgs {
     atc_script: bool,
     /// config.export.experimental.enable_record_nn_module_stack: add the `nn_module_stack` attr
     /// (the submodules a node comes from, e.g. layer[0] of class Layer) to every op inlined
-    /// from a submodule.
+    /// from a submodule, and `_torch2air_source` (the op's source line and call stack, which
+    /// `torch2air show` displays) to every lowered op.
     #[arg(long)]
     record_nn_module_stack: bool,
     /// Multi-card export of N ranks: <export-path>/<export-name><r>.air plus rank_<r>/ (pbtxt,
@@ -306,6 +307,28 @@ enum Cmd {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Draw an .air (any exporter's) or a multi-card folder: a self-contained HTML page (pan/zoom
+    /// SVG, nodes in collapsible boxes by module scope, op types, shapes and dtypes on nodes and
+    /// edges, a side panel with each node's attrs and source line, one tab per rank with Hcom
+    /// nodes highlighted), or with -o X.svg a static picture. Shapes the descs leave out come
+    /// from a run of the graph on random sample inputs. What cannot be read or drawn is listed
+    /// (stderr and a banner); exit 0 when something was drawn, 2 when nothing could be.
+    Show {
+        /// The .air file, or a folder holding one .air per rank (or rank_<r>/ folders).
+        air: PathBuf,
+        /// Where to write: .html (the page) or .svg (a static picture of the first graph as
+        /// the page opens it).
+        #[arg(
+            short = 'o',
+            long = "output",
+            value_name = "FILE",
+            default_value = "graph.html"
+        )]
+        output: PathBuf,
+        /// Do not run the graph for shapes: show only what the descs carry.
+        #[arg(long)]
+        no_run: bool,
     },
     /// List the ATen ops torch2air lowers and the GE ops they become.
     Ops {
@@ -514,6 +537,11 @@ fn main_result(cli: Cli) -> Result<bool> {
             }
             Ok(true)
         }
+        Cmd::Show {
+            air,
+            output,
+            no_run,
+        } => show_cmd(&air, &output, no_run),
         Cmd::Ops { markdown } => {
             ops(markdown);
             Ok(true)
@@ -706,6 +734,65 @@ fn print_bisect(b: &verify::Bisect) {
     for p in &b.dumped {
         println!("  saved {}", p.display());
     }
+}
+
+fn show_cmd(air: &std::path::Path, output: &std::path::Path, no_run: bool) -> Result<bool> {
+    let ext = output
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let svg = match ext.as_str() {
+        "svg" => true,
+        "html" | "htm" => false,
+        _ => {
+            return Err(Error::Input(format!(
+                "'{}' is neither .html nor .svg; fix: -o graph.html (the page) or -o graph.svg (a static picture)",
+                output.display()
+            )))
+        }
+    };
+    let opts = torch2air::internal::show::Options {
+        run: !no_run,
+        ..Default::default()
+    };
+    let shown = torch2air::internal::show::show(air, opts)?;
+    for p in shown.problems() {
+        eprintln!("warning: {p}");
+    }
+    let text = if svg {
+        torch2air::internal::show::svg::svg(&shown.graphs[0])
+    } else {
+        torch2air::internal::show::html(&shown)
+    };
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let io = |e: std::io::Error| Error::Io(format!("cannot write '{}': {e}", output.display()));
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
+    std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(io)?;
+    // A page to share: readable by all, as a file written with the usual umask.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let f = tmp.as_file();
+        f.set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(io)?;
+    }
+    tmp.persist(output).map_err(|e| io(e.error))?;
+    let boxes: usize = shown.graphs.iter().map(|g| g.scopes.len()).sum();
+    println!(
+        "drew {} nodes of {} graph(s), {boxes} module box(es){}: {}",
+        shown.nodes(),
+        shown.graphs.len(),
+        if shown.problems().is_empty() {
+            String::new()
+        } else {
+            format!(", {} problem(s) listed", shown.problems().len())
+        },
+        output.display()
+    );
+    Ok(true)
 }
 
 fn check_cmd(air: &std::path::Path) -> Result<bool> {

@@ -68,3 +68,41 @@ fn verify_shows_the_runner_and_torchscript_stages_on_a_terminal() {
     assert!(drawn.contains(" of 142"), "{drawn}");
     assert!(drawn.contains("verify: PASS"), "{drawn}");
 }
+
+#[test]
+fn show_shows_the_sample_run_on_a_terminal() {
+    let d = tmp();
+    let t = model("transformers");
+    let (code, _, err) = cli(
+        d.path(),
+        &[
+            "export",
+            t.join("gpt2.pt").to_str().unwrap(),
+            "--input",
+            t.join("gpt2_ids.npy").to_str().unwrap(),
+            "--input",
+            t.join("gpt2_mask.npy").to_str().unwrap(),
+            "--pbtxt",
+            "none",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let args = ["show", "export_file/export.air", "-o", "g.html"];
+    let Some(drawn) = on_a_tty(d.path(), &args) else {
+        println!("skipped: util-linux `script` is not installed");
+        return;
+    };
+    assert!(
+        drawn.contains("running the graph on sample inputs for shapes: node"),
+        "{drawn}"
+    );
+    assert!(drawn.contains("drew 188 nodes"), "{drawn}");
+    let mut quiet = args.to_vec();
+    quiet.push("--quiet");
+    let drawn = on_a_tty(d.path(), &quiet).unwrap();
+    assert!(!drawn.contains("running the graph"), "{drawn}");
+    assert!(drawn.contains("drew 188 nodes"), "{drawn}");
+    let (c, _, err) = cli(d.path(), &args);
+    assert_eq!(c, 0);
+    assert_eq!(err, "");
+}

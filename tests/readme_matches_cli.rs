@@ -13,7 +13,7 @@ fn flags(text: &str) -> BTreeSet<String> {
 fn readme_flags_and_help_agree() {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     let mut help = String::new();
-    for cmd in ["export", "run", "verify", "check", "inspect", "ops"] {
+    for cmd in ["export", "run", "verify", "check", "inspect", "show", "ops"] {
         let (code, out, err) = cli(&root(), &[cmd, "--help"]);
         assert_eq!(code, 0, "{err}");
         help.push_str(&out);

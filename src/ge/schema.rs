@@ -63,6 +63,8 @@ const PRIVATE_ATTRS: &[(&str, &str)] = &[
     ("_force_unknown_shape", "b"),
     ("_inputs_all_sym", "b"),
     ("nn_module_stack", "s"),
+    // torch2air: the op's TorchScript source line and call stack (with nn_module_stack).
+    ("_torch2air_source", "s"),
     // TorchAir: the formats of some inputs/outputs (formats, then indices), e.g. NCHW.
     ("input_layout_info", "list"),
     ("output_layout_info", "list"),

@@ -6,6 +6,7 @@ mod alias;
 mod collective;
 pub mod dynamic;
 mod module_stack;
+pub use module_stack::SOURCE_ATTR;
 mod prim;
 
 use crate::error::{Error, OpStatus, Result, UnsupportedOp, UnsupportedOps};
@@ -733,9 +734,15 @@ impl<'m> Walker<'m> {
             }
             None => match lower::rules().get(n.op_name()) {
                 Some(rule) => {
-                    if let Some(text) = self.module_stack.as_ref().and_then(|m| m.text(n)) {
-                        let a = crate::ge::attr::string(&text);
-                        self.b.scope_attrs.insert("nn_module_stack".into(), a);
+                    if let Some(m) = self.module_stack.as_ref() {
+                        if let Some(text) = m.text(n) {
+                            let a = crate::ge::attr::string(&text);
+                            self.b.scope_attrs.insert("nn_module_stack".into(), a);
+                        }
+                        let a = crate::ge::attr::string(&module_stack::source_text(n));
+                        self.b
+                            .scope_attrs
+                            .insert(module_stack::SOURCE_ATTR.into(), a);
                     }
                     let mut ctx = Ctx {
                         b: &mut self.b,
@@ -750,6 +757,7 @@ impl<'m> Walker<'m> {
                     let mut assumptions = std::mem::take(&mut ctx.assumptions);
                     assumptions.extend(ctx.baked.take());
                     self.b.scope_attrs.remove("nn_module_stack");
+                    self.b.scope_attrs.remove(module_stack::SOURCE_ATTR);
                     match ports {
                         Ok(p) => {
                             for a in assumptions {

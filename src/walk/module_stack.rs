@@ -11,6 +11,38 @@
 use crate::load::{ir::Frame, Block, Node};
 use std::collections::HashMap;
 
+/// The op attr (a string) that, with `nn_module_stack`, records where a node comes from: the
+/// TorchScript source line of the ATen op, then one line per call it was inlined through,
+/// innermost first. `torch2air show` displays it; GE ignores it (a private `_` attr).
+pub const SOURCE_ATTR: &str = "_torch2air_source";
+
+/// The [`SOURCE_ATTR`] text of a node: `file:line: text`, then `  in <instance>.<fn> (<class>)
+/// called at file:line: text` per inlined call, innermost first (the call site where known).
+pub fn source_text(n: &Node) -> String {
+    let mut s = format!("{}: {}", n.source.location(), n.source.text.trim());
+    for f in n.stack.iter().rev() {
+        let inst = f
+            .instance
+            .as_deref()
+            .map(|i| format!("{i}."))
+            .unwrap_or_default();
+        let class = f
+            .class
+            .as_deref()
+            .map(|c| format!(" ({})", python_class(c)))
+            .unwrap_or_default();
+        s.push_str(&format!("\n  in {inst}{}{class}", f.func));
+        if !f.source.file.is_empty() {
+            s.push_str(&format!(
+                " called at {}: {}",
+                f.source.location(),
+                f.source.text.trim()
+            ));
+        }
+    }
+    s
+}
+
 pub struct ModuleStacks {
     /// Call-stack prefix (as a key) -> the module path of its last frame.
     frames: HashMap<String, String>,
