@@ -29,6 +29,7 @@ mod sort;
 mod spatial;
 pub mod sym;
 mod transformer;
+mod views;
 
 use crate::dtype::DType;
 use crate::ge::{attr, GraphBuilder, In};
@@ -126,6 +127,7 @@ pub fn rules() -> &'static Rules {
         loss::register(&mut r);
         patches::register(&mut r);
         linalg::register(&mut r);
+        views::register(&mut r);
         copy_variants(&mut r);
         r
     })
