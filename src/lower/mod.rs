@@ -24,6 +24,7 @@ mod pool;
 mod reduction;
 mod resize;
 mod rnn;
+mod scatter;
 mod shape;
 mod sort;
 mod spatial;
@@ -128,6 +129,7 @@ pub fn rules() -> &'static Rules {
         patches::register(&mut r);
         linalg::register(&mut r);
         views::register(&mut r);
+        scatter::register(&mut r);
         copy_variants(&mut r);
         r
     })

@@ -1,0 +1,364 @@
+//! Reducing scatters and index writes: `scatter_reduce`, `index_reduce`, `index_copy`,
+//! `index_fill`, `put`, and `take_along_dim`. Each turns its index into an element-wise one (of
+//! the updates' shape) and uses ScatterElements (none/add/mul), TensorScatterMax/Min (amax/amin,
+//! with coordinates packed from the index and constant iotas) or GatherElements.
+use super::layout::broadcast_to;
+use super::{Ctx, RuleResult, Rules};
+use crate::dtype::DType;
+use crate::ge::{attr, In};
+use crate::value::{Port, Value};
+
+pub fn register(r: &mut Rules) {
+    r.add(
+        "aten::scatter_reduce.two",
+        scatter_reduce,
+        "ScatterElements(base, ⇑INT64 index, ⇑out src [StridedSliceV2 to index's shape]; axis=dim, reduction=add (sum, mean) | mul (prod)); amax/amin: TensorScatterMax|Min(base, Pack(constant iotas and index, axis=-1), src); base = self, or (include_self=False) self with the scattered positions set to the reduction's identity (ScatterElements none of a Fill); mean: Div|FloorDiv by Maximum(count, 1), count a ScatterElements add of ones",
+    );
+    r.add(
+        "aten::index_reduce",
+        scatter_reduce,
+        "as scatter_reduce.two, with index Reshape'd along dim and BroadcastTo source's shape (prod, mean, amax, amin)",
+    );
+    r.add(
+        "aten::index_copy",
+        index_copy,
+        "ScatterElements(⇑out self, BroadcastTo(Reshape(FloorMod(⇑INT64 index, K64(size)), along dim), source shape), ⇑out source; axis=dim, reduction=none)",
+    );
+    r.add(
+        "aten::index_fill",
+        index_copy,
+        "as index_copy with source = Fill(K64(self's shape with len(index) at dim), Kout(value))",
+    );
+    r.add(
+        "aten::put",
+        put,
+        "Reshape(TensorScatterUpdate | TensorScatterAdd (accumulate)(Reshape(⇑out self, [-1]), Reshape(FloorMod(⇑INT64 index, K64(numel)), [-1, 1]), Reshape(⇑out source, [-1])), K64(self shape))",
+    );
+    r.add(
+        "aten::take_along_dim",
+        take_along_dim,
+        "GatherElements(BroadcastTo(self), BroadcastTo(⇑INT64 indices); dim) (PyTorch's broadcast of both but along dim); dim None: on both flattened",
+    );
+}
+
+/// 0-D tensors are scattered as [1] (and the result reshaped back).
+fn as_1d(c: &mut Ctx, p: Port, rank: usize, dt: DType) -> Result<Port, String> {
+    if rank == 0 {
+        c.reshape_const(p, &[1], dt)
+    } else {
+        Ok(p)
+    }
+}
+
+fn fill(c: &mut Ctx, dims: Port, v: f64, dt: DType) -> Result<Port, String> {
+    let v = c.scalar(v, dt)?;
+    c.op1("Fill", vec![In::P(dims), In::P(v)], vec![], dt)
+}
+
+fn scatter_elements(
+    c: &mut Ctx,
+    x: Port,
+    idx: Port,
+    upd: Port,
+    dim: i64,
+    reduction: &str,
+    dt: DType,
+) -> Result<Port, String> {
+    c.op1(
+        "ScatterElements",
+        vec![In::P(x), In::P(idx), In::P(upd)],
+        vec![
+            ("axis", attr::int(dim)),
+            ("reduction", attr::string(reduction)),
+        ],
+        dt,
+    )
+}
+
+/// The identity of a reduction in dtype `dt` (what a scattered position starts from when self
+/// is not included), as a 0-D Const.
+fn identity(c: &mut Ctx, reduce: &str, dt: DType) -> Result<Port, String> {
+    use tch::Tensor;
+    let t = match (reduce, dt.is_float()) {
+        ("prod", _) => Tensor::from(1i64),
+        ("amax", true) => Tensor::from(f64::NEG_INFINITY),
+        ("amin", true) => Tensor::from(f64::INFINITY),
+        ("amax", false) => Tensor::from(match dt {
+            DType::I64 => i64::MIN,
+            DType::I32 => i32::MIN as i64,
+            DType::I16 => i16::MIN as i64,
+            DType::I8 => i8::MIN as i64,
+            _ => 0,
+        }),
+        ("amin", false) => Tensor::from(match dt {
+            DType::I64 => i64::MAX,
+            DType::I32 => i32::MAX as i64,
+            DType::I16 => i16::MAX as i64,
+            DType::I8 => i8::MAX as i64,
+            _ => u8::MAX as i64,
+        }),
+        _ => Tensor::from(0i64),
+    };
+    c.b.constant(&t.to_kind(dt.kind()), &format!("{reduce} identity"))
+}
+
+fn scatter_reduce(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    if out == DType::Bool {
+        return Err(format!(
+            "{} of bool values is not lowered; fix: cast to an int type first",
+            c.node.op_name()
+        ));
+    }
+    let rank = c.rank("self")?;
+    let dim = Ctx::dim(c.int("dim")?, rank as i64);
+    let reduce = match c.arg("reduce")? {
+        Value::Str(s) => s.clone(),
+        v => return Err(format!("reduce must be a string, got {v:?}")),
+    };
+    let include_self = !c.has("include_self") || c.bool("include_self")?;
+    let index_op = c.node.op_name().starts_with("aten::index_reduce");
+    let x = c.tensor_as("self", out)?;
+    let x = as_1d(c, x, rank, out)?;
+    // The element-wise index and updates, both of shape `ishape`.
+    let (idx, upd, ishape) = if index_op {
+        let sshape = c.in_shape("source")?;
+        let idx = along_dim(c, "index", dim, &sshape, rank)?;
+        let s = c.tensor_as("source", out)?;
+        (idx, as_1d(c, s, rank, out)?, sshape)
+    } else {
+        let ishape = c.in_shape("index")?;
+        let idx = c.tensor_as("index", DType::I64)?;
+        let mut u = c.tensor_as("src", out)?;
+        if c.in_shape("src")? != ishape {
+            let b = c.const_i64(&vec![0; ishape.len()])?;
+            let e = c.const_i64(&ishape)?;
+            let a = c.const_i64(&(0..ishape.len() as i64).collect::<Vec<_>>())?;
+            let s = c.const_i64(&vec![1; ishape.len()])?;
+            u = c.op1(
+                "StridedSliceV2",
+                vec![In::P(u), In::P(b), In::P(e), In::P(a), In::P(s)],
+                vec![],
+                out,
+            )?;
+        }
+        (
+            as_1d(c, idx, rank, DType::I64)?,
+            as_1d(c, u, rank, out)?,
+            ishape,
+        )
+    };
+    let ishape = if rank == 0 { vec![1] } else { ishape };
+    let idims = c.const_i64(&ishape)?;
+    let base = if include_self {
+        x
+    } else {
+        let v = identity(c, &reduce, out)?;
+        let id = c.op1("Fill", vec![In::P(idims), In::P(v)], vec![], out)?;
+        scatter_elements(c, x, idx, id, dim, "none", out)?
+    };
+    let y = match reduce.as_str() {
+        "sum" => scatter_elements(c, base, idx, upd, dim, "add", out)?,
+        "prod" => scatter_elements(c, base, idx, upd, dim, "mul", out)?,
+        "mean" => {
+            let s = scatter_elements(c, base, idx, upd, dim, "add", out)?;
+            let xdims = c.shape_port("self")?;
+            let xdims = if rank == 0 { c.const_i64(&[1])? } else { xdims };
+            let start = fill(c, xdims, if include_self { 1.0 } else { 0.0 }, out)?;
+            let ones = fill(c, idims, 1.0, out)?;
+            let n = scatter_elements(c, start, idx, ones, dim, "add", out)?;
+            let one = c.scalar(1.0, out)?;
+            let n = c.bin("Maximum", n, one, out)?;
+            let div = if out.is_float() { "Div" } else { "FloorDiv" };
+            c.bin(div, s, n, out)?
+        }
+        "amax" | "amin" => {
+            let coords = coordinates(c, idx, &ishape, dim)?;
+            let ty = if reduce == "amax" {
+                "TensorScatterMax"
+            } else {
+                "TensorScatterMin"
+            };
+            c.op1(
+                ty,
+                vec![In::P(base), In::P(coords), In::P(upd)],
+                vec![],
+                out,
+            )?
+        }
+        r => {
+            return Err(format!(
+                "{} reduce=\"{r}\" is not one of sum, prod, mean, amax, amin",
+                c.node.op_name()
+            ))
+        }
+    };
+    if rank == 0 {
+        return Ok(vec![c.reshape_const(y, &[], out)?]);
+    }
+    Ok(vec![y])
+}
+
+/// Full coordinates [*ishape, rank] of each update: the index along `dim`, the update's own
+/// position along every other dim.
+fn coordinates(c: &mut Ctx, idx: Port, ishape: &[i64], dim: i64) -> Result<Port, String> {
+    let rank = ishape.len();
+    let mut cols = vec![];
+    for d in 0..rank {
+        if d as i64 == dim {
+            cols.push(idx);
+            continue;
+        }
+        let mut view = vec![1i64; rank];
+        view[d] = ishape[d];
+        let iota = tch::Tensor::arange(ishape[d], (tch::Kind::Int64, tch::Device::Cpu))
+            .reshape(view.as_slice())
+            .expand(ishape, false)
+            .contiguous();
+        cols.push(c.b.constant(&iota, "positions along a dim")?);
+    }
+    c.op1(
+        "Pack",
+        vec![In::Dyn(cols)],
+        vec![
+            ("axis", attr::int(rank as i64)),
+            ("N", attr::int(rank as i64)),
+        ],
+        DType::I64,
+    )
+}
+
+/// A 1-D (or 0-D) index argument along `dim`, wrapped into [0, size of self's dim) and
+/// broadcast to `shape` (the updates' shape): the element-wise index of ScatterElements.
+fn along_dim(
+    c: &mut Ctx,
+    name: &str,
+    dim: i64,
+    shape: &[i64],
+    rank: usize,
+) -> Result<Port, String> {
+    if c.rank(name)? > 1 {
+        return Err(format!("{}: index must be 0-D or 1-D", c.node.op_name()));
+    }
+    let size = if rank == 0 {
+        1
+    } else {
+        c.in_shape("self")?[dim as usize]
+    };
+    let idx = c.tensor_as(name, DType::I64)?;
+    let n = c.scalar_i64(size.max(1))?;
+    let idx = c.op1("FloorMod", vec![In::P(idx), In::P(n)], vec![], DType::I64)?;
+    let shape = if rank == 0 { vec![1] } else { shape.to_vec() };
+    let mut view = vec![1i64; shape.len()];
+    view[dim as usize] = -1;
+    let idx = c.reshape_const(idx, &view, DType::I64)?;
+    broadcast_to(c, idx, &shape, DType::I64)
+}
+
+/// `index_copy(self, dim, index, source)` and `index_fill(self, dim, index, value)`.
+fn index_copy(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.rank("self")?;
+    let dim = Ctx::dim(c.int("dim")?, rank as i64);
+    let mut shape = c.in_shape("self")?;
+    let n = c.tensor_value("index")?.tensor.numel() as i64;
+    let work = if out == DType::Bool { DType::U8 } else { out };
+    let src = if c.has("source") {
+        let s = c.tensor_as("source", work)?;
+        let s = as_1d(c, s, rank, work)?;
+        if rank > 0 {
+            shape = c.in_shape("source")?;
+        }
+        s
+    } else {
+        if rank > 0 {
+            shape[dim as usize] = n;
+        }
+        let dims = c.const_i64(if rank == 0 { &[1] } else { &shape })?;
+        let v = c.operand("value", work)?;
+        let v = if c.tensor_value("value").is_ok() && c.rank("value")? > 0 {
+            return Err("index_fill: value must be a number or a 0-D tensor".into());
+        } else {
+            v
+        };
+        c.op1("Fill", vec![In::P(dims), In::P(v)], vec![], work)?
+    };
+    let idx = along_dim(c, "index", dim, &shape, rank)?;
+    let x = c.tensor_as("self", work)?;
+    let x = as_1d(c, x, rank, work)?;
+    let mut y = scatter_elements(c, x, idx, src, dim, "none", work)?;
+    if rank == 0 {
+        y = c.reshape_const(y, &[], work)?;
+    }
+    Ok(vec![c.cast(y, out)?])
+}
+
+fn put(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let shape = c.in_shape("self")?;
+    let numel: i64 = shape.iter().product();
+    if numel == 0 {
+        return Ok(vec![c.tensor_as("self", out)?]);
+    }
+    let accumulate = c.has("accumulate") && c.bool("accumulate")?;
+    let work = if out == DType::Bool { DType::U8 } else { out };
+    let x = c.tensor_as("self", work)?;
+    let flat = c.reshape_const(x, &[-1], work)?;
+    let idx = c.tensor_as("index", DType::I64)?;
+    let n = c.scalar_i64(numel)?;
+    let idx = c.op1("FloorMod", vec![In::P(idx), In::P(n)], vec![], DType::I64)?;
+    let idx = c.reshape_const(idx, &[-1, 1], DType::I64)?;
+    let src = c.tensor_as("source", work)?;
+    let src = c.reshape_const(src, &[-1], work)?;
+    let ty = if accumulate {
+        "TensorScatterAdd"
+    } else {
+        "TensorScatterUpdate"
+    };
+    let y = c.op1(ty, vec![In::P(flat), In::P(idx), In::P(src)], vec![], work)?;
+    let y = c.reshape_const(y, &shape, work)?;
+    Ok(vec![c.cast(y, out)?])
+}
+
+fn take_along_dim(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let x = c.tensor("self")?;
+    let idx = c.tensor_as("indices", DType::I64)?;
+    if !c.has("dim") {
+        let xf = c.reshape_const(x, &[-1], out)?;
+        let i = c.reshape_const(idx, &[-1], DType::I64)?;
+        return Ok(vec![c.op1(
+            "GatherElements",
+            vec![In::P(xf), In::P(i)],
+            vec![("dim", attr::int(0))],
+            out,
+        )?]);
+    }
+    let xs = c.in_shape("self")?;
+    let is = c.in_shape("indices")?;
+    if xs.len() != is.len() {
+        return Err("take_along_dim: self and indices need the same rank".into());
+    }
+    let dim = Ctx::dim(c.int("dim")?, xs.len() as i64) as usize;
+    let target = c.out_shape(0)?;
+    let mut xt = target.clone();
+    if !xt.is_empty() {
+        xt[dim] = xs[dim];
+    }
+    let x = if xt != xs {
+        broadcast_to(c, x, &xt, out)?
+    } else {
+        x
+    };
+    let idx = if target != is {
+        broadcast_to(c, idx, &target, DType::I64)?
+    } else {
+        idx
+    };
+    Ok(vec![c.op1(
+        "GatherElements",
+        vec![In::P(x), In::P(idx)],
+        vec![("dim", attr::int(dim as i64))],
+        out,
+    )?])
+}
