@@ -18,6 +18,7 @@ mod loss;
 mod math;
 mod nn;
 mod norm;
+mod order;
 mod pad;
 mod patches;
 mod pool;
@@ -130,6 +131,7 @@ pub fn rules() -> &'static Rules {
         linalg::register(&mut r);
         views::register(&mut r);
         scatter::register(&mut r);
+        order::register(&mut r);
         copy_variants(&mut r);
         r
     })

@@ -49,6 +49,16 @@ pub fn register(r: &mut Rules) {
         "[Cast out] → ReduceLogSumExp(x, K64(dims); keep_dims)",
     );
     r.add(
+        "aten::nansum",
+        |c| nan_reduce(c, false),
+        "ReduceSum(SelectV2(IsNan(x), Kout(0), ⇑out x), K64(dims or all); keep_dims) (ints: ReduceSum)",
+    );
+    r.add(
+        "aten::nanmean",
+        |c| nan_reduce(c, true),
+        "as nansum, then Div by ReduceSum(Cast(LogicalNot(IsNan(x))), same dims) (NaN where a slice holds no number, as PyTorch)",
+    );
+    r.add(
         "aten::sum_to_size",
         sum_to_size,
         "ReduceSum(x, K64(leading dims and dims size brings to 1); keep_dims=true) → Reshape(K64(size)); nothing when the shape is size (static shapes)",
@@ -286,4 +296,51 @@ fn reduce(c: &mut Ctx, ty: &str) -> RuleResult {
         vec![("keep_dims", attr::boolean(keep))],
         out,
     )?])
+}
+
+/// `nansum` / `nanmean(self, dim, keepdim, dtype)`: NaNs count as 0 and (mean) are not counted.
+fn nan_reduce(c: &mut Ctx, mean: bool) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.rank("self")? as i64;
+    let x = c.tensor_as("self", out)?;
+    let float = out.is_float();
+    let (x, valid) = if float {
+        let nan = c.op1("IsNan", vec![In::P(x)], vec![], DType::Bool)?;
+        let zero = c.scalar(0.0, out)?;
+        let x = c.op1(
+            "SelectV2",
+            vec![In::P(nan), In::P(zero), In::P(x)],
+            vec![],
+            out,
+        )?;
+        let ok = c.op1("LogicalNot", vec![In::P(nan)], vec![], DType::Bool)?;
+        (x, Some(c.cast(ok, out)?))
+    } else {
+        (x, None)
+    };
+    if rank == 0 {
+        if !mean {
+            return Ok(vec![x]);
+        }
+        let valid = valid.ok_or("nanmean needs a float input")?;
+        return Ok(vec![c.bin("Div", x, valid, out)?]);
+    }
+    let dims = dims_arg(c, "dim", rank)?;
+    let keep = keepdim(c)?;
+    let axes = c.const_i64(&dims)?;
+    let sum = |c: &mut Ctx, p: Port| {
+        c.op1(
+            "ReduceSum",
+            vec![In::P(p), In::P(axes)],
+            vec![("keep_dims", attr::boolean(keep))],
+            out,
+        )
+    };
+    let s = sum(c, x)?;
+    if !mean {
+        return Ok(vec![s]);
+    }
+    let valid = valid.ok_or("nanmean needs a float input")?;
+    let n = sum(c, valid)?;
+    Ok(vec![c.bin("Div", s, n, out)?])
 }

@@ -121,7 +121,14 @@ fn topk(c: &mut Ctx) -> RuleResult {
     Ok(vec![ys[0], idx])
 }
 
-fn transpose(c: &mut Ctx, x: Port, a: i64, b: i64, rank: i64, dt: DType) -> Result<Port, String> {
+pub(super) fn transpose(
+    c: &mut Ctx,
+    x: Port,
+    a: i64,
+    b: i64,
+    rank: i64,
+    dt: DType,
+) -> Result<Port, String> {
     if a == b {
         return Ok(x);
     }
@@ -133,7 +140,7 @@ fn transpose(c: &mut Ctx, x: Port, a: i64, b: i64, rank: i64, dt: DType) -> Resu
 
 /// `Sort` along `dim` (moved last by a Transpose): the sorted values and INT32 indices, still
 /// with `dim` last.
-fn sort_last(
+pub(super) fn sort_last(
     c: &mut Ctx,
     x: Port,
     dim: i64,
