@@ -29,6 +29,7 @@ mod scatter;
 mod shape;
 mod sort;
 mod spatial;
+mod stats;
 pub mod sym;
 mod transformer;
 mod views;
@@ -132,6 +133,7 @@ pub fn rules() -> &'static Rules {
         views::register(&mut r);
         scatter::register(&mut r);
         order::register(&mut r);
+        stats::register(&mut r);
         copy_variants(&mut r);
         r
     })

@@ -18,6 +18,7 @@ mod resize;
 mod shape;
 mod sort;
 mod spatial;
+mod stats;
 
 use crate::ge::attr;
 use crate::proto::OpDef;
@@ -182,6 +183,7 @@ fn registry() -> &'static BTreeMap<&'static str, Kernel> {
             ("activation", activation::register),
             ("loss", loss::register),
             ("patches", patches::register),
+            ("stats", stats::register),
         ];
         let mut m = BTreeMap::new();
         for (family, register) in families {
