@@ -710,14 +710,19 @@ impl<'m> Walker<'m> {
                         inputs: &inputs,
                         outputs: &outs,
                         assumptions: vec![],
+                        data_guards: vec![],
                     };
                     let ports = rule(&mut ctx);
                     let assumptions = std::mem::take(&mut ctx.assumptions);
+                    let data_guards = std::mem::take(&mut ctx.data_guards);
                     self.b.scope_attrs.remove("nn_module_stack");
                     match ports {
                         Ok(p) => {
                             for a in assumptions {
                                 self.guard(n, a, true)?;
+                            }
+                            for a in data_guards {
+                                self.guard(n, a, false)?;
                             }
                             p
                         }

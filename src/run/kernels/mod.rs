@@ -15,6 +15,7 @@ mod patches;
 mod pool;
 mod reduction;
 mod resize;
+mod select;
 mod shape;
 mod sort;
 mod spatial;
@@ -184,6 +185,7 @@ fn registry() -> &'static BTreeMap<&'static str, Kernel> {
             ("loss", loss::register),
             ("patches", patches::register),
             ("stats", stats::register),
+            ("select", select::register),
         ];
         let mut m = BTreeMap::new();
         for (family, register) in families {

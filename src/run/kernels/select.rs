@@ -1,0 +1,101 @@
+//! Ops whose output size depends on the data: NonZero, MaskedSelect, UniqueConsecutive and
+//! RepeatInterleave (the runner computes them in full; the graph's descs say which size the
+//! export saw, and the runner's desc check refuses another).
+use super::{int_values, norm_dim, tc, KCtx, Kernel};
+use std::collections::BTreeMap;
+use tch::{Kind, Tensor};
+
+pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
+    m.insert("NonZero", non_zero);
+    m.insert("MaskedSelect", masked_select);
+    m.insert("UniqueConsecutive", unique_consecutive);
+    m.insert("RepeatInterleave", repeat_interleave);
+}
+
+/// The coordinates of x's nonzero elements in row-major order: [n, rank] ([rank, n] with
+/// `transpose`), of dtype `dtype` (INT64 or INT32).
+fn non_zero(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    if matches!(x.kind(), Kind::ComplexFloat | Kind::ComplexDouble) {
+        return Err(format!("x of {:?} is not a NonZero input type", x.kind()));
+    }
+    let mut y = tc(x.f_nonzero())?;
+    if c.bool("transpose")? {
+        y = y.transpose(0, 1).contiguous();
+    }
+    let kind = match crate::dtype::DType::from_ge_cpp(c.int("dtype")?) {
+        Some(crate::dtype::DType::I64) => Kind::Int64,
+        Some(crate::dtype::DType::I32) => Kind::Int,
+        _ => return Err("dtype must be INT64 or INT32".into()),
+    };
+    Ok(vec![y.to_kind(kind)])
+}
+
+/// x's elements where mask (BOOL, x's shape) holds, in row-major order, as a 1-D tensor.
+fn masked_select(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let mask = c.input("mask")?;
+    if mask.kind() != Kind::Bool {
+        return Err(format!("mask must be BOOL, got {:?}", mask.kind()));
+    }
+    if mask.size() != x.size() {
+        return Err(format!(
+            "mask {:?} and x {:?} differ in shape",
+            mask.size(),
+            x.size()
+        ));
+    }
+    Ok(vec![tc(x.f_masked_select(mask))?])
+}
+
+/// Runs of equal elements (slices along `axis`; 1000: of the flattened x) collapsed to one:
+/// (values, each element's run index, each run's length), INT64 indices; an index output not
+/// asked for is empty.
+fn unique_consecutive(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let axis = c.int("axis")?;
+    let dim = if axis == 1000 {
+        None
+    } else {
+        let rank = x.dim() as i64;
+        let d = norm_dim(axis, rank);
+        if d < 0 || d >= rank {
+            return Err(format!("axis {axis} out of range for rank {rank}"));
+        }
+        Some(d)
+    };
+    let (y, idx, cnt) =
+        tc(x.f_unique_consecutive(c.bool("return_idx")?, c.bool("return_counts")?, dim))?;
+    Ok(vec![y, idx, cnt])
+}
+
+/// Each slice of x along `axis` repeated `repeats[i]` times (one count, or one per slice).
+fn repeat_interleave(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let r = c.input("repeats")?;
+    let counts = int_values(r)?;
+    if counts.iter().any(|&k| k < 0) {
+        return Err(format!("repeats must not be negative, got {counts:?}"));
+    }
+    let rank = x.dim() as i64;
+    let axis = norm_dim(c.int("axis")?, rank);
+    if axis < 0 || axis >= rank.max(1) {
+        return Err(format!(
+            "axis {} out of range for rank {rank}",
+            c.int("axis")?
+        ));
+    }
+    let n = if rank == 0 {
+        1
+    } else {
+        x.size()[axis as usize]
+    };
+    if r.numel() != 1 && r.numel() as i64 != n {
+        return Err(format!("repeats holds {} counts for {n} slices", r.numel()));
+    }
+    Ok(vec![tc(x.f_repeat_interleave_self_tensor(
+        &r.to_kind(Kind::Int64).reshape([-1]),
+        axis,
+        None,
+    ))?])
+}
