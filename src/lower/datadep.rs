@@ -82,7 +82,7 @@ fn nonzero(c: &mut Ctx) -> RuleResult {
         ],
         DType::I64,
     )?;
-    let shape = c.outputs[0].tensors()[0].tensor.size();
+    let shape = c.out_desc_shape(0)?;
     c.data_dependent(y, &shape, count_note(n, "nonzero element(s)"));
     Ok(vec![y])
 }
@@ -112,7 +112,8 @@ fn nonzero_numpy(c: &mut Ctx) -> RuleResult {
         ],
         DType::I64,
     )?;
-    c.data_dependent(y, &[rank as i64, n], count_note(n, "nonzero element(s)"));
+    let nd = c.out_desc_shape(0)?[0];
+    c.data_dependent(y, &[rank as i64, nd], count_note(n, "nonzero element(s)"));
     let axis = c.scalar_i64(0)?;
     let mut outs = vec![];
     for d in 0..rank as i64 {
@@ -156,7 +157,8 @@ fn masked_select(c: &mut Ctx) -> RuleResult {
     let n = c.outputs[0].tensors()[0].tensor.size()[0];
     let (x, m) = broadcast_pair(c, "self", "mask", out, DType::Bool)?;
     let y = c.op1("MaskedSelect", vec![In::P(x), In::P(m)], vec![], out)?;
-    c.data_dependent(y, &[n], count_note(n, "selected element(s)"));
+    let shape = c.out_desc_shape(0)?;
+    c.data_dependent(y, &shape, count_note(n, "selected element(s)"));
     Ok(vec![y])
 }
 
@@ -193,7 +195,8 @@ fn unique_consecutive(c: &mut Ctx) -> RuleResult {
     let x = c.tensor_as("self", out)?;
     let ys = unique_node(c, x, out, idx, counts, axis)?;
     let n = c.outputs[0].tensors()[0].tensor.size();
-    c.data_dependent(ys[0], &n, format!("unique values of shape {n:?}"));
+    let shape = c.out_desc_shape(0)?;
+    c.data_dependent(ys[0], &shape, format!("unique values of shape {n:?}"));
     Ok(ys)
 }
 
@@ -232,7 +235,8 @@ fn unique2(c: &mut Ctx) -> RuleResult {
         &[Some(work), Some(DType::I32)],
     )?;
     let ys = unique_node(c, s[0], work, false, counts, 1000)?;
-    c.data_dependent(ys[0], &[n], count_note(n, "unique value(s)"));
+    let vshape = c.out_desc_shape(0)?;
+    c.data_dependent(ys[0], &vshape, count_note(n, "unique value(s)"));
     let v = c.cast(ys[0], out)?;
     let inv = if inverse {
         let a = super::spatial::unsqueeze(c, ys[0], vec![0], work)?;
@@ -288,7 +292,8 @@ fn repeat_interleave(c: &mut Ctx) -> RuleResult {
         vec![("axis", attr::int(axis))],
         out,
     )?;
-    c.data_dependent(y, &n, format!("repeated shape {n:?}"));
+    let shape = c.out_desc_shape(0)?;
+    c.data_dependent(y, &shape, format!("repeated shape {n:?}"));
     Ok(vec![y])
 }
 
@@ -397,8 +402,8 @@ fn tensor_split(c: &mut Ctx) -> RuleResult {
             vec![],
             out,
         )?;
-        let piece = c.outputs[0].tensors()[k].tensor.size();
-        let size = piece[dim as usize];
+        let piece = c.outputs[0].tensors()[k].desc_shape();
+        let size = c.outputs[0].tensors()[k].tensor.size()[dim as usize];
         c.data_dependent(
             y,
             &piece,
@@ -447,7 +452,7 @@ fn computed_sections(
             vec![],
             out,
         )?;
-        let piece = c.outputs[0].tensors()[j as usize].tensor.size();
+        let piece = c.outputs[0].tensors()[j as usize].desc_shape();
         c.data_dependent(
             y,
             &piece,
