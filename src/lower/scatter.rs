@@ -35,6 +35,11 @@ pub fn register(r: &mut Rules) {
         "Reshape(TensorScatterUpdate | TensorScatterAdd (accumulate)(Reshape(⇑out self, [-1]), Reshape(FloorMod(⇑INT64 index, K64(numel)), [-1, 1]), Reshape(⇑out source, [-1])), K64(self shape))",
     );
     r.add(
+        "aten::segment_reduce",
+        segment_reduce,
+        "ids = ReduceSum(Cast INT64(LessEqual(Cumsum(lengths | Sub(offsets[1:], offsets[:-1])), K64(iota)[:, None])), [1]); [Transpose axis first] → UnsortedSegmentSum|Max|Min|Prod(data, ids, K64(segments)) → [Transpose back]; mean: Div by the segment counts (UnsortedSegmentSum of ones); empty max/min segments SelectV2 ∓inf; initial folded in (Add / Mul / Maximum / Minimum; mean: (sum + initial) / Maximum(count, 1), as PyTorch)",
+    );
+    r.add(
         "aten::take_along_dim",
         take_along_dim,
         "GatherElements(BroadcastTo(self), BroadcastTo(⇑INT64 indices); dim) (PyTorch's broadcast of both but along dim); dim None: on both flattened",
@@ -361,4 +366,136 @@ fn take_along_dim(c: &mut Ctx) -> RuleResult {
         vec![("dim", attr::int(dim as i64))],
         out,
     )?])
+}
+
+/// `segment_reduce(data, reduce, lengths | offsets, axis, unsafe, initial)`.
+fn segment_reduce(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    if !out.is_float() {
+        return Err("segment_reduce of integer data is not lowered; fix: cast to float".into());
+    }
+    let shape = c.in_shape("data")?;
+    let rank = shape.len() as i64;
+    let axis = Ctx::dim(c.int("axis")?, rank);
+    if c.has("indices") {
+        return Err("segment_reduce with indices= is not lowered (PyTorch does not implement it either); fix: pass lengths or offsets".into());
+    }
+    let reduce = match c.arg("reduce")? {
+        Value::Str(s) => s.clone(),
+        v => return Err(format!("reduce must be a string, got {v:?}")),
+    };
+    let lengths = if c.has("lengths") {
+        let l = c.tensor_value("lengths")?;
+        if l.tensor.dim() != 1 || axis != 0 {
+            return Err("segment_reduce is lowered for 1-D lengths/offsets (axis 0)".into());
+        }
+        c.tensor_as("lengths", DType::I64)?
+    } else if c.has("offsets") {
+        let o = c.tensor_value("offsets")?;
+        if o.tensor.dim() != 1 || axis != 0 {
+            return Err("segment_reduce is lowered for 1-D lengths/offsets (axis 0)".into());
+        }
+        let m = o.tensor.size()[0];
+        let p = c.tensor_as("offsets", DType::I64)?;
+        let hi = c.slice_axis(p, 0, 1, m, DType::I64)?;
+        let lo = c.slice_axis(p, 0, 0, m - 1, DType::I64)?;
+        c.bin("Sub", hi, lo, DType::I64)?
+    } else {
+        return Err("segment_reduce needs lengths or offsets".into());
+    };
+    let segments = c.out_shape(0)?[axis as usize];
+    let n = shape[axis as usize];
+    let zero = c.scalar_i64(0)?;
+    let ends = c.op1(
+        "Cumsum",
+        vec![In::P(lengths), In::P(zero)],
+        vec![],
+        DType::I64,
+    )?;
+    let ends = c.reshape_const(ends, &[1, segments], DType::I64)?;
+    let iota = tch::Tensor::arange(n, (tch::Kind::Int64, tch::Device::Cpu)).reshape([n, 1]);
+    let iota = c.b.constant(&iota, "element positions")?;
+    let passed = c.bin("LessEqual", ends, iota, DType::Bool)?;
+    let passed = c.cast(passed, DType::I64)?;
+    let axes = c.const_i64(&[1])?;
+    let ids = c.op1(
+        "ReduceSum",
+        vec![In::P(passed), In::P(axes)],
+        vec![("keep_dims", attr::boolean(false))],
+        DType::I64,
+    )?;
+    let x = c.tensor_as("data", out)?;
+    let k = c.scalar_i64(segments)?;
+    let seg = |c: &mut Ctx, ty: &str, x: Port| {
+        c.op1(ty, vec![In::P(x), In::P(ids), In::P(k)], vec![], out)
+    };
+    let initial = if c.has("initial") {
+        Some(c.float("initial")?)
+    } else {
+        None
+    };
+    let ones_shape = [n];
+    let counts = |c: &mut Ctx| -> Result<Port, String> {
+        let dims = c.const_i64(&ones_shape)?;
+        let one = c.scalar(1.0, out)?;
+        let ones = c.op1("Fill", vec![In::P(dims), In::P(one)], vec![], out)?;
+        let cnt = seg(c, "UnsortedSegmentSum", ones)?;
+        let mut view = vec![1i64; rank as usize];
+        view[0] = segments;
+        c.reshape_const(cnt, &view, out)
+    };
+    let init = |c: &mut Ctx| -> Result<Option<Port>, String> {
+        initial.map(|v| c.scalar(v, out)).transpose()
+    };
+    let y = match reduce.as_str() {
+        "sum" | "mean" => {
+            let mut s = seg(c, "UnsortedSegmentSum", x)?;
+            if let Some(i) = init(c)? {
+                s = c.bin("Add", s, i, out)?;
+            }
+            if reduce == "sum" {
+                s
+            } else {
+                let mut cnt = counts(c)?;
+                if initial.is_some() {
+                    // PyTorch: (sum + initial) / count, and initial for an empty segment.
+                    let one = c.scalar(1.0, out)?;
+                    cnt = c.bin("Maximum", cnt, one, out)?;
+                }
+                c.bin("Div", s, cnt, out)?
+            }
+        }
+        "prod" => {
+            let p = seg(c, "UnsortedSegmentProd", x)?;
+            match init(c)? {
+                Some(i) => c.bin("Mul", p, i, out)?,
+                None => p,
+            }
+        }
+        "max" | "min" => {
+            let (ty, bound, pick) = if reduce == "max" {
+                ("UnsortedSegmentMax", f64::NEG_INFINITY, "Maximum")
+            } else {
+                ("UnsortedSegmentMin", f64::INFINITY, "Minimum")
+            };
+            let m = seg(c, ty, x)?;
+            match init(c)? {
+                Some(i) => c.bin(pick, m, i, out)?,
+                None => {
+                    // An empty segment is ∓inf in PyTorch (GE gives the dtype's extreme).
+                    let cnt = counts(c)?;
+                    let zero = c.scalar(0.0, out)?;
+                    let empty = c.bin("Equal", cnt, zero, DType::Bool)?;
+                    let b = c.scalar(bound, out)?;
+                    super::compare::select(c, empty, b, m, out)?
+                }
+            }
+        }
+        r => {
+            return Err(format!(
+                "segment_reduce reduce=\"{r}\" is not one of sum, mean, max, min, prod"
+            ))
+        }
+    };
+    Ok(vec![y])
 }

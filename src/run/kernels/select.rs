@@ -10,6 +10,12 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("MaskedSelect", masked_select);
     m.insert("UniqueConsecutive", unique_consecutive);
     m.insert("RepeatInterleave", repeat_interleave);
+    m.insert("UnsortedSegmentSum", |c| unsorted_segment(c, Segment::Sum));
+    m.insert("UnsortedSegmentMax", |c| unsorted_segment(c, Segment::Max));
+    m.insert("UnsortedSegmentMin", |c| unsorted_segment(c, Segment::Min));
+    m.insert("UnsortedSegmentProd", |c| {
+        unsorted_segment(c, Segment::Prod)
+    });
 }
 
 /// The coordinates of x's nonzero elements in row-major order: [n, rank] ([rank, n] with
@@ -98,4 +104,88 @@ fn repeat_interleave(c: &KCtx) -> Result<Vec<Tensor>, String> {
         axis,
         None,
     ))?])
+}
+
+/// How an UnsortedSegment* kernel combines a segment's rows.
+#[derive(Clone, Copy)]
+enum Segment {
+    Sum,
+    Max,
+    Min,
+    Prod,
+}
+
+/// `UnsortedSegmentSum|Max|Min|Prod(x, segment_ids, num_segments)`: row i of x (ids' shape
+/// leading x's) goes to segment ids[i]; a negative id drops the row. Empty segments hold 0
+/// (sum), 1 (prod), or the lowest / highest value of the dtype (max / min).
+fn unsorted_segment(c: &KCtx, how: Segment) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    let ids = c.input("segment_ids")?;
+    if !matches!(ids.kind(), Kind::Int64 | Kind::Int) {
+        return Err(format!(
+            "segment_ids must be INT32/INT64, got {:?}",
+            ids.kind()
+        ));
+    }
+    let n = int_values(c.input("num_segments")?)?;
+    let [n] = n.as_slice() else {
+        return Err("num_segments must hold one value".into());
+    };
+    let k = ids.dim();
+    if k > x.dim() || ids.size()[..] != x.size()[..k] {
+        return Err(format!(
+            "segment_ids {:?} must lead x's shape {:?}",
+            ids.size(),
+            x.size()
+        ));
+    }
+    let m = ids.numel() as i64;
+    let rest = &x.size()[k..];
+    let mut flat_shape = vec![m];
+    flat_shape.extend(rest);
+    let ids = ids.to_kind(Kind::Int64).reshape([m]);
+    let xs = x.reshape(flat_shape.as_slice());
+    if m > 0 && ids.max().int64_value(&[]) >= *n {
+        return Err(format!(
+            "segment_ids hold {} but num_segments is {n}",
+            ids.max().int64_value(&[])
+        ));
+    }
+    let keep = ids.ge(0);
+    let ids = ids.masked_select(&keep);
+    let xs = xs.index(&[Some(keep)]);
+    let mut out_shape = vec![*n];
+    out_shape.extend(rest);
+    let opts = (x.kind(), tch::Device::Cpu);
+    let shape = out_shape.as_slice();
+    let extreme = |max: bool| -> Result<Tensor, String> {
+        let sign = if max { 1.0 } else { -1.0 };
+        Ok(match x.kind() {
+            Kind::Half => Tensor::full(shape, sign * 65504.0, opts),
+            Kind::BFloat16 => Tensor::full(shape, sign * 3.3895313892515355e38, opts),
+            Kind::Float => Tensor::full(shape, sign * f32::MAX as f64, opts),
+            Kind::Double => Tensor::full(shape, sign * f64::MAX, opts),
+            k => {
+                let (lo, hi) = match k {
+                    Kind::Int64 => (i64::MIN, i64::MAX),
+                    Kind::Int => (i32::MIN as i64, i32::MAX as i64),
+                    Kind::Int16 => (i16::MIN as i64, i16::MAX as i64),
+                    Kind::Int8 => (i8::MIN as i64, i8::MAX as i64),
+                    Kind::Uint8 => (0, u8::MAX as i64),
+                    k => return Err(format!("x of {k:?} is not a segment input type")),
+                };
+                Tensor::full(shape, if max { hi } else { lo }, opts)
+            }
+        })
+    };
+    let (init, reduce) = match how {
+        Segment::Sum => (Tensor::zeros(shape, opts), None),
+        Segment::Prod => (Tensor::ones(shape, opts), Some("prod")),
+        Segment::Max => (extreme(false)?, Some("amax")),
+        Segment::Min => (extreme(true)?, Some("amin")),
+    };
+    Ok(vec![match reduce {
+        None => tc(init.f_index_add(0, &ids, &xs))?,
+        Some(r) => tc(init.f_index_reduce(0, &ids, &xs, r, true))?,
+    }])
 }
