@@ -40,6 +40,16 @@ pub fn register(r: &mut Rules) {
         "ids = ReduceSum(Cast INT64(LessEqual(Cumsum(lengths | Sub(offsets[1:], offsets[:-1])), K64(iota)[:, None])), [1]); [Transpose axis first] → UnsortedSegmentSum|Max|Min|Prod(data, ids, K64(segments)) → [Transpose back]; mean: Div by the segment counts (UnsortedSegmentSum of ones); empty max/min segments SelectV2 ∓inf; initial folded in (Add / Mul / Maximum / Minimum; mean: (sum + initial) / Maximum(count, 1), as PyTorch)",
     );
     r.add(
+        "aten::_unsafe_masked_index",
+        |c| masked_index(c, false),
+        "lin = Σ FloorMod(ClipByValueV2(⇑INT64 index_d, −size, size − 1), size) · stride_d (BroadcastTo their common shape) → GatherV2(Reshape(x, [indexed elements, rest]), lin, 0) → SelectV2([BroadcastTo] mask, ·, Kout(fill)) (indices on the leading dims)",
+    );
+    r.add(
+        "aten::_unsafe_masked_index_put_accumulate",
+        |c| masked_index(c, true),
+        "lin as _unsafe_masked_index → TensorScatterAdd(Reshape(x, [indexed elements, rest]), Unsqueeze(lin, −1), BroadcastTo(SelectV2(mask, values, 0))) → Reshape(x's shape)",
+    );
+    r.add(
         "aten::take_along_dim",
         take_along_dim,
         "GatherElements(BroadcastTo(self), BroadcastTo(⇑INT64 indices); dim) (PyTorch's broadcast of both but along dim); dim None: on both flattened",
@@ -498,4 +508,107 @@ fn segment_reduce(c: &mut Ctx) -> RuleResult {
         }
     };
     Ok(vec![y])
+}
+
+/// `_unsafe_masked_index(self, mask, indices, fill)` and
+/// `_unsafe_masked_index_put_accumulate(self, mask, indices, values)`: indices clamped into
+/// range (masked-out positions may hold any index), on the leading dims.
+fn masked_index(c: &mut Ctx, put: bool) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let shape = c.in_shape("self")?;
+    let entries: Vec<crate::value::TensorValue> = match c.arg("indices")? {
+        Value::List(v) | Value::Tuple(v) => v
+            .iter()
+            .map(|x| x.as_tensor().cloned())
+            .collect::<Option<Vec<_>>>()
+            .ok_or(
+                "masked indexing with a None index is not lowered; fix: index the leading dims",
+            )?,
+        _ => return Err("indices must be a list of tensors".into()),
+    };
+    let k = entries.len();
+    if k == 0 || k > shape.len() {
+        return Err(format!(
+            "{} indices for a tensor of rank {}",
+            k,
+            shape.len()
+        ));
+    }
+    let probe = |s: &[i64]| tch::Tensor::zeros(s, (tch::Kind::Bool, tch::Device::Cpu));
+    let probes: Vec<tch::Tensor> = entries.iter().map(|t| probe(&t.tensor.size())).collect();
+    let bshape = tch::Tensor::f_broadcast_tensors(&probes)
+        .map_err(|e| crate::load::short_torch_message(&e.to_string()))?[0]
+        .size();
+    let mut lin: Option<Port> = None;
+    let mut stride = 1i64;
+    for d in (0..k).rev() {
+        let size = shape[d];
+        let p = c.port(&entries[d])?;
+        let p = c.cast(p, DType::I64)?;
+        let lo = c.scalar_i64(-size)?;
+        let hi = c.scalar_i64(size - 1)?;
+        let p = c.op1(
+            "ClipByValueV2",
+            vec![In::P(p), In::P(lo), In::P(hi)],
+            vec![],
+            DType::I64,
+        )?;
+        let n = c.scalar_i64(size.max(1))?;
+        let p = c.op1("FloorMod", vec![In::P(p), In::P(n)], vec![], DType::I64)?;
+        let p = if entries[d].tensor.size() != bshape {
+            broadcast_to(c, p, &bshape, DType::I64)?
+        } else {
+            p
+        };
+        let s = c.scalar_i64(stride)?;
+        let term = c.bin("Mul", p, s, DType::I64)?;
+        lin = Some(match lin {
+            None => term,
+            Some(acc) => c.bin("Add", acc, term, DType::I64)?,
+        });
+        stride *= size;
+    }
+    let lin = lin.expect("at least one index");
+    let rest = &shape[k..];
+    let mut flat_shape = vec![stride];
+    flat_shape.extend(rest);
+    let x = c.tensor_as("self", out)?;
+    let x2 = c.reshape_const(x, &flat_shape, out)?;
+    let mut target = bshape.clone();
+    target.extend(rest);
+    let mask = c.tensor_as("mask", DType::Bool)?;
+    let mask = if c.in_shape("mask")? != target {
+        broadcast_to(c, mask, &target, DType::Bool)?
+    } else {
+        mask
+    };
+    if !put {
+        let axis = c.scalar_i64(0)?;
+        let y = c.op1(
+            "GatherV2",
+            vec![In::P(x2), In::P(lin), In::P(axis)],
+            vec![],
+            out,
+        )?;
+        let fill = c.operand("fill", out)?;
+        let y = super::compare::select(c, mask, y, fill, out)?;
+        let oshape = c.out_shape(0)?;
+        return Ok(vec![c.reshape_const(y, &oshape, out)?]);
+    }
+    let v = c.tensor_as("values", out)?;
+    let v = if c.in_shape("values")? != target {
+        broadcast_to(c, v, &target, out)?
+    } else {
+        v
+    };
+    let zero = c.scalar(0.0, out)?;
+    let v = super::compare::select(c, mask, v, zero, out)?;
+    let at = super::spatial::unsqueeze(c, lin, vec![bshape.len() as i64], DType::I64)?;
+    let y = c.op1(
+        "TensorScatterAdd",
+        vec![In::P(x2), In::P(at), In::P(v)],
+        vec![],
+        out,
+    )?;
+    Ok(vec![c.reshape_const(y, &shape, out)?])
 }
