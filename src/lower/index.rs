@@ -35,7 +35,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::index_put",
         index_put,
-        "one bool mask index and one value: SelectV2(Reshape(mask), value, x); integer indices on adjacent dims: [Transpose indexed dims first] → TensorScatterUpdate / TensorScatterAdd (accumulate)(x, Pack(BroadcastTo(FloorMod(⇑INT64 index, size)), axis=-1), BroadcastTo(⇑out values)) → [Transpose back]",
+        "one bool mask index and one value: SelectV2(Reshape(mask), value, x); a mask and one row of values per selected position: MaskedScatter(x, [BroadcastTo(Unsqueeze)] mask, values); integer indices on adjacent dims: [Transpose indexed dims first] → TensorScatterUpdate / TensorScatterAdd (accumulate)(x, Pack(BroadcastTo(FloorMod(⇑INT64 index, size)), axis=-1), BroadcastTo(⇑out values)) → [Transpose back]",
     );
     r.add(
         "aten::index_select",
@@ -232,6 +232,41 @@ fn index_put(c: &mut Ctx) -> RuleResult {
     if let [Some(m)] = entries.as_slice() {
         if is_mask(m) {
             let ms = m.tensor.size();
+            let selected = m
+                .tensor
+                .to_kind(tch::Kind::Bool)
+                .sum(tch::Kind::Int64)
+                .int64_value(&[]);
+            let rest: i64 = shape[ms.len().min(rank)..].iter().product();
+            if vnumel != 1
+                && !accumulate
+                && ms[..] == shape[..ms.len()]
+                && vnumel == selected * rest
+                && vshape.first() == Some(&selected)
+            {
+                // x[mask] = values, one row of values per selected position, in order:
+                // MaskedScatter with the mask spread over the trailing dims.
+                let mp = c.port(m)?;
+                let mut mp = c.cast(mp, DType::Bool)?;
+                if ms.len() < rank {
+                    let axes: Vec<i64> = (ms.len() as i64..rank as i64).collect();
+                    mp = c.op1(
+                        "Unsqueeze",
+                        vec![In::P(mp)],
+                        vec![("axes", attr::list_int(axes))],
+                        DType::Bool,
+                    )?;
+                    mp = broadcast_to(c, mp, &shape, DType::Bool)?;
+                }
+                let x = c.tensor_as("self", out)?;
+                let v = c.tensor_as("values", out)?;
+                return Ok(vec![c.op1(
+                    "MaskedScatter",
+                    vec![In::P(x), In::P(mp), In::P(v)],
+                    vec![],
+                    out,
+                )?]);
+            }
             if vnumel != 1 || accumulate || ms[..] != shape[..ms.len()] {
                 return Err("x[mask] = values is supported with one value and a mask of x's leading shape; fix: use torch.where(mask, values, x)".into());
             }
