@@ -35,7 +35,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::index_put",
         index_put,
-        "one bool mask index and one value: SelectV2(Reshape(mask), value, x); a mask and one row of values per selected position: MaskedScatter(x, [BroadcastTo(Unsqueeze)] mask, values); integer indices on adjacent dims: [Transpose indexed dims first] → TensorScatterUpdate / TensorScatterAdd (accumulate)(x, Pack(BroadcastTo(FloorMod(⇑INT64 index, size)), axis=-1), BroadcastTo(⇑out values)) → [Transpose back]",
+        "one bool mask index and one value: SelectV2(Reshape(mask), value, x); a mask and one row of values per selected position: MaskedScatter(x, [BroadcastTo(Unsqueeze)] mask, values); values shared by every selected position: SelectV2(mask, BroadcastTo(values), x) (accumulate: Add(x, SelectV2(mask, values, 0))); integer indices on adjacent dims: [Transpose indexed dims first] → TensorScatterUpdate / TensorScatterAdd (accumulate)(x, Pack(BroadcastTo(FloorMod(⇑INT64 index, size)), axis=-1), BroadcastTo(⇑out values)) → [Transpose back]",
     );
     r.add(
         "aten::index_select",
@@ -266,6 +266,39 @@ fn index_put(c: &mut Ctx) -> RuleResult {
                     vec![],
                     out,
                 )?]);
+            }
+            let rest_shape = &shape[ms.len().min(rank)..];
+            let row_values = ms[..] == shape[..ms.len()]
+                && vshape.len() <= rest_shape.len()
+                && vshape
+                    .iter()
+                    .rev()
+                    .zip(rest_shape.iter().rev())
+                    .all(|(v, r)| *v == 1 || v == r)
+                && !vdesc.contains(&-1);
+            if (vnumel != 1 || accumulate) && row_values {
+                // Every selected position takes the same values (broadcast over the mask's
+                // dims): a select, or (accumulate) an add of the selected values.
+                let mp = c.port(m)?;
+                let mut mp = c.cast(mp, DType::Bool)?;
+                if ms.len() < rank {
+                    let axes: Vec<i64> = (ms.len() as i64..rank as i64).collect();
+                    mp = c.op1(
+                        "Unsqueeze",
+                        vec![In::P(mp)],
+                        vec![("axes", attr::list_int(axes))],
+                        DType::Bool,
+                    )?;
+                }
+                let x = c.tensor_as("self", out)?;
+                let v = c.tensor_as("values", out)?;
+                let v = broadcast_to(c, v, &shape, out)?;
+                if accumulate {
+                    let zero = c.scalar(0.0, out)?;
+                    let add = super::compare::select(c, mp, v, zero, out)?;
+                    return Ok(vec![c.bin("Add", x, add, out)?]);
+                }
+                return Ok(vec![super::compare::select(c, mp, v, x, out)?]);
             }
             if vnumel != 1 || accumulate || ms[..] != shape[..ms.len()] {
                 return Err("x[mask] = values is supported with one value and a mask of x's leading shape; fix: use torch.where(mask, values, x)".into());
