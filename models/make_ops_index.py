@@ -7,7 +7,7 @@ trace; scatter_reduce (every reduction, with and without self), index_reduce, in
 index_fill, put, take_along_dim, segment_reduce, _unsafe_masked_index(_put_accumulate);
 argsort, msort, median(), nanmedian, quantile/nanquantile (every interpolation), mode;
 nansum, nanmean; float_power, frexp, angle, isreal; trapezoid/trapz/cumulative_trapezoid,
-gradient, cov, corrcoef, dist, pdist, renorm, histc, combinations, isin, linspace/logspace with
+gradient, cov, corrcoef, dist, pdist, renorm, histc, histogram, combinations, isin, linspace/logspace with
 tensor bounds, _chunk_cat; nonzero, argwhere, nonzero_static, masked_select, unique,
 unique_consecutive, repeat_interleave with tensor repeats, tensor_split at tensor positions,
 hsplit/vsplit/dsplit.
@@ -134,6 +134,15 @@ class OpsIndex(nn.Module):
         out.append(torch.renorm(x, 1.0, 1, 2.5))
         out.append(torch.histc(x, 7, -1.0, 1.5))
         out.append(torch.histc(y, 10))
+        h, e = torch.histogram(x, 4)
+        out.append(h)
+        out.append(e)
+        h, e = torch.histogram(x, 5, range=[-1.0, 1.0], weight=x.abs(), density=True)
+        out.append(h)
+        out.append(e)
+        h, e = torch.histogram(y, torch.tensor([-2.0, -0.5, 0.0, 0.25, 3.0]))
+        out.append(h)
+        out.append(e)
         out.append(torch.combinations(x[0], 2))
         out.append(torch.combinations(x[1, :4], 3, True))
         out.append(torch.isin(torch.round(x), torch.round(y[0, 0])))

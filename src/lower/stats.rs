@@ -48,6 +48,11 @@ pub fn register(r: &mut Rules) {
         "Histogram(Cast FLOAT x; bins, min, max) (min = max = 0: the data's range, as PyTorch) → Cast out",
     );
     r.add(
+        "aten::histogram",
+        histogram,
+        "edges = LinSpace(lo, hi, K32(bins + 1)) (lo, hi: range, or ReduceMin/ReduceMax of x, ∓0.5 when equal) or the bins tensor; bin = ReduceSum(GreaterEqual(x[:, None], interior edges)); hist = ReduceSum(Cast(Equal(bin[:, None], K(iota)) ∧ first ≤ x ≤ last) [· weight], 0) [density: / (ΣHist · Sub(edges[1:], edges[:-1]))]",
+    );
+    r.add(
         "aten::combinations",
         combinations,
         "GatherV2(x, K64(index table of the r-combinations, [C, r]), axis=0) (1-D x, static length)",
@@ -676,4 +681,100 @@ fn chunk_cat(c: &mut Ctx) -> RuleResult {
         vec![("N", attr::int(n))],
         out,
     )?])
+}
+
+/// `histogram(self, bins: int | Tensor, range, weight, density)` → (hist, bin_edges).
+fn histogram(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    if !matches!(out, DType::F32 | DType::F64) {
+        return Err(format!("histogram of {} values", out.name()));
+    }
+    let shape = c.in_shape("self")?;
+    let n: i64 = shape.iter().product();
+    let b = c.out_shape(0)?[0];
+    let x = c.tensor_as("self", out)?;
+    let flat = c.reshape_const(x, &[n], out)?;
+    let edges = match c.arg("bins")? {
+        Value::Tensor(_) => {
+            let e = c.tensor_as("bins", out)?;
+            c.reshape_const(e, &[b + 1], out)?
+        }
+        _ => {
+            let (lo, hi) = match c.arg("range")? {
+                Value::None => {
+                    if n == 0 {
+                        (c.scalar(0.0, out)?, c.scalar(1.0, out)?)
+                    } else {
+                        let lo = reduce(c, "ReduceMin", flat, &[0], false, out)?;
+                        let hi = reduce(c, "ReduceMax", flat, &[0], false, out)?;
+                        (lo, hi)
+                    }
+                }
+                v => {
+                    let r: Vec<f64> = match v {
+                        Value::List(items) | Value::Tuple(items) => {
+                            items.iter().filter_map(Value::as_f64).collect()
+                        }
+                        _ => vec![],
+                    };
+                    let [lo, hi] = r.as_slice() else {
+                        return Err("histogram range must be two numbers".into());
+                    };
+                    (c.scalar(*lo, out)?, c.scalar(*hi, out)?)
+                }
+            };
+            // Equal ends widen by 0.5 each way, as PyTorch (and NumPy) do.
+            let eq = c.bin("Equal", lo, hi, DType::Bool)?;
+            let half = c.scalar(0.5, out)?;
+            let lo2 = c.bin("Sub", lo, half, out)?;
+            let hi2 = c.bin("Add", hi, half, out)?;
+            let lo = super::compare::select(c, eq, lo2, lo, out)?;
+            let hi = super::compare::select(c, eq, hi2, hi, out)?;
+            let k =
+                c.b.constant(&tch::Tensor::from((b + 1) as i32), &format!("{}", b + 1))?;
+            c.op1(
+                "LinSpace",
+                vec![In::P(lo), In::P(hi), In::P(k)],
+                vec![],
+                out,
+            )?
+        }
+    };
+    let xs = c.reshape_const(flat, &[n, 1], out)?;
+    let pos = if b > 1 {
+        let inner = c.slice_axis(edges, 0, 1, b, out)?;
+        let inner = c.reshape_const(inner, &[1, b - 1], out)?;
+        let ge = c.bin("GreaterEqual", xs, inner, DType::Bool)?;
+        let ge = c.cast(ge, DType::I32)?;
+        reduce(c, "ReduceSum", ge, &[1], true, DType::I32)?
+    } else {
+        let dims = c.const_i64(&[n, 1])?;
+        let zero = c.b.constant(&tch::Tensor::from(0i32), "0")?;
+        c.op1("Fill", vec![In::P(dims), In::P(zero)], vec![], DType::I32)?
+    };
+    let first = c.slice_axis(edges, 0, 0, 1, out)?;
+    let last = c.slice_axis(edges, 0, b, b + 1, out)?;
+    let above = c.bin("GreaterEqual", xs, first, DType::Bool)?;
+    let below = c.bin("LessEqual", xs, last, DType::Bool)?;
+    let valid = c.bin("LogicalAnd", above, below, DType::Bool)?;
+    let iota = tch::Tensor::arange(b, (tch::Kind::Int, tch::Device::Cpu)).reshape([1, b]);
+    let iota = c.b.constant(&iota, "bin numbers")?;
+    let hit = c.bin("Equal", pos, iota, DType::Bool)?;
+    let hit = c.bin("LogicalAnd", hit, valid, DType::Bool)?;
+    let mut hit = c.cast(hit, out)?;
+    if c.has("weight") {
+        let w = c.tensor_as("weight", out)?;
+        let w = c.reshape_const(w, &[n, 1], out)?;
+        hit = c.bin("Mul", hit, w, out)?;
+    }
+    let mut hist = reduce(c, "ReduceSum", hit, &[0], false, out)?;
+    if c.bool("density")? {
+        let total = reduce(c, "ReduceSum", hist, &[0], false, out)?;
+        let hi = c.slice_axis(edges, 0, 1, b + 1, out)?;
+        let lo = c.slice_axis(edges, 0, 0, b, out)?;
+        let width = c.bin("Sub", hi, lo, out)?;
+        let scale = c.bin("Mul", width, total, out)?;
+        hist = c.bin("Div", hist, scale, out)?;
+    }
+    Ok(vec![hist, edges])
 }
