@@ -5,7 +5,8 @@ sizes depend on the data: tests export it for one input and run it with another)
 Covers as_strided, select/slice/diagonal/as_strided_scatter, diag_embed, diagflat, unfold,
 trace; scatter_reduce (every reduction, with and without self), index_reduce, index_copy,
 index_fill, put, take_along_dim, segment_reduce, _unsafe_masked_index(_put_accumulate);
-argsort, msort, median(), nanmedian, quantile/nanquantile (every interpolation), mode;
+argsort, msort, median(), nanmedian, searchsorted with a sorter, vector norms of order
+±inf/0/<0 and with dtype=, narrow at a tensor start, x[mask] = values, quantile/nanquantile (every interpolation), mode;
 nansum, nanmean; float_power, frexp, angle, isreal; trapezoid/trapz/cumulative_trapezoid,
 gradient, cov, corrcoef, dist, pdist, renorm, histc, histogram, combinations, isin, linspace/logspace with
 tensor bounds, _chunk_cat; nonzero, argwhere, nonzero_static, masked_select, unique,
@@ -101,6 +102,20 @@ class OpsIndex(nn.Module):
         v, i = torch.mode(t, 0, True)
         out.append(v)
         out.append(i)
+        out.append(torch.searchsorted(x[0], x[1:3], sorter=torch.argsort(x[0])))
+        out.append(torch.linalg.vector_norm(x, float("inf"), 1))
+        out.append(torch.linalg.vector_norm(x, float("-inf")))
+        out.append(torch.linalg.vector_norm(torch.round(x), 0, 0, True))
+        out.append(torch.linalg.vector_norm(x, -1.5, 1))
+        out.append(torch.linalg.vector_norm(x, 2.0, 1, dtype=torch.float64))
+        out.append(torch.narrow(x, 1, ids[0] % 3, 2))
+        rows_on = x[:, 0] > 0.0
+        z = x.clone()
+        z[rows_on] = x[rows_on] * 2.0
+        out.append(z)
+        z2 = x.clone()
+        z2[rows_on] = y[0, :, 0]
+        out.append(z2)
         out.append(torch.nansum(xn))
         out.append(torch.nansum(xn, 1, keepdim=True))
         out.append(torch.nanmean(xn, 0))
