@@ -15,7 +15,7 @@ pub fn register(r: &mut Rules) {
         |c| reduce(c, "ReduceSum"),
         "[Cast out] → ReduceSum(x, K64(dims or all); keep_dims)",
     );
-    const NORM: &str = "[Cast dtype] → LpNormV2(x; p, axes=dims (or all), keepdim, epsilon=0) for a finite p > 0; ±inf: ReduceMax|ReduceMin(Abs(x)); 0: ReduceSum(Cast(NotEqual(x, 0))); p < 0: Pow(ReduceSum(Pow(Abs(x), p)), 1/p)";
+    const NORM: &str = "[Cast dtype] → LpNormV2(x; p, axes=dims (or all), keepdim, epsilon=0) for a finite p > 0; ±inf: ReduceMax|ReduceMin(Abs(x)); 0: ReduceSum(Cast(NotEqual(x, 0))); p < 0 (or DOUBLE): Pow(ReduceSum(Pow(Abs(x), p)), 1/p)";
     r.add("aten::linalg_vector_norm", |c| lp_norm(c, "ord"), NORM);
     r.add("aten::norm", |c| lp_norm(c, "p"), NORM);
     r.add(
@@ -127,7 +127,8 @@ fn lp_norm(c: &mut Ctx, p_name: &str) -> RuleResult {
     let dims = dims_arg(c, "dim", rank)?;
     let keep = keepdim(c)?;
     let x = c.tensor_as("self", out)?;
-    if p.is_finite() && p > 0.0 {
+    // LpNormV2 takes FLOAT16/FLOAT/BF16: DOUBLE norms are composed below.
+    if p.is_finite() && p > 0.0 && out != DType::F64 {
         return Ok(vec![c.op1(
             "LpNormV2",
             vec![In::P(x)],
@@ -140,8 +141,8 @@ fn lp_norm(c: &mut Ctx, p_name: &str) -> RuleResult {
             out,
         )?]);
     }
-    // ±inf: the largest / smallest magnitude; 0: the count of nonzero elements; p < 0:
-    // (Σ|x|^p)^(1/p).
+    // ±inf: the largest / smallest magnitude; 0: the count of nonzero elements; other p
+    // (p < 0, or DOUBLE): (Σ|x|^p)^(1/p).
     let axes = c.const_i64(&dims)?;
     let red = |c: &mut Ctx, ty: &str, v: Port| {
         c.op1(

@@ -34,7 +34,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::dist",
         dist,
-        "d = Sub(⇑out self, ⇑out other); p finite > 0: LpNormV2(d; p, all axes); p = ±inf: ReduceMax|ReduceMin(Abs(d)); p = 0: ReduceSum(Cast(NotEqual(d, 0)))",
+        "d = Sub(⇑out self, ⇑out other); p finite > 0: LpNormV2(d; p, all axes); p = ±inf: ReduceMax|ReduceMin(Abs(d)); p = 0: ReduceSum(Cast(NotEqual(d, 0))); p < 0 or DOUBLE: Pow(ReduceSum(Pow(Abs(d), p)), 1/p)",
     );
     r.add("aten::pdist", pdist, "Pdist(x; p) (FLOAT/FLOAT16)");
     r.add(
@@ -413,7 +413,7 @@ fn dist(c: &mut Ctx) -> RuleResult {
 
 /// The p-norm of `d` over `axes` (not kept).
 fn norm_of(c: &mut Ctx, d: Port, axes: &[i64], p: f64, out: DType) -> RuleResult {
-    if p.is_finite() && p > 0.0 {
+    if p.is_finite() && p > 0.0 && out != DType::F64 {
         return Ok(vec![c.op1(
             "LpNormV2",
             vec![In::P(d)],
@@ -439,9 +439,15 @@ fn norm_of(c: &mut Ctx, d: Port, axes: &[i64], p: f64, out: DType) -> RuleResult
         let nz = c.cast(nz, out)?;
         return Ok(vec![reduce(c, "ReduceSum", nz, axes, false, out)?]);
     }
-    Err(format!(
-        "a p={p} norm is not lowered (p must be ≥ 0 or ±inf)"
-    ))
+    if p.is_nan() {
+        return Err("a norm of order NaN".into());
+    }
+    // Other orders (p < 0, or DOUBLE, which LpNormV2 does not take): (Σ|d|^p)^(1/p).
+    let kp = c.scalar(p, out)?;
+    let pw = c.bin("Pow", a, kp, out)?;
+    let s = reduce(c, "ReduceSum", pw, axes, false, out)?;
+    let inv = c.scalar(1.0 / p, out)?;
+    Ok(vec![c.bin("Pow", s, inv, out)?])
 }
 
 fn pdist(c: &mut Ctx) -> RuleResult {
