@@ -50,6 +50,11 @@ pub fn register(r: &mut Rules) {
         "lin as _unsafe_masked_index → TensorScatterAdd(Reshape(x, [indexed elements, rest]), Unsqueeze(lin, −1), BroadcastTo(SelectV2(mask, values, 0))) → Reshape(x's shape)",
     );
     r.add(
+        "aten::embedding_bag",
+        embedding_bag,
+        "EmbeddingBag(weight, Cast INT32 indices, Cast INT32 offsets, per_sample_weights; mode=sum|mean, include_last_offset); the other outputs as PyTorch's CPU kernel gives them: sum: an empty offset2bag, zero bag_size and max_indices (Consts); mean: offset2bag = ReduceSum(LessEqual(offsets[1:], iota)), bag_size = max_indices = Sub(ends, offsets); padding_idx and max mode refused",
+    );
+    r.add(
         "aten::take_along_dim",
         take_along_dim,
         "GatherElements(BroadcastTo(self), BroadcastTo(⇑INT64 indices); dim) (PyTorch's broadcast of both but along dim); dim None: on both flattened",
@@ -611,4 +616,103 @@ fn masked_index(c: &mut Ctx, put: bool) -> RuleResult {
         out,
     )?;
     Ok(vec![c.reshape_const(y, &shape, out)?])
+}
+
+/// `embedding_bag(weight, indices, offsets, scale_grad_by_freq, mode, sparse,
+/// per_sample_weights, include_last_offset[, padding_idx])` with 1-D indices and offsets.
+fn embedding_bag(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    if out != DType::F32 {
+        return Err(format!(
+            "embedding_bag of {} weights: EmbeddingBag takes FLOAT",
+            out.name()
+        ));
+    }
+    if c.has("padding_idx") {
+        return Err("embedding_bag with padding_idx is not lowered (EmbeddingBag has none); fix: zero that row of the weight and drop padding_idx".into());
+    }
+    let mode = c.int("mode")?;
+    let mode_name = match mode {
+        0 => "sum",
+        1 => "mean",
+        _ => return Err("embedding_bag mode=\"max\" is not lowered (its max_indices output has no GE form here); fix: use sum or mean".into()),
+    };
+    let ishape = c.in_shape("indices")?;
+    let oshape = c.in_shape("offsets")?;
+    if ishape.len() != 1 || oshape.len() != 1 {
+        return Err("embedding_bag is lowered for 1-D indices and offsets".into());
+    }
+    let (n, nb) = (ishape[0], oshape[0]);
+    let last = c.bool("include_last_offset")?;
+    let w = c.tensor("weight")?;
+    let idx = c.tensor_as("indices", DType::I32)?;
+    let offs = c.tensor_as("offsets", DType::I32)?;
+    let psw = if c.has("per_sample_weights") {
+        In::P(c.tensor_as("per_sample_weights", DType::F32)?)
+    } else {
+        In::Unfed
+    };
+    let y = c.op1(
+        "EmbeddingBag",
+        vec![In::P(w), In::P(idx), In::P(offs), psw],
+        vec![
+            ("mode", attr::string(mode_name)),
+            (
+                "scale_grad_by_freq",
+                attr::boolean(c.bool("scale_grad_by_freq")?),
+            ),
+            ("sparse", attr::boolean(c.bool("sparse")?)),
+            ("include_last_offset", attr::boolean(last)),
+        ],
+        DType::F32,
+    )?;
+    // The other outputs, as PyTorch's CPU kernel gives them.
+    let aux: Vec<tch::Tensor> = (1..4)
+        .map(|i| c.outputs[i].tensors()[0].tensor.copy())
+        .collect();
+    if mode == 0 {
+        let mut ports = vec![y];
+        for (i, t) in aux.iter().enumerate() {
+            if t.numel() > 0 && t.abs().max().int64_value(&[]) != 0 {
+                return Err(format!(
+                    "internal: embedding_bag (sum) output {} was expected empty or zero",
+                    i + 1
+                ));
+            }
+            ports.push(c.b.constant(t, "zeros")?);
+        }
+        return Ok(ports);
+    }
+    // mean: offset2bag[i] = the bag of index i; bag_size = max_indices = each bag's length.
+    let bags = if last { nb - 1 } else { nb };
+    let offs64 = c.tensor_as("offsets", DType::I64)?;
+    let starts = c.slice_axis(offs64, 0, 0, bags, DType::I64)?;
+    let ends = if last {
+        c.slice_axis(offs64, 0, 1, nb, DType::I64)?
+    } else {
+        let tail = c.const_i64(&[n])?;
+        let next = c.slice_axis(offs64, 0, 1, nb, DType::I64)?;
+        let axis = c.scalar_i64(0)?;
+        c.op1(
+            "ConcatV2",
+            vec![In::Dyn(vec![next, tail]), In::P(axis)],
+            vec![("N", attr::int(2))],
+            DType::I64,
+        )?
+    };
+    let size = c.bin("Sub", ends, starts, DType::I64)?;
+    let inner = c.slice_axis(starts, 0, 1, bags, DType::I64)?;
+    let inner = c.reshape_const(inner, &[1, bags - 1], DType::I64)?;
+    let iota = tch::Tensor::arange(n, (tch::Kind::Int64, tch::Device::Cpu)).reshape([n, 1]);
+    let iota = c.b.constant(&iota, "index positions")?;
+    let passed = c.bin("LessEqual", inner, iota, DType::Bool)?;
+    let passed = c.cast(passed, DType::I64)?;
+    let axes = c.const_i64(&[1])?;
+    let o2b = c.op1(
+        "ReduceSum",
+        vec![In::P(passed), In::P(axes)],
+        vec![("keep_dims", attr::boolean(false))],
+        DType::I64,
+    )?;
+    Ok(vec![y, o2b, size, size])
 }
