@@ -4,7 +4,7 @@ sizes depend on the data: tests export it for one input and run it with another)
 
 Covers as_strided, select/slice/diagonal/as_strided_scatter, diag_embed, diagflat, unfold,
 trace; scatter_reduce (every reduction, with and without self), index_reduce, index_copy,
-index_fill, put, take_along_dim, segment_reduce, _unsafe_masked_index(_put_accumulate);
+index_fill, put, take_along_dim, embedding_bag, segment_reduce, _unsafe_masked_index(_put_accumulate);
 argsort, msort, median(), nanmedian, searchsorted with a sorter, vector norms of order
 ±inf/0/<0 and with dtype=, narrow at a tensor start, x[mask] = values, quantile/nanquantile (every interpolation), mode;
 nansum, nanmean; float_power, frexp, angle, isreal; trapezoid/trapz/cumulative_trapezoid,
@@ -24,6 +24,7 @@ from typing import List, Optional
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -46,6 +47,8 @@ class OpsIndex(nn.Module):
         out.append(x.unfold(1, 2, 2))
         out.append(y.unfold(0, 3, 1))
         out.append(torch.trace(x))
+        out.append(torch.as_strided_copy(x, [2, 2], [1, 2], 3))
+        out.append(torch.unfold_copy(x, 0, 2, 3))
         # Reducing scatters: index rows of x by ids (with repeats).
         idx = ids[:5].reshape(5, 1).expand(5, 5) % 6
         src = x.flip(0) * 3.0
@@ -62,6 +65,10 @@ class OpsIndex(nn.Module):
         out.append(torch.take_along_dim(x, ids[:5].reshape(1, 5) % 6, 0))
         out.append(torch.take_along_dim(x, torch.argsort(x, 1), 1))
         out.append(torch.take_along_dim(x, ids % 30))
+        table = y.reshape(12, 5)
+        out.append(F.embedding_bag(ids, table, torch.tensor([0, 3, 3]), mode="mean"))
+        out.append(F.embedding_bag(ids, table, torch.tensor([0, 2, 7]), mode="sum",
+                                   per_sample_weights=x.flatten()[:7], include_last_offset=True))
         lengths = torch.tensor([2, 0, 3, 1])
         for reduce in ["sum", "mean", "max", "min", "prod"]:
             out.append(torch.segment_reduce(x, reduce, lengths=lengths))
@@ -164,6 +171,10 @@ class OpsIndex(nn.Module):
         out.append(torch.isin(torch.round(x), torch.round(y[1, 1]), invert=True))
         out.append(torch.linspace(x[0, 0], x[1, 1], 7))
         out.append(torch.logspace(x[0, 0], 2.0, 5, 2.0))
+        out.append(torch.linspace(1.0, x[0, 0], 4))
+        out.append(torch.linspace(x[0, 0], 1.0, 4))
+        out.append(torch.logspace(x[0, 0], x[1, 1], 3))
+        out.append(torch.logspace(0.0, x[0, 0], 3))
         out.append(torch.ops.aten._chunk_cat([x, x[:, :3] * 2.0], 1, 2))
         # Sizes that depend on the data (specialised to this sample, with a guard).
         out.append(torch.nonzero(x > 0.5))

@@ -11,7 +11,7 @@ const INPUTS: [&str; 3] = ["f32[6,5]", "f32[4,5,3]", "i64[7]:0..6"];
 #[test]
 fn index_fixture_matches_torchscript() {
     let r = verify_fixture("ops/index.pt", &INPUTS, 1e-4);
-    assert_eq!(r.checks.len(), 166, "one check per output");
+    assert_eq!(r.checks.len(), 174, "one check per output");
     let m = r.air;
     let t = types(&m);
     for want in [
@@ -34,6 +34,7 @@ fn index_fixture_matches_torchscript() {
         "MaskedSelect",
         "UniqueConsecutive",
         "RepeatInterleave",
+        "EmbeddingBag",
     ] {
         assert!(t.iter().any(|x| x == want), "{want} missing in {t:?}");
     }
