@@ -55,7 +55,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::nonzero_static",
         nonzero_static,
-        "static: rank = Cumsum(Cast INT64(NotEqual(Reshape(x, [-1]), 0))) − 1; TensorScatterUpdate(Fill([size + 1, rank], fill_value), Select(nonzero ∧ rank < size, rank, size), K64(every element's coordinates)) → StridedSliceV2 [0, size)",
+        "static: rank = Cumsum(Cast INT64(NotEqual(Reshape(x, [-1]), 0))) − 1; TensorScatterUpdate(Fill([size + 1, rank], fill_value), SelectV2(nonzero ∧ rank < size, rank, size), K64(every element's coordinates)) → StridedSliceV2 [0, size)",
     );
 }
 
