@@ -175,7 +175,7 @@ class Unsupported(nn.Module):
     def forward(self, x):
         a = torch.linalg.det(x)
         b = torch.linalg.det(x * 2.0)
-        c = torch.trace(x[0])
+        c = torch.bincount(x[0, 0].long().abs()).sum()
         return a + b + c
 
 

@@ -353,7 +353,7 @@ class OpsAttention(nn.Module):
 
 
 class BoolIndex(nn.Module):
-    """x[mask] with a computed mask: the output shape depends on the data (refused)."""
+    """x[mask] with a computed mask: the output shape depends on the data (guarded)."""
 
     def forward(self, x):
         return x[x > 0]

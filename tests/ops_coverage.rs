@@ -59,6 +59,12 @@ fn cases() -> Vec<Case> {
         ),
         case("ops/linalg.pt", &["f32[4,6]", "f32[4,6]"], &[]),
         case(
+            "ops/index.pt",
+            &["f32[6,5]", "f32[4,5,3]", "i64[7]:0..6"],
+            &[],
+        ),
+        case("ops/index_nonzero.pt", &["f32[8]:-1..1"], &[]),
+        case(
             "ops/blocks.pt",
             &["f32[2,3,7,8]", "f32[4,6]", "i64[10]:0..20"],
             &[],

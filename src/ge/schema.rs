@@ -65,6 +65,8 @@ const PRIVATE_ATTRS: &[(&str, &str)] = &[
     ("nn_module_stack", "s"),
     // torch2air: the op's TorchScript source line and call stack (with nn_module_stack).
     ("_torch2air_source", "s"),
+    // torch2air: the node's output size was taken from the sample's data (nonzero's count).
+    ("_torch2air_sample_size", "s"),
     // TorchAir: the formats of some inputs/outputs (formats, then indices), e.g. NCHW.
     ("input_layout_info", "list"),
     ("output_layout_info", "list"),

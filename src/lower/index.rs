@@ -30,12 +30,12 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::index.Tensor",
         index,
-        "IndexByTensor(x (BOOL via UINT8), indices=each index ⇑INT64; indices_mask=1 per given index, 0 per None); a constant bool mask index becomes its nonzero() positions; a computed bool mask is refused (data-dependent shape)",
+        "IndexByTensor(x (BOOL via UINT8), indices=each index ⇑INT64; indices_mask=1 per given index, 0 per None); a constant bool mask index becomes its nonzero() positions; one computed bool mask over the leading dims: GatherV2(Reshape(x, [rows, rest]), Reshape(NonZero(Reshape(mask, [-1])), [-1]), 0), the count the sample's (a guard: run refuses inputs giving another count)",
     );
     r.add(
         "aten::index_put",
         index_put,
-        "one bool mask index and one value: SelectV2(Reshape(mask), value, x); integer indices on adjacent dims: [Transpose indexed dims first] → TensorScatterUpdate / TensorScatterAdd (accumulate)(x, Pack(BroadcastTo(FloorMod(⇑INT64 index, size)), axis=-1), BroadcastTo(⇑out values)) → [Transpose back]",
+        "one bool mask index and one value: SelectV2(Reshape(mask), value, x); a mask and one row of values per selected position: MaskedScatter(x, [BroadcastTo(Unsqueeze)] mask, values); values shared by every selected position: SelectV2(mask, BroadcastTo(values), x) (accumulate: Add(x, SelectV2(mask, values, 0))); integer indices on adjacent dims: [Transpose indexed dims first] → TensorScatterUpdate / TensorScatterAdd (accumulate)(x, Pack(BroadcastTo(FloorMod(⇑INT64 index, size)), axis=-1), BroadcastTo(⇑out values)) → [Transpose back]",
     );
     r.add(
         "aten::index_select",
@@ -153,6 +153,11 @@ fn is_mask(t: &TensorValue) -> bool {
 fn index(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
     let entries = optional_tensors(c, "indices")?;
+    if let [Some(m)] = entries.as_slice() {
+        if is_mask(m) && !matches!(m.origin, Origin::Constant) {
+            return index_by_computed_mask(c, m.clone(), out);
+        }
+    }
     // IndexByTensor takes no BOOL x: index the UINT8 view of it.
     let work = if out == DType::Bool { DType::U8 } else { out };
     let x = c.tensor_as("self", work)?;
@@ -187,6 +192,45 @@ fn index(c: &mut Ctx) -> RuleResult {
         work,
     )?;
     Ok(vec![c.cast(y, out)?])
+}
+
+/// `x[mask]` with a computed mask over x's leading dims: the selected rows, in row-major order,
+/// as GatherV2(Reshape(x, [rows, rest]), Reshape(NonZero(Reshape(mask, [-1])), [-1]), 0). The
+/// count is the sample's (a guard; the runner refuses another).
+fn index_by_computed_mask(c: &mut Ctx, m: TensorValue, out: DType) -> RuleResult {
+    let shape = c.in_shape("self")?;
+    let ms = m.tensor.size();
+    if ms.len() > shape.len() || ms[..] != shape[..ms.len()] || m.dynamic_dims().contains(&true) {
+        return Err("indexing with a computed boolean mask is supported for a mask of x's leading (static) shape; fix: use torch.where or masked_fill, which keep the shape".into());
+    }
+    let rows: i64 = ms.iter().product();
+    let mut flat_shape = vec![rows];
+    flat_shape.extend(&shape[ms.len()..]);
+    let n = c.outputs[0].tensors()[0].tensor.size()[0];
+    let x = c.tensor("self")?;
+    let x = c.reshape_const(x, &flat_shape, out)?;
+    let mp = c.port(&m)?;
+    let mp = c.cast(mp, DType::Bool)?;
+    let mp = c.reshape_const(mp, &[rows], DType::Bool)?;
+    let nz = c.op1(
+        "NonZero",
+        vec![In::P(mp)],
+        vec![
+            ("transpose", attr::boolean(false)),
+            ("dtype", attr::dtype_cpp(DType::I64.ge_cpp())),
+        ],
+        DType::I64,
+    )?;
+    let nd = c.out_desc_shape(0)?[0];
+    c.data_dependent(nz, &[nd, 1], format!("{n} selected row(s)"));
+    let lin = c.reshape_const(nz, &[-1], DType::I64)?;
+    let axis = c.scalar_i64(0)?;
+    Ok(vec![c.op1(
+        "GatherV2",
+        vec![In::P(x), In::P(lin), In::P(axis)],
+        vec![],
+        out,
+    )?])
 }
 
 fn broadcast_shapes(shapes: &[Vec<i64>]) -> Result<Vec<i64>, String> {
@@ -232,6 +276,74 @@ fn index_put(c: &mut Ctx) -> RuleResult {
     if let [Some(m)] = entries.as_slice() {
         if is_mask(m) {
             let ms = m.tensor.size();
+            let selected = m
+                .tensor
+                .to_kind(tch::Kind::Bool)
+                .sum(tch::Kind::Int64)
+                .int64_value(&[]);
+            let rest: i64 = shape[ms.len().min(rank)..].iter().product();
+            if vnumel != 1
+                && !accumulate
+                && ms[..] == shape[..ms.len()]
+                && vnumel == selected * rest
+                && vshape.first() == Some(&selected)
+            {
+                // x[mask] = values, one row of values per selected position, in order:
+                // MaskedScatter with the mask spread over the trailing dims.
+                let mp = c.port(m)?;
+                let mut mp = c.cast(mp, DType::Bool)?;
+                if ms.len() < rank {
+                    let axes: Vec<i64> = (ms.len() as i64..rank as i64).collect();
+                    mp = c.op1(
+                        "Unsqueeze",
+                        vec![In::P(mp)],
+                        vec![("axes", attr::list_int(axes))],
+                        DType::Bool,
+                    )?;
+                    mp = broadcast_to(c, mp, &shape, DType::Bool)?;
+                }
+                let x = c.tensor_as("self", out)?;
+                let v = c.tensor_as("values", out)?;
+                return Ok(vec![c.op1(
+                    "MaskedScatter",
+                    vec![In::P(x), In::P(mp), In::P(v)],
+                    vec![],
+                    out,
+                )?]);
+            }
+            let rest_shape = &shape[ms.len().min(rank)..];
+            let row_values = ms[..] == shape[..ms.len()]
+                && vshape.len() <= rest_shape.len()
+                && vshape
+                    .iter()
+                    .rev()
+                    .zip(rest_shape.iter().rev())
+                    .all(|(v, r)| *v == 1 || v == r)
+                && !vdesc.contains(&-1);
+            if (vnumel != 1 || accumulate) && row_values {
+                // Every selected position takes the same values (broadcast over the mask's
+                // dims): a select, or (accumulate) an add of the selected values.
+                let mp = c.port(m)?;
+                let mut mp = c.cast(mp, DType::Bool)?;
+                if ms.len() < rank {
+                    let axes: Vec<i64> = (ms.len() as i64..rank as i64).collect();
+                    mp = c.op1(
+                        "Unsqueeze",
+                        vec![In::P(mp)],
+                        vec![("axes", attr::list_int(axes))],
+                        DType::Bool,
+                    )?;
+                }
+                let x = c.tensor_as("self", out)?;
+                let v = c.tensor_as("values", out)?;
+                let v = broadcast_to(c, v, &shape, out)?;
+                if accumulate {
+                    let zero = c.scalar(0.0, out)?;
+                    let add = super::compare::select(c, mp, v, zero, out)?;
+                    return Ok(vec![c.bin("Add", x, add, out)?]);
+                }
+                return Ok(vec![super::compare::select(c, mp, v, x, out)?]);
+            }
             if vnumel != 1 || accumulate || ms[..] != shape[..ms.len()] {
                 return Err("x[mask] = values is supported with one value and a mask of x's leading shape; fix: use torch.where(mask, values, x)".into());
             }

@@ -7,6 +7,7 @@ use crate::ge::{attr, In};
 use crate::value::{Port, Value};
 
 pub fn register(r: &mut Rules) {
+    register_real_views(r);
     r.add(
         "aten::ldexp",
         ldexp,
@@ -826,4 +827,99 @@ fn ldexp(c: &mut Ctx) -> RuleResult {
     let two = c.scalar(2.0, out)?;
     let p = c.op1("Pow", vec![In::P(two), In::P(e)], vec![], out)?;
     Ok(vec![c.op1("Mul", vec![In::P(x), In::P(p)], vec![], out)?])
+}
+
+// --- float_power, frexp, and the complex-number views of real tensors (angle, isreal).
+
+fn register_real_views(r: &mut Rules) {
+    r.add(
+        "aten::float_power",
+        float_power,
+        "Pow(⇑DOUBLE self, ⇑DOUBLE exponent) (PyTorch computes float_power in double)",
+    );
+    r.add(
+        "aten::frexp.Tensor",
+        frexp,
+        "e = Floor(Log(|x|; base=2)) + 1, m = x · Pow(2, −e), each corrected by one step where |m| ≥ 1 or < 0.5; SelectV2 gives (x, 0) for 0, ±inf and NaN → (m, Cast INT32(e))",
+    );
+    r.add(
+        "aten::angle",
+        angle,
+        "SelectV2(IsNan(x), x, SelectV2(Less(x, 0), Kout(π), Kout(0))) (real tensors; ints give FLOAT)",
+    );
+    r.add(
+        "aten::isreal",
+        isreal,
+        "Fill(K64(shape) or Shape(x), K(true)) (real tensors are real)",
+    );
+}
+
+fn float_power(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let a = c.operand("self", out)?;
+    let b = c.operand("exponent", out)?;
+    Ok(vec![c.bin("Pow", a, b, out)?])
+}
+
+fn frexp(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let edt = c.out_dtype(1)?;
+    let w = float_work(c, out)?;
+    let x = c.tensor_as("self", w)?;
+    let ax = c.un("Abs", x, w)?;
+    let l = c.op1("Log", vec![In::P(ax)], vec![("base", attr::float(2.0))], w)?;
+    let one = c.scalar(1.0, w)?;
+    let two = c.scalar(2.0, w)?;
+    let half = c.scalar(0.5, w)?;
+    let e = c.un("Floor", l, w)?;
+    let e = c.bin("Add", e, one, w)?;
+    let ne = c.un("Neg", e, w)?;
+    let scale = c.bin("Pow", two, ne, w)?;
+    let m = c.bin("Mul", x, scale, w)?;
+    // Log2 rounds: one step fixes a mantissa just outside [0.5, 1).
+    let am = c.un("Abs", m, w)?;
+    let big = c.bin("GreaterEqual", am, one, DType::Bool)?;
+    let m_half = c.bin("Mul", m, half, w)?;
+    let e_up = c.bin("Add", e, one, w)?;
+    let m = super::compare::select(c, big, m_half, m, w)?;
+    let e = super::compare::select(c, big, e_up, e, w)?;
+    let am = c.un("Abs", m, w)?;
+    let small = c.bin("Less", am, half, DType::Bool)?;
+    let m_twice = c.bin("Mul", m, two, w)?;
+    let e_down = c.bin("Sub", e, one, w)?;
+    let m = super::compare::select(c, small, m_twice, m, w)?;
+    let e = super::compare::select(c, small, e_down, e, w)?;
+    // 0, ±inf and NaN: the mantissa is x, the exponent 0.
+    let zero = c.scalar(0.0, w)?;
+    let is_zero = c.bin("Equal", x, zero, DType::Bool)?;
+    let finite = c.un("IsFinite", x, DType::Bool)?;
+    let not_finite = c.un("LogicalNot", finite, DType::Bool)?;
+    let special = c.bin("LogicalOr", is_zero, not_finite, DType::Bool)?;
+    let m = super::compare::select(c, special, x, m, w)?;
+    let e = super::compare::select(c, special, zero, e, w)?;
+    let m = c.cast(m, out)?;
+    let e = c.cast(e, edt)?;
+    Ok(vec![m, e])
+}
+
+fn angle(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let x = c.tensor_as("self", out)?;
+    let zero = c.scalar(0.0, out)?;
+    let pi = c.scalar(std::f64::consts::PI, out)?;
+    let neg = c.bin("Less", x, zero, DType::Bool)?;
+    let y = super::compare::select(c, neg, pi, zero, out)?;
+    let nan = c.un("IsNan", x, DType::Bool)?;
+    Ok(vec![super::compare::select(c, nan, x, y, out)?])
+}
+
+fn isreal(c: &mut Ctx) -> RuleResult {
+    let dims = c.shape_port("self")?;
+    let t = c.b.constant(&tch::Tensor::from(true), "true")?;
+    Ok(vec![c.op1(
+        "Fill",
+        vec![In::P(dims), In::P(t)],
+        vec![],
+        DType::Bool,
+    )?])
 }

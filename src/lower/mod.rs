@@ -10,6 +10,7 @@ mod collectives;
 mod compare;
 mod conv;
 mod create;
+mod datadep;
 mod detection;
 mod elementwise;
 mod index;
@@ -19,17 +20,21 @@ mod loss;
 mod math;
 mod nn;
 mod norm;
+mod order;
 mod pad;
 mod patches;
 mod pool;
 mod reduction;
 mod resize;
 mod rnn;
+mod scatter;
 mod shape;
 mod sort;
 mod spatial;
+mod stats;
 pub mod sym;
 mod transformer;
+mod views;
 
 use crate::dtype::DType;
 use crate::ge::{attr, GraphBuilder, In};
@@ -41,6 +46,9 @@ use std::rc::Rc;
 use std::sync::OnceLock;
 
 pub type RuleResult = Result<Vec<Port>, String>;
+
+/// The attr on a node whose output size was taken from the sample's data.
+pub const SAMPLE_SIZE_ATTR: &str = "_torch2air_sample_size";
 pub type Rule = fn(&mut Ctx) -> RuleResult;
 
 pub struct Rules {
@@ -128,6 +136,11 @@ pub fn rules() -> &'static Rules {
         patches::register(&mut r);
         linalg::register(&mut r);
         detection::register(&mut r);
+        views::register(&mut r);
+        scatter::register(&mut r);
+        order::register(&mut r);
+        stats::register(&mut r);
+        datadep::register(&mut r);
         copy_variants(&mut r);
         r
     })
@@ -254,9 +267,30 @@ pub struct Ctx<'a> {
     /// an int argument): guards like `assumptions`, so the dims they depend on are pinned (with
     /// a note) and the graph is right for every size it admits.
     pub baked: std::cell::RefCell<Vec<String>>,
+    /// Sizes the rule took from the sample's data (nonzero's count, say): the walker prints each
+    /// as a guard, and the node carries it for the runner to name when another input gives
+    /// another size.
+    pub data_guards: Vec<String>,
 }
 
 impl<'a> Ctx<'a> {
+    /// Marks the node of `p` as specialised to a size the sample's data gave (`what`, e.g.
+    /// "5 nonzero elements"): a guard on the console, and the node's
+    /// `_torch2air_sample_size` attr, which the runner names when another input gives another
+    /// size (so such an input is refused, never computed into a wrong shape).
+    /// `shape` (the sample's) becomes the output's desc shape, which the runner checks.
+    pub fn data_dependent(&mut self, p: Port, shape: &[i64], what: String) {
+        let op = &mut self.b.ops[p.node];
+        op.attr.insert(SAMPLE_SIZE_ATTR.into(), attr::string(&what));
+        if let Some(d) = op.output_desc.get_mut(p.index) {
+            d.shape = Some(crate::proto::ShapeDef {
+                dim: shape.to_vec(),
+            });
+        }
+        self.data_guards
+            .push(format!("{what} (a size taken from the sample's data)"));
+    }
+
     fn index(&self, name: &str) -> Result<usize, String> {
         self.node
             .args

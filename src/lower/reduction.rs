@@ -15,7 +15,7 @@ pub fn register(r: &mut Rules) {
         |c| reduce(c, "ReduceSum"),
         "[Cast out] → ReduceSum(x, K64(dims or all); keep_dims)",
     );
-    const NORM: &str = "LpNormV2(x; p, axes=dims (or all), keepdim, epsilon=0); p finite and > 0";
+    const NORM: &str = "[Cast dtype] → LpNormV2(x; p, axes=dims (or all), keepdim, epsilon=0) for a finite p > 0; ±inf: ReduceMax|ReduceMin(Abs(x)); 0: ReduceSum(Cast(NotEqual(x, 0))); p < 0 (or DOUBLE): Pow(ReduceSum(Pow(Abs(x), p)), 1/p)";
     r.add("aten::linalg_vector_norm", |c| lp_norm(c, "ord"), NORM);
     r.add("aten::norm", |c| lp_norm(c, "p"), NORM);
     r.add(
@@ -47,6 +47,16 @@ pub fn register(r: &mut Rules) {
         "aten::logsumexp",
         logsumexp,
         "[Cast out] → ReduceLogSumExp(x, K64(dims); keep_dims)",
+    );
+    r.add(
+        "aten::nansum",
+        |c| nan_reduce(c, false),
+        "ReduceSum(SelectV2(IsNan(x), Kout(0), ⇑out x), K64(dims or all); keep_dims) (ints: ReduceSum)",
+    );
+    r.add(
+        "aten::nanmean",
+        |c| nan_reduce(c, true),
+        "as nansum, then Div by ReduceSum(Cast(LogicalNot(IsNan(x))), same dims) (NaN where a slice holds no number, as PyTorch)",
     );
     r.add(
         "aten::sum_to_size",
@@ -105,33 +115,61 @@ fn lp_norm(c: &mut Ctx, p_name: &str) -> RuleResult {
     if !out.is_float() {
         return Err(format!("a norm of {} values", out.name()));
     }
-    if c.has("dtype") && !matches!(c.arg("dtype")?, Value::None) {
-        return Err("a norm with dtype= is not supported; fix: cast the input first".into());
-    }
+    // dtype=: PyTorch casts the input to it first, as tensor_as does below.
     let p = match c.has(p_name).then(|| c.arg(p_name)).transpose()? {
         None | Some(Value::None) => 2.0,
         Some(v) => v.as_f64().ok_or("the norm's order must be a number")?,
     };
-    if !(p.is_finite() && p > 0.0) {
-        return Err(format!(
-            "ord={p} norms are not supported (LpNormV2 takes a finite p > 0)"
-        ));
+    if p.is_nan() {
+        return Err("a norm of order NaN".into());
     }
     let rank = c.rank("self")? as i64;
     let dims = dims_arg(c, "dim", rank)?;
     let keep = keepdim(c)?;
     let x = c.tensor_as("self", out)?;
-    Ok(vec![c.op1(
-        "LpNormV2",
-        vec![In::P(x)],
-        vec![
-            ("p", attr::float(p as f32)),
-            ("axes", attr::list_int(dims)),
-            ("keepdim", attr::boolean(keep)),
-            ("epsilon", attr::float(0.0)),
-        ],
-        out,
-    )?])
+    // LpNormV2 takes FLOAT16/FLOAT/BF16: DOUBLE norms are composed below.
+    if p.is_finite() && p > 0.0 && out != DType::F64 {
+        return Ok(vec![c.op1(
+            "LpNormV2",
+            vec![In::P(x)],
+            vec![
+                ("p", attr::float(p as f32)),
+                ("axes", attr::list_int(dims)),
+                ("keepdim", attr::boolean(keep)),
+                ("epsilon", attr::float(0.0)),
+            ],
+            out,
+        )?]);
+    }
+    // ±inf: the largest / smallest magnitude; 0: the count of nonzero elements; other p
+    // (p < 0, or DOUBLE): (Σ|x|^p)^(1/p).
+    let axes = c.const_i64(&dims)?;
+    let red = |c: &mut Ctx, ty: &str, v: Port| {
+        c.op1(
+            ty,
+            vec![In::P(v), In::P(axes)],
+            vec![("keep_dims", attr::boolean(keep))],
+            out,
+        )
+    };
+    let a = c.un("Abs", x, out)?;
+    if p == f64::INFINITY {
+        return Ok(vec![red(c, "ReduceMax", a)?]);
+    }
+    if p == f64::NEG_INFINITY {
+        return Ok(vec![red(c, "ReduceMin", a)?]);
+    }
+    if p == 0.0 {
+        let zero = c.scalar(0.0, out)?;
+        let nz = c.bin("NotEqual", x, zero, DType::Bool)?;
+        let nz = c.cast(nz, out)?;
+        return Ok(vec![red(c, "ReduceSum", nz)?]);
+    }
+    let kp = c.scalar(p, out)?;
+    let pw = c.bin("Pow", a, kp, out)?;
+    let s = red(c, "ReduceSum", pw)?;
+    let inv = c.scalar(1.0 / p, out)?;
+    Ok(vec![c.bin("Pow", s, inv, out)?])
 }
 
 fn variance(c: &mut Ctx, std: bool) -> RuleResult {
@@ -286,4 +324,51 @@ fn reduce(c: &mut Ctx, ty: &str) -> RuleResult {
         vec![("keep_dims", attr::boolean(keep))],
         out,
     )?])
+}
+
+/// `nansum` / `nanmean(self, dim, keepdim, dtype)`: NaNs count as 0 and (mean) are not counted.
+fn nan_reduce(c: &mut Ctx, mean: bool) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.rank("self")? as i64;
+    let x = c.tensor_as("self", out)?;
+    let float = out.is_float();
+    let (x, valid) = if float {
+        let nan = c.op1("IsNan", vec![In::P(x)], vec![], DType::Bool)?;
+        let zero = c.scalar(0.0, out)?;
+        let x = c.op1(
+            "SelectV2",
+            vec![In::P(nan), In::P(zero), In::P(x)],
+            vec![],
+            out,
+        )?;
+        let ok = c.op1("LogicalNot", vec![In::P(nan)], vec![], DType::Bool)?;
+        (x, Some(c.cast(ok, out)?))
+    } else {
+        (x, None)
+    };
+    if rank == 0 {
+        if !mean {
+            return Ok(vec![x]);
+        }
+        let valid = valid.ok_or("nanmean needs a float input")?;
+        return Ok(vec![c.bin("Div", x, valid, out)?]);
+    }
+    let dims = dims_arg(c, "dim", rank)?;
+    let keep = keepdim(c)?;
+    let axes = c.const_i64(&dims)?;
+    let sum = |c: &mut Ctx, p: Port| {
+        c.op1(
+            "ReduceSum",
+            vec![In::P(p), In::P(axes)],
+            vec![("keep_dims", attr::boolean(keep))],
+            out,
+        )
+    };
+    let s = sum(c, x)?;
+    if !mean {
+        return Ok(vec![s]);
+    }
+    let valid = valid.ok_or("nanmean needs a float input")?;
+    let n = sum(c, valid)?;
+    Ok(vec![c.bin("Div", s, n, out)?])
 }

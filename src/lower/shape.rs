@@ -73,7 +73,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::narrow",
         narrow,
-        "StridedSliceV2(x, begin=[start], end=[start+length] (computed in the graph when dynamic), axes=[dim])",
+        "StridedSliceV2(x, begin=[start], end=[start+length] (computed in the graph when dynamic), axes=[dim]); narrow.Tensor: begin = FloorMod(Reshape(⇑INT64 start, [1]), K64(size))",
     );
     r.add("aten::slice.Tensor", slice, "StridedSliceV2(x, begin=K64([start]), end=K64([end]), axes=K64([dim]), strides=K64([step])); nothing for a full slice");
     r.add(
@@ -451,7 +451,32 @@ fn narrow(c: &mut Ctx) -> RuleResult {
     let dim = Ctx::dim(c.int("dim")?, rank);
     let (start, length) = (c.arg("start")?.clone(), c.arg("length")?.clone());
     let x = c.tensor("self")?;
-    let (b, e) = if start.is_symbolic() || length.is_symbolic() {
+    let (b, e) = if let Value::Tensor(t) = &start {
+        // narrow.Tensor: the start is data (a 0-D tensor), read in the graph and wrapped into
+        // [0, size) as PyTorch does; the length (and so the shape) is static.
+        let size = c.in_dims("self")?[dim as usize]
+            .ok_or("narrow with a tensor start on a dynamic dim is not supported yet; fix: pin that dim (--dynamic-dims)")?;
+        let l = c.int("length")?;
+        let t = t.clone();
+        let p = c.port(&t)?;
+        let p = c.cast(p, crate::dtype::DType::I64)?;
+        let p = c.reshape_const(p, &[1], crate::dtype::DType::I64)?;
+        let n = c.scalar_i64(size.max(1))?;
+        let s = c.op1(
+            "FloorMod",
+            vec![In::P(p), In::P(n)],
+            vec![],
+            crate::dtype::DType::I64,
+        )?;
+        let kl = c.const_i64(&[l])?;
+        let e = c.op1(
+            "Add",
+            vec![In::P(s), In::P(kl)],
+            vec![],
+            crate::dtype::DType::I64,
+        )?;
+        (s, e)
+    } else if start.is_symbolic() || length.is_symbolic() {
         let s = c.int_port(&start)?;
         let l = c.int_port(&length)?;
         let e = c.op1(

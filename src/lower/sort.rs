@@ -14,7 +14,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::searchsorted",
         |c| search(c, "sorted_sequence", "self"),
-        "as bucketize; an N-D sorted_sequence [..., M] is compared as Unsqueeze(seq, [-2]) with values [..., K, 1] (side=\"right\" = right)",
+        "as bucketize; an N-D sorted_sequence [..., M] is compared as Unsqueeze(seq, [-2]) with values [..., K, 1] (side=\"right\" = right); a sorter reorders seq first (GatherElements(seq, ⇑INT64 sorter; dim=-1))",
     );
     r.add(
         "aten::topk",
@@ -121,7 +121,14 @@ fn topk(c: &mut Ctx) -> RuleResult {
     Ok(vec![ys[0], idx])
 }
 
-fn transpose(c: &mut Ctx, x: Port, a: i64, b: i64, rank: i64, dt: DType) -> Result<Port, String> {
+pub(super) fn transpose(
+    c: &mut Ctx,
+    x: Port,
+    a: i64,
+    b: i64,
+    rank: i64,
+    dt: DType,
+) -> Result<Port, String> {
     if a == b {
         return Ok(x);
     }
@@ -133,7 +140,7 @@ fn transpose(c: &mut Ctx, x: Port, a: i64, b: i64, rank: i64, dt: DType) -> Resu
 
 /// `Sort` along `dim` (moved last by a Transpose): the sorted values and INT32 indices, still
 /// with `dim` last.
-fn sort_last(
+pub(super) fn sort_last(
     c: &mut Ctx,
     x: Port,
     dim: i64,
@@ -295,9 +302,6 @@ fn elementwise(c: &mut Ctx, ty: &str) -> RuleResult {
 /// of sorted entries strictly below it (`right`: at or below it), counted by comparing every
 /// value with every entry. Exact for any input; memory grows with values × entries.
 fn search(c: &mut Ctx, seq: &str, values: &str) -> RuleResult {
-    if c.has("sorter") {
-        return Err("searchsorted with a sorter is not lowered yet; fix: pass the sorted sequence (sorted_sequence.gather(-1, sorter))".into());
-    }
     let right = match c.arg("side").ok() {
         Some(Value::Str(s)) if s == "right" => true,
         Some(Value::Str(s)) if s == "left" => false,
@@ -315,6 +319,16 @@ fn search(c: &mut Ctx, seq: &str, values: &str) -> RuleResult {
     let x = c.tensor_as(values, t)?;
     let x = super::spatial::unsqueeze(c, x, vec![x_rank], t)?;
     let mut b = c.tensor_as(seq, t)?;
+    if c.has("sorter") {
+        // The sequence in sorted order: GatherElements(seq, sorter) along the last dim.
+        let s = c.tensor_as("sorter", DType::I64)?;
+        b = c.op1(
+            "GatherElements",
+            vec![In::P(b), In::P(s)],
+            vec![("dim", attr::int(seq_rank - 1))],
+            t,
+        )?;
+    }
     if seq_rank > 1 {
         b = super::spatial::unsqueeze(c, b, vec![seq_rank - 1], t)?;
     }

@@ -521,7 +521,9 @@ fn run_node(
                 .and_then(|r| r)
                 .map_err(fail)?;
             for (t, d) in outs.iter().zip(&op.output_desc) {
-                desc_rule(ours, false, check_desc(t, d, "output", ours)).map_err(fail)?;
+                desc_rule(ours, false, check_desc(t, d, "output", ours))
+                    .map_err(|e| sample_size_hint(op, e))
+                    .map_err(fail)?;
             }
             outs
         }
@@ -713,6 +715,22 @@ fn check_desc(
         }
     }
     Ok(())
+}
+
+/// A size check that failed on a node whose size the export took from the sample's data: says
+/// so, and what to do.
+fn sample_size_hint(op: &crate::proto::OpDef, e: String) -> String {
+    match op
+        .attr
+        .get(crate::lower::SAMPLE_SIZE_ATTR)
+        .and_then(crate::ge::attr::as_str)
+    {
+        Some(what) => format!(
+            "{e}: the graph was exported for the sample's {what}, and this input gives another size; \
+             fix: export again with an input like this one"
+        ),
+        None => e,
+    }
 }
 
 /// Reads and runs an .air file.

@@ -752,16 +752,21 @@ impl<'m> Walker<'m> {
                         outputs: &outs,
                         assumptions: vec![],
                         baked: Default::default(),
+                        data_guards: vec![],
                     };
                     let ports = rule(&mut ctx);
                     let mut assumptions = std::mem::take(&mut ctx.assumptions);
                     assumptions.extend(ctx.baked.take());
+                    let data_guards = std::mem::take(&mut ctx.data_guards);
                     self.b.scope_attrs.remove("nn_module_stack");
                     self.b.scope_attrs.remove(module_stack::SOURCE_ATTR);
                     match ports {
                         Ok(p) => {
                             for a in assumptions {
                                 self.guard(n, a, true)?;
+                            }
+                            for a in data_guards {
+                                self.guard(n, a, false)?;
                             }
                             p
                         }

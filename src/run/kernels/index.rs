@@ -9,8 +9,10 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("OneHot", one_hot);
     m.insert("ScatterElements", scatter_elements);
     m.insert("IndexByTensor", index_by_tensor);
-    m.insert("TensorScatterUpdate", |c| tensor_scatter(c, false));
-    m.insert("TensorScatterAdd", |c| tensor_scatter(c, true));
+    m.insert("TensorScatterUpdate", |c| tensor_scatter(c, Fold::Update));
+    m.insert("TensorScatterAdd", |c| tensor_scatter(c, Fold::Add));
+    m.insert("TensorScatterMax", |c| tensor_scatter(c, Fold::Max));
+    m.insert("TensorScatterMin", |c| tensor_scatter(c, Fold::Min));
     m.insert("Cumsum", |c| scan(c, Scan::Sum));
     m.insert("Cumprod", |c| scan(c, Scan::Prod));
     m.insert("CumulativeLogsumexp", |c| scan(c, Scan::LogSumExp));
@@ -138,9 +140,22 @@ fn index_by_tensor(c: &KCtx) -> Result<Vec<Tensor>, String> {
     Ok(vec![tc(x.f_index(&opts))?])
 }
 
-/// x[indices[..., :]] = (or +=) updates, with indices [..., k] naming the first k dims.
-fn tensor_scatter(c: &KCtx, add: bool) -> Result<Vec<Tensor>, String> {
-    let x = c.input("x")?;
+/// How a TensorScatter* kernel combines an update with what is there.
+#[derive(Clone, Copy, PartialEq)]
+enum Fold {
+    Update,
+    Add,
+    Max,
+    Min,
+}
+
+/// x[indices[..., :]] = (or +=, max=, min=) updates, with indices [..., k] naming the first k
+/// dims (TensorScatterMax/Min name x `input`).
+fn tensor_scatter(c: &KCtx, fold: Fold) -> Result<Vec<Tensor>, String> {
+    let x = match fold {
+        Fold::Update | Fold::Add => c.input("x")?,
+        Fold::Max | Fold::Min => c.input("input")?,
+    };
     let idx = c.input("indices")?;
     let upd = c.input("updates")?;
     same_dtype(x, upd)?;
@@ -173,11 +188,28 @@ fn tensor_scatter(c: &KCtx, add: bool) -> Result<Vec<Tensor>, String> {
     }
     let mut rest = vec![n];
     rest.extend(&x.size()[k as usize..]);
-    Ok(vec![tc(x.f_index_put(
-        &cols,
-        &upd.reshape(rest.as_slice()),
-        add,
-    ))?])
+    let upd = upd.reshape(rest.as_slice());
+    let reduce = match fold {
+        Fold::Update | Fold::Add => {
+            return Ok(vec![tc(x.f_index_put(&cols, &upd, fold == Fold::Add))?])
+        }
+        Fold::Max => "amax",
+        Fold::Min => "amin",
+    };
+    // The indexed dims as one: position = sum of index × that dim's stride in x[..k].
+    let lead = &x.size()[..k as usize];
+    let mut lin = Tensor::zeros([n], (Kind::Int64, tch::Device::Cpu));
+    let mut stride = 1;
+    for d in (0..k as usize).rev() {
+        lin += cols[d].as_ref().expect("a column per dim") * stride;
+        stride *= lead[d];
+    }
+    let mut shape = vec![stride];
+    shape.extend(&x.size()[k as usize..]);
+    let y = tc(x
+        .reshape(shape.as_slice())
+        .f_index_reduce(0, &lin, &upd, reduce, true))?;
+    Ok(vec![y.reshape(x.size())])
 }
 
 /// How a scan kernel combines along its axis, and the identity an exclusive scan starts with.

@@ -16,9 +16,11 @@ mod patches;
 mod pool;
 mod reduction;
 mod resize;
+mod select;
 mod shape;
 mod sort;
 mod spatial;
+mod stats;
 
 use crate::ge::attr;
 use crate::proto::OpDef;
@@ -184,6 +186,8 @@ fn registry() -> &'static BTreeMap<&'static str, Kernel> {
             ("loss", loss::register),
             ("patches", patches::register),
             ("detection", detection::register),
+            ("stats", stats::register),
+            ("select", select::register),
         ];
         let mut m = BTreeMap::new();
         for (family, register) in families {

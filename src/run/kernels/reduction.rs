@@ -12,6 +12,26 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("ReduceStdWithMean", std_with_mean);
     m.insert("ReduceMeanWithCast", mean_with_cast);
     m.insert("ReduceProdD", reduce_prod_d);
+    m.insert("Trace", trace);
+}
+
+/// `Trace`: the sum of a 2-D x's main diagonal, a 0-D tensor of x's dtype (a float or INT64/
+/// UINT64 one: the prototype's outputs).
+fn trace(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    let x = c.input("x")?;
+    if x.dim() != 2 {
+        return Err(format!("x must be 2-D, got {:?}", x.size()));
+    }
+    if !matches!(
+        x.kind(),
+        tch::Kind::Float | tch::Kind::Half | tch::Kind::Double | tch::Kind::Int64
+    ) {
+        return Err(format!(
+            "x must be FLOAT/FLOAT16/DOUBLE/INT64 (the output types), got {:?}",
+            x.kind()
+        ));
+    }
+    Ok(vec![super::tc(x.f_trace())?.to_kind(x.kind())])
 }
 
 /// `ReduceStdWithMean`: the standard deviation of x over `dim` (every dim when empty) around the
