@@ -310,6 +310,12 @@ fn addmm(c: &mut Ctx) -> RuleResult {
 }
 
 fn layer_norm(c: &mut Ctx) -> RuleResult {
+    Ok(vec![layer_norm_v4(c)?[0]])
+}
+
+/// `LayerNormV4(x, K64(normalized_shape), gamma?, beta?; epsilon)`: y, mean and rstd (the last two
+/// with the normalized dims kept as 1s, as `native_layer_norm` returns them).
+pub(super) fn layer_norm_v4(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
     let ns = c.ints("normalized_shape")?;
     let eps = c.float("eps")?;
@@ -326,13 +332,12 @@ fn layer_norm(c: &mut Ctx) -> RuleResult {
     } else {
         In::Unfed
     };
-    let ys = c.op(
+    c.op(
         "LayerNormV4",
         vec![In::P(x), In::P(shape), gamma, beta],
         vec![("epsilon", attr::float(eps as f32))],
         &[Some(out), Some(out), Some(out)],
-    )?;
-    Ok(vec![ys[0]])
+    )
 }
 
 fn softmax(c: &mut Ctx, ty: &str, _input: &str) -> RuleResult {
