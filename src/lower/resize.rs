@@ -230,3 +230,35 @@ fn affine_grid(c: &mut Ctx) -> RuleResult {
     )?;
     back(c, y, res)
 }
+
+/// Applies a constant [out, in] matrix along each of the last `mats.len()` axes of a rank-`rank`
+/// `x`: `BatchMatMulV2(x, K(Mᵀ))` on the last axis, then a Transpose that brings that axis in
+/// front of the other spatial ones, once per axis (last axis first), which leaves them in order.
+/// Separable resamplings (adaptive averages, PyTorch's interpolation weights) are such products.
+pub(super) fn separable(
+    c: &mut Ctx,
+    x: crate::value::Port,
+    rank: usize,
+    mats: &[tch::Tensor],
+    dt: DType,
+) -> Result<crate::value::Port, String> {
+    let k = mats.len();
+    if k > rank {
+        return Err(format!("{k} spatial axes in a rank-{rank} tensor"));
+    }
+    let mut perm: Vec<i64> = (0..(rank - k) as i64).collect();
+    perm.push(rank as i64 - 1);
+    perm.extend((rank - k) as i64..rank as i64 - 1);
+    let mut y = x;
+    for m in mats.iter().rev() {
+        let (o, n) = (m.size()[0], m.size()[1]);
+        let mt = m.tr().contiguous().to_kind(dt.kind());
+        let w =
+            c.b.constant(&mt, &format!("resampling weights [{n}, {o}]"))?;
+        y = c.batch_matmul(y, w, None, false, dt)?;
+        if k > 1 {
+            y = c.transpose_const(y, &perm, dt)?;
+        }
+    }
+    Ok(y)
+}
