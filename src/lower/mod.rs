@@ -27,6 +27,7 @@ mod rnn;
 mod shape;
 mod sort;
 mod spatial;
+mod special;
 pub mod sym;
 mod transformer;
 
@@ -126,6 +127,7 @@ pub fn rules() -> &'static Rules {
         loss::register(&mut r);
         patches::register(&mut r);
         linalg::register(&mut r);
+        special::register(&mut r);
         copy_variants(&mut r);
         r
     })

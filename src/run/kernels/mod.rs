@@ -18,6 +18,7 @@ mod resize;
 mod shape;
 mod sort;
 mod spatial;
+mod special;
 
 use crate::ge::attr;
 use crate::proto::OpDef;
@@ -182,6 +183,7 @@ fn registry() -> &'static BTreeMap<&'static str, Kernel> {
             ("activation", activation::register),
             ("loss", loss::register),
             ("patches", patches::register),
+            ("special", special::register),
         ];
         let mut m = BTreeMap::new();
         for (family, register) in families {
