@@ -31,14 +31,10 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
 
 /// log_input: exp(x) - y·x; else x - y·log(x + eps). The Stirling term (full) is not modelled.
 fn poisson_nll(c: &KCtx) -> Result<Vec<Tensor>, String> {
-    if c.bool("full")? {
-        return Err(
-            "PoissonNllLoss with full=true: the runner does not model the Stirling term".into(),
-        );
-    }
+    let full = c.bool("full")?;
     let (log_input, eps) = (c.bool("log_input")?, c.float("eps")?);
     pair_with(c, "input_x", "target", |x, y| {
-        x.f_poisson_nll_loss(y, log_input, false, eps, Reduction::None)
+        x.f_poisson_nll_loss(y, log_input, full, eps, Reduction::None)
     })
 }
 
