@@ -70,7 +70,17 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::grid_sampler",
         grid_sampler,
-        "GridSampler2D(⇑t x, ⇑t grid; interpolation_mode=bilinear|nearest, padding_mode=zeros|border|reflection, align_corners), t = out (bf16 via FLOAT); 4-D input only, bicubic refused",
+        "4-D: GridSampler2D(⇑t x, ⇑t grid; interpolation_mode=bilinear|nearest, padding_mode=zeros|border|reflection, align_corners); 5-D: GridSampler3D(…; data_format=NCDHW); t = out (bf16 via FLOAT); bicubic refused",
+    );
+    r.add(
+        "aten::grid_sampler_2d",
+        grid_sampler,
+        "GridSampler2D(⇑t x, ⇑t grid; interpolation_mode=bilinear|nearest, padding_mode=zeros|border|reflection, align_corners), t = out (bf16 via FLOAT); bicubic refused",
+    );
+    r.add(
+        "aten::grid_sampler_3d",
+        grid_sampler,
+        "GridSampler3D(⇑t x, ⇑t grid; interpolation_mode=bilinear|nearest, padding_mode=zeros|border|reflection, align_corners, data_format=NCDHW), t = out",
     );
     r.add(
         "aten::affine_grid_generator",
@@ -210,12 +220,16 @@ fn resize(c: &mut Ctx, mode: Resize, nsp: usize) -> RuleResult {
 
 fn grid_sampler(c: &mut Ctx) -> RuleResult {
     let res = c.out_dtype(0)?;
-    if c.rank("input")? != 4 {
-        return Err(format!(
-            "grid_sampler on a {}-D input: only 4-D (NCHW, GridSampler2D) is lowered",
-            c.rank("input")?
-        ));
-    }
+    let rank = c.rank("input")?;
+    let ty = match rank {
+        4 => "GridSampler2D",
+        5 => "GridSampler3D",
+        r => {
+            return Err(format!(
+                "grid_sampler on a {r}-D input: 4-D (GridSampler2D) and 5-D (GridSampler3D) are lowered"
+            ))
+        }
+    };
     let mode =
         match c.int("interpolation_mode")? {
             0 => "bilinear",
@@ -233,19 +247,18 @@ fn grid_sampler(c: &mut Ctx) -> RuleResult {
         p => return Err(format!("grid_sampler padding_mode {p} is unknown")),
     };
     let align = c.bool("align_corners")?;
-    let work = work_dtype("GridSampler2D", res);
+    let work = work_dtype(ty, res);
     let x = c.tensor_as("input", work)?;
     let g = c.tensor_as("grid", work)?;
-    let y = c.op1(
-        "GridSampler2D",
-        vec![In::P(x), In::P(g)],
-        vec![
-            ("interpolation_mode", attr::string(mode)),
-            ("padding_mode", attr::string(pad)),
-            ("align_corners", attr::boolean(align)),
-        ],
-        work,
-    )?;
+    let mut attrs = vec![
+        ("interpolation_mode", attr::string(mode)),
+        ("padding_mode", attr::string(pad)),
+        ("align_corners", attr::boolean(align)),
+    ];
+    if rank == 5 {
+        attrs.push(("data_format", attr::string("NCDHW")));
+    }
+    let y = c.op1(ty, vec![In::P(x), In::P(g)], attrs, work)?;
     back(c, y, res)
 }
 
