@@ -60,6 +60,11 @@ pub fn register(r: &mut Rules) {
         "class-index targets: LogSoftmaxV2(⇑FLOAT self; axes=[class dim]) → the nll_loss_nd lowering; label_smoothing ε: Add(Mul(nll, 1-ε), Mul(smooth, ε/C)), smooth = Neg(ReduceSum(Mul(logp, weight), [class dim])) zeroed by SelectV2 at ignored targets, reduced as the nll; class-probability targets: Neg(ReduceSum(Mul(Mul(logp, target·(1−ε) + ε/C), weight), [class dim])) → [ReduceMean | ReduceSum]",
     );
     r.add(
+        "aten::ctc_loss",
+        ctc_loss,
+        "CTCLossV2(log_probs, targets, INT64 input_lengths, INT64 target_lengths; blank, reduction=\"none\", zero_infinity) output 0 → mean: ReduceMean(RealDiv(loss, Maximum(target_lengths, 1))) | sum: ReduceSum; 3-D log_probs",
+    );
+    r.add(
         "aten::multi_margin_loss",
         multi_margin,
         "x_y = GatherElements(x, target, class dim); Pow(Relu(margin − x_y + x), p) [· GatherV2(weight, target)], zeroed at the target class (SelectV2(OneHot)), ReduceSum over classes / C → [ReduceMean | ReduceSum]",
@@ -830,4 +835,58 @@ fn triplet_margin(c: &mut Ctx) -> RuleResult {
     let d = c.bin("Add", d, m, f)?;
     let l = c.un("Relu", d, f)?;
     reduce(c, l, rank.saturating_sub(1), f)
+}
+
+/// The lengths argument `name` of ctc_loss (an int list or a tensor) as an INT64 port.
+fn lengths(c: &mut Ctx, name: &str) -> Result<Port, String> {
+    match c.arg(name)? {
+        crate::value::Value::Tensor(_) => c.tensor_as(name, DType::I64),
+        _ => c.ints_port(name),
+    }
+}
+
+fn ctc_loss(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    if !matches!(out, DType::F32 | DType::F64) {
+        return Err(format!(
+            "ctc_loss in {}: GE's CTCLossV2 takes FLOAT/DOUBLE; fix: compute it in float32",
+            out.name()
+        ));
+    }
+    if c.rank("log_probs")? != 3 {
+        return Err(
+            "ctc_loss of unbatched (2-D) log_probs is not lowered; fix: add a batch dim of 1"
+                .into(),
+        );
+    }
+    let lp = c.tensor_as("log_probs", out)?;
+    let tg = c.tensor_as("targets", DType::I64)?;
+    let il = lengths(c, "input_lengths")?;
+    let tl = lengths(c, "target_lengths")?;
+    let ys = c.op(
+        "CTCLossV2",
+        vec![In::P(lp), In::P(tg), In::P(il), In::P(tl)],
+        vec![
+            ("blank", attr::int(c.int("blank")?)),
+            ("reduction", attr::string("none")),
+            ("zero_infinity", attr::boolean(c.bool("zero_infinity")?)),
+        ],
+        &[Some(out), Some(out)],
+    )?;
+    let loss = ys[0];
+    let axes = c.const_i64(&[0])?;
+    let keep = vec![("keep_dims", attr::boolean(false))];
+    let y = match c.int("reduction")? {
+        0 => loss,
+        1 => {
+            let one = c.scalar_i64(1)?;
+            let tl = c.op1("Maximum", vec![In::P(tl), In::P(one)], vec![], DType::I64)?;
+            let tl = c.cast(tl, out)?;
+            let per = c.bin("RealDiv", loss, tl, out)?;
+            c.op1("ReduceMean", vec![In::P(per), In::P(axes)], keep, out)?
+        }
+        2 => c.op1("ReduceSum", vec![In::P(loss), In::P(axes)], keep, out)?,
+        r => return Err(format!("unknown reduction {r} (0 none, 1 mean, 2 sum)")),
+    };
+    Ok(vec![y])
 }
