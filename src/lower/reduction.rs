@@ -15,7 +15,7 @@ pub fn register(r: &mut Rules) {
         |c| reduce(c, "ReduceSum"),
         "[Cast out] → ReduceSum(x, K64(dims or all); keep_dims)",
     );
-    const NORM: &str = "LpNormV2(x; p, axes=dims (or all), keepdim, epsilon=0); p finite and > 0";
+    const NORM: &str = "p finite and > 0: LpNormV2(x; p, axes=dims (or all), keepdim, epsilon=0); inf: ReduceMax(Abs(x)); -inf: ReduceMin(Abs(x)); 0: ReduceSum(Cast(NotEqual(x, 0))); p < 0: Pow(ReduceSum(Pow(Abs(x), p)), 1/p); dtype=: Cast first";
     r.add("aten::linalg_vector_norm", |c| lp_norm(c, "ord"), NORM);
     r.add("aten::norm", |c| lp_norm(c, "p"), NORM);
     r.add(
@@ -105,22 +105,18 @@ fn lp_norm(c: &mut Ctx, p_name: &str) -> RuleResult {
     if !out.is_float() {
         return Err(format!("a norm of {} values", out.name()));
     }
-    if c.has("dtype") && !matches!(c.arg("dtype")?, Value::None) {
-        return Err("a norm with dtype= is not supported; fix: cast the input first".into());
-    }
+    // dtype=: the input is cast to it (the result's dtype) first, as ATen does.
     let p = match c.has(p_name).then(|| c.arg(p_name)).transpose()? {
         None | Some(Value::None) => 2.0,
         Some(v) => v.as_f64().ok_or("the norm's order must be a number")?,
     };
-    if !(p.is_finite() && p > 0.0) {
-        return Err(format!(
-            "ord={p} norms are not supported (LpNormV2 takes a finite p > 0)"
-        ));
-    }
     let rank = c.rank("self")? as i64;
     let dims = dims_arg(c, "dim", rank)?;
     let keep = keepdim(c)?;
     let x = c.tensor_as("self", out)?;
+    if !(p.is_finite() && p > 0.0) {
+        return other_norm(c, x, p, dims, keep, out);
+    }
     Ok(vec![c.op1(
         "LpNormV2",
         vec![In::P(x)],
@@ -286,4 +282,42 @@ fn reduce(c: &mut Ctx, ty: &str) -> RuleResult {
         vec![("keep_dims", attr::boolean(keep))],
         out,
     )?])
+}
+
+/// Vector norms LpNormV2 does not take: ±inf (max/min of |x|), 0 (the count of non-zeros) and
+/// p < 0 ((Σ|x|ᵖ)^(1/p)).
+fn other_norm(
+    c: &mut Ctx,
+    x: Port,
+    p: f64,
+    dims: Vec<i64>,
+    keep: bool,
+    out: DType,
+) -> RuleResult {
+    let axes = c.const_i64(&dims)?;
+    let kd = vec![("keep_dims", attr::boolean(keep))];
+    let reduce = |c: &mut Ctx, ty: &str, v: Port| {
+        c.op1(ty, vec![In::P(v), In::P(axes)], kd.clone(), out)
+    };
+    if p.is_nan() {
+        return Err("a norm of order NaN".into());
+    }
+    if p == 0.0 {
+        let z = c.scalar(0.0, out)?;
+        let nz = c.op1("NotEqual", vec![In::P(x), In::P(z)], vec![], DType::Bool)?;
+        let nz = c.cast(nz, out)?;
+        return Ok(vec![reduce(c, "ReduceSum", nz)?]);
+    }
+    let a = c.un("Abs", x, out)?;
+    if p == f64::INFINITY {
+        return Ok(vec![reduce(c, "ReduceMax", a)?]);
+    }
+    if p == f64::NEG_INFINITY {
+        return Ok(vec![reduce(c, "ReduceMin", a)?]);
+    }
+    let pk = c.scalar(p, out)?;
+    let ap = c.bin("Pow", a, pk, out)?;
+    let s = reduce(c, "ReduceSum", ap)?;
+    let inv = c.scalar(1.0 / p, out)?;
+    Ok(vec![c.bin("Pow", s, inv, out)?])
 }
