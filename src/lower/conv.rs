@@ -15,6 +15,11 @@ pub fn register(r: &mut Rules) {
     let convt = "Conv2DTranspose(input_size=K32(output shape); dynamic: Cast(Pack(Gather(Shape(x), 0), C, Gather(Shape(x), i)·s + k', ..), INT32), x, filter, bias?; strides, pads=[t,b,l,r], dilations, groups, output_padding=[0,0,oh,ow], data_format=NCHW); 1-D via Unsqueeze/Squeeze at 2 (also aten::_convolution with transposed=true); as TorchAir, also for FLOAT, which the prototype's x/filter type lists omit (export warns)";
     r.add("aten::conv_transpose1d", convolution, convt);
     r.add("aten::conv_transpose2d.input", convolution, convt);
+    r.add(
+        "aten::conv_transpose3d.input",
+        convolution,
+        "Conv3DTranspose(input_size=K32(output shape), x, filter, bias?; strides=[1,1,d,h,w], pads=[f,f,t,t,l,l], dilations, groups, output_padding=[0,0,d,h,w], data_format=NCDHW) (also aten::_convolution with transposed=true and a 5-D weight); static output shape; FLOAT as for Conv2DTranspose",
+    );
 }
 
 fn convolution(c: &mut Ctx) -> RuleResult {
@@ -26,10 +31,9 @@ fn convolution(c: &mut Ctx) -> RuleResult {
     let nsp = ws.len().saturating_sub(2);
     let transposed = c.node.op_name().starts_with("aten::conv_transpose")
         || (c.has("transposed") && c.bool("transposed")?);
-    if !(1..=3).contains(&nsp) || (nsp == 3 && transposed) {
+    if !(1..=3).contains(&nsp) {
         return Err(format!(
-            "only 1-D, 2-D and (not transposed) 3-D convolutions are lowered (weight {ws:?}{})",
-            if transposed { ", transposed" } else { "" }
+            "only 1-D, 2-D and 3-D convolutions are lowered (weight {ws:?})"
         ));
     }
     if !out.is_float() {
@@ -69,29 +73,46 @@ fn convolution(c: &mut Ctx) -> RuleResult {
         x = unsqueeze(c, x, vec![0], out)?;
     }
     if nsp == 3 {
-        let mut y = c.op1(
-            "Conv3D",
-            vec![In::P(x), In::P(w), bias],
-            vec![
-                (
-                    "strides",
-                    attr::list_int(vec![1, 1, stride[0], stride[1], stride[2]]),
-                ),
-                (
-                    "pads",
-                    attr::list_int(vec![
-                        pads[0].0, pads[0].1, pads[1].0, pads[1].1, pads[2].0, pads[2].1,
-                    ]),
-                ),
-                (
-                    "dilations",
-                    attr::list_int(vec![1, 1, dilation[0], dilation[1], dilation[2]]),
-                ),
-                ("groups", attr::int(groups)),
-                ("data_format", attr::string("NCDHW")),
-            ],
-            out,
-        )?;
+        let mut attrs = vec![
+            (
+                "strides",
+                attr::list_int(vec![1, 1, stride[0], stride[1], stride[2]]),
+            ),
+            (
+                "pads",
+                attr::list_int(vec![
+                    pads[0].0, pads[0].1, pads[1].0, pads[1].1, pads[2].0, pads[2].1,
+                ]),
+            ),
+            (
+                "dilations",
+                attr::list_int(vec![1, 1, dilation[0], dilation[1], dilation[2]]),
+            ),
+            ("groups", attr::int(groups)),
+            ("data_format", attr::string("NCDHW")),
+        ];
+        let mut y = if transposed {
+            let op = spatial(c, "output_padding", 3, None)?;
+            attrs.push((
+                "output_padding",
+                attr::list_int(vec![0, 0, op[0], op[1], op[2]]),
+            ));
+            let mut shape = c.out_shape(0)?;
+            if !batched {
+                shape.insert(0, 1);
+            }
+            let os: Vec<i32> = shape.iter().map(|&d| d as i32).collect();
+            let size =
+                c.b.constant(&tch::Tensor::from_slice(&os), &format!("{os:?}"))?;
+            c.op1(
+                "Conv3DTranspose",
+                vec![In::P(size), In::P(x), In::P(w), bias],
+                attrs,
+                out,
+            )?
+        } else {
+            c.op1("Conv3D", vec![In::P(x), In::P(w), bias], attrs, out)?
+        };
         if !batched {
             y = squeeze(c, y, vec![0], out)?;
         }

@@ -286,19 +286,11 @@ fn reduce(c: &mut Ctx, ty: &str) -> RuleResult {
 
 /// Vector norms LpNormV2 does not take: ±inf (max/min of |x|), 0 (the count of non-zeros) and
 /// p < 0 ((Σ|x|ᵖ)^(1/p)).
-fn other_norm(
-    c: &mut Ctx,
-    x: Port,
-    p: f64,
-    dims: Vec<i64>,
-    keep: bool,
-    out: DType,
-) -> RuleResult {
+fn other_norm(c: &mut Ctx, x: Port, p: f64, dims: Vec<i64>, keep: bool, out: DType) -> RuleResult {
     let axes = c.const_i64(&dims)?;
     let kd = vec![("keep_dims", attr::boolean(keep))];
-    let reduce = |c: &mut Ctx, ty: &str, v: Port| {
-        c.op1(ty, vec![In::P(v), In::P(axes)], kd.clone(), out)
-    };
+    let reduce =
+        |c: &mut Ctx, ty: &str, v: Port| c.op1(ty, vec![In::P(v), In::P(axes)], kd.clone(), out);
     if p.is_nan() {
         return Err("a norm of order NaN".into());
     }
