@@ -15,7 +15,7 @@ pub fn register(r: &mut Rules) {
         |c| reduce(c, "ReduceSum"),
         "[Cast out] → ReduceSum(x, K64(dims or all); keep_dims)",
     );
-    const NORM: &str = "p finite and > 0: LpNormV2(x; p, axes=dims (or all), keepdim, epsilon=0); inf: ReduceMax(Abs(x)); -inf: ReduceMin(Abs(x)); 0: ReduceSum(Cast(NotEqual(x, 0))); p < 0: Pow(ReduceSum(Pow(Abs(x), p)), 1/p); dtype=: Cast first";
+    const NORM: &str = "p finite and > 0: LpNormV2(x; p, axes=dims (or all), keepdim, epsilon=0); inf: ReduceMax(Abs(x)); -inf: ReduceMin(Abs(x)); 0: ReduceSum(Cast(NotEqual(x, 0))); p < 0 or DOUBLE: Pow(ReduceSum(Pow(Abs(x), p)), 1/p) (p 2: Sqrt(ReduceSum(Mul(x, x)))); dtype=: Cast first";
     r.add("aten::linalg_vector_norm", |c| lp_norm(c, "ord"), NORM);
     r.add("aten::norm", |c| lp_norm(c, "p"), NORM);
     r.add(
@@ -114,7 +114,8 @@ fn lp_norm(c: &mut Ctx, p_name: &str) -> RuleResult {
     let dims = dims_arg(c, "dim", rank)?;
     let keep = keepdim(c)?;
     let x = c.tensor_as("self", out)?;
-    if !(p.is_finite() && p > 0.0) {
+    // LpNormV2 takes a finite p > 0 and no DOUBLE.
+    if !(p.is_finite() && p > 0.0) || out == DType::F64 {
         return other_norm(c, x, p, dims, keep, out);
     }
     Ok(vec![c.op1(
@@ -284,8 +285,8 @@ fn reduce(c: &mut Ctx, ty: &str) -> RuleResult {
     )?])
 }
 
-/// Vector norms LpNormV2 does not take: ±inf (max/min of |x|), 0 (the count of non-zeros) and
-/// p < 0 ((Σ|x|ᵖ)^(1/p)).
+/// Vector norms LpNormV2 does not take: ±inf (max/min of |x|), 0 (the count of non-zeros),
+/// other orders ((Σ|x|ᵖ)^(1/p)), and any order of DOUBLE values.
 fn other_norm(c: &mut Ctx, x: Port, p: f64, dims: Vec<i64>, keep: bool, out: DType) -> RuleResult {
     let axes = c.const_i64(&dims)?;
     let kd = vec![("keep_dims", attr::boolean(keep))];
@@ -306,6 +307,14 @@ fn other_norm(c: &mut Ctx, x: Port, p: f64, dims: Vec<i64>, keep: bool, out: DTy
     }
     if p == f64::NEG_INFINITY {
         return Ok(vec![reduce(c, "ReduceMin", a)?]);
+    }
+    if p == 1.0 {
+        return Ok(vec![reduce(c, "ReduceSum", a)?]);
+    }
+    if p == 2.0 {
+        let sq = c.bin("Mul", a, a, out)?;
+        let s = reduce(c, "ReduceSum", sq)?;
+        return Ok(vec![c.un("Sqrt", s, out)?]);
     }
     let pk = c.scalar(p, out)?;
     let ap = c.bin("Pow", a, pk, out)?;
