@@ -645,12 +645,19 @@ fn cross_entropy_probs(c: &mut Ctx) -> RuleResult {
 /// The loss input as [N, C] (a 0-D or 1-D input is one sample), the target as [N, 1] INT64,
 /// and C.
 fn samples_by_class(c: &mut Ctx, f: DType) -> Result<(Port, Port, i64, usize), String> {
-    let shape = c.in_shape("self")?;
+    // Only the class dim must be static (the batch may be dynamic).
+    let shape = c.in_dims("self")?;
     let classes = match shape.len() {
-        0 => 1,
+        0 => Some(1),
         1 => shape[0],
         2 => shape[1],
         r => return Err(format!("expects a 0-D, 1-D or 2-D input, got rank {r}")),
+    };
+    let Some(classes) = classes else {
+        return Err(format!(
+            "{} over a dynamic class dim; fix: pin it (--dynamic-dims)",
+            c.node.op_name()
+        ));
     };
     let x = c.tensor_as("self", f)?;
     let x = c.reshape_const(x, &[-1, classes], f)?;

@@ -564,8 +564,17 @@ fn adaptive_avg_pool3d(c: &mut Ctx) -> RuleResult {
             res,
         )?]);
     }
-    let ishape = c.in_shape("self")?;
-    let isp = ishape[ishape.len().saturating_sub(3)..].to_vec();
+    let dims = c.in_dims("self")?;
+    let Some(isp) = dims[dims.len().saturating_sub(3)..]
+        .iter()
+        .copied()
+        .collect::<Option<Vec<i64>>>()
+    else {
+        return Err(format!(
+            "{} over dynamic spatial dims: its windows depend on them; fix: pin them (--dynamic-dims) or export without --dynamic",
+            c.node.op_name()
+        ));
+    };
     let regular: Option<Vec<(i64, i64)>> = isp
         .iter()
         .zip(&size)
@@ -585,7 +594,7 @@ fn adaptive_avg_pool3d(c: &mut Ctx) -> RuleResult {
     Ok(vec![super::resize::separable(
         c,
         x,
-        ishape.len(),
+        dims.len(),
         &mats,
         res,
     )?])
@@ -626,8 +635,17 @@ fn adaptive_max_pool1d(c: &mut Ctx) -> RuleResult {
 fn adaptive_max_pool3d(c: &mut Ctx) -> RuleResult {
     let oshape = c.out_desc_shape(0)?;
     let size = oshape[oshape.len().saturating_sub(3)..].to_vec();
-    let ishape = c.in_shape("self")?;
-    let isp = ishape[ishape.len().saturating_sub(3)..].to_vec();
+    let dims = c.in_dims("self")?;
+    let Some(isp) = dims[dims.len().saturating_sub(3)..]
+        .iter()
+        .copied()
+        .collect::<Option<Vec<i64>>>()
+    else {
+        return Err(format!(
+            "{} over dynamic spatial dims: its windows depend on them; fix: pin them (--dynamic-dims) or export without --dynamic",
+            c.node.op_name()
+        ));
+    };
     let regular: Option<Vec<(i64, i64)>> = isp
         .iter()
         .zip(&size)
