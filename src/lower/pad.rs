@@ -241,7 +241,6 @@ fn aten_pair(aten: &[i64], rank: usize, d: usize) -> (i64, i64) {
 
 /// Replicate padding with negative widths, as ATen indexes it: per dim, `GatherV2` of source
 /// index clamp(j − begin, 0, n − 1) for each of the n + begin + end outputs (static dims).
-#[allow(clippy::too_many_arguments)]
 fn replicate_gather(
     c: &mut Ctx,
     x: Port,

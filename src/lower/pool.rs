@@ -322,16 +322,17 @@ fn three(v: &[i64], fill: i64) -> Vec<i64> {
 /// `MaxPool3DWithArgmaxV2` on an NCDHW view: max pooling of 1 to 3 spatial dims with any
 /// dilation, and PyTorch's indices (INT64, the flat position in the input's spatial volume:
 /// unit leading dims do not change it).
-fn max_pool3d_argmax(
-    c: &mut Ctx,
-    name: &str,
-    nsp: usize,
-    k: &[i64],
-    s: &[i64],
-    p: &[i64],
-    d: &[i64],
+/// A max pool's window over 1 to 3 spatial dims: kernel, stride, padding, dilation, ceil_mode.
+struct Window<'w> {
+    k: &'w [i64],
+    s: &'w [i64],
+    p: &'w [i64],
+    d: &'w [i64],
     ceil: bool,
-) -> RuleResult {
+}
+
+fn max_pool3d_argmax(c: &mut Ctx, name: &str, nsp: usize, w: Window) -> RuleResult {
+    let Window { k, s, p, d, ceil } = w;
     let res = c.out_dtype(0)?;
     if !res.is_float() {
         return Err(format!(
@@ -368,7 +369,14 @@ fn max_pool_argmax(c: &mut Ctx, nsp: usize, with_indices: bool) -> RuleResult {
     let p = spatial(c, "padding", nsp, None)?;
     let d = spatial(c, "dilation", nsp, None)?;
     let ceil = c.bool("ceil_mode")?;
-    let mut ys = max_pool3d_argmax(c, "self", nsp, &k, &s, &p, &d, ceil)?;
+    let w = Window {
+        k: &k,
+        s: &s,
+        p: &p,
+        d: &d,
+        ceil,
+    };
+    let mut ys = max_pool3d_argmax(c, "self", nsp, w)?;
     if !with_indices {
         ys.truncate(1);
     }
@@ -475,7 +483,6 @@ fn avg_pool3d(c: &mut Ctx) -> RuleResult {
     avg_pool3d_op(c, &k, &s, &p, ceil, include_pad, divisor)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn avg_pool3d_op(
     c: &mut Ctx,
     k: &[i64],
@@ -658,5 +665,12 @@ fn adaptive_max_pool3d(c: &mut Ctx) -> RuleResult {
     };
     let k: Vec<i64> = ks.iter().map(|w| w.0).collect();
     let s: Vec<i64> = ks.iter().map(|w| w.1).collect();
-    max_pool3d_argmax(c, "self", 3, &k, &s, &[0, 0, 0], &[1, 1, 1], false)
+    let w = Window {
+        k: &k,
+        s: &s,
+        p: &[0, 0, 0],
+        d: &[1, 1, 1],
+        ceil: false,
+    };
+    max_pool3d_argmax(c, "self", 3, w)
 }

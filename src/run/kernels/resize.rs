@@ -41,8 +41,7 @@ fn grid_sampler(c: &KCtx, nsp: usize) -> R {
     need_float(x, "x")?;
     super::same_dtype(x, grid)?;
     let r = nsp + 2;
-    if grid.dim() as usize != r || grid.size()[r - 1] != nsp as i64 || grid.size()[0] != x.size()[0]
-    {
+    if grid.dim() != r || grid.size()[r - 1] != nsp as i64 || grid.size()[0] != x.size()[0] {
         return Err(format!(
             "grid must be [N, spatial.., {nsp}] with x's N = {}, got {:?}",
             x.size()[0],
