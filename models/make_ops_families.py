@@ -177,6 +177,45 @@ class Misc(nn.Module):
         )
 
 
+class Extras(nn.Module):
+    """The ATen ops above as decomposed or scripted graphs name them: the batch-norm variants,
+    the antialiased bicubic / nearest-exact / 3-D nearest resizes, conv3d and conv_transpose3d,
+    grid_sampler_2d/3d, native_dropout_backward, modified_bessel_i0."""
+
+    def __init__(self):
+        super().__init__()
+        self.g = nn.Parameter(torch.randn(2))
+        self.b = nn.Parameter(torch.randn(2))
+        self.register_buffer("rm", torch.randn(2))
+        self.register_buffer("rv", torch.rand(2) + 0.5)
+        self.w3 = nn.Parameter(torch.randn(4, 2, 3, 3, 3))
+        self.wt = nn.Parameter(torch.randn(2, 3, 2, 2, 2))
+
+    def forward(self, x, v, mask, grid2, grid3):
+        bu = torch.ops.aten._batch_norm_with_update(
+            x, self.g, self.b, self.rm.clone(), self.rv.clone(), 0.1, 1e-5
+        )
+        bl = torch.ops.aten._native_batch_norm_legit(
+            x, self.g, self.b, self.rm.clone(), self.rv.clone(), True, 0.1, 1e-5
+        )
+        bn = torch.ops.aten._native_batch_norm_legit_no_training(
+            x, self.g, self.b, self.rm, self.rv, 0.1, 1e-5
+        )
+        return (
+            bu[0], bu[1], bu[2], bl[0], bl[2], bn[0],
+            torch.ops.aten._upsample_bicubic2d_aa(x, [5, 9], False, None, None),
+            torch.ops.aten._upsample_nearest_exact1d(x.flatten(2), [17], None),
+            torch.ops.aten._upsample_nearest_exact3d(v, [5, 7, 4], None, None, None),
+            torch.ops.aten.upsample_nearest3d(v, [6, 3, 9], None, None, None),
+            F.conv3d(v, self.w3, None, 1, 1),
+            F.conv_transpose3d(v, self.wt, None, 2),
+            torch.grid_sampler_2d(x, grid2, 0, 0, False),
+            torch.grid_sampler_3d(v, grid3, 1, 2, True),
+            torch.ops.aten.native_dropout_backward(x, mask, 2.0),
+            torch.special.modified_bessel_i0(x),
+        )
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     torch.manual_seed(0)
@@ -203,6 +242,19 @@ def main():
     save(Losses(), "losses", (logits, probs, cls, multi, *tri, lp, tg, pin, ptg))
     torch.manual_seed(5)
     save(Norms(), "norms", (torch.randn(4, 6, 5),))
+    torch.manual_seed(7)
+    save(
+        Extras(),
+        "extras",
+        (
+            torch.randn(2, 2, 6, 7),
+            torch.randn(1, 2, 4, 5, 6),
+            torch.rand(2, 2, 6, 7) > 0.5,
+            torch.rand(2, 3, 4, 2) * 2.2 - 1.1,
+            torch.rand(1, 2, 3, 4, 3) * 2.2 - 1.1,
+        ),
+        script=True,
+    )
     torch.manual_seed(6)
     grid = torch.rand(2, 3, 4, 5, 3) * 2.2 - 1.1
     save(

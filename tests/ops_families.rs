@@ -203,6 +203,24 @@ fn padding_softplus_bilinear_grid_sample_3d() {
     );
 }
 
+#[test]
+fn decomposed_and_scripted_forms() {
+    let air = check("extras");
+    assert_types(
+        &air,
+        &[
+            "Conv3D",
+            "Conv3DTranspose",
+            "GridSampler2D",
+            "GridSampler3D",
+            "BNInfer",
+            "BesselI0e",
+            "GatherV2",
+            "BatchMatMulV2",
+        ],
+    );
+}
+
 fn attr_b(op: &torch2air::proto::OpDef, k: &str) -> bool {
     match op.attr.get(k).and_then(|a| a.value.clone()) {
         Some(torch2air::proto::attr_def::Value::B(b)) => b,

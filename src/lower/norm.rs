@@ -20,7 +20,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::native_batch_norm",
         native_batch_norm,
-        "training: batch moments (ReduceMean over all dims but 1; Rsqrt(var + eps)) → Sub/Mul, Mul(weight)/Add(bias) as [C, 1..]; outputs y, mean, invstd; eval: the batch_norm lowering (BNInfer), empty mean/invstd Consts",
+        "training: batch moments (ReduceMean over all dims but 1; Rsqrt(var + eps)) → Sub/Mul, Mul(weight)/Add(bias) as [C, 1..]; outputs y, mean, invstd; eval: the batch_norm lowering (BNInfer), empty mean/invstd K([])",
     );
     r.add(
         "aten::_native_batch_norm_legit",
@@ -35,7 +35,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::_batch_norm_with_update",
         batch_norm_with_update,
-        "as native_batch_norm in training (batch moments), plus an empty UINT8 reserve Const",
+        "as native_batch_norm in training (batch moments), plus an empty UINT8 reserve K([])",
     );
     r.add(
         "aten::native_layer_norm",
