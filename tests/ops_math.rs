@@ -79,18 +79,16 @@ fn refused_calls_say_why() {
     );
     assert_eq!(c, 0, "{e}");
     assert!(out.contains("verify: PASS"), "{out}");
-    for (which, needle) in [("int:1", "rrelu with training=True")] {
-        let (c, _, e) = cli(
-            d.path(),
-            &[
-                "export",
-                model.to_str().unwrap(),
-                "--input",
-                "f32[3,4]",
-                "--input",
-                which,
-            ],
-        );
-        assert_clean_error(c, &e, needle);
-    }
+    let (c, _, e) = cli(
+        d.path(),
+        &[
+            "export",
+            model.to_str().unwrap(),
+            "--input",
+            "f32[3,4]",
+            "--input",
+            "int:1",
+        ],
+    );
+    assert_clean_error(c, &e, "rrelu with training=True");
 }
