@@ -15,7 +15,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::batch_norm",
         batch_norm,
-        "eval: [Unsqueeze/Reshape to 4-D] → BNInfer(x, scale, offset, mean, variance; epsilon) (params as FLOAT; missing weight/bias → constants 1/0) → [Squeeze/Reshape back]; bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+        "eval: [Unsqueeze/Reshape to 4-D] → BNInfer(x, scale, offset, mean, variance; epsilon) (params as FLOAT; missing weight/bias → constants 1/0) → [Squeeze/Reshape back]; training (or no running stats): the batch's moments, as native_batch_norm; an empty input: an empty K; bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     r.add(
         "aten::native_batch_norm",
@@ -156,6 +156,13 @@ fn bn_infer(c: &mut Ctx, eps: f64) -> RuleResult {
 
 fn batch_norm(c: &mut Ctx) -> RuleResult {
     let eps = c.float("eps")?;
+    // An empty input normalises to an empty result (ATen returns it without checks).
+    if c.in_dims("input")?.contains(&Some(0)) {
+        let shape = c.out_shape(0)?;
+        let dt = c.out_dtype(0)?;
+        let t = tch::Tensor::zeros(shape.as_slice(), (dt.kind(), tch::Device::Cpu));
+        return Ok(vec![c.b.constant(&t, "empty")?]);
+    }
     if c.bool("training")? || !c.has("running_mean") || !c.has("running_var") {
         return Ok(vec![bn_train(c, eps)?[0]]);
     }
