@@ -122,8 +122,8 @@ class OpsMath(nn.Module):
         return out
 
 
-# Calls torch2air refuses with an error naming the fix: `which` picks one (0: poisson_nll_loss
-# with full=True, 1: rrelu in training mode).
+# `which` picks a call: 0, poisson_nll_loss with full=True (refused once, lowered since); 1, rrelu
+# in training mode, which torch2air refuses with an error naming the fix.
 class OpsMathRefused(nn.Module):
     def forward(self, x, which: int):
         if which == 0:

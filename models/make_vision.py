@@ -305,7 +305,8 @@ class OpsMisc(nn.Module):
 
 
 class BadResize(nn.Module):
-    """scale_factor 1.5 on 5 pixels: ATen samples with 1/1.5, GE with 5/7; refused clearly."""
+    """scale_factor 1.5 on 5 pixels: ATen samples with 1/1.5, GE with 5/7 (ATen's indices are
+    gathered instead; refused with --dynamic)."""
 
     def forward(self, x):
         return F.interpolate(x, scale_factor=1.5, mode="nearest")
@@ -331,7 +332,7 @@ class OpsPool(nn.Module):
 
 
 class BadPool(nn.Module):
-    """max_pool2d with dilation: GE's MaxPoolV3 has none, so export must refuse it clearly."""
+    """max_pool2d with dilation: GE's MaxPoolV3 has none (it runs on the 3-D pool with argmax)."""
 
     def forward(self, x):
         return F.max_pool2d(x, 3, dilation=2)

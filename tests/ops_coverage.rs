@@ -170,6 +170,15 @@ fn cases() -> Vec<Case> {
         assert!(!k.inputs.is_empty(), "{name}: no saved inputs");
         c.push(k);
     }
+    // tests/ops_families.rs verifies these (models/make_ops_families.py).
+    for name in [
+        "cnn3d", "unet_up", "pools", "special", "losses", "norms", "misc", "extras",
+    ] {
+        let mut k = case(&format!("families/{name}.pt"), &[], &[]);
+        k.inputs = saved_inputs("families", name);
+        assert!(!k.inputs.is_empty(), "{name}: no saved inputs");
+        c.push(k);
+    }
     let multi = |file: &str, inputs: Vec<String>, flags: &[&str]| Case {
         model: mc(file),
         inputs,

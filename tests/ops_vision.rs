@@ -451,12 +451,42 @@ fn ops_misc_1d_and_activations() {
 }
 
 #[test]
-fn inexact_resize_scale_is_refused_clearly() {
+fn inexact_resize_scale_uses_pytorchs_indices() {
+    // scale_factor 1.5 on 5 pixels: ATen samples with 1/1.5, GE's resize would with 5/7; the
+    // export gathers ATen's own source indices instead, and matches TorchScript.
+    let d = tmp();
+    let m = vision("bad_resize_scale.pt");
+    let (code, out, err) = cli(
+        d.path(),
+        &[
+            "verify",
+            m.to_str().unwrap(),
+            "--input",
+            "f32[1,2,5,5]",
+            "--export-path",
+            "out",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("verify: PASS"), "{out}");
+    let air = read_air(&d.path().join("out").join("export.air"));
+    assert!(ops_of_type(&air, "ResizeNearestNeighborV2").is_empty());
+    assert_eq!(ops_of_type(&air, "GatherV2").len(), 2);
+}
+
+#[test]
+fn inexact_resize_scale_over_dynamic_dims_is_refused_clearly() {
     let d = tmp();
     let m = vision("bad_resize_scale.pt");
     let (code, _, err) = cli(
         d.path(),
-        &["export", m.to_str().unwrap(), "--input", "f32[1,2,5,5]"],
+        &[
+            "export",
+            m.to_str().unwrap(),
+            "--input",
+            "f32[1,2,5,5]",
+            "--dynamic",
+        ],
     );
     assert_clean_error(code, &err, "scale_factor");
     assert!(err.contains("fix: pass size="), "{err}");
@@ -475,16 +505,29 @@ fn npy_inputs_keep_dtype_and_shape() {
 }
 
 #[test]
-fn dilated_max_pool_is_refused_clearly() {
+fn dilated_max_pool_lowers_to_the_3d_argmax_pool() {
+    // MaxPoolV3 has no dilation: F.max_pool2d(x, 3, dilation=2) runs as a 3-D max pool (D = 1)
+    // with its dilation attr, and matches TorchScript.
     let d = tmp();
     let m = vision("bad_pool_dilation.pt");
-    let (code, _, err) = cli(
+    let (code, out, err) = cli(
         d.path(),
-        &["export", m.to_str().unwrap(), "--input", "f32[1,2,9,9]"],
+        &[
+            "verify",
+            m.to_str().unwrap(),
+            "--input",
+            "f32[1,2,9,9]",
+            "--export-path",
+            "out",
+        ],
     );
-    assert_clean_error(code, &err, "dilation");
-    assert!(err.contains("MaxPoolV3"), "{err}");
-    assert!(!d.path().join("export_file").join("export.air").exists());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("verify: PASS"), "{out}");
+    let air = read_air(&d.path().join("out").join("export.air"));
+    let pool = &ops_of_type(&air, "MaxPool3DWithArgmaxV2")[0];
+    assert_eq!(ints(pool, "dilation"), vec![1, 2, 2]);
+    assert_eq!(ints(pool, "ksize"), vec![1, 3, 3]);
+    assert!(ops_of_type(&air, "MaxPoolV3").is_empty());
 }
 
 // --- Half precision ----------------------------------------------------------------------------

@@ -5,14 +5,21 @@ use crate::ge::{attr, In};
 use crate::value::Value;
 
 pub fn register(r: &mut Rules) {
-    let conv = "transposed=false: Conv2D(x, filter, bias?; strides=[1,1,s..], pads=[t,b,l,r], dilations=[1,1,d..], groups, data_format=NCHW); 1-D: Unsqueeze(axes=[2]) on x and weight → Conv2D → Squeeze(axis=[2]); unbatched: Unsqueeze/Squeeze 0; f64 runs in FLOAT (Cast in/out): the prototype lacks it";
+    let conv = "transposed=false: Conv2D(x, filter, bias?; strides=[1,1,s..], pads=[t,b,l,r], dilations=[1,1,d..], groups, data_format=NCHW); 1-D: Unsqueeze(axes=[2]) on x and weight → Conv2D → Squeeze(axis=[2]); 3-D: Conv3D(x, filter, bias?; strides=[1,1,d,h,w], pads=[f,b,t,b,l,r], dilations, groups, data_format=NCDHW; FLOAT as TorchAir emits it, though the prototype lists FLOAT16); padding='same'|'valid' (_convolution_mode): the pads they mean; unbatched: Unsqueeze/Squeeze 0; f64 runs in FLOAT (Cast in/out): the prototype lacks it";
     r.add("aten::_convolution", convolution, conv);
     r.add("aten::convolution", convolution, conv);
     r.add("aten::conv2d", convolution, conv);
     r.add("aten::conv1d", convolution, conv);
+    r.add("aten::conv3d", convolution, conv);
+    r.add("aten::_convolution_mode", convolution, conv);
     let convt = "Conv2DTranspose(input_size=K32(output shape); dynamic: Cast(Pack(Gather(Shape(x), 0), C, Gather(Shape(x), i)·s + k', ..), INT32), x, filter, bias?; strides, pads=[t,b,l,r], dilations, groups, output_padding=[0,0,oh,ow], data_format=NCHW); 1-D via Unsqueeze/Squeeze at 2 (also aten::_convolution with transposed=true); as TorchAir, also for FLOAT, which the prototype's x/filter type lists omit (export warns)";
     r.add("aten::conv_transpose1d", convolution, convt);
     r.add("aten::conv_transpose2d.input", convolution, convt);
+    r.add(
+        "aten::conv_transpose3d.input",
+        convolution,
+        "Conv3DTranspose(input_size=K32(output shape), x, filter, bias?; strides=[1,1,d,h,w], pads=[f,f,t,t,l,l], dilations, groups, output_padding=[0,0,d,h,w], data_format=NCDHW) (also aten::_convolution with transposed=true and a 5-D weight); static output shape; FLOAT as for Conv2DTranspose",
+    );
 }
 
 fn convolution(c: &mut Ctx) -> RuleResult {
@@ -22,13 +29,13 @@ fn convolution(c: &mut Ctx) -> RuleResult {
     let xs = c.in_desc_shape("input")?;
     let ws = c.in_shape("weight")?;
     let nsp = ws.len().saturating_sub(2);
-    if !(1..=2).contains(&nsp) {
-        return Err(format!(
-            "only 1-D and 2-D convolutions are supported (weight {ws:?}); Conv3D is not lowered yet"
-        ));
-    }
     let transposed = c.node.op_name().starts_with("aten::conv_transpose")
         || (c.has("transposed") && c.bool("transposed")?);
+    if !(1..=3).contains(&nsp) {
+        return Err(format!(
+            "only 1-D, 2-D and 3-D convolutions are lowered (weight {ws:?})"
+        ));
+    }
     if !out.is_float() {
         return Err(format!(
             "convolution of {} tensors: GE's Conv2D takes float inputs",
@@ -64,6 +71,52 @@ fn convolution(c: &mut Ctx) -> RuleResult {
     };
     if !batched {
         x = unsqueeze(c, x, vec![0], out)?;
+    }
+    if nsp == 3 {
+        let mut attrs = vec![
+            (
+                "strides",
+                attr::list_int(vec![1, 1, stride[0], stride[1], stride[2]]),
+            ),
+            (
+                "pads",
+                attr::list_int(vec![
+                    pads[0].0, pads[0].1, pads[1].0, pads[1].1, pads[2].0, pads[2].1,
+                ]),
+            ),
+            (
+                "dilations",
+                attr::list_int(vec![1, 1, dilation[0], dilation[1], dilation[2]]),
+            ),
+            ("groups", attr::int(groups)),
+            ("data_format", attr::string("NCDHW")),
+        ];
+        let mut y = if transposed {
+            let op = spatial(c, "output_padding", 3, None)?;
+            attrs.push((
+                "output_padding",
+                attr::list_int(vec![0, 0, op[0], op[1], op[2]]),
+            ));
+            let mut shape = c.out_shape(0)?;
+            if !batched {
+                shape.insert(0, 1);
+            }
+            let os: Vec<i32> = shape.iter().map(|&d| d as i32).collect();
+            let size =
+                c.b.constant(&tch::Tensor::from_slice(&os), &format!("{os:?}"))?;
+            c.op1(
+                "Conv3DTranspose",
+                vec![In::P(size), In::P(x), In::P(w), bias],
+                attrs,
+                out,
+            )?
+        } else {
+            c.op1("Conv3D", vec![In::P(x), In::P(w), bias], attrs, out)?
+        };
+        if !batched {
+            y = squeeze(c, y, vec![0], out)?;
+        }
+        return back(c, y, res);
     }
     let (strides, ge_pads, dilations) = if nsp == 1 {
         x = unsqueeze(c, x, vec![2], out)?;

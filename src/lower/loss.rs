@@ -57,12 +57,32 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::cross_entropy_loss",
         cross_entropy,
-        "class-index targets: LogSoftmaxV2(⇑FLOAT self; axes=[class dim]) → the nll_loss_nd lowering; label_smoothing ε: Add(Mul(nll, 1-ε), Mul(smooth, ε/C)), smooth = Neg(ReduceSum(Mul(logp, weight), [class dim])) zeroed by SelectV2 at ignored targets, reduced as the nll",
+        "class-index targets: LogSoftmaxV2(⇑FLOAT self; axes=[class dim]) → the nll_loss_nd lowering; label_smoothing ε: Add(Mul(nll, 1-ε), Mul(smooth, ε/C)), smooth = Neg(ReduceSum(Mul(logp, weight), [class dim])) zeroed by SelectV2 at ignored targets, reduced as the nll; class-probability targets: Neg(ReduceSum(Mul(Mul(logp, target·(1−ε) + ε/C), weight), [class dim])) → [ReduceMean | ReduceSum]",
+    );
+    r.add(
+        "aten::ctc_loss",
+        ctc_loss,
+        "CTCLossV2(log_probs, targets, INT64 input_lengths, INT64 target_lengths; blank, reduction=\"none\", zero_infinity) output 0 → mean: ReduceMean(RealDiv(loss, Maximum(target_lengths, 1))) | sum: ReduceSum; 3-D log_probs",
+    );
+    r.add(
+        "aten::multi_margin_loss",
+        multi_margin,
+        "x_y = GatherElements(x, target, class dim); Pow(Relu(margin − x_y + x), p) [· GatherV2(weight, target)], zeroed at the target class (SelectV2(OneHot)), ReduceSum over classes / C → [ReduceMean | ReduceSum]",
+    );
+    r.add(
+        "aten::multilabel_margin_loss",
+        multilabel_margin,
+        "valid = Cumprod(target ≠ −1); is_target = ReduceAny(Equal(target[j], K(arange C)) ∧ valid[j], j); Relu(1 − x_y[j] + x[i]) masked by valid[j] ∧ ¬is_target[i], ReduceSum over (j, i) / C → [ReduceMean | ReduceSum]",
+    );
+    r.add(
+        "aten::triplet_margin_loss",
+        triplet_margin,
+        "d(a, b) = (ReduceSum(|a − b + eps|ᵖ, last))^(1/p); Relu(d(a, pos) − d(a, neg) [swap: Minimum with d(pos, neg)] + margin) → [ReduceMean | ReduceSum]",
     );
     r.add(
         "aten::poisson_nll_loss",
         poisson_nll,
-        "PoissonNllLoss(⇑t input, ⇑t target; log_input, full=false, eps, reduction=\"none\") → [ReduceMean | ReduceSum]; full=true refused",
+        "PoissonNllLoss(⇑t input, ⇑t target; log_input, full, eps, reduction=\"none\") → [ReduceMean | ReduceSum]",
     );
     r.add(
         "aten::soft_margin_loss",
@@ -245,7 +265,7 @@ fn kl_div(c: &mut Ctx) -> RuleResult {
 
 fn cross_entropy(c: &mut Ctx) -> RuleResult {
     if c.in_dtype("target")?.is_float() {
-        return Err("cross_entropy with class probabilities as target is not lowered yet; fix: pass class indices (an integer tensor)".into());
+        return cross_entropy_probs(c);
     }
     compute_dtype(c)?;
     let f = DType::F32;
@@ -454,12 +474,7 @@ fn counted_weight(c: &mut Ctx, target: Port, ignore: i64, f: DType) -> Result<Po
 }
 
 fn poisson_nll(c: &mut Ctx) -> RuleResult {
-    if c.bool("full")? {
-        return Err(
-            "poisson_nll_loss with full=True (the Stirling term) is not supported yet; fix: use full=False and add the term separately"
-                .into(),
-        );
-    }
+    let full = c.bool("full")?;
     let (log_input, eps) = (c.bool("log_input")?, c.float("eps")?);
     let t = compute_dtype(c)?;
     let (a, b) = (c.tensor_value("input")?, c.tensor_value("target")?);
@@ -478,7 +493,7 @@ fn poisson_nll(c: &mut Ctx) -> RuleResult {
         vec![In::P(x), In::P(y)],
         vec![
             ("log_input", attr::boolean(log_input)),
-            ("full", attr::boolean(false)),
+            ("full", attr::boolean(full)),
             ("eps", attr::float(eps as f32)),
             ("reduction", attr::string("none")),
         ],
@@ -576,4 +591,309 @@ fn cosine_embedding(c: &mut Ctx) -> RuleResult {
     let ln = select(c, is_neg, neg, zero, t)?;
     let l = c.bin("Add", lp, ln, t)?;
     reduce(c, l, rt, t)
+}
+
+/// Cross entropy against class probabilities: −Σ_c weight_c · target_c · logp_c per sample
+/// (targets smoothed to target·(1−ε) + ε/C), a mean dividing by the sample count.
+fn cross_entropy_probs(c: &mut Ctx) -> RuleResult {
+    compute_dtype(c)?;
+    let f = DType::F32;
+    let rank = c.rank("self")?;
+    let class_dim = if rank == 1 { 0 } else { 1 };
+    let x = c.tensor_as("self", f)?;
+    let logp = c.op1(
+        "LogSoftmaxV2",
+        vec![In::P(x)],
+        vec![("axes", attr::list_int(vec![class_dim]))],
+        f,
+    )?;
+    let mut t = c.tensor_as("target", f)?;
+    let eps = c.float("label_smoothing")?;
+    if eps != 0.0 {
+        let Some(classes) = c.in_dims("self")?[class_dim as usize] else {
+            return Err(
+                "label smoothing over a dynamic class dim; fix: pin it (--dynamic-dims)".into(),
+            );
+        };
+        let k = c.scalar(1.0 - eps, f)?;
+        t = c.bin("Mul", t, k, f)?;
+        let e = c.scalar(eps / classes as f64, f)?;
+        t = c.bin("Add", t, e, f)?;
+    }
+    let mut prod = c.bin("Mul", logp, t, f)?;
+    if c.has("weight") {
+        let w = c.tensor_as("weight", f)?;
+        let w = if rank > 2 {
+            let axes: Vec<i64> = (1..rank as i64 - 1).collect();
+            unsqueeze(c, w, axes, f)?
+        } else {
+            w
+        };
+        prod = c.bin("Mul", prod, w, f)?;
+    }
+    let axes = c.const_i64(&[class_dim])?;
+    let sum = c.op1(
+        "ReduceSum",
+        vec![In::P(prod), In::P(axes)],
+        vec![("keep_dims", attr::boolean(false))],
+        f,
+    )?;
+    let per = c.un("Neg", sum, f)?;
+    reduce(c, per, rank.saturating_sub(1), f)
+}
+
+/// The loss input as [N, C] (a 0-D or 1-D input is one sample), the target as [N, 1] INT64,
+/// and C.
+fn samples_by_class(c: &mut Ctx, f: DType) -> Result<(Port, Port, i64, usize), String> {
+    // Only the class dim must be static (the batch may be dynamic).
+    let shape = c.in_dims("self")?;
+    let classes = match shape.len() {
+        0 => Some(1),
+        1 => shape[0],
+        2 => shape[1],
+        r => return Err(format!("expects a 0-D, 1-D or 2-D input, got rank {r}")),
+    };
+    let Some(classes) = classes else {
+        return Err(format!(
+            "{} over a dynamic class dim; fix: pin it (--dynamic-dims)",
+            c.node.op_name()
+        ));
+    };
+    let x = c.tensor_as("self", f)?;
+    let x = c.reshape_const(x, &[-1, classes], f)?;
+    let t = c.tensor_as("target", DType::I64)?;
+    Ok((x, t, classes, shape.len()))
+}
+
+fn multi_margin(c: &mut Ctx) -> RuleResult {
+    let f = compute_dtype(c)?;
+    let p = c.float("p")?;
+    let margin = c.float("margin")?;
+    if p != 1.0 && p != 2.0 {
+        return Err(format!(
+            "multi_margin_loss with p = {p}: PyTorch takes 1 or 2"
+        ));
+    }
+    let (x, t, classes, rank) = samples_by_class(c, f)?;
+    let t = c.reshape_const(t, &[-1, 1], DType::I64)?;
+    let xy = c.op1(
+        "GatherElements",
+        vec![In::P(x), In::P(t)],
+        vec![("dim", attr::int(1))],
+        f,
+    )?;
+    let m = c.scalar(margin, f)?;
+    let d = c.bin("Sub", m, xy, f)?;
+    let d = c.bin("Add", d, x, f)?;
+    let mut l = c.un("Relu", d, f)?;
+    if p == 2.0 {
+        l = c.bin("Mul", l, l, f)?;
+    }
+    if c.has("weight") {
+        let w = c.tensor_as("weight", f)?;
+        let axis = c.scalar_i64(0)?;
+        let wy = c.op1("GatherV2", vec![In::P(w), In::P(t), In::P(axis)], vec![], f)?;
+        l = c.bin("Mul", l, wy, f)?;
+    }
+    // Not the target's own class.
+    let cls = c.const_i64(&(0..classes).collect::<Vec<_>>())?;
+    let is_y = c.op1("Equal", vec![In::P(t), In::P(cls)], vec![], DType::Bool)?;
+    let zero = c.scalar(0.0, f)?;
+    let l = select(c, is_y, zero, l, f)?;
+    let axes = c.const_i64(&[1])?;
+    let s = c.op1(
+        "ReduceSum",
+        vec![In::P(l), In::P(axes)],
+        vec![("keep_dims", attr::boolean(false))],
+        f,
+    )?;
+    let k = c.scalar(classes as f64, f)?;
+    let per = c.bin("RealDiv", s, k, f)?;
+    // Per sample: [N] for a 2-D input, 0-D otherwise.
+    let per = if rank < 2 {
+        c.reshape_const(per, &[], f)?
+    } else {
+        per
+    };
+    reduce(c, per, if rank < 2 { 0 } else { 1 }, f)
+}
+
+fn multilabel_margin(c: &mut Ctx) -> RuleResult {
+    let f = compute_dtype(c)?;
+    let (x, t, classes, rank) = samples_by_class(c, f)?;
+    let t = c.reshape_const(t, &[-1, classes], DType::I64)?;
+    // valid[j]: no −1 at or before position j.
+    let neg1 = c.scalar_i64(-1)?;
+    let ne = c.op1("NotEqual", vec![In::P(t), In::P(neg1)], vec![], DType::Bool)?;
+    let nef = c.cast(ne, f)?;
+    let axis1 = c.scalar_i64(1)?;
+    let valid = c.op1(
+        "Cumprod",
+        vec![In::P(nef), In::P(axis1)],
+        vec![
+            ("exclusive", attr::boolean(false)),
+            ("reverse", attr::boolean(false)),
+        ],
+        f,
+    )?;
+    // is_target[i] = any_j(valid[j] ∧ t[j] = i): [N, C(j), 1] against [C(i)].
+    let tj = unsqueeze(c, t, vec![2], DType::I64)?;
+    let cls = c.const_i64(&(0..classes).collect::<Vec<_>>())?;
+    let hit = c.op1("Equal", vec![In::P(tj), In::P(cls)], vec![], DType::Bool)?;
+    let hitf = c.cast(hit, f)?;
+    let vj = unsqueeze(c, valid, vec![2], f)?;
+    let hitv = c.bin("Mul", hitf, vj, f)?;
+    let axes_j = c.const_i64(&[1])?;
+    let is_t = c.op1(
+        "ReduceMax",
+        vec![In::P(hitv), In::P(axes_j)],
+        vec![("keep_dims", attr::boolean(true))],
+        f,
+    )?;
+    // x_y[j] = x[t[j]] (invalid positions read class 0, masked below).
+    let zero_i = c.scalar_i64(0)?;
+    let tc = c.op1("Maximum", vec![In::P(t), In::P(zero_i)], vec![], DType::I64)?;
+    let xy = c.op1(
+        "GatherElements",
+        vec![In::P(x), In::P(tc)],
+        vec![("dim", attr::int(1))],
+        f,
+    )?;
+    let xyj = unsqueeze(c, xy, vec![2], f)?;
+    let xi = unsqueeze(c, x, vec![1], f)?;
+    let one = c.scalar(1.0, f)?;
+    let d = c.bin("Sub", one, xyj, f)?;
+    let d = c.bin("Add", d, xi, f)?;
+    let l = c.un("Relu", d, f)?;
+    // mask = valid[j] · (1 − is_target[i]).
+    let not_t = c.bin("Sub", one, is_t, f)?;
+    let mask = c.bin("Mul", vj, not_t, f)?;
+    let l = c.bin("Mul", l, mask, f)?;
+    let axes = c.const_i64(&[1, 2])?;
+    let s = c.op1(
+        "ReduceSum",
+        vec![In::P(l), In::P(axes)],
+        vec![("keep_dims", attr::boolean(false))],
+        f,
+    )?;
+    let k = c.scalar(classes as f64, f)?;
+    let per = c.bin("RealDiv", s, k, f)?;
+    let per = if rank < 2 {
+        c.reshape_const(per, &[], f)?
+    } else {
+        per
+    };
+    reduce(c, per, if rank < 2 { 0 } else { 1 }, f)
+}
+
+/// ATen's pairwise distance over the last dim: ‖a − b + eps‖_p.
+fn pdist(c: &mut Ctx, a: Port, b: Port, p: f64, eps: f64, f: DType) -> Result<Port, String> {
+    let d = c.bin("Sub", a, b, f)?;
+    let e = c.scalar(eps, f)?;
+    let d = c.bin("Add", d, e, f)?;
+    let d = c.un("Abs", d, f)?;
+    let axes = c.const_i64(&[-1])?;
+    let sum = |c: &mut Ctx, x: Port| {
+        c.op1(
+            "ReduceSum",
+            vec![In::P(x), In::P(axes)],
+            vec![("keep_dims", attr::boolean(false))],
+            f,
+        )
+    };
+    if p == 1.0 {
+        return sum(c, d);
+    }
+    let pk = c.scalar(p, f)?;
+    let dp = c.bin("Pow", d, pk, f)?;
+    let s = sum(c, dp)?;
+    if p == 2.0 {
+        return c.un("Sqrt", s, f);
+    }
+    let inv = c.scalar(1.0 / p, f)?;
+    c.bin("Pow", s, inv, f)
+}
+
+fn triplet_margin(c: &mut Ctx) -> RuleResult {
+    let f = compute_dtype(c)?;
+    let (margin, p, eps, swap) = (
+        c.float("margin")?,
+        c.float("p")?,
+        c.float("eps")?,
+        c.bool("swap")?,
+    );
+    if p <= 0.0 || !p.is_finite() {
+        return Err(format!(
+            "triplet_margin_loss with p = {p}: a finite p > 0 is lowered"
+        ));
+    }
+    let rank = broadcast_rank(c, &["anchor", "positive", "negative"])?;
+    let a = c.tensor_as("anchor", f)?;
+    let pos = c.tensor_as("positive", f)?;
+    let neg = c.tensor_as("negative", f)?;
+    let dp = pdist(c, a, pos, p, eps, f)?;
+    let mut dn = pdist(c, a, neg, p, eps, f)?;
+    if swap {
+        let ds = pdist(c, pos, neg, p, eps, f)?;
+        dn = c.bin("Minimum", dn, ds, f)?;
+    }
+    let m = c.scalar(margin, f)?;
+    let d = c.bin("Sub", dp, dn, f)?;
+    let d = c.bin("Add", d, m, f)?;
+    let l = c.un("Relu", d, f)?;
+    reduce(c, l, rank.saturating_sub(1), f)
+}
+
+/// The lengths argument `name` of ctc_loss (an int list or a tensor) as an INT64 port.
+fn lengths(c: &mut Ctx, name: &str) -> Result<Port, String> {
+    match c.arg(name)? {
+        crate::value::Value::Tensor(_) => c.tensor_as(name, DType::I64),
+        _ => c.ints_port(name),
+    }
+}
+
+fn ctc_loss(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    if !matches!(out, DType::F32 | DType::F64) {
+        return Err(format!(
+            "ctc_loss in {}: GE's CTCLossV2 takes FLOAT/DOUBLE; fix: compute it in float32",
+            out.name()
+        ));
+    }
+    if c.rank("log_probs")? != 3 {
+        return Err(
+            "ctc_loss of unbatched (2-D) log_probs is not lowered; fix: add a batch dim of 1"
+                .into(),
+        );
+    }
+    let lp = c.tensor_as("log_probs", out)?;
+    let tg = c.tensor_as("targets", DType::I64)?;
+    let il = lengths(c, "input_lengths")?;
+    let tl = lengths(c, "target_lengths")?;
+    let ys = c.op(
+        "CTCLossV2",
+        vec![In::P(lp), In::P(tg), In::P(il), In::P(tl)],
+        vec![
+            ("blank", attr::int(c.int("blank")?)),
+            ("reduction", attr::string("none")),
+            ("zero_infinity", attr::boolean(c.bool("zero_infinity")?)),
+        ],
+        &[Some(out), Some(out)],
+    )?;
+    let loss = ys[0];
+    let axes = c.const_i64(&[0])?;
+    let keep = vec![("keep_dims", attr::boolean(false))];
+    let y = match c.int("reduction")? {
+        0 => loss,
+        1 => {
+            let one = c.scalar_i64(1)?;
+            let tl = c.op1("Maximum", vec![In::P(tl), In::P(one)], vec![], DType::I64)?;
+            let tl = c.cast(tl, out)?;
+            let per = c.bin("RealDiv", loss, tl, out)?;
+            c.op1("ReduceMean", vec![In::P(per), In::P(axes)], keep, out)?
+        }
+        2 => c.op1("ReduceSum", vec![In::P(loss), In::P(axes)], keep, out)?,
+        r => return Err(format!("unknown reduction {r} (0 none, 1 mean, 2 sum)")),
+    };
+    Ok(vec![y])
 }

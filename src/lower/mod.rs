@@ -31,6 +31,7 @@ mod scatter;
 mod shape;
 mod sort;
 mod spatial;
+mod special;
 mod stats;
 pub mod sym;
 mod transformer;
@@ -141,6 +142,7 @@ pub fn rules() -> &'static Rules {
         order::register(&mut r);
         stats::register(&mut r);
         datadep::register(&mut r);
+        special::register(&mut r);
         copy_variants(&mut r);
         r
     })

@@ -6,6 +6,21 @@ use crate::value::Port;
 
 pub fn register(r: &mut Rules) {
     r.add(
+        "aten::_softmax_backward_data",
+        softmax_backward,
+        "Mul(output, Sub(grad_output, ReduceSum(Mul(grad_output, output), K64([dim]); keep_dims)))",
+    );
+    r.add(
+        "aten::native_dropout_backward",
+        dropout_backward,
+        "Mul(Mul(grad_output, Cast(mask)), Kt(scale))",
+    );
+    r.add(
+        "aten::bilinear",
+        bilinear,
+        "Reshape(x1, [-1, I]) → MatMulV2(·, K-shaped Reshape(Transpose(weight, [1, 0, 2]), [I, O·J])) → Reshape([-1, O, J]) → Mul(Unsqueeze(Reshape(x2, [-1, J]), 1)) → ReduceSum(axis 2) [→ Add(bias)] → Reshape(lead.., O)",
+    );
+    r.add(
         "aten::glu",
         glu,
         "Mul(x[..n/2] along dim, Sigmoid(x[n/2..])) (StridedSliceV2 halves)",
@@ -310,6 +325,12 @@ fn addmm(c: &mut Ctx) -> RuleResult {
 }
 
 fn layer_norm(c: &mut Ctx) -> RuleResult {
+    Ok(vec![layer_norm_v4(c)?[0]])
+}
+
+/// `LayerNormV4(x, K64(normalized_shape), gamma?, beta?; epsilon)`: y, mean and rstd (the last two
+/// with the normalized dims kept as 1s, as `native_layer_norm` returns them).
+pub(super) fn layer_norm_v4(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
     let ns = c.ints("normalized_shape")?;
     let eps = c.float("eps")?;
@@ -326,13 +347,12 @@ fn layer_norm(c: &mut Ctx) -> RuleResult {
     } else {
         In::Unfed
     };
-    let ys = c.op(
+    c.op(
         "LayerNormV4",
         vec![In::P(x), In::P(shape), gamma, beta],
         vec![("epsilon", attr::float(eps as f32))],
         &[Some(out), Some(out), Some(out)],
-    )?;
-    Ok(vec![ys[0]])
+    )
 }
 
 fn softmax(c: &mut Ctx, ty: &str, _input: &str) -> RuleResult {
@@ -465,4 +485,76 @@ fn cosine_similarity(c: &mut Ctx) -> RuleResult {
         vec![("keep_dims", attr::boolean(false))],
         out,
     )?])
+}
+
+/// Softmax's gradient: y · (g − Σ_dim g·y).
+fn softmax_backward(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let g = c.tensor_as("grad_output", out)?;
+    let y = c.tensor_as("output", out)?;
+    let rank = c.rank("output")? as i64;
+    let dim = Ctx::dim(c.int("dim")?, rank);
+    let gy = c.bin("Mul", g, y, out)?;
+    let axes = c.const_i64(&[dim])?;
+    let s = c.op1(
+        "ReduceSum",
+        vec![In::P(gy), In::P(axes)],
+        vec![("keep_dims", attr::boolean(true))],
+        out,
+    )?;
+    let d = c.bin("Sub", g, s, out)?;
+    Ok(vec![c.bin("Mul", y, d, out)?])
+}
+
+fn dropout_backward(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let g = c.tensor_as("grad_output", out)?;
+    let m = c.tensor_as("mask", out)?;
+    let scale = c.float("scale")?;
+    let y = c.bin("Mul", g, m, out)?;
+    let k = c.scalar(scale, out)?;
+    Ok(vec![c.bin("Mul", y, k, out)?])
+}
+
+/// `y[.., o] = Σ_ij x1[.., i] · W[o, i, j] · x2[.., j] + b[o]`.
+fn bilinear(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let w_shape = c.in_shape("weight")?;
+    let [o, i, j] = w_shape[..] else {
+        return Err(format!("bilinear weight must be 3-D, got {w_shape:?}"));
+    };
+    let dims = c.sym_dims("input1")?;
+    let lead = &dims[..dims.len().saturating_sub(1)];
+    let x1 = c.tensor_as("input1", out)?;
+    let x1 = c.reshape_const(x1, &[-1, i], out)?;
+    let x2 = c.tensor_as("input2", out)?;
+    let x2 = c.reshape_const(x2, &[-1, 1, j], out)?;
+    let w = c.tensor_as("weight", out)?;
+    let w = c.transpose_const(w, &[1, 0, 2], out)?;
+    let w = c.reshape_const(w, &[i, o * j], out)?;
+    let t = c.op1(
+        "MatMulV2",
+        vec![In::P(x1), In::P(w), In::Unfed],
+        vec![
+            ("transpose_x1", attr::boolean(false)),
+            ("transpose_x2", attr::boolean(false)),
+        ],
+        out,
+    )?;
+    let t = c.reshape_const(t, &[-1, o, j], out)?;
+    let t = c.bin("Mul", t, x2, out)?;
+    let axes = c.const_i64(&[2])?;
+    let mut y = c.op1(
+        "ReduceSum",
+        vec![In::P(t), In::P(axes)],
+        vec![("keep_dims", attr::boolean(false))],
+        out,
+    )?;
+    if c.has("bias") {
+        let b = c.tensor_as("bias", out)?;
+        y = c.bin("Add", y, b, out)?;
+    }
+    let mut shape: Vec<super::sym::Dim> = lead.to_vec();
+    shape.push(super::sym::Dim::K(o));
+    Ok(vec![c.reshape_dims(y, &shape, out)?])
 }

@@ -15,7 +15,37 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::batch_norm",
         batch_norm,
-        "eval: [Unsqueeze/Reshape to 4-D] → BNInfer(x, scale, offset, mean, variance; epsilon) (params as FLOAT; missing weight/bias → constants 1/0) → [Squeeze/Reshape back]; bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+        "eval: [Unsqueeze/Reshape to 4-D] → BNInfer(x, scale, offset, mean, variance; epsilon) (params as FLOAT; missing weight/bias → constants 1/0) → [Squeeze/Reshape back]; training (or no running stats): the batch's moments, as native_batch_norm; an empty input: an empty K; bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+    );
+    r.add(
+        "aten::native_batch_norm",
+        native_batch_norm,
+        "training: batch moments (ReduceMean over all dims but 1; Rsqrt(var + eps)) → Sub/Mul, Mul(weight)/Add(bias) as [C, 1..]; outputs y, mean, invstd; eval: the batch_norm lowering (BNInfer), empty mean/invstd K([])",
+    );
+    r.add(
+        "aten::_native_batch_norm_legit",
+        native_batch_norm,
+        "as native_batch_norm (no_stats: batch moments)",
+    );
+    r.add(
+        "aten::_native_batch_norm_legit_no_training",
+        native_batch_norm_eval,
+        "as native_batch_norm in eval (BNInfer, empty mean/invstd)",
+    );
+    r.add(
+        "aten::_batch_norm_with_update",
+        batch_norm_with_update,
+        "as native_batch_norm in training (batch moments), plus an empty UINT8 reserve K([])",
+    );
+    r.add(
+        "aten::native_layer_norm",
+        super::nn::layer_norm_v4,
+        "LayerNormV4(x, K64(normalized_shape), gamma?, beta?; epsilon): y, mean, rstd",
+    );
+    r.add(
+        "aten::native_group_norm",
+        native_group_norm,
+        "Reshape(x, [N, group, -1]) → moments over axis 2 (ReduceMean, Rsqrt(var + eps)) → Reshape back, Mul(weight)/Add(bias) as [C, 1..]; outputs y, mean [N, group], rstd [N, group]",
     );
     r.add(
         "aten::group_norm",
@@ -131,13 +161,130 @@ fn bn_infer(c: &mut Ctx, eps: f64) -> RuleResult {
 }
 
 fn batch_norm(c: &mut Ctx) -> RuleResult {
-    if c.bool("training")? || !c.has("running_mean") || !c.has("running_var") {
-        return Err(
-            "batch_norm in training mode (or without running statistics) is not supported; fix: call model.eval() before saving, and keep track_running_stats=True".into(),
-        );
-    }
     let eps = c.float("eps")?;
+    // An empty input normalises to an empty result (ATen returns it without checks).
+    if c.in_dims("input")?.contains(&Some(0)) {
+        let shape = c.out_shape(0)?;
+        let dt = c.out_dtype(0)?;
+        let t = tch::Tensor::zeros(shape.as_slice(), (dt.kind(), tch::Device::Cpu));
+        return Ok(vec![c.b.constant(&t, "empty")?]);
+    }
+    if c.bool("training")? || !c.has("running_mean") || !c.has("running_var") {
+        return Ok(vec![bn_train(c, eps)?[0]]);
+    }
     bn_infer(c, eps)
+}
+
+/// `(x - mean, mean, rstd)` of `x` over `axes` (kept as 1s): the biased variance, as
+/// normalisation uses it.
+fn moments(
+    c: &mut Ctx,
+    x: Port,
+    axes: &[i64],
+    eps: f64,
+    dt: DType,
+) -> Result<(Port, Port, Port), String> {
+    let ax = c.const_i64(axes)?;
+    let keep = vec![("keep_dims", attr::boolean(true))];
+    let mean = c.op1("ReduceMean", vec![In::P(x), In::P(ax)], keep.clone(), dt)?;
+    let d = c.bin("Sub", x, mean, dt)?;
+    let sq = c.bin("Mul", d, d, dt)?;
+    let var = c.op1("ReduceMean", vec![In::P(sq), In::P(ax)], keep, dt)?;
+    let e = c.scalar(eps, dt)?;
+    let ve = c.bin("Add", var, e, dt)?;
+    let rstd = c.un("Rsqrt", ve, dt)?;
+    Ok((d, mean, rstd))
+}
+
+/// `y · weight + bias` with per-channel parameters broadcast along dim 1 of a rank-`rank` `y`.
+fn affine(c: &mut Ctx, y: Port, rank: usize, ch: i64, dt: DType) -> Result<Port, String> {
+    let mut shape = vec![ch];
+    shape.extend(std::iter::repeat_n(1, rank.saturating_sub(2)));
+    let mut y = y;
+    if c.has("weight") {
+        let w = c.tensor_as("weight", dt)?;
+        let w = c.reshape_const(w, &shape, dt)?;
+        y = c.bin("Mul", y, w, dt)?;
+    }
+    if c.has("bias") {
+        let b = c.tensor_as("bias", dt)?;
+        let b = c.reshape_const(b, &shape, dt)?;
+        y = c.bin("Add", y, b, dt)?;
+    }
+    Ok(y)
+}
+
+/// Training-mode batch norm from the batch's own moments over every dim but 1: y, mean [C],
+/// invstd [C]. (The running statistics ATen updates in place are not graph outputs.)
+fn bn_train(c: &mut Ctx, eps: f64) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let shape = channels_static(c)?;
+    let rank = shape.len();
+    if rank < 2 {
+        return Err(format!("batch norm of a rank-{rank} tensor"));
+    }
+    let ch = shape[1];
+    let x = c.tensor_as("input", out)?;
+    let axes: Vec<i64> = std::iter::once(0).chain(2..rank as i64).collect();
+    let (d, mean, rstd) = moments(c, x, &axes, eps, out)?;
+    let y = c.bin("Mul", d, rstd, out)?;
+    let y = affine(c, y, rank, ch, out)?;
+    let mean = c.reshape_const(mean, &[ch], out)?;
+    let rstd = c.reshape_const(rstd, &[ch], out)?;
+    Ok(vec![y, mean, rstd])
+}
+
+/// An empty 1-D Const of dtype `dt` (the statistics ATen returns when it computes none).
+fn empty(c: &mut Ctx, dt: DType) -> Result<Port, String> {
+    let t = tch::Tensor::zeros([0], (dt.kind(), tch::Device::Cpu));
+    c.b.constant(&t, "empty")
+}
+
+fn native_batch_norm(c: &mut Ctx) -> RuleResult {
+    let eps = c.float("eps")?;
+    if c.bool("training")? || !c.has("running_mean") || !c.has("running_var") {
+        return bn_train(c, eps);
+    }
+    native_batch_norm_eval(c)
+}
+
+fn native_batch_norm_eval(c: &mut Ctx) -> RuleResult {
+    let eps = c.float("eps")?;
+    let y = bn_infer(c, eps)?[0];
+    let (d1, d2) = (c.out_dtype(1)?, c.out_dtype(2)?);
+    let (e1, e2) = (empty(c, d1)?, empty(c, d2)?);
+    Ok(vec![y, e1, e2])
+}
+
+fn batch_norm_with_update(c: &mut Ctx) -> RuleResult {
+    let eps = c.float("eps")?;
+    let mut ys = bn_train(c, eps)?;
+    let dt = c.out_dtype(3)?;
+    ys.push(empty(c, dt)?);
+    Ok(ys)
+}
+
+/// `native_group_norm(input, weight, bias, N, C, HxW, group, eps)`: y, mean and rstd ([N, group]).
+fn native_group_norm(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let shape = channels_static(c)?;
+    let rank = shape.len();
+    if rank < 2 {
+        return Err(format!("group_norm of a rank-{rank} tensor"));
+    }
+    let groups = c.int("group")?;
+    let eps = c.float("eps")?;
+    let x = c.tensor_as("input", out)?;
+    let dims = c.sym_dims("input")?;
+    let xg = c.reshape_dims(x, &[dims[0], Dim::K(groups), Dim::K(-1)], out)?;
+    let (d, mean, rstd) = moments(c, xg, &[2], eps, out)?;
+    let y = c.bin("Mul", d, rstd, out)?;
+    let back = c.shape_port("input")?;
+    let y = c.op1("Reshape", vec![In::P(y), In::P(back)], vec![], out)?;
+    let y = affine(c, y, rank, shape[1], out)?;
+    let ng = c.reshape_dims(mean, &[dims[0], Dim::K(groups)], out)?;
+    let rs = c.reshape_dims(rstd, &[dims[0], Dim::K(groups)], out)?;
+    Ok(vec![y, ng, rs])
 }
 
 fn group_norm(c: &mut Ctx) -> RuleResult {

@@ -1,7 +1,9 @@
 //! Constant, reflect and replicate padding (`PadV3`, `MirrorPad`).
 use super::spatial::{back, work_dtype};
 use super::{Ctx, RuleResult, Rules};
+use crate::dtype::DType;
 use crate::ge::{attr, In};
+use crate::value::Port;
 use crate::value::Value;
 
 pub fn register(r: &mut Rules) {
@@ -13,7 +15,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::pad",
         pad,
-        "constant: PadV3(mode=constant); reflect: MirrorPad(x, K64([rank,2]); mode=REFLECT); replicate: PadV3(mode=edge); pads dim-first; bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+        "constant: PadV3(mode=constant); reflect: MirrorPad(x, K64([rank,2]); mode=REFLECT); replicate: PadV3(mode=edge); circular: ConcatV2(x[n−b:], x, x[:e]) per dim; pads dim-first; negative widths: StridedSliceV2 first (static dims); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
     );
     for op in ["aten::reflection_pad1d", "aten::reflection_pad2d"] {
         r.add(
@@ -83,12 +85,7 @@ fn pad_mode(c: &mut Ctx, mode: &str) -> RuleResult {
         .map(at_sample)
         .collect::<Option<_>>()
         .ok_or_else(|| format!("argument '{name}' must be a list of ints"))?;
-    let p = dim_first_pads(&aten, rank)?;
-    if p.iter().any(|&v| v < 0) {
-        return Err(format!(
-            "negative padding {aten:?} (cropping) is not supported; fix: slice the tensor instead"
-        ));
-    }
+    let mut p = dim_first_pads(&aten, rank)?;
     // The widths in GE's dim-first order, as values (some symbolic).
     let mut order = vec![Value::Int(0); 2 * rank];
     for (k, pair) in items.chunks(2).enumerate() {
@@ -96,12 +93,45 @@ fn pad_mode(c: &mut Ctx, mode: &str) -> RuleResult {
         order[2 * d] = pair[0].clone();
         order[2 * d + 1] = pair[1].clone();
     }
+    let mut x = c.tensor_as("self", out)?;
+    if p.iter().any(|&v| v < 0) {
+        // Negative widths crop (StridedSliceV2), then the rest pads: ATen's result for every
+        // mode, as its index map clamps into the cropped range.
+        let dims = c.in_dims("self")?;
+        if mode == "replicate" {
+            return replicate_gather(c, x, &p, &dims, &aten, res, out);
+        }
+        for d in 0..rank {
+            let (b, e) = (p[2 * d], p[2 * d + 1]);
+            if b >= 0 && e >= 0 {
+                continue;
+            }
+            let Some(n) = dims[d] else {
+                return Err(format!(
+                    "negative padding {aten:?} of dynamic dim {d}: cropping needs its size; fix: pin it (--dynamic-dims)"
+                ));
+            };
+            let (lo, hi) = ((-b).max(0), n - (-e).max(0));
+            if lo >= hi {
+                return Err(format!(
+                    "negative padding {aten:?} crops dim {d} (size {n}) away entirely"
+                ));
+            }
+            x = c.slice_axis(x, d as i64, lo, hi, out)?;
+            p[2 * d] = b.max(0);
+            p[2 * d + 1] = e.max(0);
+            order[2 * d] = Value::Int(p[2 * d]);
+            order[2 * d + 1] = Value::Int(p[2 * d + 1]);
+        }
+    }
+    if mode == "circular" {
+        return circular(c, x, &p, &aten, res, out);
+    }
     let pads_port = |c: &mut Ctx| super::sym::ints_port(c.b, c.mat, &order);
     // No padding at all (mobilenet-style `F.pad(x, [0, 0, 0, 0])`): no node, as GE would fold it.
     if p.iter().all(|&v| v == 0) && !order.iter().any(Value::is_symbolic) {
-        return Ok(vec![c.tensor("self")?]);
+        return back(c, x, res);
     }
-    let x = c.tensor_as("self", out)?;
     let y = match mode {
         "constant" => {
             let value = if c.has("value") {
@@ -150,9 +180,102 @@ fn pad_mode(c: &mut Ctx, mode: &str) -> RuleResult {
         }
         m => {
             return Err(format!(
-                "pad mode '{m}' is not supported (constant, reflect, replicate are)"
+                "pad mode '{m}' is not supported (constant, reflect, replicate, circular are)"
             ))
         }
     };
+    back(c, y, res)
+}
+
+/// Circular padding: per padded dim, `ConcatV2(x[n−b:], x, x[:e])` (static dims, widths at most
+/// the dim's size, as ATen requires).
+fn circular(c: &mut Ctx, x: Port, p: &[i64], aten: &[i64], res: DType, out: DType) -> RuleResult {
+    let rank = p.len() / 2;
+    let dims = c.in_dims("self")?;
+    let mut y = x;
+    for d in 0..rank {
+        let (b, e) = (p[2 * d], p[2 * d + 1]);
+        if b == 0 && e == 0 {
+            continue;
+        }
+        // The size after any cropping of this dim.
+        let Some(full) = dims[d] else {
+            return Err(format!(
+                "circular padding {aten:?} of dynamic dim {d}: the wrap needs its size; fix: pin it (--dynamic-dims)"
+            ));
+        };
+        let n = full - (-aten_pair(aten, rank, d).0).max(0) - (-aten_pair(aten, rank, d).1).max(0);
+        if b > n || e > n {
+            return Err(format!(
+                "circular padding {aten:?} wraps more than once around dim {d} (size {n})"
+            ));
+        }
+        let mut parts = vec![];
+        if b > 0 {
+            parts.push(c.slice_axis(y, d as i64, n - b, n, out)?);
+        }
+        parts.push(y);
+        if e > 0 {
+            parts.push(c.slice_axis(y, d as i64, 0, e, out)?);
+        }
+        let axis = c.scalar_i64(d as i64)?;
+        let k = parts.len() as i64;
+        y = c.op1(
+            "ConcatV2",
+            vec![In::Dyn(parts), In::P(axis)],
+            vec![("N", attr::int(k))],
+            out,
+        )?;
+    }
+    back(c, y, res)
+}
+
+/// ATen's (begin, end) widths of dim `d`.
+fn aten_pair(aten: &[i64], rank: usize, d: usize) -> (i64, i64) {
+    let k = rank - 1 - d;
+    match aten.get(2 * k..2 * k + 2) {
+        Some([b, e]) => (*b, *e),
+        _ => (0, 0),
+    }
+}
+
+/// Replicate padding with negative widths, as ATen indexes it: per dim, `GatherV2` of source
+/// index clamp(j − begin, 0, n − 1) for each of the n + begin + end outputs (static dims).
+fn replicate_gather(
+    c: &mut Ctx,
+    x: Port,
+    p: &[i64],
+    dims: &[Option<i64>],
+    aten: &[i64],
+    res: DType,
+    out: DType,
+) -> RuleResult {
+    let mut y = x;
+    for (d, dim) in dims.iter().enumerate() {
+        let (b, e) = (p[2 * d], p[2 * d + 1]);
+        if b == 0 && e == 0 {
+            continue;
+        }
+        let Some(n) = *dim else {
+            return Err(format!(
+                "negative padding {aten:?} of dynamic dim {d}: cropping needs its size; fix: pin it (--dynamic-dims)"
+            ));
+        };
+        let len = n + b + e;
+        if len <= 0 {
+            return Err(format!(
+                "padding {aten:?} leaves dim {d} (size {n}) with {len} elements"
+            ));
+        }
+        let idx: Vec<i64> = (0..len).map(|j| (j - b).clamp(0, n - 1)).collect();
+        let ip = c.const_i64(&idx)?;
+        let axis = c.scalar_i64(d as i64)?;
+        y = c.op1(
+            "GatherV2",
+            vec![In::P(y), In::P(ip), In::P(axis)],
+            vec![],
+            out,
+        )?;
+    }
     back(c, y, res)
 }

@@ -15,7 +15,7 @@ pub fn register(r: &mut Rules) {
         |c| reduce(c, "ReduceSum"),
         "[Cast out] → ReduceSum(x, K64(dims or all); keep_dims)",
     );
-    const NORM: &str = "[Cast dtype] → LpNormV2(x; p, axes=dims (or all), keepdim, epsilon=0) for a finite p > 0; ±inf: ReduceMax|ReduceMin(Abs(x)); 0: ReduceSum(Cast(NotEqual(x, 0))); p < 0 (or DOUBLE): Pow(ReduceSum(Pow(Abs(x), p)), 1/p)";
+    const NORM: &str = "p finite and > 0: LpNormV2(x; p, axes=dims (or all), keepdim, epsilon=0); inf: ReduceMax(Abs(x)); -inf: ReduceMin(Abs(x)); 0: ReduceSum(Cast(NotEqual(x, 0))); p < 0 or DOUBLE: Pow(ReduceSum(Pow(Abs(x), p)), 1/p) (p 2: Sqrt(ReduceSum(Mul(x, x)))); dtype=: Cast first";
     r.add("aten::linalg_vector_norm", |c| lp_norm(c, "ord"), NORM);
     r.add("aten::norm", |c| lp_norm(c, "p"), NORM);
     r.add(
@@ -115,7 +115,7 @@ fn lp_norm(c: &mut Ctx, p_name: &str) -> RuleResult {
     if !out.is_float() {
         return Err(format!("a norm of {} values", out.name()));
     }
-    // dtype=: PyTorch casts the input to it first, as tensor_as does below.
+    // dtype=: the input is cast to it (the result's dtype) first, as ATen does.
     let p = match c.has(p_name).then(|| c.arg(p_name)).transpose()? {
         None | Some(Value::None) => 2.0,
         Some(v) => v.as_f64().ok_or("the norm's order must be a number")?,
@@ -127,49 +127,21 @@ fn lp_norm(c: &mut Ctx, p_name: &str) -> RuleResult {
     let dims = dims_arg(c, "dim", rank)?;
     let keep = keepdim(c)?;
     let x = c.tensor_as("self", out)?;
-    // LpNormV2 takes FLOAT16/FLOAT/BF16: DOUBLE norms are composed below.
-    if p.is_finite() && p > 0.0 && out != DType::F64 {
-        return Ok(vec![c.op1(
-            "LpNormV2",
-            vec![In::P(x)],
-            vec![
-                ("p", attr::float(p as f32)),
-                ("axes", attr::list_int(dims)),
-                ("keepdim", attr::boolean(keep)),
-                ("epsilon", attr::float(0.0)),
-            ],
-            out,
-        )?]);
+    // LpNormV2 takes a finite p > 0 and no DOUBLE.
+    if !(p.is_finite() && p > 0.0) || out == DType::F64 {
+        return other_norm(c, x, p, dims, keep, out);
     }
-    // ±inf: the largest / smallest magnitude; 0: the count of nonzero elements; other p
-    // (p < 0, or DOUBLE): (Σ|x|^p)^(1/p).
-    let axes = c.const_i64(&dims)?;
-    let red = |c: &mut Ctx, ty: &str, v: Port| {
-        c.op1(
-            ty,
-            vec![In::P(v), In::P(axes)],
-            vec![("keep_dims", attr::boolean(keep))],
-            out,
-        )
-    };
-    let a = c.un("Abs", x, out)?;
-    if p == f64::INFINITY {
-        return Ok(vec![red(c, "ReduceMax", a)?]);
-    }
-    if p == f64::NEG_INFINITY {
-        return Ok(vec![red(c, "ReduceMin", a)?]);
-    }
-    if p == 0.0 {
-        let zero = c.scalar(0.0, out)?;
-        let nz = c.bin("NotEqual", x, zero, DType::Bool)?;
-        let nz = c.cast(nz, out)?;
-        return Ok(vec![red(c, "ReduceSum", nz)?]);
-    }
-    let kp = c.scalar(p, out)?;
-    let pw = c.bin("Pow", a, kp, out)?;
-    let s = red(c, "ReduceSum", pw)?;
-    let inv = c.scalar(1.0 / p, out)?;
-    Ok(vec![c.bin("Pow", s, inv, out)?])
+    Ok(vec![c.op1(
+        "LpNormV2",
+        vec![In::P(x)],
+        vec![
+            ("p", attr::float(p as f32)),
+            ("axes", attr::list_int(dims)),
+            ("keepdim", attr::boolean(keep)),
+            ("epsilon", attr::float(0.0)),
+        ],
+        out,
+    )?])
 }
 
 fn variance(c: &mut Ctx, std: bool) -> RuleResult {
@@ -371,4 +343,42 @@ fn nan_reduce(c: &mut Ctx, mean: bool) -> RuleResult {
     let valid = valid.ok_or("nanmean needs a float input")?;
     let n = sum(c, valid)?;
     Ok(vec![c.bin("Div", s, n, out)?])
+}
+
+/// Vector norms LpNormV2 does not take: ±inf (max/min of |x|), 0 (the count of non-zeros),
+/// other orders ((Σ|x|ᵖ)^(1/p)), and any order of DOUBLE values.
+fn other_norm(c: &mut Ctx, x: Port, p: f64, dims: Vec<i64>, keep: bool, out: DType) -> RuleResult {
+    let axes = c.const_i64(&dims)?;
+    let kd = vec![("keep_dims", attr::boolean(keep))];
+    let reduce =
+        |c: &mut Ctx, ty: &str, v: Port| c.op1(ty, vec![In::P(v), In::P(axes)], kd.clone(), out);
+    if p.is_nan() {
+        return Err("a norm of order NaN".into());
+    }
+    if p == 0.0 {
+        let z = c.scalar(0.0, out)?;
+        let nz = c.op1("NotEqual", vec![In::P(x), In::P(z)], vec![], DType::Bool)?;
+        let nz = c.cast(nz, out)?;
+        return Ok(vec![reduce(c, "ReduceSum", nz)?]);
+    }
+    let a = c.un("Abs", x, out)?;
+    if p == f64::INFINITY {
+        return Ok(vec![reduce(c, "ReduceMax", a)?]);
+    }
+    if p == f64::NEG_INFINITY {
+        return Ok(vec![reduce(c, "ReduceMin", a)?]);
+    }
+    if p == 1.0 {
+        return Ok(vec![reduce(c, "ReduceSum", a)?]);
+    }
+    if p == 2.0 {
+        let sq = c.bin("Mul", a, a, out)?;
+        let s = reduce(c, "ReduceSum", sq)?;
+        return Ok(vec![c.un("Sqrt", s, out)?]);
+    }
+    let pk = c.scalar(p, out)?;
+    let ap = c.bin("Pow", a, pk, out)?;
+    let s = reduce(c, "ReduceSum", ap)?;
+    let inv = c.scalar(1.0 / p, out)?;
+    Ok(vec![c.bin("Pow", s, inv, out)?])
 }

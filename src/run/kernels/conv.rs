@@ -8,6 +8,7 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("Conv2D", conv2d);
     m.insert("Conv2DTranspose", conv2d_transpose);
     m.insert("Conv3D", conv3d);
+    m.insert("Conv3DTranspose", conv3d_transpose);
 }
 
 /// `Conv3D` on NCDHW (its `input_layout_info` or `data_format`): `strides`/`dilations`
@@ -156,6 +157,79 @@ fn conv2d_transpose(c: &KCtx) -> R {
         )
         .map_err(torch_err)?;
     let y = add_bias(c, y)?;
+    if y.size() != size {
+        return Err(format!(
+            "input_size {size:?} does not match the computed output shape {:?}",
+            y.size()
+        ));
+    }
+    Ok(vec![y])
+}
+
+/// `Conv3DTranspose` on NCDHW: `strides`/`dilations`/`output_padding` `[1, 1, d, h, w]` (or
+/// `[0, 0, d, h, w]` for output_padding), symmetric `pads` [f, f, t, t, l, l], `groups`,
+/// optional bias; `input_size` is the output's shape.
+fn conv3d_transpose(c: &KCtx) -> R {
+    let layout = c.input_layout("x")?;
+    if layout != "NCDHW" {
+        return Err(format!(
+            "layout '{layout}' is not supported by the runner (NCDHW is)"
+        ));
+    }
+    if c.opt("offset_w").is_some() || c.int("offset_x")? != 0 {
+        return Err("quantized Conv3DTranspose is not supported by the runner".into());
+    }
+    let (x, w) = (c.input("x")?, c.input("filter")?);
+    if x.dim() != 5 || w.dim() != 5 {
+        return Err(format!(
+            "x and filter must be 5-D (NCDHW), got {:?} and {:?}",
+            x.size(),
+            w.size()
+        ));
+    }
+    same_dtype(x, w)?;
+    need_float(x, "x")?;
+    let size = int_values(c.input("input_size")?)?;
+    let dhw = |name: &str, lead: i64| -> Result<[i64; 3], String> {
+        let v = c.ints(name)?;
+        match v.as_slice() {
+            [a, b, d, h, w] if *a == lead && *b == lead => Ok([*d, *h, *w]),
+            _ => Err(format!(
+                "{name}={v:?}: expected [{lead}, {lead}, d, h, w] for NCDHW"
+            )),
+        }
+    };
+    let (strides, dilations) = (dhw("strides", 1)?, dhw("dilations", 1)?);
+    let out_pad = dhw("output_padding", 0)?;
+    let pads = c.ints("pads")?;
+    let pad = match pads.as_slice() {
+        [f, b, t, bo, l, r] if f == b && t == bo && l == r => [*f, *t, *l],
+        _ => {
+            return Err(format!(
+                "pads {pads:?}: the runner takes 6 symmetric entries for Conv3DTranspose"
+            ))
+        }
+    };
+    let y = x
+        .f_conv_transpose3d(
+            w,
+            None::<Tensor>,
+            strides,
+            pad,
+            out_pad,
+            c.int("groups")?,
+            dilations,
+        )
+        .map_err(torch_err)?;
+    let ch = y.size()[1];
+    let y = match c.opt("bias") {
+        None => y,
+        Some(b) if b.size() == [ch] => {
+            same_dtype(&y, b)?;
+            y + b.reshape([1, ch, 1, 1, 1])
+        }
+        Some(b) => return Err(format!("bias must be [{ch}], got {:?}", b.size())),
+    };
     if y.size() != size {
         return Err(format!(
             "input_size {size:?} does not match the computed output shape {:?}",

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use tch::{Kind, Reduction, Tensor};
 
 pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
+    m.insert("CTCLossV2", ctc_loss_v2);
     m.insert("MseLoss", |c| {
         pair(c, "predict", "label", |x, y| {
             x.f_mse_loss(y, Reduction::None)
@@ -31,14 +32,10 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
 
 /// log_input: exp(x) - y·x; else x - y·log(x + eps). The Stirling term (full) is not modelled.
 fn poisson_nll(c: &KCtx) -> Result<Vec<Tensor>, String> {
-    if c.bool("full")? {
-        return Err(
-            "PoissonNllLoss with full=true: the runner does not model the Stirling term".into(),
-        );
-    }
+    let full = c.bool("full")?;
     let (log_input, eps) = (c.bool("log_input")?, c.float("eps")?);
     pair_with(c, "input_x", "target", |x, y| {
-        x.f_poisson_nll_loss(y, log_input, false, eps, Reduction::None)
+        x.f_poisson_nll_loss(y, log_input, full, eps, Reduction::None)
     })
 }
 
@@ -187,4 +184,44 @@ fn nll(c: &KCtx) -> Result<Vec<Tensor>, String> {
         None => keep,
     };
     Ok(vec![y, per.sum(Kind::Float)])
+}
+
+/// `CTCLossV2` with reduction "none": the per-sample negative log likelihood ([N]) and ATen's
+/// log_alpha ([N, T, 2·S+1]; the NPU's own layout of it may differ). zero_infinity zeroes
+/// infinite losses, as ATen's ctc_loss does.
+fn ctc_loss_v2(c: &KCtx) -> Result<Vec<Tensor>, String> {
+    no_reduction(c)?;
+    let lp = c.input("log_probs")?;
+    if !matches!(lp.kind(), Kind::Float | Kind::Double) || lp.dim() != 3 {
+        return Err(format!(
+            "log_probs must be FLOAT/DOUBLE [T, N, C], got {:?} {:?}",
+            lp.kind(),
+            lp.size()
+        ));
+    }
+    let targets = c.input("targets")?;
+    let lens = |name: &str| -> Result<Vec<i64>, String> {
+        let t = c.input(name)?;
+        if !matches!(t.kind(), Kind::Int | Kind::Int64) || t.dim() != 1 {
+            return Err(format!("{name} must be a 1-D INT32/INT64 tensor"));
+        }
+        Vec::<i64>::try_from(t.to_kind(Kind::Int64)).map_err(|e| format!("{name}: {e}"))
+    };
+    let (il, tl) = (lens("input_lengths")?, lens("target_lengths")?);
+    let zero_inf = c.bool("zero_infinity")?;
+    let (nll, alpha) = tc(Tensor::f_internal_ctc_loss(
+        lp,
+        &targets.to_kind(Kind::Int64),
+        il.as_slice(),
+        tl.as_slice(),
+        c.int("blank")?,
+        zero_inf,
+    ))?;
+    let nll = if zero_inf {
+        let inf = nll.isinf();
+        nll.where_self(&inf.logical_not(), &nll.zeros_like())
+    } else {
+        nll
+    };
+    Ok(vec![nll, alpha])
 }

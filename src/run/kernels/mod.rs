@@ -20,6 +20,7 @@ mod select;
 mod shape;
 mod sort;
 mod spatial;
+mod special;
 mod stats;
 
 use crate::ge::attr;
@@ -188,6 +189,7 @@ fn registry() -> &'static BTreeMap<&'static str, Kernel> {
             ("detection", detection::register),
             ("stats", stats::register),
             ("select", select::register),
+            ("special", special::register),
         ];
         let mut m = BTreeMap::new();
         for (family, register) in families {

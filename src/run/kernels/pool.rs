@@ -10,6 +10,53 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("AdaptiveMaxPool2d", adaptive_max_pool2d);
     m.insert("MaxPoolWithArgmaxV1", max_pool_with_argmax_v1);
     m.insert("MaxPool3DWithArgmaxV2", max_pool3d_with_argmax_v2);
+    m.insert("AvgPool3D", avg_pool3d);
+}
+
+/// `AvgPool3D` on NCDHW: `ksize` and `strides` as [d, h, w], `pads` as [front, back, top,
+/// bottom, left, right] (symmetric only), `ceil_mode`, `count_include_pad`, `divisor_override`
+/// (0: none).
+fn avg_pool3d(c: &KCtx) -> R {
+    let layout = c.string("data_format")?;
+    if layout != "NCDHW" {
+        return Err(format!(
+            "data_format '{layout}' is not supported by the runner (NCDHW is)"
+        ));
+    }
+    let x = c.input("x")?;
+    if x.dim() != 5 {
+        return Err(format!("x must be 5-D (NCDHW), got {:?}", x.size()));
+    }
+    need_float(x, "x")?;
+    let three = |name: &str| -> Result<Vec<i64>, String> {
+        let v = c.ints(name)?;
+        match v.len() {
+            3 => Ok(v),
+            _ => Err(format!("{name}={v:?}: expected [d, h, w]")),
+        }
+    };
+    let (k, s) = (three("ksize")?, three("strides")?);
+    let pads = c.ints("pads")?;
+    let p = match pads.as_slice() {
+        [a, b, t, bo, l, r] if a == b && t == bo && l == r => vec![*a, *t, *l],
+        _ => {
+            return Err(format!(
+                "pads {pads:?}: the runner takes 6 symmetric entries [f, f, t, t, l, l]"
+            ))
+        }
+    };
+    let div = c.int("divisor_override")?;
+    let y = x
+        .f_avg_pool3d(
+            k,
+            s,
+            p,
+            c.bool("ceil_mode")?,
+            c.bool("count_include_pad")?,
+            (div != 0).then_some(div),
+        )
+        .map_err(torch_err)?;
+    Ok(vec![y])
 }
 
 /// PyTorch's adaptive max pooling: `y`, and `argmax` (INT64), each maximum's flat position in

@@ -9,19 +9,41 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("ResizeNearestNeighborV2", resize_nearest);
     m.insert("ResizeBilinearV2", resize_bilinear);
     m.insert("GridSampler2D", grid_sampler_2d);
+    m.insert("GridSampler3D", grid_sampler_3d);
     m.insert("AffineGrid", affine_grid);
 }
 
 /// PyTorch's `grid_sample` on NCHW `x` at the normalised (x, y) points of `grid` [N, Ho, Wo, 2].
 fn grid_sampler_2d(c: &KCtx) -> R {
+    grid_sampler(c, 2)
+}
+
+/// `GridSampler3D` (NCDHW): x [N, C, D, H, W], grid [N, D', H', W', 3] → [N, C, D', H', W'];
+/// trilinear ("bilinear") or nearest sampling, zeros/border/reflection padding.
+fn grid_sampler_3d(c: &KCtx) -> R {
+    let layout = c.string("data_format")?;
+    if layout != "NCDHW" {
+        return Err(format!(
+            "data_format '{layout}' is not supported by the runner (NCDHW is)"
+        ));
+    }
+    grid_sampler(c, 3)
+}
+
+fn grid_sampler(c: &KCtx, nsp: usize) -> R {
     let x = c.input("x")?;
     let grid = c.input("grid")?;
-    rank4(x, "x")?;
+    if nsp == 2 {
+        rank4(x, "x")?;
+    } else if x.dim() != 5 {
+        return Err(format!("x must be 5-D (NCDHW), got {:?}", x.size()));
+    }
     need_float(x, "x")?;
     super::same_dtype(x, grid)?;
-    if grid.dim() != 4 || grid.size()[3] != 2 || grid.size()[0] != x.size()[0] {
+    let r = nsp + 2;
+    if grid.dim() != r || grid.size()[r - 1] != nsp as i64 || grid.size()[0] != x.size()[0] {
         return Err(format!(
-            "grid must be [N, H, W, 2] with x's N = {}, got {:?}",
+            "grid must be [N, spatial.., {nsp}] with x's N = {}, got {:?}",
             x.size()[0],
             grid.size()
         ));
@@ -45,9 +67,13 @@ fn grid_sampler_2d(c: &KCtx) -> R {
             ))
         }
     };
-    Ok(vec![x
-        .f_grid_sampler_2d(grid, mode, pad, c.bool("align_corners")?)
-        .map_err(torch_err)?])
+    let align = c.bool("align_corners")?;
+    Ok(vec![if nsp == 2 {
+        x.f_grid_sampler_2d(grid, mode, pad, align)
+    } else {
+        x.f_grid_sampler_3d(grid, mode, pad, align)
+    }
+    .map_err(torch_err)?])
 }
 
 /// PyTorch's `affine_grid` for 2-D: theta [N, 2, 3], output_size INT32 [N, C, H, W] →
