@@ -212,7 +212,14 @@ fn transpose_input_size(
             let k = c.scalar_i64(k)?;
             c.bin("Add", n, k, crate::dtype::DType::I64)?
         } else {
-            return Err("internal: the channels of a transposed convolution are dynamic".into());
+            // The channels come from the weight's shape (a weight given as an input with dynamic
+            // dims): taken as a constant, so those dims are pinned (with a note).
+            let ch = c.outputs[0].tensors()[0].tensor.size()[j];
+            c.bake(format!(
+                "{} takes the output channels as the constant {ch}",
+                c.node.op_name()
+            ));
+            c.scalar_i64(ch)?
         });
     }
     if !batched {
