@@ -653,6 +653,12 @@ fn chunk_cat(c: &mut Ctx) -> RuleResult {
             .ok_or("_chunk_cat: tensors must be tensors")?
             .clone();
         let shape = t.tensor.size();
+        if t.dynamic_dims().iter().any(|d| *d) {
+            // The padding and the views below use the sample's sizes: those dims are pinned.
+            c.bake(format!(
+                "aten::_chunk_cat takes the shape {shape:?} of its inputs as constants"
+            ));
+        }
         let dim = Ctx::dim(c.int("dim")?, shape.len() as i64) as usize;
         dim_n = dim;
         let p = c.port(&t)?;
