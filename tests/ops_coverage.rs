@@ -223,7 +223,7 @@ fn cases() -> Vec<Case> {
         .join("torchvision/_C.so")
         .display()
         .to_string();
-    for (name, n) in [("roi_align", 2), ("deform_conv", 1)] {
+    for (name, n) in [("roi_align", 2), ("deform_conv", 1), ("nms", 2)] {
         c.push(Case {
             model: model(&format!("torchvision/{name}.pt"))
                 .display()

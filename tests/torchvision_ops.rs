@@ -146,3 +146,43 @@ fn without_the_library_the_error_names_the_op_and_the_fix() {
     assert_clean_error(code, &err, "cannot be loaded");
     assert!(!d.path().join("export_file").exists());
 }
+
+#[test]
+fn nms_keeps_the_samples_count_and_run_refuses_another() {
+    let Some(lib) = torchvision_lib() else { return };
+    let (d, errs) = verify(&lib, "nms", 2);
+    // The kept indices, the kept boxes and their doubled scores.
+    assert_eq!(errs.len(), 3);
+    assert!(errs.iter().all(|e| *e == 0.0), "{errs:?}");
+    let air = d.path().join("out/export.air");
+    let m = read_air(&air);
+    let ops = ops_of_type(&m, "NonMaxSuppressionV3");
+    assert_eq!(ops.len(), 1);
+    let guard = attr_s(ops[0], "_torch2air_sample_size");
+    assert!(guard.starts_with("torchvision::nms kept "), "{guard}");
+    assert!(guard.ends_with(" of 12 boxes"), "{guard}");
+    // Twelve disjoint boxes: all are kept, another count than the sample's.
+    let boxes: Vec<f32> = (0..12)
+        .flat_map(|i| {
+            let x = i as f32 * 10.0;
+            [x, 0.0, x + 5.0, 5.0]
+        })
+        .collect();
+    let b = torch2air::tch::Tensor::from_slice(&boxes).view([12, 4]);
+    let s = torch2air::tch::Tensor::arange(
+        12,
+        (torch2air::tch::Kind::Float, torch2air::tch::Device::Cpu),
+    );
+    let save = |t: &torch2air::tch::Tensor, name: &str| {
+        let p = d.path().join(name);
+        let mut f = std::fs::File::create(&p).unwrap();
+        torch2air::internal::spec::write_npy(t, &mut f).unwrap();
+        p.display().to_string()
+    };
+    let (bp, sp) = (save(&b, "boxes.npy"), save(&s, "scores.npy"));
+    let (code, _, err) = cli(
+        d.path(),
+        &["run", air.to_str().unwrap(), "--input", &bp, "--input", &sp],
+    );
+    assert_clean_error(code, &err, "torchvision::nms kept");
+}

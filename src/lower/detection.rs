@@ -1,10 +1,12 @@
 //! torchvision's detection ops (loaded with `--load-library`): `torchvision::roi_align` →
-//! ROIAlign, `torchvision::deform_conv2d` → DeformableConv2D, on their CANN prototypes with the
+//! ROIAlign, `torchvision::deform_conv2d` → DeformableConv2D, `torchvision::nms` →
+//! NonMaxSuppressionV3 (its kept count is the sample's, a guard), on their CANN prototypes with the
 //! attribute mapping torch_npu's adapters use (facts: ROIAlign's `roi_end_mode` is 2 for
 //! `aligned=True` and 0 for `aligned=False`; DeformableConv2D's offsets are all x offsets, then
 //! all y offsets, then the mask, along the channel dim).
 use super::spatial::{back, work_dtype};
 use super::{Ctx, RuleResult, Rules};
+use crate::dtype::DType;
 use crate::ge::{attr, In};
 
 pub fn register(r: &mut Rules) {
@@ -12,6 +14,11 @@ pub fn register(r: &mut Rules) {
         "torchvision::roi_align",
         roi_align,
         "ROIAlign(features, rois [K, 5]; spatial_scale, pooled_height, pooled_width, sample_num=sampling_ratio, roi_end_mode=2 if aligned else 0)",
+    );
+    r.add(
+        "torchvision::nms",
+        nms,
+        "NonMaxSuppressionV3(dets, scores, max_output_size=N (INT32), iou_threshold, score_threshold=-inf; offset=0) → Cast INT64; the kept count is the sample's (a guard: run refuses inputs that keep another count)",
     );
     r.add(
         "torchvision::deform_conv2d",
@@ -117,4 +124,32 @@ fn deform_conv2d(c: &mut Ctx) -> RuleResult {
         dt,
     )?;
     back(c, y, out)
+}
+
+/// Greedy non-maximum suppression: boxes in score order, each dropped when its IoU with a kept
+/// box exceeds the threshold. How many are kept depends on the data: the graph holds the
+/// sample's count (`Ctx::data_dependent`).
+fn nms(c: &mut Ctx) -> RuleResult {
+    let dt = work_dtype("NonMaxSuppressionV3", c.in_dtype("dets")?);
+    let boxes = c.tensor_as("dets", dt)?;
+    let scores = c.tensor_as("scores", dt)?;
+    let n = c.in_shape("dets")?[0];
+    let max = c.scalar(n as f64, DType::I32)?;
+    let iou = c.scalar(c.float("iou_threshold")?, dt)?;
+    let floor = c.scalar(f64::NEG_INFINITY, dt)?;
+    let idx = c.op1(
+        "NonMaxSuppressionV3",
+        vec![
+            In::P(boxes),
+            In::P(scores),
+            In::P(max),
+            In::P(iou),
+            In::P(floor),
+        ],
+        vec![("offset", attr::int(0))],
+        DType::I32,
+    )?;
+    let k = c.outputs[0].tensors()[0].tensor.size()[0];
+    c.data_dependent(idx, &[k], format!("torchvision::nms kept {k} of {n} boxes"));
+    Ok(vec![c.cast(idx, DType::I64)?])
 }

@@ -9,6 +9,69 @@ type R = Result<Vec<Tensor>, String>;
 pub fn register(m: &mut std::collections::BTreeMap<&'static str, super::Kernel>) {
     m.insert("ROIAlign", roi_align);
     m.insert("DeformableConv2D", deformable_conv2d);
+    m.insert("NonMaxSuppressionV3", non_max_suppression_v3);
+}
+
+/// NonMaxSuppressionV3: the indices (INT32) of the boxes kept by greedy suppression, in score
+/// order: a box is a candidate when its score exceeds `score_threshold`, and is dropped when its
+/// IoU with a box already kept exceeds `iou_threshold`; at most `max_output_size`. A box's
+/// corners may come in either order (min/max per axis); `offset` 1 adds a pixel to each side.
+fn non_max_suppression_v3(c: &KCtx) -> R {
+    let boxes = c.input("boxes")?;
+    let scores = c.input("scores")?;
+    if boxes.dim() != 2 || boxes.size()[1] != 4 || scores.size() != [boxes.size()[0]] {
+        return Err(format!(
+            "boxes {:?} and scores {:?}: they must be [N, 4] and [N]",
+            boxes.size(),
+            scores.size()
+        ));
+    }
+    let max = values(c.input("max_output_size")?)?;
+    let [max] = max.as_slice() else {
+        return Err("max_output_size must hold one value".into());
+    };
+    let iou_t = values(c.input("iou_threshold")?)?;
+    let score_t = values(c.input("score_threshold")?)?;
+    let (Some(&iou_t), Some(&score_t)) = (iou_t.first(), score_t.first()) else {
+        return Err("iou_threshold and score_threshold must hold one value each".into());
+    };
+    let off = c.int("offset")? as f64;
+    let b = values(boxes)?;
+    let s = values(scores)?;
+    let n = s.len();
+    let corners: Vec<[f64; 4]> = (0..n)
+        .map(|i| {
+            let q = &b[4 * i..4 * i + 4];
+            [
+                q[0].min(q[2]),
+                q[1].min(q[3]),
+                q[0].max(q[2]),
+                q[1].max(q[3]),
+            ]
+        })
+        .collect();
+    let area = |q: &[f64; 4]| (q[2] - q[0] + off) * (q[3] - q[1] + off);
+    let mut order: Vec<usize> = (0..n).filter(|&i| s[i] > score_t).collect();
+    order.sort_by(|&a, &b| s[b].total_cmp(&s[a]).then(a.cmp(&b)));
+    let mut kept: Vec<usize> = vec![];
+    for i in order {
+        if kept.len() as f64 >= *max {
+            break;
+        }
+        let suppressed = kept.iter().any(|&j| {
+            let (p, q) = (&corners[i], &corners[j]);
+            let h = (p[2].min(q[2]) - p[0].max(q[0]) + off).max(0.0);
+            let w = (p[3].min(q[3]) - p[1].max(q[1]) + off).max(0.0);
+            let inter = h * w;
+            let union = area(p) + area(q) - inter;
+            union > 0.0 && inter / union > iou_t
+        });
+        if !suppressed {
+            kept.push(i);
+        }
+    }
+    let kept: Vec<i32> = kept.into_iter().map(|i| i as i32).collect();
+    Ok(vec![Tensor::from_slice(&kept)])
 }
 
 fn values(t: &Tensor) -> Result<Vec<f64>, String> {
