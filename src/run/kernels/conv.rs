@@ -11,9 +11,9 @@ pub fn register(m: &mut BTreeMap<&'static str, Kernel>) {
     m.insert("Conv3DTranspose", conv3d_transpose);
 }
 
-/// `Conv3D` on NCDHW (its `input_layout_info` or `data_format`): `strides`/`dilations`
-/// `[1, 1, d, h, w]`, `pads` `[front, back, top, bottom, left, right]`, `groups`, optional bias.
-fn conv3d(c: &KCtx) -> R {
+/// The checks the 3-D convolutions share: NCDHW layout, no quantization offsets, 5-D float x and
+/// filter of one dtype.
+fn ncdhw_operands<'a>(c: &'a KCtx, op: &str) -> Result<(&'a Tensor, &'a Tensor), String> {
     let layout = c.input_layout("x")?;
     if layout != "NCDHW" {
         return Err(format!(
@@ -21,7 +21,9 @@ fn conv3d(c: &KCtx) -> R {
         ));
     }
     if c.opt("offset_w").is_some() || c.int("offset_x")? != 0 {
-        return Err("quantized Conv3D (offset_w/offset_x) is not supported by the runner".into());
+        return Err(format!(
+            "quantized {op} (offset_w/offset_x) is not supported by the runner"
+        ));
     }
     let (x, w) = (c.input("x")?, c.input("filter")?);
     if x.dim() != 5 || w.dim() != 5 {
@@ -33,6 +35,13 @@ fn conv3d(c: &KCtx) -> R {
     }
     same_dtype(x, w)?;
     need_float(x, "x")?;
+    Ok((x, w))
+}
+
+/// `Conv3D` on NCDHW (its `input_layout_info` or `data_format`): `strides`/`dilations`
+/// `[1, 1, d, h, w]`, `pads` `[front, back, top, bottom, left, right]`, `groups`, optional bias.
+fn conv3d(c: &KCtx) -> R {
+    let (x, w) = ncdhw_operands(c, "Conv3D")?;
     let dhw = |name: &str| -> Result<[i64; 3], String> {
         let v = c.ints(name)?;
         match v.as_slice() {
@@ -170,25 +179,7 @@ fn conv2d_transpose(c: &KCtx) -> R {
 /// `[0, 0, d, h, w]` for output_padding), symmetric `pads` [f, f, t, t, l, l], `groups`,
 /// optional bias; `input_size` is the output's shape.
 fn conv3d_transpose(c: &KCtx) -> R {
-    let layout = c.input_layout("x")?;
-    if layout != "NCDHW" {
-        return Err(format!(
-            "layout '{layout}' is not supported by the runner (NCDHW is)"
-        ));
-    }
-    if c.opt("offset_w").is_some() || c.int("offset_x")? != 0 {
-        return Err("quantized Conv3DTranspose is not supported by the runner".into());
-    }
-    let (x, w) = (c.input("x")?, c.input("filter")?);
-    if x.dim() != 5 || w.dim() != 5 {
-        return Err(format!(
-            "x and filter must be 5-D (NCDHW), got {:?} and {:?}",
-            x.size(),
-            w.size()
-        ));
-    }
-    same_dtype(x, w)?;
-    need_float(x, "x")?;
+    let (x, w) = ncdhw_operands(c, "Conv3DTranspose")?;
     let size = int_values(c.input("input_size")?)?;
     let dhw = |name: &str, lead: i64| -> Result<[i64; 3], String> {
         let v = c.ints(name)?;
