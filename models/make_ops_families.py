@@ -116,6 +116,21 @@ class Special(nn.Module):
         )
 
 
+class SpecialEdges(nn.Module):
+    """The composed gamma family at the edges of its domain: ±inf, ±0, poles (negative
+    integers), NaN, huge and tiny arguments, where a series or a reflection can give NaN for
+    inf or the wrong sign."""
+
+    def forward(self, x):
+        return (
+            torch.lgamma(x),
+            torch.digamma(x),
+            torch.polygamma(1, x),
+            torch.polygamma(2, x),
+            torch.mvlgamma(x.abs() + 1.5, 2),
+        )
+
+
 class Losses(nn.Module):
     """Losses that were missing: probability-target cross entropy (label smoothing), margin
     losses, triplet loss with swap, ctc_loss, poisson_nll_loss with the Stirling term."""
@@ -229,6 +244,10 @@ def main():
     a = torch.rand(4, 6) * 5 + 1.2
     u = torch.rand(4, 6)
     save(Special(), "special", (x, a, u))
+    inf, nan = float("inf"), float("nan")
+    edges = [inf, -inf, 0.0, -0.0, nan, -1.0, -2.0, -3.5, 1.0, 2.0, 0.5, 1e-30, -1e-30, 1e30,
+             -1e30, 3e38, 1e-7, 7.25, -7.25, 100.0]
+    save(SpecialEdges(), "special_edges", (torch.tensor(edges, dtype=torch.float32),))
     torch.manual_seed(4)
     logits = torch.randn(3, 5)
     probs = torch.softmax(torch.randn(3, 5), 1)

@@ -215,7 +215,12 @@ impl G<'_, '_> {
         let lp = self.k(std::f64::consts::PI.ln())?;
         let refl = self.bin("Sub", lp, ls)?;
         let refl = self.bin("Sub", refl, pos)?;
-        self.select(neg, refl, pos)
+        let y = self.select(neg, refl, pos)?;
+        // ATen: lgamma(±inf) = +inf (the series gives inf − inf there).
+        let a = self.un("Abs", x)?;
+        let inf = self.k(f64::INFINITY)?;
+        let is_inf = self.c.bin("Equal", a, inf, DType::Bool)?;
+        self.select(is_inf, inf, y)
     }
 
     /// ψ⁽ⁿ⁾(z) for z > 0 (n = 0: digamma).
@@ -332,6 +337,26 @@ impl G<'_, '_> {
             let bad = self.c.bin("LogicalAnd", int, neg, DType::Bool)?;
             let nan = self.k(f64::NAN)?;
             y = self.select(bad, nan, y)?;
+            // ψ(±0) = ∓inf: −1/x keeps the zero's sign.
+            let zero = self.k(0.0)?;
+            let is_zero = self.c.bin("Equal", x, zero, DType::Bool)?;
+            let r = self.un("Reciprocal", x)?;
+            let r = self.mul_k(r, -1.0)?;
+            y = self.select(is_zero, r, y)?;
+        } else if n >= 2 {
+            // ATen computes these as ±n!·ζ(n + 1, x): NaN at +inf, and ζ's pole (+inf) at −inf.
+            let pinf = self.k(f64::INFINITY)?;
+            let at_pinf = self.c.bin("Equal", x, pinf, DType::Bool)?;
+            let nan = self.k(f64::NAN)?;
+            y = self.select(at_pinf, nan, y)?;
+            let minf = self.k(f64::NEG_INFINITY)?;
+            let at_minf = self.c.bin("Equal", x, minf, DType::Bool)?;
+            let pole = self.k(if n % 2 == 1 {
+                f64::INFINITY
+            } else {
+                f64::NEG_INFINITY
+            })?;
+            y = self.select(at_minf, pole, y)?;
         }
         Ok(y)
     }
