@@ -70,6 +70,12 @@ fn channel_param(
     if c.has(name) {
         return c.tensor_as(name, dt);
     }
+    // A dynamic channel count with no parameter to take it from: the sample's, pinned.
+    let channels = if channels < 0 {
+        channels_static(c)?[1]
+    } else {
+        channels
+    };
     let t = tch::Tensor::full([channels], fill, (dt.kind(), tch::Device::Cpu));
     c.b.constant(&t, &format!("full([{channels}], {fill})"))
 }
@@ -133,7 +139,8 @@ fn from_4d(c: &mut Ctx, y: Port, back: Back, dt: DType) -> Result<Port, String> 
 fn bn_infer(c: &mut Ctx, eps: f64) -> RuleResult {
     let res = c.out_dtype(0)?;
     let out = work_dtype("BNInfer", res);
-    let shape = channels_static(c)?;
+    // The channel dim may stay dynamic: BNInfer takes it from its operands.
+    let shape = c.in_desc_shape("input")?;
     if shape.len() < 2 {
         return Err(format!("batch norm of a rank-{} tensor", shape.len()));
     }
@@ -218,7 +225,8 @@ fn affine(c: &mut Ctx, y: Port, rank: usize, ch: i64, dt: DType) -> Result<Port,
 /// invstd [C]. (The running statistics ATen updates in place are not graph outputs.)
 fn bn_train(c: &mut Ctx, eps: f64) -> RuleResult {
     let out = c.out_dtype(0)?;
-    let shape = channels_static(c)?;
+    // The channel dim may stay dynamic: the statistics and parameters are reshaped with -1.
+    let shape = c.in_desc_shape("input")?;
     let rank = shape.len();
     if rank < 2 {
         return Err(format!("batch norm of a rank-{rank} tensor"));
