@@ -63,7 +63,9 @@ class Resize(nn.Module):
         f = F.interpolate(x.unsqueeze(2), scale_factor=(1.0, 1.5, 2.0), mode="trilinear")
         g = F.interpolate(x.unsqueeze(2), scale_factor=(1.0, 0.7, 1.2), mode="nearest")
         h = F.interpolate(x, size=(x.size(2) + 3, x.size(3) * 2 - 1), mode="nearest-exact")
-        return a, b, c, d, e, f, g, h
+        # The 2-D nearest kernel copies where out == in and halves where out == 2 * in.
+        i = F.interpolate(x, scale_factor=(2.2, 1.2), mode="nearest")
+        return a, b, c, d, e, f, g, h, i
 
 
 class Gqa(nn.Module):

@@ -481,6 +481,9 @@ fn resize_by_non_integer_scales_on_dynamic_sizes() {
     assert_eq!(data_shape(&m, "x"), vec![-1, -1, -1, -1]);
     // floor(in · scale) in the graph.
     assert!(types(&m).iter().any(|t| t == "Floor"));
+    // Static, at sizes where the 2-D nearest kernel's out == 2·in and out == in cases apply
+    // (8 = 2·4 rows, 4 columns from 4 by 1.2).
+    verify_fixture("dynamic/sites/resize.pt", &["f32[1,2,4,4]"], 1e-5);
 }
 
 #[test]

@@ -197,20 +197,26 @@ fn index(c: &mut Ctx) -> RuleResult {
 /// as GatherV2(Reshape(x, [rows, rest]), Reshape(NonZero(Reshape(mask, [-1])), [-1]), 0). The
 /// count is the sample's (a guard; the runner refuses another).
 fn index_by_computed_mask(c: &mut Ctx, m: TensorValue, out: DType) -> RuleResult {
-    let shape = c.in_shape("self")?;
+    // Dims may be dynamic: the rows are -1 in the Reshape, the rest from Shape when dynamic.
+    let xv = c.tensor_value("self")?.clone();
+    let shape = xv.tensor.size();
     let ms = m.tensor.size();
-    if ms.len() > shape.len() || ms[..] != shape[..ms.len()] || m.dynamic_dims().contains(&true) {
-        return Err("indexing with a computed boolean mask is supported for a mask of x's leading (static) shape; fix: use torch.where or masked_fill, which keep the shape".into());
+    let leading =
+        ms.len() <= shape.len() && (0..ms.len()).all(|i| m.dim_triple(i) == xv.dim_triple(i));
+    if !leading {
+        return Err("indexing with a computed boolean mask is supported for a mask of x's leading shape; fix: use torch.where or masked_fill, which keep the shape".into());
     }
-    let rows: i64 = ms.iter().product();
-    let mut flat_shape = vec![rows];
-    flat_shape.extend(&shape[ms.len()..]);
+    let sdims = c.sym_dims("self")?;
+    let flat: Vec<Dim> = [Dim::K(-1)]
+        .into_iter()
+        .chain(sdims[ms.len()..].iter().copied())
+        .collect();
     let n = c.outputs[0].tensors()[0].tensor.size()[0];
     let x = c.tensor("self")?;
-    let x = c.reshape_const(x, &flat_shape, out)?;
+    let x = c.reshape_dims(x, &flat, out)?;
     let mp = c.port(&m)?;
     let mp = c.cast(mp, DType::Bool)?;
-    let mp = c.reshape_const(mp, &[rows], DType::Bool)?;
+    let mp = c.reshape_const(mp, &[-1], DType::Bool)?;
     let nz = c.op1(
         "NonZero",
         vec![In::P(mp)],

@@ -9,7 +9,7 @@ use crate::value::Value;
 /// What `dyn_resample` emits, for the rules' descriptions.
 macro_rules! dynamic_resample {
     () => {
-        "per spatial axis, PyTorch's source indices in the graph: Range(0, out) ⇑FLOAT · scale (1/scale_factor, in/out or align_corners' (in-1)/(out-1) by RealDiv) → Floor → ⇑INT64 → Minimum(in-1), SelectV2 for its out = in and out = 2·in cases; linear: two GatherV2 (i0, i1 = i0 + Less(i0, in-1)) weighted by Sub/Mul/Add; out = output_size or ⇑INT64 Floor(in ⇑DOUBLE · scale)"
+        "per spatial axis, PyTorch's source indices in the graph: Range(0, out) ⇑FLOAT · scale (1/scale_factor, in/out or align_corners' (in-1)/(out-1) by RealDiv) → Floor → ⇑INT64 → Minimum(in-1) (2-D nearest: SelectV2 for nearest_idx's out = in and out = 2·in cases); linear: two GatherV2 (i0, i1 = i0 + Less(i0, in-1)) weighted by Sub/Mul/Add; out = output_size or ⇑INT64 Floor(in ⇑DOUBLE · scale)"
     };
 }
 
@@ -373,6 +373,7 @@ fn axis_scales(c: &Ctx, nsp: usize) -> Result<Vec<Option<f64>>, String> {
 /// rule (scale given or not, align_corners, antialias support) is PyTorch's.
 fn axis_weights(
     kind: Interp,
+    nsp: usize,
     n: i64,
     o: i64,
     align: bool,
@@ -385,6 +386,9 @@ fn axis_weights(
     let e4 = eye.reshape([1, n, 1, n]);
     let err = |e: tch::TchError| format!("computing the resize weights: {e}");
     let w = match kind {
+        // The 2-D kernel's nearest_idx copies when out == in and halves when out == 2·in; the
+        // 1-D and 3-D kernels do not.
+        Interp::Nearest if nsp == 2 => e4.f_upsample_nearest2d([1, o], None, scale).map_err(err)?,
         Interp::Nearest => e3.f_upsample_nearest1d([o], scale).map_err(err)?,
         Interp::NearestExact => e3
             .f_internal_upsample_nearest_exact1d([o], scale)
@@ -476,7 +480,7 @@ fn by_sizes(c: &mut Ctx, kind: Interp, nsp: usize, isp: Vec<i64>, osp: Vec<i64>)
     let x = c.tensor_as(name, w)?;
     let mut mats = vec![];
     for i in 0..nsp {
-        mats.push(axis_weights(kind, isp[i], osp[i], align, scales[i])?);
+        mats.push(axis_weights(kind, nsp, isp[i], osp[i], align, scales[i])?);
     }
     let y = if matches!(kind, Interp::Nearest | Interp::NearestExact) {
         let mut y = x;
@@ -565,7 +569,7 @@ fn dyn_resample(c: &mut Ctx, kind: Interp, nsp: usize) -> RuleResult {
         };
         let axis_p = c.scalar_i64(axis as i64)?;
         let (n, o) = (c.dim_scalar(n)?, c.dim_scalar(o)?);
-        let (i0, i1, l1) = source_index(c, kind, n, o, align, scales[i], w)?;
+        let (i0, i1, l1) = source_index(c, kind, n, o, align, scales[i], w, nsp == 2)?;
         let x0 = c.op1(
             "GatherV2",
             vec![In::P(y), In::P(i0), In::P(axis_p)],
@@ -598,8 +602,9 @@ fn dyn_resample(c: &mut Ctx, kind: Interp, nsp: usize) -> RuleResult {
 
 /// PyTorch's source positions along one axis of input size `n` and output size `o` (0-D INT64
 /// ports): the index of each output's source (nearest kinds), or (linear) its two neighbours
-/// and the second one's weight, in dtype `w`.
-#[allow(clippy::type_complexity)]
+/// and the second one's weight, in dtype `w`. `nearest_special`: nearest_idx's out == in and
+/// out == 2·in cases (PyTorch's 2-D nearest kernel).
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
 fn source_index(
     c: &mut Ctx,
     kind: Interp,
@@ -608,6 +613,7 @@ fn source_index(
     align: bool,
     scale: Option<f64>,
     w: DType,
+    nearest_special: bool,
 ) -> Result<
     (
         crate::value::Port,
@@ -656,9 +662,13 @@ fn source_index(
     let same = c.bin("Equal", o, n, DType::Bool)?;
     match kind {
         Interp::Nearest => {
-            // nearest_idx: out == in copies, out == 2·in halves, else floor(i · scale).
+            // floor(i · scale); the 2-D kernel's nearest_idx also copies when out == in and
+            // halves when out == 2·in (the 1-D and 3-D kernels do not).
             let p = c.bin("Mul", dst_f, sc, f)?;
             let idx = to_index(c, p)?;
+            if !nearest_special {
+                return Ok((idx, None, None));
+            }
             let two = c.scalar_i64(2)?;
             let half = c.bin("FloorDiv", dst, two, DType::I64)?;
             let n2 = c.bin("Mul", n, two, DType::I64)?;
