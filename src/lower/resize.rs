@@ -542,10 +542,10 @@ fn dyn_resample(c: &mut Ctx, kind: Interp, nsp: usize) -> RuleResult {
     };
     let dt = if linear { w } else { res };
     let mut y = c.tensor_as(name, dt)?;
-    for i in 0..nsp {
+    for (i, &scale) in scales.iter().enumerate().take(nsp) {
         let axis = rank - nsp + i;
         let n = ins[axis];
-        let o = match (odesc[axis], &given, scales[i]) {
+        let o = match (odesc[axis], &given, scale) {
             (k, _, _) if k >= 0 => Dim::K(k),
             (_, Some(g), _) => {
                 let v = g.get(i).ok_or("output_size is too short")?;
@@ -569,7 +569,7 @@ fn dyn_resample(c: &mut Ctx, kind: Interp, nsp: usize) -> RuleResult {
         };
         let axis_p = c.scalar_i64(axis as i64)?;
         let (n, o) = (c.dim_scalar(n)?, c.dim_scalar(o)?);
-        let (i0, i1, l1) = source_index(c, kind, n, o, align, scales[i], w, nsp == 2)?;
+        let (i0, i1, l1) = source_index(c, kind, n, o, align, scale, w, nsp == 2)?;
         let x0 = c.op1(
             "GatherV2",
             vec![In::P(y), In::P(i0), In::P(axis_p)],
