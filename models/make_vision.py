@@ -306,7 +306,7 @@ class OpsMisc(nn.Module):
 
 class BadResize(nn.Module):
     """scale_factor 1.5 on 5 pixels: ATen samples with 1/1.5, GE with 5/7 (ATen's indices are
-    gathered instead; refused with --dynamic)."""
+    gathered instead; with --dynamic, computed in the graph)."""
 
     def forward(self, x):
         return F.interpolate(x, scale_factor=1.5, mode="nearest")

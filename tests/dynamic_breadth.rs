@@ -409,3 +409,146 @@ fn losses_with_a_dynamic_class_dim() {
         ],
     );
 }
+
+// The last refusal sites of item 4 (models/make_dynamic_sites.py): each rule now computes what
+// it needs from Shape in the graph.
+
+#[test]
+fn index_put_with_index_tensors_of_different_dynamic_shapes() {
+    let m = family(
+        "dynamic/sites/index_put.pt",
+        &["f32[6,7]", "i64[3]:0..6", "i64[4]:0..7", "f32[3]"],
+        &["x[0]", "x[1]", "i[0]", "j[0]", "v[0]"],
+        &[],
+        &[
+            &["f32[4,5]", "i64[2]:0..4", "i64[6]:0..5", "f32[2]"],
+            &["f32[9,3]", "i64[5]:0..9", "i64[2]:0..3", "f32[5]"],
+            &["f32[6,7]", "i64[1]:0..6", "i64[1]:0..7", "f32[1]"],
+        ],
+    );
+    // The indices broadcast to a shape computed in the graph (Pack), not a constant.
+    let bt = ops_of_type(&m, "BroadcastTo");
+    assert!(
+        bt.iter()
+            .any(|o| op(&m, o.input[1].split(':').next().unwrap()).r#type == "Pack"),
+        "{:?}",
+        bt.iter().map(|o| &o.input).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn masked_scatter_where_neither_operand_has_the_result_shape() {
+    let m = family(
+        "dynamic/sites/masked_scatter.pt",
+        &["f32[2,1,5]", "f32[3,5]", "f32[2,3,5]"],
+        &["x[0]", "x[2]", "m[0]", "m[1]", "src[0]", "src[1]", "src[2]"],
+        &["'x' dim 1 has size 1"],
+        &[
+            &["f32[3,1,4]", "f32[2,4]", "f32[3,2,4]"],
+            &["f32[1,1,7]", "f32[5,7]", "f32[1,5,7]"],
+            &["f32[4,1,2]", "f32[1,2]", "f32[4,1,2]"],
+        ],
+    );
+    // The broadcast of two dynamic dims (C of x and of the mask) is computed: Maximum.
+    assert!(types(&m).iter().any(|t| t == "Maximum"));
+}
+
+#[test]
+fn view_copy_to_several_dynamic_dims() {
+    family(
+        "dynamic/sites/view_copy.pt",
+        &["f32[2,3,4,5]"],
+        &["x[0]", "x[1]", "x[2]", "x[3]"],
+        &[],
+        &[&["f32[3,2,5,4]"], &["f32[1,1,2,3]"], &["f32[4,3,1,2]"]],
+    );
+}
+
+#[test]
+fn resize_by_non_integer_scales_on_dynamic_sizes() {
+    let m = family(
+        "dynamic/sites/resize.pt",
+        &["f32[2,3,6,5]"],
+        &["x[0]", "x[1]", "x[2]", "x[3]"],
+        &[],
+        &[
+            &["f32[1,2,7,4]"],
+            &["f32[3,3,9,11]"],
+            &["f32[2,1,3,3]"],
+            &["f32[1,1,4,2]"],
+        ],
+    );
+    assert_eq!(data_shape(&m, "x"), vec![-1, -1, -1, -1]);
+    // floor(in · scale) in the graph.
+    assert!(types(&m).iter().any(|t| t == "Floor"));
+    // Static, at sizes where the 2-D nearest kernel's out == 2·in and out == in cases apply
+    // (8 = 2·4 rows, 4 columns from 4 by 1.2).
+    verify_fixture("dynamic/sites/resize.pt", &["f32[1,2,4,4]"], 1e-5);
+}
+
+#[test]
+fn sdpa_enable_gqa_with_a_dynamic_number_of_heads() {
+    // One head count at the sample: the repeat factor (1 there) comes from Shape, so the same
+    // graph runs 4 query heads on 2 key heads, 6 on 2 and 2 on 2.
+    let m = family(
+        "dynamic/sites/gqa.pt",
+        &["f32[2,3,5,8]", "f32[2,3,6,8]", "f32[2,3,6,8]"],
+        &[
+            "q[0]", "q[1]", "q[2]", "q[3]", "k[0]", "k[1]", "k[2]", "k[3]", "v[0]", "v[1]", "v[2]",
+            "v[3]",
+        ],
+        &[],
+        &[
+            &["f32[1,4,3,16]", "f32[1,2,7,16]", "f32[1,2,7,16]"],
+            &["f32[3,6,4,4]", "f32[3,2,2,4]", "f32[3,2,2,4]"],
+            &["f32[2,2,6,8]", "f32[2,2,6,8]", "f32[2,2,6,8]"],
+        ],
+    );
+    assert!(types(&m).iter().any(|t| t == "Tile"));
+}
+
+#[test]
+fn pixel_and_channel_shuffles_with_dynamic_channels() {
+    let m = family(
+        "dynamic/sites/shuffles.pt",
+        &["f32[2,3,4,6]"],
+        &["x[0]", "x[1]"],
+        &[
+            "'x' dim 2 is fixed at 4 by the model",
+            "'x' dim 3 is fixed at 6 by the model",
+        ],
+        &[&["f32[1,5,4,6]"], &["f32[3,1,4,6]"], &["f32[4,2,4,6]"]],
+    );
+    assert_eq!(data_shape(&m, "x"), vec![-1, -1, 4, 6]);
+}
+
+#[test]
+fn conv_transpose3d_dynamic_export_keeps_its_far_probe_small() {
+    // Every dim but the channels grown by 32 would give the probe 13 000 times the sample's
+    // elements (3.2 M, and the transposed conv far more work): the far probe grows them by 16.
+    // (Not `family`: `torch2air check` flags Conv3DTranspose's FLOAT x and filter, which its
+    // prototype does not list, static or dynamic.)
+    let name = "dynamic/sites/conv_transpose3d.pt";
+    let (_d, r, m) = export_dynamic(name, &["f32[2,2,4,5,3]"]);
+    assert_eq!(
+        r.dynamic_dims,
+        ["x[0]", "x[2]", "x[3]", "x[4]"],
+        "{:?}",
+        r.notes
+    );
+    assert_eq!(r.notes.len(), 2, "{:?}", r.notes);
+    assert!(r.notes[0].contains("'x' dim 1 is fixed at 2 by the model"));
+    assert!(r.notes[1].contains("the second probe grows the dynamic dims by 16 only"));
+    assert_eq!(data_shape(&m, "x"), vec![-1, 2, -1, -1, -1]);
+    for (k, at) in [
+        "f32[1,2,3,3,3]",
+        "f32[3,2,5,2,4]",
+        "f32[2,2,6,6,6]",
+        "f32[2,2,4,5,3]",
+    ]
+    .iter()
+    .enumerate()
+    {
+        check_at(name, &r.air, &[at], 40 + k as u64, 1e-5);
+    }
+}

@@ -91,12 +91,12 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::pixel_unshuffle",
         pixel_unshuffle,
-        "Reshape [.., C, H, r, W, r] → Transpose [.., C, r, r, H, W] → Reshape [.., C·r·r, H, W] (static C; dynamic dims from Shape: H/r, W/r by FloorDiv, Pack)",
+        "Reshape [.., C, H, r, W, r] → Transpose [.., C, r, r, H, W] → Reshape [.., C·r·r, H, W] (dynamic dims from Shape: H/r, W/r by FloorDiv, C·r·r by Mul, Pack); r = 1: nothing",
     );
     r.add(
         "aten::channel_shuffle",
         channel_shuffle,
-        "Reshape [N, g, C/g, ..] → Transpose(swap 1, 2) → Reshape [N, C, ..] (static C; other dims from Shape when dynamic, Pack)",
+        "Reshape [N, g, C/g, ..] → Transpose(swap 1, 2) → Reshape [N, C, ..] (dynamic dims from Shape, C/g by FloorDiv; Pack)",
     );
 }
 
@@ -622,19 +622,24 @@ fn pixel_unshuffle(c: &mut Ctx) -> RuleResult {
     let res = c.out_dtype(0)?;
     // BOOL moves as UINT8: Transpose and GatherV2 do not list it.
     let out = via_u8(res);
-    // Batch, height and width may be dynamic (divided by r in the graph); channels constant.
+    // Every dim may be dynamic: height and width divided by r, the channels multiplied by r²,
+    // in the graph when dynamic.
     let shape = c.sym_dims("self")?;
     let r = c.int("downscale_factor")?;
     let n = shape.len();
+    if r == 1 {
+        let x = c.tensor_as("self", res)?;
+        return Ok(vec![x]);
+    }
     let multiple = |d: &Dim| match d {
         Dim::K(k) => k % r == 0,
         Dim::P(_) => true,
     };
     let ch = match shape.get(n.wrapping_sub(3)) {
-        Some(Dim::K(ch)) if r > 0 && multiple(&shape[n - 2]) && multiple(&shape[n - 1]) => *ch,
+        Some(&ch) if r > 0 && multiple(&shape[n - 2]) && multiple(&shape[n - 1]) => ch,
         _ => {
             return Err(format!(
-                "pixel_unshuffle of {:?} by {r}: height and width must be multiples of {r}, the channels constant",
+                "pixel_unshuffle of {:?} by {r}: needs at least 3 dims, height and width multiples of {r}",
                 sym::known(&shape)
             ))
         }
@@ -646,7 +651,7 @@ fn pixel_unshuffle(c: &mut Ctx) -> RuleResult {
     let split: Vec<Dim> = lead
         .iter()
         .copied()
-        .chain([Dim::K(ch), h, Dim::K(r), w, Dim::K(r)])
+        .chain([ch, h, Dim::K(r), w, Dim::K(r)])
         .collect();
     let x = c.reshape_dims(x, &split, out)?;
     let l = lead.len() as i64;
@@ -655,7 +660,7 @@ fn pixel_unshuffle(c: &mut Ctx) -> RuleResult {
     let merged: Vec<Dim> = lead
         .iter()
         .copied()
-        .chain([Dim::K(ch * r * r), h, w])
+        .chain([c.dim_mul(ch, r * r)?, h, w])
         .collect();
     let y = c.reshape_dims(x, &merged, out)?;
     back(c, y, res)
@@ -665,20 +670,21 @@ fn channel_shuffle(c: &mut Ctx) -> RuleResult {
     let res = c.out_dtype(0)?;
     // BOOL moves as UINT8: Transpose and GatherV2 do not list it.
     let out = via_u8(res);
-    // Every dim but the channels may be dynamic.
+    // Every dim may be dynamic: the channels divided by the groups in the graph when dynamic.
     let shape = c.sym_dims("self")?;
     let g = c.int("groups")?;
-    let ch = match shape.get(1) {
-        Some(Dim::K(ch)) if shape.len() >= 3 && g > 0 && ch % g == 0 => *ch,
+    let per_group = match shape.get(1) {
+        Some(&Dim::K(ch)) if shape.len() >= 3 && g > 0 && ch % g == 0 => Dim::K(ch / g),
+        Some(d @ Dim::P(_)) if shape.len() >= 3 && g > 0 => c.dim_div(*d, g)?,
         _ => {
             return Err(format!(
-                "channel_shuffle of {:?} in {g} groups: needs at least 3 dims and constant channels, a multiple of the groups",
+                "channel_shuffle of {:?} in {g} groups: needs at least 3 dims and channels a multiple of the groups",
                 sym::known(&shape)
             ))
         }
     };
     let x = c.tensor_as("self", out)?;
-    let split: Vec<Dim> = [shape[0], Dim::K(g), Dim::K(ch / g)]
+    let split: Vec<Dim> = [shape[0], Dim::K(g), per_group]
         .into_iter()
         .chain(shape[2..].iter().copied())
         .collect();

@@ -9,7 +9,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::scaled_dot_product_attention",
         sdpa,
-        "decomposed (TorchAir's math path): [enable_gqa: k, v heads repeated by Unsqueeze → BroadcastTo → Reshape] → BatchMatMulV2(q, k; adj_x2) → Mul(Kt(scale); no scale and a dynamic head dim: Rsqrt(Cast(Gather(Shape(q), -1)))) → [bool mask or is_causal: SelectV2(mask, s, Kt(-inf)); float mask: Add] → SoftmaxV2(axes=[-1]) → [attn_mask: SelectV2(Equal(ReduceMax(s, [-1]; keep_dims), -inf), 0, ·): a row with every key masked gives 0, as PyTorch's safe softmax] → BatchMatMulV2(·, v) → [Cast out]; t = FLOAT for FLOAT16/BF16 inputs (accumulate in FLOAT, as the fused kernels do), else out",
+        "decomposed (TorchAir's math path): [enable_gqa: k, v heads repeated by Unsqueeze → BroadcastTo → Reshape; dynamic heads: Tile(Unsqueeze, Pack(1, .., FloorDiv(q heads, kv heads), 1, 1)) → Reshape(Pack of Gather(Shape))] → BatchMatMulV2(q, k; adj_x2) → Mul(Kt(scale); no scale and a dynamic head dim: Rsqrt(Cast(Gather(Shape(q), -1)))) → [bool mask or is_causal: SelectV2(mask, s, Kt(-inf)); float mask: Add] → SoftmaxV2(axes=[-1]) → [attn_mask: SelectV2(Equal(ReduceMax(s, [-1]; keep_dims), -inf), 0, ·): a row with every key masked gives 0, as PyTorch's safe softmax] → BatchMatMulV2(·, v) → [Cast out]; t = FLOAT for FLOAT16/BF16 inputs (accumulate in FLOAT, as the fused kernels do), else out",
     );
     r.add(
         "aten::baddbmm",
@@ -62,6 +62,42 @@ fn repeat_heads(
             c.dim_port(name, i)?
         } else {
             c.scalar_i64(d)?
+        });
+    }
+    let s = super::sym::pack(c.b, dims)?;
+    c.op1("Reshape", vec![In::P(tiled), In::P(s)], vec![], dt)
+}
+
+/// `repeat_heads` with a repeat factor `n` and a result head count `heads` computed in the graph
+/// (0-D INT64 ports): `Tile` by `Pack([1, .., n, 1, 1])`, then a `Reshape` to `name`'s dims with
+/// the heads (dim -3) replaced by `heads`.
+fn repeat_heads_dyn(
+    c: &mut Ctx,
+    name: &str,
+    x: Port,
+    shape: &[i64],
+    heads: Port,
+    n: Port,
+    dt: DType,
+) -> Result<Port, String> {
+    let rank = shape.len();
+    let u = c.op1(
+        "Unsqueeze",
+        vec![In::P(x)],
+        vec![("axes", attr::list_int(vec![rank as i64 - 2]))],
+        dt,
+    )?;
+    let one = c.scalar_i64(1)?;
+    let mut reps = vec![one; rank + 1];
+    reps[rank - 2] = n;
+    let m = super::sym::pack(c.b, reps)?;
+    let tiled = c.op1("Tile", vec![In::P(u), In::P(m)], vec![], dt)?;
+    let mut dims = vec![];
+    for i in 0..rank {
+        dims.push(if i == rank - 3 {
+            heads
+        } else {
+            c.dim_port(name, i)?
         });
     }
     let s = super::sym::pack(c.b, dims)?;
@@ -126,9 +162,13 @@ fn sdpa(c: &mut Ctx) -> RuleResult {
     if gqa && qs.len() >= 3 && ks.len() >= 3 {
         let (hq, hk) = (qs[qs.len() - 3], ks[ks.len() - 3]);
         if hq < 0 || hk < 0 {
-            return Err("enable_gqa with a dynamic number of heads is not supported".into());
-        }
-        if hk != hq {
+            // A dynamic number of heads: the repeat factor q_heads / kv_heads in the graph.
+            let qh = c.dim_port("query", qs.len() - 3)?;
+            let kh = c.dim_port("key", ks.len() - 3)?;
+            let n = c.bin("FloorDiv", qh, kh, DType::I64)?;
+            k = repeat_heads_dyn(c, "key", k, &ks, qh, n, work)?;
+            v = repeat_heads_dyn(c, "value", v, &vs, qh, n, work)?;
+        } else if hk != hq {
             if hk == 0 || hq % hk != 0 {
                 return Err(format!(
                     "enable_gqa needs the query heads ({hq}) to be a multiple of the key heads ({hk})"

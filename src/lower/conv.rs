@@ -18,7 +18,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::conv_transpose3d.input",
         convolution,
-        "Conv3DTranspose(input_size=K32(output shape), x, filter, bias?; strides=[1,1,d,h,w], pads=[f,f,t,t,l,l], dilations, groups, output_padding=[0,0,d,h,w], data_format=NCDHW) (also aten::_convolution with transposed=true and a 5-D weight); static output shape; FLOAT as for Conv2DTranspose",
+        "Conv3DTranspose(input_size=K32(output shape), x, filter, bias?; strides=[1,1,d,h,w], pads=[f,f,t,t,l,l], dilations, groups, output_padding=[0,0,d,h,w], data_format=NCDHW) (also aten::_convolution with transposed=true and a 5-D weight); dynamic: input_size computed as for Conv2DTranspose; FLOAT as for Conv2DTranspose",
     );
 }
 
@@ -97,13 +97,7 @@ fn convolution(c: &mut Ctx) -> RuleResult {
                 "output_padding",
                 attr::list_int(vec![0, 0, op[0], op[1], op[2]]),
             ));
-            let mut shape = c.out_shape(0)?;
-            if !batched {
-                shape.insert(0, 1);
-            }
-            let os: Vec<i32> = shape.iter().map(|&d| d as i32).collect();
-            let size =
-                c.b.constant(&tch::Tensor::from_slice(&os), &format!("{os:?}"))?;
+            let size = transpose_input_size(c, &ws, &stride, &pads, &dilation, &op, batched)?;
             c.op1(
                 "Conv3DTranspose",
                 vec![In::P(size), In::P(x), In::P(w), bias],
@@ -165,7 +159,7 @@ fn convolution(c: &mut Ctx) -> RuleResult {
     back(c, y, res)
 }
 
-/// Conv2DTranspose's `input_size`: the 4-D output shape as INT32 (unbatched and 1-D outputs get
+/// Conv2DTranspose's (and Conv3DTranspose's) `input_size`: the 4-D (5-D) output shape as INT32 (unbatched and 1-D outputs get
 /// their 1s). A Const when the output is static; else, as TorchAir, computed from `Shape(input)`:
 /// the batch dim itself and each spatial dim `(size - 1)·stride - pad_begin - pad_end +
 /// dilation·(kernel - 1) + output_padding + 1`, then `Pack` and `Cast`.

@@ -1,5 +1,4 @@
 //! Gather, scatter, advanced indexing (`x[idx]`, `x[idx] = v`), index_select and cumsum.
-use super::layout::broadcast_to;
 use super::sym::Dim;
 use super::{Ctx, RuleResult, Rules};
 use crate::dtype::DType;
@@ -198,20 +197,26 @@ fn index(c: &mut Ctx) -> RuleResult {
 /// as GatherV2(Reshape(x, [rows, rest]), Reshape(NonZero(Reshape(mask, [-1])), [-1]), 0). The
 /// count is the sample's (a guard; the runner refuses another).
 fn index_by_computed_mask(c: &mut Ctx, m: TensorValue, out: DType) -> RuleResult {
-    let shape = c.in_shape("self")?;
+    // Dims may be dynamic: the rows are -1 in the Reshape, the rest from Shape when dynamic.
+    let xv = c.tensor_value("self")?.clone();
+    let shape = xv.tensor.size();
     let ms = m.tensor.size();
-    if ms.len() > shape.len() || ms[..] != shape[..ms.len()] || m.dynamic_dims().contains(&true) {
-        return Err("indexing with a computed boolean mask is supported for a mask of x's leading (static) shape; fix: use torch.where or masked_fill, which keep the shape".into());
+    let leading =
+        ms.len() <= shape.len() && (0..ms.len()).all(|i| m.dim_triple(i) == xv.dim_triple(i));
+    if !leading {
+        return Err("indexing with a computed boolean mask is supported for a mask of x's leading shape; fix: use torch.where or masked_fill, which keep the shape".into());
     }
-    let rows: i64 = ms.iter().product();
-    let mut flat_shape = vec![rows];
-    flat_shape.extend(&shape[ms.len()..]);
+    let sdims = c.sym_dims("self")?;
+    let flat: Vec<Dim> = [Dim::K(-1)]
+        .into_iter()
+        .chain(sdims[ms.len()..].iter().copied())
+        .collect();
     let n = c.outputs[0].tensors()[0].tensor.size()[0];
     let x = c.tensor("self")?;
-    let x = c.reshape_const(x, &flat_shape, out)?;
+    let x = c.reshape_dims(x, &flat, out)?;
     let mp = c.port(&m)?;
     let mp = c.cast(mp, DType::Bool)?;
-    let mp = c.reshape_const(mp, &[rows], DType::Bool)?;
+    let mp = c.reshape_const(mp, &[-1], DType::Bool)?;
     let nz = c.op1(
         "NonZero",
         vec![In::P(mp)],
@@ -300,7 +305,14 @@ fn index_put(c: &mut Ctx) -> RuleResult {
                         vec![("axes", attr::list_int(axes))],
                         DType::Bool,
                     )?;
-                    mp = broadcast_to(c, mp, &shape, DType::Bool)?;
+                    // self's shape (from Shape when dynamic).
+                    let t = c.shape_port("self")?;
+                    mp = c.op1(
+                        "BroadcastTo",
+                        vec![In::P(mp), In::P(t)],
+                        vec![],
+                        DType::Bool,
+                    )?;
                 }
                 let x = c.tensor_as("self", out)?;
                 let v = c.tensor_as("values", out)?;
@@ -312,14 +324,22 @@ fn index_put(c: &mut Ctx) -> RuleResult {
                 )?]);
             }
             let rest_shape = &shape[ms.len().min(rank)..];
+            // Values that broadcast over x's trailing dims: a dynamic dim of them must be the
+            // same dim of x (equal at the sample and at both probes).
+            let xv = c.tensor_value("self")?.clone();
+            let vv = c.tensor_value("values")?.clone();
+            let vdyn = vv.dynamic_dims();
+            let vrank = vshape.len();
             let row_values = ms[..] == shape[..ms.len()]
-                && vshape.len() <= rest_shape.len()
-                && vshape
-                    .iter()
-                    .rev()
-                    .zip(rest_shape.iter().rev())
-                    .all(|(v, r)| *v == 1 || v == r)
-                && !vdesc.contains(&-1);
+                && vrank <= rest_shape.len()
+                && (0..vrank).all(|i| {
+                    let j = rank - vrank + i;
+                    if vdyn[i] {
+                        xv.dynamic_dims()[j] && vv.dim_triple(i) == xv.dim_triple(j)
+                    } else {
+                        vshape[i] == 1 || vshape[i] == shape[j]
+                    }
+                });
             if (vnumel != 1 || accumulate) && row_values {
                 // Every selected position takes the same values (broadcast over the mask's
                 // dims): a select, or (accumulate) an add of the selected values.
@@ -336,7 +356,8 @@ fn index_put(c: &mut Ctx) -> RuleResult {
                 }
                 let x = c.tensor_as("self", out)?;
                 let v = c.tensor_as("values", out)?;
-                let v = broadcast_to(c, v, &shape, out)?;
+                let t = c.shape_port("self")?;
+                let v = c.op1("BroadcastTo", vec![In::P(v), In::P(t)], vec![], out)?;
                 if accumulate {
                     let zero = c.scalar(0.0, out)?;
                     let add = super::compare::select(c, mp, v, zero, out)?;
@@ -378,27 +399,23 @@ fn index_put(c: &mut Ctx) -> RuleResult {
     }
     let idx_shapes: Vec<Vec<i64>> = entries.iter().flatten().map(|t| t.tensor.size()).collect();
     let bshape = broadcast_shapes(&idx_shapes)?;
-    // The index shapes broadcast together in the graph only when static; indices of one shape
-    // (dynamic dims included) need no broadcast.
-    let first = entries.iter().flatten().next().cloned();
+    // The index shapes broadcast together: to a Const shape when static, else to the broadcast
+    // of their dims computed in the graph (from Shape of each).
     let idx_dynamic = entries
         .iter()
         .flatten()
         .any(|t| t.dynamic_dims().contains(&true));
-    let bdims: Vec<Dim> = match &first {
-        Some(f) if idx_dynamic => {
-            let same_shape = idx_shapes.iter().all(|s| *s == bshape)
-                && entries
-                    .iter()
-                    .flatten()
-                    .all(|t| t.desc_shape() == f.desc_shape());
-            if !same_shape {
-                return Err("x[indices] = values with index tensors of different dynamic shapes (broadcast in the graph) is not supported; fix: give the index tensors one shape, or pin their dims (--dynamic-dims)".into());
-            }
-            super::sym::tensor_dims(c.b, c.mat, f)?
+    let bdims: Vec<Dim> = if idx_dynamic {
+        let mut shapes = vec![];
+        for t in entries.iter().flatten() {
+            shapes.push(super::sym::tensor_dims(c.b, c.mat, t)?);
         }
-        _ => bshape.iter().map(|&k| Dim::K(k)).collect(),
+        c.broadcast_dims(&shapes)?
+    } else {
+        bshape.iter().map(|&k| Dim::K(k)).collect()
     };
+    let bdesc = super::sym::known(&bdims);
+    let mut bport = None;
     let mut idx_ports = vec![];
     for (j, t) in entries.iter().flatten().enumerate() {
         let ip = match (&t.origin, sdims[p + j]) {
@@ -415,8 +432,17 @@ fn index_put(c: &mut Ctx) -> RuleResult {
                 c.op1("FloorMod", vec![In::P(ip), In::P(s)], vec![], DType::I64)?
             }
         };
-        let ip = if t.tensor.size() != bshape {
-            broadcast_to(c, ip, &bshape, DType::I64)?
+        let ip = if t.tensor.size() != bshape || t.desc_shape() != bdesc {
+            let target = match bport {
+                Some(b) => b,
+                None => *bport.insert(c.dims_port(&bdims)?),
+            };
+            c.op1(
+                "BroadcastTo",
+                vec![In::P(ip), In::P(target)],
+                vec![],
+                DType::I64,
+            )?
         } else {
             ip
         };
@@ -580,28 +606,33 @@ fn take(c: &mut Ctx) -> RuleResult {
 
 fn masked_scatter(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    // self and mask broadcast to the result: to a static shape, or (dynamic) to the shape of
-    // whichever of the two already has the result's shape.
+    // self and mask broadcast to the result: a Const shape when static, else the broadcast of
+    // their dims computed in the graph.
     let shape = c.out_desc_shape(0)?;
     let (xs, ms) = (c.in_desc_shape("self")?, c.in_desc_shape("mask")?);
-    let target = |c: &mut Ctx, other: &str| -> Result<Port, String> {
-        if !shape.contains(&-1) {
-            c.const_i64(&shape)
-        } else if c.in_desc_shape(other)? == shape {
-            c.shape_port(other)
-        } else {
-            Err("masked_scatter where neither self nor mask has the result's dynamic shape; fix: expand one of them first, or pin the dims (--dynamic-dims)".into())
-        }
+    let target = if !shape.contains(&-1) {
+        c.const_i64(&shape)?
+    } else if xs == shape {
+        c.shape_port("self")?
+    } else if ms == shape {
+        c.shape_port("mask")?
+    } else {
+        let dims = [c.sym_dims("self")?, c.sym_dims("mask")?];
+        let dims = c.broadcast_dims(&dims)?;
+        c.dims_port(&dims)?
     };
     let mut x = c.tensor_as("self", out)?;
     if xs != shape {
-        let t = target(c, "mask")?;
-        x = c.op1("BroadcastTo", vec![In::P(x), In::P(t)], vec![], out)?;
+        x = c.op1("BroadcastTo", vec![In::P(x), In::P(target)], vec![], out)?;
     }
     let mut m = c.tensor_as("mask", DType::Bool)?;
     if ms != shape {
-        let t = target(c, "self")?;
-        m = c.op1("BroadcastTo", vec![In::P(m), In::P(t)], vec![], DType::Bool)?;
+        m = c.op1(
+            "BroadcastTo",
+            vec![In::P(m), In::P(target)],
+            vec![],
+            DType::Bool,
+        )?;
     }
     let src = c.tensor_as("source", out)?;
     Ok(vec![c.op1(

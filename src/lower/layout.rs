@@ -26,7 +26,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::pixel_shuffle",
         pixel_shuffle,
-        "Reshape [.., C, r, r, H, W] → Transpose [.., C, H, r, W, r] → Reshape [.., C, H·r, W·r] (dynamic dims: Pack of Gather(Shape(x)) and Mul)",
+        "Reshape [.., C, r, r, H, W] → Transpose [.., C, H, r, W, r] → Reshape [.., C, H·r, W·r] (dynamic dims: Pack of Gather(Shape(x)), C/r² by FloorDiv and H·r, W·r by Mul); r = 1: nothing",
     );
     r.add(
         "aten::broadcast_tensors",
@@ -478,15 +478,20 @@ fn roll(c: &mut Ctx) -> RuleResult {
 
 fn pixel_shuffle(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
-    // Batch, height and width may be dynamic; the channels (divided by r²) must be constant.
+    // Every dim may be dynamic: the channels divided by r² (a multiple of it, as PyTorch
+    // checks) in the graph when dynamic.
     let shape = c.sym_dims("self")?;
     let r = c.int("upscale_factor")?;
     let n = shape.len();
+    if r == 1 {
+        return Ok(vec![c.tensor("self")?]);
+    }
     let ch = match shape.get(n.wrapping_sub(3)) {
-        Some(Dim::K(ch)) if r > 0 && ch % (r * r) == 0 => ch / (r * r),
+        Some(&Dim::K(ch)) if r > 0 && ch % (r * r) == 0 => Dim::K(ch / (r * r)),
+        Some(d @ Dim::P(_)) if r > 0 => c.dim_div(*d, r * r)?,
         _ => {
             return Err(format!(
-                "pixel_shuffle of {:?} by {r}: the channels must be a constant multiple of {}",
+                "pixel_shuffle of {:?} by {r}: the channels must be a multiple of {}",
                 sym::known(&shape),
                 r * r
             ))
@@ -498,14 +503,14 @@ fn pixel_shuffle(c: &mut Ctx) -> RuleResult {
     let split: Vec<Dim> = lead
         .iter()
         .copied()
-        .chain([Dim::K(ch), Dim::K(r), Dim::K(r), h, w])
+        .chain([ch, Dim::K(r), Dim::K(r), h, w])
         .collect();
     let x = c.reshape_dims(x, &split, out)?;
     let l = lead.len() as i64;
     let perm: Vec<i64> = (0..l).chain([l, l + 3, l + 1, l + 4, l + 2]).collect();
     let x = c.transpose_const(x, &perm, out)?;
     let (hr, wr) = (c.dim_mul(h, r)?, c.dim_mul(w, r)?);
-    let merged: Vec<Dim> = lead.iter().copied().chain([Dim::K(ch), hr, wr]).collect();
+    let merged: Vec<Dim> = lead.iter().copied().chain([ch, hr, wr]).collect();
     Ok(vec![c.reshape_dims(x, &merged, out)?])
 }
 

@@ -610,14 +610,18 @@ fn cross_entropy_probs(c: &mut Ctx) -> RuleResult {
     let mut t = c.tensor_as("target", f)?;
     let eps = c.float("label_smoothing")?;
     if eps != 0.0 {
-        let Some(classes) = c.in_dims("self")?[class_dim as usize] else {
-            return Err(
-                "label smoothing over a dynamic class dim; fix: pin it (--dynamic-dims)".into(),
-            );
-        };
         let k = c.scalar(1.0 - eps, f)?;
         t = c.bin("Mul", t, k, f)?;
-        let e = c.scalar(eps / classes as f64, f)?;
+        // eps / classes (the class count from Shape when dynamic).
+        let e = match c.in_dims("self")?[class_dim as usize] {
+            Some(classes) => c.scalar(eps / classes as f64, f)?,
+            None => {
+                let n = c.dim_port("self", class_dim as usize)?;
+                let n = c.cast(n, f)?;
+                let e = c.scalar(eps, f)?;
+                c.bin("RealDiv", e, n, f)?
+            }
+        };
         t = c.bin("Add", t, e, f)?;
     }
     let mut prod = c.bin("Mul", logp, t, f)?;
@@ -653,11 +657,17 @@ fn samples_by_class(c: &mut Ctx, f: DType) -> Result<(Port, Port, i64, usize), S
         2 => shape[1],
         r => return Err(format!("expects a 0-D, 1-D or 2-D input, got rank {r}")),
     };
-    let Some(classes) = classes else {
-        return Err(format!(
-            "{} over a dynamic class dim; fix: pin it (--dynamic-dims)",
-            c.node.op_name()
-        ));
+    let classes = match classes {
+        Some(k) => k,
+        // The per-class layout is built for a fixed class count: pinned, with a note.
+        None => *c
+            .in_dims_pinned(
+                "self",
+                shape.len() - 1,
+                "its per-class layout needs the class count",
+            )?
+            .first()
+            .ok_or("internal: no class dim")?,
     };
     let x = c.tensor_as("self", f)?;
     let x = c.reshape_const(x, &[-1, classes], f)?;

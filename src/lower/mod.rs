@@ -514,6 +514,24 @@ impl<'a> Ctx<'a> {
         Ok(t.tensor.size())
     }
 
+    /// The sizes of the dims from `from` on of a tensor argument; those that are dynamic are
+    /// taken as the sample's, and the dims they depend on get pinned (with a note saying `why`):
+    /// for rules whose graph needs them constant (windows, weights computed at export).
+    pub fn in_dims_pinned(&self, name: &str, from: usize, why: &str) -> Result<Vec<i64>, String> {
+        let t = self.tensor_value(name)?;
+        let size = t.tensor.size();
+        let from = from.min(size.len());
+        if t.dynamic_dims()[from..].iter().any(|d| *d) {
+            self.bake(format!(
+                "{} takes dims {from}.. of '{name}' ({:?}) as the constants {:?}: {why}",
+                self.node.op_name(),
+                &t.desc_shape()[from..],
+                &size[from..]
+            ));
+        }
+        Ok(size[from..].to_vec())
+    }
+
     fn out_tensor(&self, i: usize) -> Result<&tch::Tensor, String> {
         let t = self
             .outputs

@@ -59,23 +59,13 @@ pub fn register(r: &mut Rules) {
     );
 }
 
-/// A per-channel parameter: the argument cast to `dt`, or a Const filled with `fill`.
-fn channel_param(
-    c: &mut Ctx,
-    name: &str,
-    channels: i64,
-    fill: f64,
-    dt: DType,
-) -> Result<Port, String> {
+/// A per-channel parameter: the argument cast to `dt`, or a Const filled with `fill` (of the
+/// input's channel count, pinned when dynamic).
+fn channel_param(c: &mut Ctx, name: &str, fill: f64, dt: DType) -> Result<Port, String> {
     if c.has(name) {
         return c.tensor_as(name, dt);
     }
-    // A dynamic channel count with no parameter to take it from: the sample's, pinned.
-    let channels = if channels < 0 {
-        channels_static(c)?[1]
-    } else {
-        channels
-    };
+    let channels = channels_static(c)?[1];
     let t = tch::Tensor::full([channels], fill, (dt.kind(), tch::Device::Cpu));
     c.b.constant(&t, &format!("full([{channels}], {fill})"))
 }
@@ -139,15 +129,14 @@ fn from_4d(c: &mut Ctx, y: Port, back: Back, dt: DType) -> Result<Port, String> 
 fn bn_infer(c: &mut Ctx, eps: f64) -> RuleResult {
     let res = c.out_dtype(0)?;
     let out = work_dtype("BNInfer", res);
-    // The channel dim may stay dynamic: BNInfer takes it from its operands.
+    // Every dim may be dynamic (the parameters give the channels at run time).
     let shape = c.in_desc_shape("input")?;
     if shape.len() < 2 {
         return Err(format!("batch norm of a rank-{} tensor", shape.len()));
     }
-    let ch = shape[1];
     let x = c.tensor_as("input", out)?;
-    let scale = channel_param(c, "weight", ch, 1.0, DType::F32)?;
-    let offset = channel_param(c, "bias", ch, 0.0, DType::F32)?;
+    let scale = channel_param(c, "weight", 1.0, DType::F32)?;
+    let offset = channel_param(c, "bias", 0.0, DType::F32)?;
     let mean = c.tensor_as("running_mean", DType::F32)?;
     let var = c.tensor_as("running_var", DType::F32)?;
     let (x4, back) = to_4d(c, x, &shape, out)?;
@@ -203,9 +192,10 @@ fn moments(
     Ok((d, mean, rstd))
 }
 
-/// `y · weight + bias` with per-channel parameters broadcast along dim 1 of a rank-`rank` `y`.
-fn affine(c: &mut Ctx, y: Port, rank: usize, ch: i64, dt: DType) -> Result<Port, String> {
-    let mut shape = vec![ch];
+/// `y · weight + bias` with per-channel parameters broadcast along dim 1 of a rank-`rank` `y`
+/// (reshaped to [-1, 1, ..], so the channels may be dynamic).
+fn affine(c: &mut Ctx, y: Port, rank: usize, dt: DType) -> Result<Port, String> {
+    let mut shape = vec![-1];
     shape.extend(std::iter::repeat_n(1, rank.saturating_sub(2)));
     let mut y = y;
     if c.has("weight") {
@@ -225,20 +215,18 @@ fn affine(c: &mut Ctx, y: Port, rank: usize, ch: i64, dt: DType) -> Result<Port,
 /// invstd [C]. (The running statistics ATen updates in place are not graph outputs.)
 fn bn_train(c: &mut Ctx, eps: f64) -> RuleResult {
     let out = c.out_dtype(0)?;
-    // The channel dim may stay dynamic: the statistics and parameters are reshaped with -1.
-    let shape = c.in_desc_shape("input")?;
-    let rank = shape.len();
+    // Every dim may be dynamic: nothing here needs the channel count.
+    let rank = c.rank("input")?;
     if rank < 2 {
         return Err(format!("batch norm of a rank-{rank} tensor"));
     }
-    let ch = shape[1];
     let x = c.tensor_as("input", out)?;
     let axes: Vec<i64> = std::iter::once(0).chain(2..rank as i64).collect();
     let (d, mean, rstd) = moments(c, x, &axes, eps, out)?;
     let y = c.bin("Mul", d, rstd, out)?;
-    let y = affine(c, y, rank, ch, out)?;
-    let mean = c.reshape_const(mean, &[ch], out)?;
-    let rstd = c.reshape_const(rstd, &[ch], out)?;
+    let y = affine(c, y, rank, out)?;
+    let mean = c.reshape_const(mean, &[-1], out)?;
+    let rstd = c.reshape_const(rstd, &[-1], out)?;
     Ok(vec![y, mean, rstd])
 }
 
@@ -289,7 +277,7 @@ fn native_group_norm(c: &mut Ctx) -> RuleResult {
     let y = c.bin("Mul", d, rstd, out)?;
     let back = c.shape_port("input")?;
     let y = c.op1("Reshape", vec![In::P(y), In::P(back)], vec![], out)?;
-    let y = affine(c, y, rank, shape[1], out)?;
+    let y = affine(c, y, rank, out)?;
     let ng = c.reshape_dims(mean, &[dims[0], Dim::K(groups)], out)?;
     let rs = c.reshape_dims(rstd, &[dims[0], Dim::K(groups)], out)?;
     Ok(vec![y, ng, rs])
@@ -305,8 +293,8 @@ fn group_norm(c: &mut Ctx) -> RuleResult {
     let groups = c.int("num_groups")?;
     let eps = c.float("eps")?;
     let x = c.tensor_as("input", out)?;
-    let gamma = channel_param(c, "weight", shape[1], 1.0, out)?;
-    let beta = channel_param(c, "bias", shape[1], 0.0, out)?;
+    let gamma = channel_param(c, "weight", 1.0, out)?;
+    let beta = channel_param(c, "bias", 0.0, out)?;
     let (x4, back) = to_4d(c, x, &shape, out)?;
     let ys = c.op(
         "GroupNorm",
@@ -341,8 +329,8 @@ fn instance_norm(c: &mut Ctx) -> RuleResult {
         ));
     }
     let x = c.tensor_as("input", out)?;
-    let gamma = channel_param(c, "weight", shape[1], 1.0, out)?;
-    let beta = channel_param(c, "bias", shape[1], 0.0, out)?;
+    let gamma = channel_param(c, "weight", 1.0, out)?;
+    let beta = channel_param(c, "bias", 0.0, out)?;
     let (x4, back) = to_4d(c, x, &shape, out)?;
     let ys = c.op(
         "InstanceNorm",

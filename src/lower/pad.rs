@@ -106,10 +106,9 @@ fn pad_mode(c: &mut Ctx, mode: &str) -> RuleResult {
             if b >= 0 && e >= 0 {
                 continue;
             }
-            let Some(n) = dims[d] else {
-                return Err(format!(
-                    "negative padding {aten:?} of dynamic dim {d}: cropping needs its size; fix: pin it (--dynamic-dims)"
-                ));
+            let n = match dims[d] {
+                Some(n) => n,
+                None => pinned_size(c, d, &format!("negative padding {aten:?} crops it"))?,
             };
             let (lo, hi) = ((-b).max(0), n - (-e).max(0));
             if lo >= hi {
@@ -199,10 +198,9 @@ fn circular(c: &mut Ctx, x: Port, p: &[i64], aten: &[i64], res: DType, out: DTyp
             continue;
         }
         // The size after any cropping of this dim.
-        let Some(full) = dims[d] else {
-            return Err(format!(
-                "circular padding {aten:?} of dynamic dim {d}: the wrap needs its size; fix: pin it (--dynamic-dims)"
-            ));
+        let full = match dims[d] {
+            Some(n) => n,
+            None => pinned_size(c, d, &format!("circular padding {aten:?} wraps around it"))?,
         };
         let n = full - (-aten_pair(aten, rank, d).0).max(0) - (-aten_pair(aten, rank, d).1).max(0);
         if b > n || e > n {
@@ -256,10 +254,9 @@ fn replicate_gather(
         if b == 0 && e == 0 {
             continue;
         }
-        let Some(n) = *dim else {
-            return Err(format!(
-                "negative padding {aten:?} of dynamic dim {d}: cropping needs its size; fix: pin it (--dynamic-dims)"
-            ));
+        let n = match *dim {
+            Some(n) => n,
+            None => pinned_size(c, d, &format!("padding {aten:?} gathers along it"))?,
         };
         let len = n + b + e;
         if len <= 0 {
@@ -278,4 +275,16 @@ fn replicate_gather(
         )?;
     }
     back(c, y, res)
+}
+
+/// The sample's size of dynamic dim `d` of 'self', taken as a constant: the dims it depends on
+/// get pinned, with a note saying `why`.
+fn pinned_size(c: &Ctx, d: usize, why: &str) -> Result<i64, String> {
+    let size = c.tensor_value("self")?.tensor.size();
+    c.bake(format!(
+        "{} takes dynamic dim {d} of 'self' as the constant {}: {why}",
+        c.node.op_name(),
+        size[d]
+    ));
+    Ok(size[d])
 }

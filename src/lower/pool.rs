@@ -211,20 +211,29 @@ fn avg_pool(c: &mut Ctx, nsp: usize) -> RuleResult {
     })
 }
 
+/// The last `nsp` dims of the output (an adaptive pool's `output_size`); one computed from a
+/// dynamic dim is taken as a constant (the dims it comes from are pinned, with a note): the GE
+/// pools take it as an attribute.
+fn out_size_pinned(c: &Ctx, nsp: usize) -> Result<Vec<i64>, String> {
+    let oshape = c.out_desc_shape(0)?;
+    let size = oshape[oshape.len().saturating_sub(nsp)..].to_vec();
+    if !size.iter().any(|&d| d < 0) {
+        return Ok(size);
+    }
+    let k = c.outputs[0].tensors()[0].tensor.size();
+    let size = k[k.len().saturating_sub(nsp)..].to_vec();
+    c.bake(format!(
+        "{} takes its output size as the constant {size:?}",
+        c.node.op_name()
+    ));
+    Ok(size)
+}
+
 fn adaptive_avg_pool(c: &mut Ctx, nsp: usize) -> RuleResult {
     // The output's spatial size is the op's own argument (`output_size`): static even when batch
     // is dynamic. One computed from a dynamic dim is taken as a constant (that dim is pinned,
     // with a note): AdaptiveAvgPool2d takes it as an attribute.
-    let oshape = c.out_desc_shape(0)?;
-    let mut size = oshape[oshape.len().saturating_sub(nsp)..].to_vec();
-    if size.iter().any(|&d| d < 0) {
-        let k = c.outputs[0].tensors()[0].tensor.size();
-        size = k[k.len().saturating_sub(nsp)..].to_vec();
-        c.bake(format!(
-            "{} takes its output size as the constant {size:?}",
-            c.node.op_name()
-        ));
-    }
+    let mut size = out_size_pinned(c, nsp)?;
     if size.iter().all(|&d| d == 1) {
         let out = c.out_dtype(0)?;
         let x = c.tensor_as("self", out)?;
@@ -263,16 +272,7 @@ fn adaptive_max_pool(c: &mut Ctx) -> RuleResult {
     if rank != 3 && rank != 4 {
         return Err(format!("expects a 3-D or 4-D input, got rank {rank}"));
     }
-    let oshape = c.out_desc_shape(0)?;
-    let mut size = oshape[oshape.len() - 2..].to_vec();
-    if size.iter().any(|&d| d < 0) {
-        let k = c.outputs[0].tensors()[0].tensor.size();
-        size = k[k.len() - 2..].to_vec();
-        c.bake(format!(
-            "{} takes its output size as the constant {size:?}",
-            c.node.op_name()
-        ));
-    }
+    let size = out_size_pinned(c, 2)?;
     if size.iter().any(|&d| d <= 0) {
         return Err(format!(
             "adaptive_max_pool2d output size {size:?} must be positive and static"
@@ -468,15 +468,11 @@ fn max_pool2d_backward(c: &mut Ctx) -> RuleResult {
             dims.len()
         ));
     }
-    let Some(size) = dims[dims.len() - 2..]
-        .iter()
-        .copied()
-        .collect::<Option<Vec<i64>>>()
-    else {
-        return Err(
-            "the spatial dims of 'self' are dynamic, and the gradient's flat positions need them static; fix: pin them (--dynamic-dims) or export without --dynamic".into(),
-        );
-    };
+    let size = c.in_dims_pinned(
+        "self",
+        dims.len() - 2,
+        "the gradient's flat positions need the spatial sizes",
+    )?;
     Ok(vec![unpool_scatter(
         c,
         "grad_output",
@@ -576,8 +572,7 @@ fn averaging_matrix(n: i64, o: i64) -> tch::Tensor {
 }
 
 fn adaptive_avg_pool3d(c: &mut Ctx) -> RuleResult {
-    let oshape = c.out_desc_shape(0)?;
-    let size = oshape[oshape.len().saturating_sub(3)..].to_vec();
+    let size = out_size_pinned(c, 3)?;
     let res = c.out_dtype(0)?;
     if size.iter().all(|&d| d == 1) {
         let x = c.tensor_as("self", res)?;
@@ -590,16 +585,11 @@ fn adaptive_avg_pool3d(c: &mut Ctx) -> RuleResult {
         )?]);
     }
     let dims = c.in_dims("self")?;
-    let Some(isp) = dims[dims.len().saturating_sub(3)..]
-        .iter()
-        .copied()
-        .collect::<Option<Vec<i64>>>()
-    else {
-        return Err(format!(
-            "{} over dynamic spatial dims: its windows depend on them; fix: pin them (--dynamic-dims) or export without --dynamic",
-            c.node.op_name()
-        ));
-    };
+    let isp = c.in_dims_pinned(
+        "self",
+        dims.len().saturating_sub(3),
+        "its windows depend on the spatial sizes",
+    )?;
     let regular: Option<Vec<(i64, i64)>> = isp
         .iter()
         .zip(&size)
@@ -638,8 +628,7 @@ fn adaptive_max_pool1d(c: &mut Ctx) -> RuleResult {
     if rank != 2 && rank != 3 {
         return Err(format!("expects a 2-D or 3-D input, got rank {rank}"));
     }
-    let oshape = c.out_desc_shape(0)?;
-    let ol = oshape[oshape.len() - 1];
+    let ol = out_size_pinned(c, 1)?[0];
     let mut x = c.tensor_as("self", out)?;
     if rank == 2 {
         x = unsqueeze(c, x, vec![0], out)?;
@@ -658,19 +647,13 @@ fn adaptive_max_pool1d(c: &mut Ctx) -> RuleResult {
 }
 
 fn adaptive_max_pool3d(c: &mut Ctx) -> RuleResult {
-    let oshape = c.out_desc_shape(0)?;
-    let size = oshape[oshape.len().saturating_sub(3)..].to_vec();
+    let size = out_size_pinned(c, 3)?;
     let dims = c.in_dims("self")?;
-    let Some(isp) = dims[dims.len().saturating_sub(3)..]
-        .iter()
-        .copied()
-        .collect::<Option<Vec<i64>>>()
-    else {
-        return Err(format!(
-            "{} over dynamic spatial dims: its windows depend on them; fix: pin them (--dynamic-dims) or export without --dynamic",
-            c.node.op_name()
-        ));
-    };
+    let isp = c.in_dims_pinned(
+        "self",
+        dims.len().saturating_sub(3),
+        "its windows depend on the spatial sizes",
+    )?;
     let regular: Option<Vec<(i64, i64)>> = isp
         .iter()
         .zip(&size)

@@ -6,6 +6,13 @@ use crate::dtype::DType;
 use crate::ge::{attr, In};
 use crate::value::Value;
 
+/// What `dyn_resample` emits, for the rules' descriptions.
+macro_rules! dynamic_resample {
+    () => {
+        "per spatial axis, PyTorch's source indices in the graph: Range(0, out) ⇑FLOAT · scale (1/scale_factor, in/out or align_corners' (in-1)/(out-1) by RealDiv) → Floor → ⇑INT64 → Minimum(in-1) (2-D nearest: SelectV2 for nearest_idx's out = in and out = 2·in cases); linear: two GatherV2 (i0, i1 = i0 + Less(i0, in-1)) weighted by Sub/Mul/Add; out = output_size or ⇑INT64 Floor(in ⇑DOUBLE · scale)"
+    };
+}
+
 pub fn register(r: &mut Rules) {
     r.add(
         "aten::upsample_nearest1d",
@@ -20,7 +27,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::upsample_nearest2d",
         |c| resize(c, Resize::Nearest, 2),
-        "ResizeNearestNeighborV2(x, K32([oh,ow]); align_corners=false, half_pixel_centers=false); dynamic sizes: Cast(Pack(output_size | Gather(Shape(x))·integer scale), INT32); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+        concat!("ResizeNearestNeighborV2(x, K32([oh,ow]); align_corners=false, half_pixel_centers=false); dynamic sizes: Cast(Pack(output_size | Gather(Shape(x))·integer scale), INT32); other scales on dynamic sizes: ", dynamic_resample!(), "; bf16 runs in FLOAT (Cast in/out): the prototype lacks it"),
     );
     r.add(
         "aten::_upsample_nearest_exact2d",
@@ -30,7 +37,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::upsample_bilinear2d",
         |c| resize(c, Resize::Bilinear, 2),
-        "ResizeBilinearV2(x, K32([oh,ow]); align_corners, half_pixel_centers=!align_corners, dtype=FLOAT) → [Cast out] (y is FLOAT); dynamic sizes: Cast(Pack(output_size | Gather(Shape(x))·integer scale), INT32); bf16 runs in FLOAT (Cast in/out): the prototype lacks it",
+        concat!("ResizeBilinearV2(x, K32([oh,ow]); align_corners, half_pixel_centers=!align_corners, dtype=FLOAT) → [Cast out] (y is FLOAT); dynamic sizes: Cast(Pack(output_size | Gather(Shape(x))·integer scale), INT32); other scales on dynamic sizes: ", dynamic_resample!(), "; bf16 runs in FLOAT (Cast in/out): the prototype lacks it"),
     );
     r.add(
         "aten::upsample_bicubic2d",
@@ -130,48 +137,31 @@ fn resize(c: &mut Ctx, mode: Resize, nsp: usize) -> RuleResult {
     }
     let align = mode == Resize::Bilinear && c.bool("align_corners")?;
     let scales = given_scales(c)?;
-    let mut os = os;
-    let mut dynamic = ins[2..].iter().chain(&os[2..]).any(|&d| d < 0);
+    let dynamic = ins[2..].iter().chain(&os[2..]).any(|&d| d < 0);
+    let kind = match mode {
+        Resize::Nearest => Interp::Nearest,
+        Resize::NearestExact => Interp::NearestExact,
+        Resize::Bilinear => Interp::Linear,
+    };
     // GE maps output to input pixels with in/out; ATen uses 1/scale_factor when one is given.
-    // They agree when out = in * scale exactly: with dynamic sizes, only integer scales do.
+    // They agree when out = in * scale exactly: with dynamic sizes, only integer scales do;
+    // other scales take PyTorch's own indices, computed in the graph.
     if let Some(s) = &scales {
+        let integer = s.len() == nsp && s.iter().all(|f| f.fract() == 0.0);
+        if dynamic && !integer {
+            return dyn_resample(c, kind, nsp);
+        }
         let (kin, kout) = (
             c.tensor_value(name)?.tensor.size(),
             c.outputs[0].tensors()[0].tensor.size(),
         );
-        let exact_here = s.len() == nsp
+        let exact = s.len() == nsp
             && s.iter()
                 .zip(kin[2..].iter().zip(&kout[2..]))
                 .all(|(f, (i, o))| (*f * *i as f64 - *o as f64).abs() < 1e-9);
-        if (exact_here || align) && dynamic && s.iter().any(|f| f.fract() != 0.0) {
-            // Exact at the sample's size only: the spatial sizes are taken as constants (those
-            // dims are pinned, with a note).
-            c.bake(format!(
-                "{} by scale_factor {s:?} takes the output size {:?} as a constant (a non-integer \
-                 scale is exact at some sizes only)",
-                c.node.op_name(),
-                &kout[2..]
-            ));
-            let n = os.len();
-            os[2..].copy_from_slice(&kout[2..n]);
-            dynamic = false;
-        }
-        let exact = exact_here && (!dynamic || s.iter().all(|f| f.fract() == 0.0));
-        if !exact && !align && !dynamic {
-            // GE's resize cannot take PyTorch's scale: PyTorch's own indices, in the graph.
-            let kind = match mode {
-                Resize::Nearest => Interp::Nearest,
-                Resize::NearestExact => Interp::NearestExact,
-                Resize::Bilinear => Interp::Linear,
-            };
-            return by_weights(c, kind, nsp);
-        }
         if !exact && !align {
-            return Err(format!(
-                "scale_factor {s:?} does not give the output size {:?} exactly{}, and GE resizes by in/out; fix: pass size= (or recompute_scale_factor=True) to interpolate",
-                &kout[2..],
-                if dynamic { " at every size" } else { "" }
-            ));
+            // GE's resize cannot take PyTorch's scale: PyTorch's own indices, in the graph.
+            return by_weights(c, kind, nsp);
         }
     }
     let mut sizes = vec![];
@@ -189,7 +179,8 @@ fn resize(c: &mut Ctx, mode: Resize, nsp: usize) -> RuleResult {
             let v = items.get(i).ok_or("output_size is too short")?;
             Dim::P(c.int_port(v)?)
         } else {
-            return Err("a resize to a dynamic size that is neither given nor an integer scale of the input; fix: pass size= to interpolate, or pin the dims (--dynamic-dims)".into());
+            // Neither given nor an integer scale: PyTorch's floor(in · scale) and its indices.
+            return dyn_resample(c, kind, nsp);
         });
     }
     if nsp == 1 {
@@ -334,8 +325,8 @@ pub(super) fn separable(
     Ok(y)
 }
 
-const WEIGHTS: &str = "per spatial axis: BatchMatMulV2(x, K(Wᵀ)) → Transpose, W = PyTorch's own [out, in] interpolation weights for that axis (its kernel run on an identity at export: any scale factor, align_corners, antialias); static spatial dims";
-const INDICES: &str = "per spatial axis: GatherV2(x, K64(PyTorch's own source index of each output), axis) (its kernel run on an identity at export: any scale factor); static spatial dims";
+const WEIGHTS: &str = concat!("per spatial axis: BatchMatMulV2(x, K(Wᵀ)) → Transpose, W = PyTorch's own [out, in] interpolation weights for that axis (its kernel run on an identity at export: any scale factor, align_corners, antialias); dynamic spatial dims: linear ", dynamic_resample!(), ", antialiased and bicubic pin them");
+const INDICES: &str = concat!("per spatial axis: GatherV2(x, K64(PyTorch's own source index of each output), axis) (its kernel run on an identity at export: any scale factor); dynamic spatial dims: ", dynamic_resample!());
 
 /// Resamplings computed from PyTorch's own per-axis indices or weights.
 #[derive(Clone, Copy, PartialEq)]
@@ -382,6 +373,7 @@ fn axis_scales(c: &Ctx, nsp: usize) -> Result<Vec<Option<f64>>, String> {
 /// rule (scale given or not, align_corners, antialias support) is PyTorch's.
 fn axis_weights(
     kind: Interp,
+    nsp: usize,
     n: i64,
     o: i64,
     align: bool,
@@ -394,6 +386,9 @@ fn axis_weights(
     let e4 = eye.reshape([1, n, 1, n]);
     let err = |e: tch::TchError| format!("computing the resize weights: {e}");
     let w = match kind {
+        // The 2-D kernel's nearest_idx copies when out == in and halves when out == 2·in; the
+        // 1-D and 3-D kernels do not.
+        Interp::Nearest if nsp == 2 => e4.f_upsample_nearest2d([1, o], None, scale).map_err(err)?,
         Interp::Nearest => e3.f_upsample_nearest1d([o], scale).map_err(err)?,
         Interp::NearestExact => e3
             .f_internal_upsample_nearest_exact1d([o], scale)
@@ -437,12 +432,44 @@ fn by_weights(c: &mut Ctx, kind: Interp, nsp: usize) -> RuleResult {
     let outs = c.out_desc_shape(0)?;
     let isp: Option<Vec<i64>> = ins[rank - nsp..].iter().copied().collect();
     let osp = outs[rank - nsp..].to_vec();
-    let Some(isp) = isp.filter(|_| osp.iter().all(|&d| d >= 0)) else {
-        return Err(format!(
-            "{} over dynamic spatial dims: its weights are computed for static sizes; fix: pin the spatial dims (--dynamic-dims) or export without --dynamic",
-            c.node.op_name()
-        ));
+    let isp = match isp.filter(|_| osp.iter().all(|&d| d >= 0)) {
+        Some(isp) => isp,
+        // Dynamic spatial dims: nearest and linear indices are computed in the graph.
+        None if matches!(
+            kind,
+            Interp::Nearest | Interp::NearestExact | Interp::Linear
+        ) =>
+        {
+            return dyn_resample(c, kind, nsp);
+        }
+        None => {
+            // Antialiased and bicubic weights are computed for fixed sizes: the spatial dims are
+            // taken as constants (pinned, with a note).
+            c.bake(format!(
+                "{} computes its weights for the spatial sizes {:?} -> {:?}",
+                c.node.op_name(),
+                &c.tensor_value(name)?.tensor.size()[rank - nsp..],
+                &c.outputs[0].tensors()[0].tensor.size()[rank - nsp..]
+            ));
+            let isz = c.tensor_value(name)?.tensor.size();
+            let osz = c.outputs[0].tensors()[0].tensor.size();
+            return by_sizes(
+                c,
+                kind,
+                nsp,
+                isz[rank - nsp..].to_vec(),
+                osz[rank - nsp..].to_vec(),
+            );
+        }
     };
+    by_sizes(c, kind, nsp, isp, osp)
+}
+
+/// `by_weights` for static spatial sizes `isp` -> `osp`.
+fn by_sizes(c: &mut Ctx, kind: Interp, nsp: usize, isp: Vec<i64>, osp: Vec<i64>) -> RuleResult {
+    let res = c.out_dtype(0)?;
+    let name = xname(c);
+    let rank = c.rank(name)?;
     let align = c.has("align_corners") && c.bool("align_corners")?;
     let scales = axis_scales(c, nsp)?;
     let w = if res == DType::F64 {
@@ -453,7 +480,7 @@ fn by_weights(c: &mut Ctx, kind: Interp, nsp: usize) -> RuleResult {
     let x = c.tensor_as(name, w)?;
     let mut mats = vec![];
     for i in 0..nsp {
-        mats.push(axis_weights(kind, isp[i], osp[i], align, scales[i])?);
+        mats.push(axis_weights(kind, nsp, isp[i], osp[i], align, scales[i])?);
     }
     let y = if matches!(kind, Interp::Nearest | Interp::NearestExact) {
         let mut y = x;
@@ -472,4 +499,231 @@ fn by_weights(c: &mut Ctx, kind: Interp, nsp: usize) -> RuleResult {
         separable(c, x, rank, &mats, w)?
     };
     back(c, y, res)
+}
+
+/// Resamples over dynamic spatial dims (nearest, nearest-exact, linear; any scale factor,
+/// align_corners): per spatial axis, PyTorch's source index of each output position (and, for
+/// linear, its two neighbours' weights) computed in the graph from the sizes, as its CPU
+/// kernels compute them (UpSample.h: the same float rounding, the same special cases), then a
+/// GatherV2 along the axis. A dynamic output size is `output_size` when given, else
+/// `floor(in · scale)` (in double, as PyTorch).
+fn dyn_resample(c: &mut Ctx, kind: Interp, nsp: usize) -> RuleResult {
+    let res = c.out_dtype(0)?;
+    let linear = kind == Interp::Linear;
+    if linear && !res.is_float() {
+        return Err(format!(
+            "{} of {} values; fix: cast to float first",
+            c.node.op_name(),
+            res.name()
+        ));
+    }
+    let name = xname(c);
+    let rank = c.rank(name)?;
+    if rank < nsp + 1 {
+        return Err(format!("expects a {}-D input, got rank {rank}", nsp + 2));
+    }
+    let align = linear && c.has("align_corners") && c.bool("align_corners")?;
+    let scales = axis_scales(c, nsp)?;
+    let ins = c.sym_dims(name)?;
+    let odesc = c.out_desc_shape(0)?;
+    let given: Option<Vec<Value>> = if c.has("output_size") {
+        match c.arg("output_size")? {
+            Value::List(v) | Value::Tuple(v) => Some(v.clone()),
+            _ => return Err("output_size must be a list of ints".into()),
+        }
+    } else {
+        None
+    };
+    // Linear weights in the kernel's opmath type (double for double, else float).
+    let w = if res == DType::F64 {
+        DType::F64
+    } else {
+        DType::F32
+    };
+    let dt = if linear { w } else { res };
+    let mut y = c.tensor_as(name, dt)?;
+    for (i, &scale) in scales.iter().enumerate().take(nsp) {
+        let axis = rank - nsp + i;
+        let n = ins[axis];
+        let o = match (odesc[axis], &given, scale) {
+            (k, _, _) if k >= 0 => Dim::K(k),
+            (_, Some(g), _) => {
+                let v = g.get(i).ok_or("output_size is too short")?;
+                Dim::P(c.int_port(v)?)
+            }
+            (_, None, Some(s)) => {
+                // floor(in · scale) in double, as PyTorch's compute_output_size.
+                let np = c.dim_scalar(n)?;
+                let nf = c.cast(np, DType::F64)?;
+                let k = c.scalar(s, DType::F64)?;
+                let p = c.bin("Mul", nf, k, DType::F64)?;
+                let p = c.un("Floor", p, DType::F64)?;
+                Dim::P(c.cast(p, DType::I64)?)
+            }
+            (_, None, None) => {
+                return Err(format!(
+                    "{} without output_size or scale factors",
+                    c.node.op_name()
+                ))
+            }
+        };
+        let axis_p = c.scalar_i64(axis as i64)?;
+        let (n, o) = (c.dim_scalar(n)?, c.dim_scalar(o)?);
+        let (i0, i1, l1) = source_index(c, kind, n, o, align, scale, w, nsp == 2)?;
+        let x0 = c.op1(
+            "GatherV2",
+            vec![In::P(y), In::P(i0), In::P(axis_p)],
+            vec![],
+            dt,
+        )?;
+        y = match (i1, l1) {
+            (Some(i1), Some(l1)) => {
+                let x1 = c.op1(
+                    "GatherV2",
+                    vec![In::P(y), In::P(i1), In::P(axis_p)],
+                    vec![],
+                    dt,
+                )?;
+                // The weights along the axis: [o, 1, ..] against the later dims.
+                let mut shape = vec![-1];
+                shape.extend(vec![1; rank - 1 - axis]);
+                let l1 = c.reshape_const(l1, &shape, w)?;
+                let one = c.scalar(1.0, w)?;
+                let l0 = c.bin("Sub", one, l1, w)?;
+                let a = c.bin("Mul", x0, l0, w)?;
+                let b = c.bin("Mul", x1, l1, w)?;
+                c.bin("Add", a, b, w)?
+            }
+            _ => x0,
+        };
+    }
+    back(c, y, res)
+}
+
+/// PyTorch's source positions along one axis of input size `n` and output size `o` (0-D INT64
+/// ports): the index of each output's source (nearest kinds), or (linear) its two neighbours
+/// and the second one's weight, in dtype `w`. `nearest_special`: nearest_idx's out == in and
+/// out == 2·in cases (PyTorch's 2-D nearest kernel).
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
+fn source_index(
+    c: &mut Ctx,
+    kind: Interp,
+    n: crate::value::Port,
+    o: crate::value::Port,
+    align: bool,
+    scale: Option<f64>,
+    w: DType,
+    nearest_special: bool,
+) -> Result<
+    (
+        crate::value::Port,
+        Option<crate::value::Port>,
+        Option<crate::value::Port>,
+    ),
+    String,
+> {
+    use crate::value::Port;
+    let f = if kind == Interp::Linear {
+        w
+    } else {
+        DType::F32
+    };
+    let (zero, one) = (c.scalar_i64(0)?, c.scalar_i64(1)?);
+    let dst = c.op1(
+        "Range",
+        vec![In::P(zero), In::P(o), In::P(one)],
+        vec![],
+        DType::I64,
+    )?;
+    let dst_f = c.cast(dst, f)?;
+    let last = c.bin("Sub", n, one, DType::I64)?;
+    // compute_scales_value / area_pixel_compute_scale: 1/scale (a double rounded to the
+    // type) when a scale is given, else in/out; align_corners: (in-1)/(out-1), 0 for out ≤ 1.
+    let ratio = |c: &mut Ctx, a: Port, b: Port| -> Result<Port, String> {
+        let a = c.cast(a, f)?;
+        let b = c.cast(b, f)?;
+        c.bin("RealDiv", a, b, f)
+    };
+    let sc = if align {
+        let om1 = c.bin("Sub", o, one, DType::I64)?;
+        let den = c.bin("Maximum", om1, one, DType::I64)?;
+        ratio(c, last, den)?
+    } else {
+        match scale.filter(|s| *s > 0.0) {
+            Some(s) => c.scalar(1.0 / s, f)?,
+            None => ratio(c, n, o)?,
+        }
+    };
+    let to_index = |c: &mut Ctx, p: Port| -> Result<Port, String> {
+        let p = c.un("Floor", p, f)?;
+        let p = c.cast(p, DType::I64)?;
+        c.bin("Minimum", p, last, DType::I64)
+    };
+    let same = c.bin("Equal", o, n, DType::Bool)?;
+    match kind {
+        Interp::Nearest => {
+            // floor(i · scale); the 2-D kernel's nearest_idx also copies when out == in and
+            // halves when out == 2·in (the 1-D and 3-D kernels do not).
+            let p = c.bin("Mul", dst_f, sc, f)?;
+            let idx = to_index(c, p)?;
+            if !nearest_special {
+                return Ok((idx, None, None));
+            }
+            let two = c.scalar_i64(2)?;
+            let half = c.bin("FloorDiv", dst, two, DType::I64)?;
+            let n2 = c.bin("Mul", n, two, DType::I64)?;
+            let double = c.bin("Equal", o, n2, DType::Bool)?;
+            let idx = super::compare::select(c, double, half, idx, DType::I64)?;
+            let idx = super::compare::select(c, same, dst, idx, DType::I64)?;
+            Ok((idx, None, None))
+        }
+        Interp::NearestExact => {
+            // floorf((i + 0.5) · scale): the product in double, rounded to float, floored.
+            let d = c.cast(dst, DType::F64)?;
+            let h = c.scalar(0.5, DType::F64)?;
+            let d = c.bin("Add", d, h, DType::F64)?;
+            let s64 = c.cast(sc, DType::F64)?;
+            let p = c.bin("Mul", d, s64, DType::F64)?;
+            let p = c.cast(p, DType::F32)?;
+            Ok((to_index(c, p)?, None, None))
+        }
+        Interp::Linear => {
+            // area_pixel_compute_source_index, guard_index_and_lambda; out == in copies.
+            let src = if align {
+                c.bin("Mul", sc, dst_f, f)?
+            } else {
+                // scale · (i + 0.5) - 0.5, which PyTorch's kernels compute with one rounding
+                // (a fused multiply-add): in double, then rounded (a product of two floats and
+                // that difference are exact in double).
+                let h = c.scalar(0.5, f)?;
+                let d = c.bin("Add", dst_f, h, f)?;
+                let s = if f == DType::F64 {
+                    let s = c.bin("Mul", sc, d, f)?;
+                    c.bin("Sub", s, h, f)?
+                } else {
+                    let (sc64, d64) = (c.cast(sc, DType::F64)?, c.cast(d, DType::F64)?);
+                    let s = c.bin("Mul", sc64, d64, DType::F64)?;
+                    let h64 = c.scalar(0.5, DType::F64)?;
+                    let s = c.bin("Sub", s, h64, DType::F64)?;
+                    c.cast(s, f)?
+                };
+                let z = c.scalar(0.0, f)?;
+                c.bin("Maximum", s, z, f)?
+            };
+            let i0 = to_index(c, src)?;
+            let i0f = c.cast(i0, f)?;
+            let l1 = c.bin("Sub", src, i0f, f)?;
+            let (z, u) = (c.scalar(0.0, f)?, c.scalar(1.0, f)?);
+            let l1 = c.bin("Maximum", l1, z, f)?;
+            let l1 = c.bin("Minimum", l1, u, f)?;
+            let more = c.bin("Less", i0, last, DType::Bool)?;
+            let step = c.cast(more, DType::I64)?;
+            let i1 = c.bin("Add", i0, step, DType::I64)?;
+            let i0 = super::compare::select(c, same, dst, i0, DType::I64)?;
+            let i1 = super::compare::select(c, same, dst, i1, DType::I64)?;
+            let l1 = super::compare::select(c, same, z, l1, f)?;
+            Ok((i0, Some(i1), Some(l1)))
+        }
+        _ => Err("internal: dyn_resample of an antialiased or bicubic kind".into()),
+    }
 }

@@ -127,7 +127,9 @@ fn dynamic_shape(c: &mut Ctx) -> Result<Port, String> {
         .next()
         .unwrap_or_default()
         .to_string();
-    match op.as_str() {
+    // `view_copy` (functionalization's copy of a view) takes view's arguments.
+    let op = op.strip_suffix("_copy").unwrap_or(&op);
+    match op {
         "aten::view" | "aten::reshape" => c.ints_port(if c.has("size") { "size" } else { "shape" }),
         "aten::view_as" | "aten::reshape_as" => {
             let other = c.tensor_value("other")?.clone();
@@ -454,14 +456,21 @@ fn narrow(c: &mut Ctx) -> RuleResult {
     let (b, e) = if let Value::Tensor(t) = &start {
         // narrow.Tensor: the start is data (a 0-D tensor), read in the graph and wrapped into
         // [0, size) as PyTorch does; the length (and so the shape) is static.
-        let size = c.in_dims("self")?[dim as usize]
-            .ok_or("narrow with a tensor start on a dynamic dim is not supported yet; fix: pin that dim (--dynamic-dims)")?;
+        let size = c.in_dims("self")?[dim as usize];
         let l = c.int("length")?;
         let t = t.clone();
         let p = c.port(&t)?;
         let p = c.cast(p, crate::dtype::DType::I64)?;
         let p = c.reshape_const(p, &[1], crate::dtype::DType::I64)?;
-        let n = c.scalar_i64(size.max(1))?;
+        // The dim's size (from Shape when dynamic), at least 1.
+        let n = match size {
+            Some(k) => c.scalar_i64(k.max(1))?,
+            None => {
+                let d = c.dim_port("self", dim as usize)?;
+                let one = c.scalar_i64(1)?;
+                c.bin("Maximum", d, one, crate::dtype::DType::I64)?
+            }
+        };
         let s = c.op1(
             "FloorMod",
             vec![In::P(p), In::P(n)],

@@ -281,6 +281,39 @@ impl Ctx<'_> {
         self.dim_op("FloorDiv", a, k)
     }
 
+    /// The broadcast of two dims, as PyTorch broadcasts them (one of them is 1, or they are
+    /// equal): constant when both are, the other when one is the constant 1, the constant when
+    /// only one is constant (the other is 1 or that same size), and else computed in the graph
+    /// as `Maximum(a, b) · Minimum(Minimum(a, b), 1)` (a size 0 against a 1 gives 0).
+    pub fn dim_broadcast(&mut self, a: Dim, b: Dim) -> Result<Dim, String> {
+        Ok(match (a, b) {
+            (Dim::K(1), d) | (d, Dim::K(1)) => d,
+            (Dim::K(x), Dim::K(y)) => Dim::K(x.max(y)),
+            (Dim::K(k), Dim::P(_)) | (Dim::P(_), Dim::K(k)) => Dim::K(k),
+            (Dim::P(x), Dim::P(y)) if x == y => Dim::P(x),
+            (Dim::P(x), Dim::P(y)) => {
+                let hi = self.bin("Maximum", x, y, DType::I64)?;
+                let lo = self.bin("Minimum", x, y, DType::I64)?;
+                let one = self.scalar_i64(1)?;
+                let nonzero = self.bin("Minimum", lo, one, DType::I64)?;
+                Dim::P(self.bin("Mul", hi, nonzero, DType::I64)?)
+            }
+        })
+    }
+
+    /// The broadcast shape of several shapes (right-aligned), per dim as `dim_broadcast`.
+    pub fn broadcast_dims(&mut self, shapes: &[Vec<Dim>]) -> Result<Vec<Dim>, String> {
+        let rank = shapes.iter().map(Vec::len).max().unwrap_or(0);
+        let mut out = vec![Dim::K(1); rank];
+        for s in shapes {
+            let off = rank - s.len();
+            for (i, d) in s.iter().enumerate() {
+                out[off + i] = self.dim_broadcast(out[off + i], *d)?;
+            }
+        }
+        Ok(out)
+    }
+
     /// A shape as a 1-D INT64 port: a Const when every dim is constant, else a `Pack`.
     pub fn dims_port(&mut self, dims: &[Dim]) -> Result<super::Port, String> {
         if let Some(k) = dims

@@ -179,8 +179,18 @@ pub fn settle(
             far: FAR,
         });
     }
-    // The far probe: the largest growth (FAR, FAR/2, ..., 2) forward runs at.
-    let mut far = FAR;
+    // The far probe: the largest growth (FAR, FAR/2, ..., 2) forward runs at, and that keeps the
+    // probe's inputs small enough to run quickly (see `far_cap`).
+    let mut far = far_cap(inputs, &dims);
+    let start = far;
+    if far < FAR {
+        notes.push(format!(
+            "the second probe grows the dynamic dims by {far} only (by {FAR} an input would \
+             hold more than {FAR_GROWTH} times its sample's elements, and more than \
+             {MAX_FAR_ELEMENTS}): a size that a stride or a division above {far} computes may \
+             be taken as static (`torch2air verify --dynamic` checks other sizes)"
+        ));
+    }
     let mut first_err = None;
     while far > 1 {
         match runs(&dims, far)? {
@@ -193,11 +203,46 @@ pub fn settle(
     }
     if let Some(e) = first_err {
         notes.push(format!(
-            "forward fails with the dynamic dims {FAR} larger ({}), so the second probe grows them              by {far} only: a size that a stride or a division above {far} computes may be taken              as static (`torch2air verify --dynamic` checks other sizes)",
+            "forward fails with the dynamic dims {start} larger ({}), so the second probe grows them by {far} only: a size that a stride or a division above {far} computes may be taken as static (`torch2air verify --dynamic` checks other sizes)",
             first_line(&e)
         ));
     }
     Ok(Settled { dims, notes, far })
+}
+
+/// How many times its sample's elements one far probe input may hold (when above
+/// [`MAX_FAR_ELEMENTS`]).
+pub const FAR_GROWTH: i64 = 4096;
+/// A far probe input of up to this many elements is always allowed.
+pub const MAX_FAR_ELEMENTS: i64 = 1 << 21;
+
+/// The far probe's growth before forward is tried: [`FAR`], halved while one of the grown inputs
+/// would hold more than [`FAR_GROWTH`] times its sample's elements and more than
+/// [`MAX_FAR_ELEMENTS`]. Growing every dim of a small 5-D input and weight by 32 multiplies
+/// their elements by 10^5 and a 3-D transposed conv's work by far more, where a 4-D image or a
+/// [batch, sequence, hidden] state grows by a factor of thousands at most.
+pub fn far_cap(inputs: &[Value], dims: &[InputDim]) -> usize {
+    let too_big = |k: i64| -> bool {
+        inputs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| Some((i, v.as_tensor()?)))
+            .any(|(i, t)| {
+                let size = t.tensor.size();
+                let sample = size.iter().product::<i64>().max(1);
+                let grown: i64 = size
+                    .iter()
+                    .enumerate()
+                    .map(|(d, &s)| if dims.contains(&(i, d)) { s + k } else { s })
+                    .product();
+                grown > MAX_FAR_ELEMENTS && grown > sample.saturating_mul(FAR_GROWTH)
+            })
+    };
+    let mut far = FAR;
+    while far > 2 && too_big(far as i64) {
+        far /= 2;
+    }
+    far
 }
 
 /// `settle`'s first part: which dims forward runs with, each grown by one.
@@ -642,5 +687,47 @@ fn scalar_triple(v: &Value) -> (i64, i64, i64) {
             let x = other.as_int().unwrap_or(0);
             (x, x, x)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs(shapes: &[&[i64]]) -> (Vec<Value>, Vec<InputDim>) {
+        let mut vals = vec![];
+        let mut dims = vec![];
+        for (i, s) in shapes.iter().enumerate() {
+            let t = tch::Tensor::zeros(*s, (tch::Kind::Float, tch::Device::Cpu));
+            vals.push(Value::Tensor(TensorValue::new(t, Origin::Constant)));
+            dims.extend((0..s.len()).filter(|&d| s[d] > 1).map(|d| (i, d)));
+        }
+        (vals, dims)
+    }
+
+    #[test]
+    fn far_probe_is_capped_by_the_elements_it_would_create() {
+        // OpInfo's conv_transpose3d: input [1,3,4,4,4], weight [3,3,3,3,3], bias [3], every dim
+        // above 1 dynamic: by 32 the weight alone holds 35^5 = 52 M elements.
+        // By 16 it holds 19^5 = 2.5 M; by 8, 11^5 = 161 051.
+        let (v, d) = inputs(&[&[1, 3, 4, 4, 4], &[3, 3, 3, 3, 3], &[3]]);
+        assert_eq!(far_cap(&v, &d), 8);
+        // OpInfo's other sample: input [2,2,4,4,4] (by 16: 2.6 M elements, 10^4 times).
+        let (v, d) = inputs(&[&[2, 2, 4, 4, 4], &[2, 2, 4, 5, 6], &[4]]);
+        assert_eq!(far_cap(&v, &d), 8);
+        // Images, token batches, hidden states and small 4-D inputs keep the full growth.
+        for s in [
+            &[1i64, 3, 224, 224][..],
+            &[8, 3, 224, 224][..],
+            &[2, 8][..],
+            &[2, 128, 768][..],
+            &[2, 3, 6, 4][..],
+        ] {
+            let (v, d) = inputs(&[s]);
+            assert_eq!(far_cap(&v, &d), FAR, "{s:?}");
+        }
+        // No dynamic dim: nothing grows.
+        let (v, _) = inputs(&[&[4, 4, 4, 4, 4]]);
+        assert_eq!(far_cap(&v, &[]), FAR);
     }
 }
