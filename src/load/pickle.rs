@@ -393,9 +393,11 @@ pub fn unpickle(bytes: &[u8], name: &str) -> Result<Unpickled, String> {
                 }
                 continue;
             }
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "pickle opcode 0x{other:02x} at byte {at} of {name} is not one TorchScript writes"
-            )),
+            ))
+            }
         };
         stack.push(Item {
             v,

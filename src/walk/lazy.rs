@@ -5,7 +5,9 @@
 //! value (`.item()`, a branch on a tensor, a data-dependent size, a constant fold) gets the
 //! weights it reads from the archive when they are small ([`LOAD_LIMIT`] in all) and none of
 //! its meta inputs was computed; otherwise the export ends with an error naming the op, its
-//! line and the fix.
+//! line and the fix. An op libtorch has no meta kernel for (`index_select`, behind
+//! `embedding`: PyTorch's own meta versions of many ops are Python) runs on CPU stand-ins of its
+//! meta inputs when its result's shapes follow from its inputs' shapes alone.
 use super::{site, Walker};
 use crate::error::{Error, Result};
 use crate::load::Node;
@@ -107,6 +109,76 @@ fn loadable(w: &Walker, inputs: &[Value]) -> Option<u64> {
     (bytes <= LOAD_LIMIT).then_some(bytes)
 }
 
+/// libtorch's words for an op that has no kernel for meta tensors (as opposed to one that
+/// refuses them because it needs their data).
+fn no_meta_kernel(msg: &str) -> bool {
+    msg.contains("no fake impl or Meta kernel") || msg.contains("from the 'Meta' backend")
+}
+
+/// Whether a node's results are tensors whose shapes follow from its inputs' shapes (and
+/// non-tensor arguments) alone, so that running it on stand-in values gives the right shapes.
+fn shape_follows_shapes(n: &Node) -> bool {
+    const DATA_SHAPED: &[&str] = &[
+        "aten::nonzero",
+        "aten::nonzero_numpy",
+        "aten::argwhere",
+        "aten::masked_select",
+        "aten::unique",
+        "aten::_unique",
+        "aten::_unique2",
+        "aten::unique_dim",
+        "aten::unique_consecutive",
+        "aten::bincount",
+        "aten::repeat_interleave",
+        "aten::where",
+        "aten::histc",
+        "aten::histogram",
+        "aten::item",
+        "aten::_local_scalar_dense",
+        "aten::equal",
+        "aten::allclose",
+    ];
+    let op = n.op_name();
+    let base = op.split_once('.').map(|(b, _)| b).unwrap_or(op);
+    if DATA_SHAPED.contains(&base) || (base == "aten::where" && n.inputs.len() == 1) {
+        return false;
+    }
+    n.outputs.iter().all(|o| {
+        !matches!(
+            o.ty.as_str(),
+            "int" | "float" | "bool" | "complex" | "number" | "Scalar" | "str" | "NoneType"
+        ) && !o.ty.starts_with("int[")
+            && !o.ty.starts_with("float[")
+            && !o.ty.starts_with("bool[")
+    })
+}
+
+/// `v` with each meta tensor replaced by a CPU tensor of its shape and dtype: uninitialised
+/// floats, zero ints and bools (so that indices stay in range).
+fn stand_in(v: &Value) -> Value {
+    match v {
+        Value::Tensor(t) if crate::load::is_meta(&t.tensor) => {
+            let kind = t.tensor.kind();
+            let size = t.tensor.size();
+            let opts = (kind, tch::Device::Cpu);
+            let x = if t.tensor.is_floating_point() {
+                tch::Tensor::empty(&size, opts)
+            } else {
+                tch::Tensor::zeros(&size, opts)
+            };
+            Value::Tensor(TensorValue {
+                tensor: Rc::new(x),
+                origin: t.origin.clone(),
+                probe: None,
+                far: None,
+            })
+        }
+        Value::List(items) => Value::List(items.iter().map(stand_in).collect()),
+        Value::Tuple(items) => Value::Tuple(items.iter().map(stand_in).collect()),
+        other => other.clone(),
+    }
+}
+
 /// Runs a node with a meta input: on the meta device; if that cannot give its result, with
 /// the values of the (small) weights it reads; else a clear error.
 pub fn exec(w: &mut Walker, n: &Node, inputs: &[Value]) -> Result<Vec<Value>> {
@@ -126,6 +198,20 @@ pub fn exec(w: &mut Walker, n: &Node, inputs: &[Value]) -> Result<Vec<Value>> {
             .collect::<Result<_>>()?;
         if !real.iter().any(has_meta) {
             return w.exec(n, &real);
+        }
+    }
+    if no_meta_kernel(&failure) && shape_follows_shapes(n) {
+        // libtorch has no meta kernel for this op (many are Python-only): run it on CPU
+        // stand-ins of the meta inputs (uninitialised memory: the pages the kernel never
+        // writes are never made resident) and keep only the result's shapes.
+        let stand_ins: Vec<Value> = inputs.iter().map(stand_in).collect();
+        if let Ok(outs) = w.m.exec(n.index, &stand_ins) {
+            drop(stand_ins);
+            return outs
+                .iter()
+                .map(to_meta)
+                .collect::<std::result::Result<_, _>>()
+                .map_err(Error::Run);
         }
     }
     Err(Error::Model(format!(
