@@ -109,7 +109,7 @@ pub(crate) fn choose_lazy(model: &Path, mode: WeightsMode, dynamic: bool) -> Res
         .map(|t| t.nbytes())
         .max()
         .unwrap_or(0);
-    let lazy_need = index.constant_bytes + (8 << 20) + gathered;
+    let lazy_need = index.constant_bytes + index.largest_record.min(8 << 20) + gathered;
     let need_msg = |need: u64, what: &str| {
         format!(
             "'{}' needs {} ({need} bytes) {what}, but {} ({avail} bytes) are available to this process ({source})",
@@ -131,7 +131,7 @@ pub(crate) fn choose_lazy(model: &Path, mode: WeightsMode, dynamic: bool) -> Res
             let lazy = in_memory > avail;
             if lazy {
                 eprintln!(
-                    "torch2air: the weights of '{}' ({}) exceed the memory available to this process ({}, {source}):                      exporting with --weights lazy (shapes walked on the meta device, weight bytes streamed from the archive)",
+                    "torch2air: the weights of '{}' ({}) exceed the memory available to this process ({}, {source}): exporting with --weights lazy (shapes walked on the meta device, weight bytes streamed from the archive)",
                     model.display(),
                     human(in_memory),
                     human(avail)
@@ -148,7 +148,7 @@ pub(crate) fn choose_lazy(model: &Path, mode: WeightsMode, dynamic: bool) -> Res
     }
     if lazy && dynamic {
         return Err(Error::Input(format!(
-            "--dynamic needs the weights in memory (its probe runs execute forward), and {}:              --weights lazy does not support --dynamic yet. fix: export without --dynamic, or on a machine with              enough memory with --weights memory",
+            "--dynamic needs the weights in memory (its probe runs execute forward), and {}: --weights lazy does not support --dynamic yet. fix: export without --dynamic, or on a machine with enough memory with --weights memory",
             if mode == WeightsMode::Lazy {
                 "--weights lazy was asked for".to_string()
             } else {

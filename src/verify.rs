@@ -190,7 +190,7 @@ fn check_memory_for_reference(model: &Path, export: &crate::api::ExportReport) -
     let (avail, source) = crate::api::available_memory()?;
     if need > avail {
         return Err(Error::Input(format!(
-            "the export was written ({}), but verify cannot check it here: it runs the TorchScript module,              which loads its weights, {} ({need} bytes), and {} ({avail} bytes) are available to this process ({source}).              fix: run verify --weights lazy on a machine with enough memory (it exports lazily and needs the memory only              for the reference run)",
+            "the export was written ({}), but verify cannot check it here: it runs the TorchScript module, which loads its weights, {} ({need} bytes), and {} ({avail} bytes) are available to this process ({source}). fix: run verify --weights lazy on a machine with enough memory (it exports lazily and needs the memory only for the reference run)",
             export.air.display(),
             human(need),
             human(avail)

@@ -133,18 +133,31 @@ fn export(dir: &Path, model_path: &Path, weights: &str, extra: &[&str]) -> (i32,
 fn lazy_exports_are_byte_identical_to_memory_exports() {
     let inputs: &[(&str, &[&str])] = &[
         ("mlp.pt", &["--input", "f32[2,16]"]),
-        ("mlp_bf16.pt", &[]),
-        ("frozen_mlp.pt", &[]),
+        ("mlp_bf16.pt", &["--input", "bf16[5,16]"]),
+        ("frozen_mlp.pt", &["--input", "f32[3,64]"]),
         ("lazy/views.pt", &["--input", "f32[2,16]"]),
-        ("vision/gru_tagger.pt", &[]),
-        ("vision/mobilenet_v3.pt", &[]),
+        (
+            "vision/gru_tagger.pt",
+            &["--input", "NPY:vision/gru_tagger.in0.npy"],
+        ),
+        (
+            "vision/mobilenet_v3.pt",
+            &["--input", "NPY:vision/mobilenet_v3.in0.npy"],
+        ),
         ("transformers/gpt2.pt", &[]),
         ("transformers/llama_bf16.pt", &[]),
     ];
     let tmp = tempfile::tempdir().unwrap();
     for (f, args) in inputs {
         for threshold in ["0", "1000000000"] {
-            let mut extra: Vec<&str> = args.to_vec();
+            let npy: Vec<String> = args
+                .iter()
+                .map(|a| match a.strip_prefix("NPY:") {
+                    Some(rel) => model(rel).to_str().unwrap().to_string(),
+                    None => a.to_string(),
+                })
+                .collect();
+            let mut extra: Vec<&str> = npy.iter().map(String::as_str).collect();
             extra.extend(["--weight-threshold", threshold]);
             let name = f.replace('/', "_");
             let mem = tmp.path().join(format!("{name}_{threshold}_memory"));
@@ -193,7 +206,10 @@ fn auto_chooses_lazy_when_weights_exceed_available_memory_and_says_so() {
     let mlp = model("mlp.pt");
     let p = mlp.to_str().unwrap();
     let args = ["export", p, "--export-path", "out", "--input", "f32[2,16]"];
-    let (c, _, e) = cli_env(tmp.path(), &args, &[("TORCH2AIR_AVAILABLE_MEMORY", "1000")]);
+    // Just less than the weights need in memory, more than the lazy mode needs.
+    let index = ArchiveIndex::open(&mlp).unwrap();
+    let avail = (index.data_bytes + index.constant_bytes - 1).to_string();
+    let (c, _, e) = cli_env(tmp.path(), &args, &[("TORCH2AIR_AVAILABLE_MEMORY", &avail)]);
     assert_eq!(c, 0, "{e}");
     assert!(
         e.contains("--weights lazy") && e.contains("exceed"),
@@ -264,11 +280,10 @@ fn verify_passes_on_a_lazy_export_and_says_when_it_cannot_run() {
     // Too little memory for TorchScript's reference run: the lazy export is written, verify
     // says why it cannot compare.
     let args = ["verify", p, "--export-path", "out2", "--weights", "lazy"];
-    let (c, _, e) = cli_env(
-        tmp.path(),
-        &args,
-        &[("TORCH2AIR_AVAILABLE_MEMORY", "20000000")],
-    );
+    // Enough for the lazy export, one byte short of what TorchScript's load needs.
+    let index = ArchiveIndex::open(&gpt2).unwrap();
+    let avail = (index.data_bytes + index.constant_bytes - 1).to_string();
+    let (c, _, e) = cli_env(tmp.path(), &args, &[("TORCH2AIR_AVAILABLE_MEMORY", &avail)]);
     assert_eq!(c, 2, "{e}");
     assert_clean_error(c, &e, "runs the TorchScript module");
     assert!(tmp.path().join("out2/export.air").is_file());

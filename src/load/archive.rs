@@ -447,6 +447,13 @@ fn collect(
             seen.remove(&id);
         }
         PVal::Tensor(t) => out.push((prefix.to_string(), t.clone())),
+        // Typed lists and dicts are pickled as calls of torch.jit._pickle helpers
+        // (`build_tensorlist(list)`, `restore_type_tag(value, type)`): their first argument.
+        PVal::Call(g, args) if g.starts_with("torch.jit._pickle.") => {
+            if let Some(first) = args.first() {
+                collect(first, prefix, out, seen);
+            }
+        }
         PVal::List(items) => {
             for (i, item) in items.borrow().iter().enumerate() {
                 if let PVal::Tensor(t) = item {

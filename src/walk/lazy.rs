@@ -130,7 +130,6 @@ fn shape_follows_shapes(n: &Node) -> bool {
         "aten::unique_consecutive",
         "aten::bincount",
         "aten::repeat_interleave",
-        "aten::where",
         "aten::histc",
         "aten::histogram",
         "aten::item",
