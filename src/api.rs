@@ -78,7 +78,7 @@ pub fn available_memory() -> Result<(u64, String)> {
         Ok(v) => v
             .trim()
             .parse()
-            .map(|b| (b, format!("{AVAILABLE_MEMORY_ENV}")))
+            .map(|b| (b, AVAILABLE_MEMORY_ENV.to_string()))
             .map_err(|_| {
                 Error::Input(format!(
                     "{AVAILABLE_MEMORY_ENV}='{v}' is not a byte count; fix: set it to a whole number of bytes, or unset it"

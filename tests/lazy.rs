@@ -56,8 +56,16 @@ fn archive_index_reads_every_tensor_as_libtorch_loads_it() {
             "{f}: nothing indexed"
         );
         for (p, at) in &index.tensors {
-            let Ok(Value::Tensor(t)) = m.attr(p) else {
-                panic!("{f}: {p} is not a tensor attribute of the loaded module")
+            // A tensor attribute, or an item of a list of tensors (`gru._flat_weights.0`).
+            let v = m.attr(p).ok().or_else(|| {
+                let (parent, i) = p.rsplit_once('.')?;
+                match m.attr(parent).ok()? {
+                    Value::List(items) => items.into_iter().nth(i.parse().ok()?),
+                    _ => None,
+                }
+            });
+            let Some(Value::Tensor(t)) = v else {
+                panic!("{f}: {p} is not a tensor of the loaded module")
             };
             assert_eq!(t.tensor.size(), at.size, "{f}: {p} size");
             assert_eq!(

@@ -216,6 +216,19 @@ fn place_weights(b: &mut GraphBuilder, opts: &WriteOptions) -> Result<Placed> {
         vec![]
     };
     let mut files = vec![];
+    for w in &b.weights {
+        let missing = match &b.archive {
+            Some(a) => a.get(&w.path).is_none(),
+            None => true,
+        };
+        if crate::load::is_meta(&w.tensor) && missing {
+            return Err(Error::Model(format!(
+                "weight '{}' has no bytes in memory (--weights lazy) and the archive index does not name it; \
+                 this is a torch2air bug: please report it with the model. fix: export with --weights memory",
+                w.path
+            )));
+        }
+    }
     for (wi, w) in b.weights.iter().enumerate() {
         let dt = crate::dtype::of_tensor(&w.tensor)
             .map_err(|e| Error::Run(format!("weight '{}': {e}", w.path)))?;
