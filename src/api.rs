@@ -49,6 +49,114 @@ pub struct ExportConfig {
     /// What `dynamo.pbtxt` holds: TorchAir's full listing (default), lean (Const payloads left
     /// out), or none.
     pub pbtxt: write::pbtxt::PbtxtMode,
+    /// Where the weights are while exporting: in memory, read lazily from the archive, or
+    /// chosen by the memory available (default).
+    pub weights: WeightsMode,
+}
+
+/// Where the weights are while exporting (`--weights`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WeightsMode {
+    /// `lazy` when the archive's tensor bytes exceed the memory available to the process,
+    /// else `memory`.
+    #[default]
+    Auto,
+    /// The module is loaded with its weights (the walk computes every value).
+    Memory,
+    /// The module is loaded on the meta device (shapes only); weight bytes are streamed from
+    /// the archive to the export.
+    Lazy,
+}
+
+/// Environment override of the memory available to the process, in bytes (tests, and machines
+/// whose limit is not a cgroup's).
+pub const AVAILABLE_MEMORY_ENV: &str = "TORCH2AIR_AVAILABLE_MEMORY";
+
+/// Memory available to this process and where the figure comes from.
+pub fn available_memory() -> Result<(u64, String)> {
+    match std::env::var(AVAILABLE_MEMORY_ENV) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map(|b| (b, AVAILABLE_MEMORY_ENV.to_string()))
+            .map_err(|_| {
+                Error::Input(format!(
+                    "{AVAILABLE_MEMORY_ENV}='{v}' is not a byte count; fix: set it to a whole number of bytes, or unset it"
+                ))
+            }),
+        Err(_) => Ok(crate::load::archive::available_memory()),
+    }
+}
+
+/// Whether to walk with lazy weights: the mode asked for, checked against the memory available.
+/// A model too large for the chosen mode is an error with the bytes needed and available.
+pub(crate) fn choose_lazy(model: &Path, mode: WeightsMode, dynamic: bool) -> Result<bool> {
+    use crate::load::archive::{human, ArchiveIndex};
+    let index = match (ArchiveIndex::open(model), mode) {
+        (Ok(i), _) => i,
+        (Err(e), WeightsMode::Lazy) => return Err(e),
+        // Not an archive torch2air can index: the normal load says what is wrong with it.
+        (Err(_), _) => return Ok(false),
+    };
+    let (avail, source) = available_memory()?;
+    let in_memory = index.data_bytes + index.constant_bytes;
+    // Lazy: the graph's constants, one chunk of a weight being copied, a non-contiguous weight
+    // gathered whole.
+    let gathered = index
+        .tensors
+        .values()
+        .filter(|t| !t.is_contiguous())
+        .map(|t| t.nbytes())
+        .max()
+        .unwrap_or(0);
+    let lazy_need = index.constant_bytes + index.largest_record.min(8 << 20) + gathered;
+    let need_msg = |need: u64, what: &str| {
+        format!(
+            "'{}' needs {} ({need} bytes) {what}, but {} ({avail} bytes) are available to this process ({source})",
+            model.display(),
+            human(need),
+            human(avail)
+        )
+    };
+    let lazy = match mode {
+        WeightsMode::Memory if in_memory > avail => {
+            return Err(Error::Input(format!(
+                "{} with --weights memory; fix: pass --weights lazy (or auto) to stream the weights from the archive",
+                need_msg(in_memory, "for its weights")
+            )))
+        }
+        WeightsMode::Memory => false,
+        WeightsMode::Lazy => true,
+        WeightsMode::Auto => {
+            let lazy = in_memory > avail;
+            if lazy {
+                eprintln!(
+                    "torch2air: the weights of '{}' ({}) exceed the memory available to this process ({}, {source}): exporting with --weights lazy (shapes walked on the meta device, weight bytes streamed from the archive)",
+                    model.display(),
+                    human(in_memory),
+                    human(avail)
+                );
+            }
+            lazy
+        }
+    };
+    if lazy && lazy_need > avail {
+        return Err(Error::Input(format!(
+            "{} even with --weights lazy; fix: export on a machine with more memory",
+            need_msg(lazy_need, "for its graph constants and weight copies")
+        )));
+    }
+    if lazy && dynamic {
+        return Err(Error::Input(format!(
+            "--dynamic needs the weights in memory (its probe runs execute forward), and {}: --weights lazy does not support --dynamic yet. fix: export without --dynamic, or on a machine with enough memory with --weights memory",
+            if mode == WeightsMode::Lazy {
+                "--weights lazy was asked for".to_string()
+            } else {
+                need_msg(in_memory, "for its weights")
+            }
+        )));
+    }
+    Ok(lazy)
 }
 
 /// TorchAir's `CompilerConfig`, the part an export reads.
@@ -85,6 +193,8 @@ pub struct ExportReport {
     pub atc: String,
     /// With [`ExportConfig::record_values`]: the TorchScript value behind each GE node output.
     pub recorded: Vec<crate::walk::Recorded>,
+    /// The walk ran with lazy weights (`--weights lazy`, or chosen by `auto`).
+    pub lazy: bool,
 }
 
 pub(crate) fn weight_threshold(config: &CompilerConfig) -> Result<u64> {
@@ -276,7 +386,11 @@ fn traced_specs(m: &Module) -> Option<Vec<Value>> {
 
 /// Loads `model` and resolves its sample inputs: `args`, or the traced example inputs.
 pub fn load_with_inputs(model: &Path, args: Vec<Value>) -> Result<(Module, Vec<Value>, bool)> {
-    let m = Module::load(model)?;
+    load_inputs(Module::load(model)?, model, args)
+}
+
+/// [`load_with_inputs`] of a module already loaded (lazily, say).
+fn load_inputs(m: Module, model: &Path, args: Vec<Value>) -> Result<(Module, Vec<Value>, bool)> {
     let (inputs, traced) = if args.is_empty() && m.info.args.len() > 1 {
         let defaults = with_defaults(&m, vec![]);
         match m.traced_inputs()?.or_else(|| traced_specs(&m)) {
@@ -326,7 +440,13 @@ pub fn dynamo_export(
         )));
     }
     let threshold = weight_threshold(config)?;
-    let (mut m, inputs, used_traced_inputs) = load_with_inputs(model.as_ref(), args)?;
+    let lazy = choose_lazy(model.as_ref(), xc.weights, dynamic)?;
+    let loaded = if lazy {
+        Module::load_lazy(model.as_ref())?
+    } else {
+        Module::load(model.as_ref())?
+    };
+    let (mut m, inputs, used_traced_inputs) = load_inputs(loaded, model.as_ref(), args)?;
     let names: Vec<String> = m.info.args[1..].iter().map(|a| a.name.clone()).collect();
     let (mut dynamic_input_dims, mut notes, mut far) = (vec![], vec![], dynamic::FAR);
     if dynamic {
@@ -441,6 +561,7 @@ pub fn dynamo_export(
         dynamic_input_dims,
         atc,
         recorded,
+        lazy,
     })
 }
 

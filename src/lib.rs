@@ -34,8 +34,8 @@ pub use dtype::DType;
 pub use error::{Error, OpStatus, Result, UnsupportedOp, UnsupportedOps};
 pub use library::{
     dynamo_export, torchscript_outputs, Air, AirInput, CompilerConfig, ExperimentalConfig, Export,
-    ExportConfig, ExportReport, Guard, Input, PbtxtMode, WeightMode, DEFAULT_EXPORT_NAME,
-    DEFAULT_EXPORT_PATH,
+    ExportConfig, ExportReport, Guard, Input, PbtxtMode, WeightMode, WeightsMode,
+    DEFAULT_EXPORT_NAME, DEFAULT_EXPORT_PATH,
 };
 /// The tch crate torch2air is built on: inputs and outputs are `tch::Tensor`s, and a dependent
 /// crate uses this one rather than adding its own (the versions must agree).

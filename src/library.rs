@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use tch::Tensor;
 
 pub use crate::api::{
-    CompilerConfig, ExperimentalConfig, ExportConfig, DEFAULT_EXPORT_NAME, DEFAULT_EXPORT_PATH,
+    CompilerConfig, ExperimentalConfig, ExportConfig, WeightsMode, DEFAULT_EXPORT_NAME,
+    DEFAULT_EXPORT_PATH,
 };
 pub use crate::walk::Guard;
 pub use crate::write::pbtxt::PbtxtMode;
@@ -261,6 +262,13 @@ impl Export {
         self
     }
 
+    /// Where the weights are while exporting: in memory, streamed from the archive (models
+    /// larger than memory), or chosen by the memory available (default).
+    pub fn weights(mut self, mode: WeightsMode) -> Self {
+        self.config.export.weights = mode;
+        self
+    }
+
     /// Also writes `<export_path>/atc.sh`, the ATC command that compiles the export.
     pub fn atc_script(mut self, on: bool) -> Self {
         self.config.export.atc_script = on;
@@ -381,6 +389,7 @@ fn for_library(e: Error) -> Error {
         ("--input", "Input"),
         ("--report", "Export::report"),
         ("--pbtxt", "Export::pbtxt"),
+        ("--weights", "Export::weights"),
         ("--atc-script", "Export::atc_script"),
         (
             "--enable-record-nn-module-stack",

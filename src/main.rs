@@ -2,7 +2,9 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use torch2air::internal::api::{CompilerConfig, DEFAULT_EXPORT_NAME, DEFAULT_EXPORT_PATH};
+use torch2air::internal::api::{
+    CompilerConfig, WeightsMode, DEFAULT_EXPORT_NAME, DEFAULT_EXPORT_PATH,
+};
 use torch2air::internal::error::{Error, Result};
 use torch2air::internal::value::Value;
 use torch2air::internal::{spec, verify, write};
@@ -136,6 +138,12 @@ struct ExportArgs {
     /// written).
     #[arg(long, value_name = "MODE", default_value = "full", value_parser = parse_pbtxt)]
     pbtxt: write::pbtxt::PbtxtMode,
+    /// Where the weights are while exporting: memory (the module loaded whole), lazy (the
+    /// module loaded on the meta device, shapes only; weight bytes streamed from the .pt to the
+    /// export, for models larger than memory), or auto: lazy when the .pt's tensor bytes exceed
+    /// the memory available (MemAvailable, or the cgroup's limit), said on stderr.
+    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = parse_weights)]
+    weights: WeightsMode,
     /// Also write <export-path>/atc.sh: the ATC command that compiles the export (printed
     /// either way); run it as `SOC_VERSION=<chip> sh <export-path>/atc.sh`.
     #[arg(long)]
@@ -159,6 +167,17 @@ struct ExportArgs {
     /// group's GE `group` attr is tag=ptd:<NAME>;rank_list=<RANKS>.
     #[arg(long = "group", value_name = "NAME=RANKS", requires = "world_size")]
     groups: Vec<String>,
+}
+
+fn parse_weights(s: &str) -> std::result::Result<WeightsMode, String> {
+    match s {
+        "auto" => Ok(WeightsMode::Auto),
+        "memory" => Ok(WeightsMode::Memory),
+        "lazy" => Ok(WeightsMode::Lazy),
+        _ => Err(format!(
+            "'{s}' is not a weights mode; fix: auto, memory or lazy"
+        )),
+    }
 }
 
 fn parse_pbtxt(s: &str) -> std::result::Result<write::pbtxt::PbtxtMode, String> {
@@ -212,6 +231,7 @@ impl ExportArgs {
         c.export.report = self.report.clone();
         c.export.atc_script = self.atc_script;
         c.export.pbtxt = self.pbtxt;
+        c.export.weights = self.weights;
         c.export.experimental.auto_atc_config_generated = self.auto_atc_config;
         c.export.experimental.enable_record_nn_module_stack = self.record_nn_module_stack;
         c

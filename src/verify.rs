@@ -182,6 +182,23 @@ pub fn torchscript_outputs(model: &Path, inputs: &[Value]) -> Result<Vec<Tensor>
     Ok(v)
 }
 
+/// After a lazy export: TorchScript's reference run loads the whole module, so the weights
+/// must fit in the memory available; the export stays written either way.
+fn check_memory_for_reference(model: &Path, export: &crate::api::ExportReport) -> Result<()> {
+    use crate::load::archive::{human, ArchiveIndex};
+    let need = ArchiveIndex::open(model).map(|i| i.data_bytes + i.constant_bytes)?;
+    let (avail, source) = crate::api::available_memory()?;
+    if need > avail {
+        return Err(Error::Input(format!(
+            "the export was written ({}), but verify cannot check it here: it runs the TorchScript module, which loads its weights, {} ({need} bytes), and {} ({avail} bytes) are available to this process ({source}). fix: run verify --weights lazy on a machine with enough memory (it exports lazily and needs the memory only for the reference run)",
+            export.air.display(),
+            human(need),
+            human(avail)
+        )));
+    }
+    Ok(())
+}
+
 /// The tensors among the inputs: what the exported graph takes (non-tensor inputs are baked in).
 pub fn graph_tensors(inputs: &[Value]) -> Vec<Tensor> {
     inputs
@@ -284,6 +301,9 @@ pub fn verify_with(
     config.export.record_values = bisect.is_some();
     let export =
         crate::api::dynamo_export(args, model, export_path, export_name, dynamic, &config)?;
+    if export.lazy {
+        check_memory_for_reference(model, &export)?;
+    }
     let reference = torchscript_outputs(model, &export.inputs)?;
     let target = bisect
         .and_then(|b| b.air.clone())

@@ -70,6 +70,13 @@ pub fn export_ranks(
     dist: &DistConfig,
 ) -> Result<MultiExport> {
     let world = dist.world_size;
+    if config.export.weights == crate::api::WeightsMode::Lazy {
+        return Err(Error::Input(
+            "--weights lazy does not support multi-card exports (--world-size) yet; fix: export each rank's \
+             model on its own with --weights lazy, or use --weights memory"
+                .into(),
+        ));
+    }
     let groups = Groups::new(world, &dist.groups).map_err(Error::Input)?;
     if let Some(r) = dist.rank {
         if r >= world {

@@ -46,6 +46,9 @@ pub struct GraphBuilder {
     counters: BTreeMap<String, usize>,
     /// Attrs added to every op emitted from now on (nn_module_stack), until cleared.
     pub scope_attrs: BTreeMap<String, AttrDef>,
+    /// `--weights lazy`: where the bytes of weights that are meta tensors are read from when
+    /// the graph is written.
+    pub archive: Option<std::sync::Arc<crate::load::archive::ArchiveIndex>>,
 }
 
 impl GraphBuilder {

@@ -53,6 +53,9 @@ extern "C" {
     ) -> i32;
     pub fn t2a_traced_inputs(m: *mut T2AModule, out: *mut T2ABuf, err: *mut *mut c_char) -> i32;
     pub fn t2a_set_tensor_budget(bytes: u64);
+    pub fn t2a_tensor_is_meta(t: *mut c_void) -> i32;
+    pub fn t2a_tensor_to_meta(t: *mut c_void, err: *mut *mut c_char) -> *mut c_void;
+    pub fn t2a_tensor_storage_id(t: *mut c_void) -> u64;
     pub fn t2a_exec_node(
         m: *mut T2AModule,
         node: i64,

@@ -1,8 +1,10 @@
 //! Stage 1, load: open a TorchScript archive through the C++ shim and expose its inlined
 //! `forward` graph, its attributes, its traced example inputs, and single-node execution.
+pub mod archive;
 pub mod codec;
 mod ffi;
 pub mod ir;
+pub mod pickle;
 
 use crate::error::{Error, Result};
 use crate::value::Value;
@@ -19,6 +21,36 @@ pub struct Module {
     raw: *mut T2AModule,
     pub graph: Block,
     pub info: ModuleInfo,
+    /// `--weights lazy`: the archive the module's tensors are read from (the module itself was
+    /// loaded from a shape-only copy: its parameters and buffers are meta tensors).
+    pub archive: Option<std::sync::Arc<archive::ArchiveIndex>>,
+}
+
+/// Whether a tensor is on the meta device (a lazy weight, or a value computed from one).
+pub fn is_meta(t: &tch::Tensor) -> bool {
+    // SAFETY: `as_ptr` is a live `at::Tensor*`.
+    unsafe { t2a_tensor_is_meta(t.as_ptr() as *mut c_void) != 0 }
+}
+
+/// A meta tensor of `t`'s size, stride and dtype.
+pub fn to_meta(t: &tch::Tensor) -> std::result::Result<tch::Tensor, String> {
+    if is_meta(t) {
+        return Ok(t.shallow_clone());
+    }
+    let mut err = std::ptr::null_mut();
+    // SAFETY: `as_ptr` is a live `at::Tensor*`; the shim returns a new `at::Tensor*` that the
+    // returned tch::Tensor owns.
+    let p = unsafe { t2a_tensor_to_meta(t.as_ptr() as *mut c_void, &mut err) };
+    if p.is_null() {
+        return Err(take_err(err));
+    }
+    Ok(unsafe { tch::Tensor::from_ptr(p as *mut torch_sys::C_tensor) })
+}
+
+/// An id of the storage under `t`: tensors with different ids share no memory.
+pub fn storage_id(t: &tch::Tensor) -> u64 {
+    // SAFETY: `as_ptr` is a live `at::Tensor*`.
+    unsafe { t2a_tensor_storage_id(t.as_ptr() as *mut c_void) }
 }
 
 fn take_err(err: *mut c_char) -> String {
@@ -125,7 +157,26 @@ fn check_archive(path: &Path) -> Result<()> {
 }
 
 impl Module {
+    /// Loads the module with its parameters and buffers on the meta device (shapes and dtypes;
+    /// no bytes read): from a shape-only copy of the archive (see
+    /// [`archive::ArchiveIndex::meta_copy`]). Their bytes are read from the archive when the
+    /// export writes them.
+    pub fn load_lazy(path: &Path) -> Result<Module> {
+        let index = archive::ArchiveIndex::open(path)?;
+        archive::check_records(path)?;
+        let copy = index.meta_copy()?;
+        let mut m = Self::load_from(copy.path(), path)?;
+        m.archive = Some(std::sync::Arc::new(index));
+        Ok(m)
+    }
+
     pub fn load(path: &Path) -> Result<Module> {
+        check_archive(path)?;
+        Self::load_from(path, path)
+    }
+
+    /// Loads `file`; messages name `path` (the model as the user gave it).
+    fn load_from(file: &Path, path: &Path) -> Result<Module> {
         let shown = path.display();
         let meta = std::fs::metadata(path).map_err(|e| {
             Error::Model(format!(
@@ -142,9 +193,8 @@ impl Module {
                 "cannot open model file '{shown}': {e}; fix: check its permissions"
             ))
         })?;
-        check_archive(path)?;
         // The path's own bytes: a name that is not UTF-8 is opened as given.
-        let c = CString::new(path.as_os_str().as_bytes())
+        let c = CString::new(file.as_os_str().as_bytes())
             .map_err(|_| Error::Model(format!("model path '{shown}' contains a NUL byte")))?;
         let mut raw = std::ptr::null_mut();
         let mut err = std::ptr::null_mut();
@@ -184,6 +234,7 @@ impl Module {
                 nodes: vec![],
             },
             info: empty_info(),
+            archive: None,
         };
         let graph_json = m.json(t2a_graph_json)?;
         m.graph = serde_json::from_str(&graph_json).map_err(|e| {

@@ -419,6 +419,26 @@ void check_storage(const at::Tensor& t, const std::string& what) {
 }
 }  // namespace
 
+extern "C" int t2a_tensor_is_meta(void* t) {
+  return static_cast<at::Tensor*>(t)->is_meta() ? 1 : 0;
+}
+
+extern "C" void* t2a_tensor_to_meta(void* t, char** err) {
+  void* out = nullptr;
+  guarded(err, [&] {
+    const auto& x = *static_cast<at::Tensor*>(t);
+    auto m = at::empty_strided(x.sizes(), x.strides(), x.options().device(c10::kMeta));
+    out = new at::Tensor(std::move(m));
+  });
+  return out;
+}
+
+extern "C" uint64_t t2a_tensor_storage_id(void* t) {
+  const auto& x = *static_cast<at::Tensor*>(t);
+  if (!x.has_storage()) return 0;
+  return reinterpret_cast<uint64_t>(x.storage().unsafeGetStorageImpl());
+}
+
 extern "C" void t2a_set_tensor_budget(uint64_t bytes) {
   install_budget_allocator();
   g_tensor_budget.store(bytes, std::memory_order_relaxed);

@@ -71,6 +71,13 @@ int t2a_exec_node(T2AModule* m, int64_t node, const int64_t* words, size_t nword
 int t2a_forward(T2AModule* m, const int64_t* words, size_t nwords, void* const* tensors,
                 size_t ntensors, int* mutated, char** err);
 
+// Lazy weights (--weights lazy): whether a tensor is on the meta device (shape and dtype only);
+// a meta tensor of the same size, stride and dtype (NULL and *err on failure); an id of the
+// tensor's storage (two tensors share memory only if their ids are equal).
+int t2a_tensor_is_meta(void* t);
+void* t2a_tensor_to_meta(void* t, char** err);
+uint64_t t2a_tensor_storage_id(void* t);
+
 // Every CPU tensor allocation above `bytes` fails with a libtorch error (0: no limit). The first
 // call installs the checking allocator in front of libtorch's own.
 void t2a_set_tensor_budget(uint64_t bytes);

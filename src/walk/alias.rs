@@ -7,11 +7,18 @@
 //! a wrong graph.
 use crate::value::Value;
 
-/// The byte range a tensor's elements occupy (None for an empty tensor).
-fn span(t: &tch::Tensor) -> Option<(usize, usize)> {
+/// The memory a tensor's elements occupy: (space, first byte, end) (None for an empty tensor).
+/// CPU tensors share one address space (0); a meta tensor (`--weights lazy`) has no address,
+/// so its storage is its space and its data pointer counts from 0.
+fn span(t: &tch::Tensor) -> Option<(u64, usize, usize)> {
     if t.numel() == 0 {
         return None;
     }
+    let space = if crate::load::is_meta(t) {
+        crate::load::storage_id(t)
+    } else {
+        0
+    };
     let start = t.data_ptr() as usize;
     let elt = t.kind().elt_size_in_bytes();
     let mut lo = 0i64;
@@ -26,7 +33,7 @@ fn span(t: &tch::Tensor) -> Option<(usize, usize)> {
     }
     let begin = start as i64 + lo * elt as i64;
     let end = start as i64 + hi * elt as i64 + elt as i64;
-    Some((begin as usize, end as usize))
+    Some((space, begin as usize, end as usize))
 }
 
 /// Whether any tensor in `v` shares memory with `target`.
@@ -39,7 +46,7 @@ pub fn overlaps(target: &tch::Tensor, v: &Value) -> bool {
 /// Whether two tensors' memory overlaps.
 pub fn overlaps_tensor(a: &tch::Tensor, b: &tch::Tensor) -> bool {
     match (span(a), span(b)) {
-        (Some((a0, a1)), Some((b0, b1))) => a0 < b1 && b0 < a1,
+        (Some((sa, a0, a1)), Some((sb, b0, b1))) => sa == sb && a0 < b1 && b0 < a1,
         _ => false,
     }
 }

@@ -5,6 +5,7 @@
 mod alias;
 mod collective;
 pub mod dynamic;
+mod lazy;
 mod module_stack;
 pub use module_stack::SOURCE_ATTR;
 mod prim;
@@ -160,6 +161,8 @@ pub struct Walker<'m> {
     module_stack: Option<module_stack::ModuleStacks>,
     /// With `opts.record_values`: (port, value, ATen op, site) per lowered tensor output.
     recorded: Vec<(Port, tch::Tensor, String, String)>,
+    /// `--weights lazy`: weights whose values an op needed, read from the archive, by path.
+    loaded: HashMap<String, std::rc::Rc<tch::Tensor>>,
 }
 
 fn describe(v: &Value) -> String {
@@ -247,10 +250,12 @@ impl<'m> Walker<'m> {
             big_constants: 0,
             module_stack: None,
             recorded: vec![],
+            loaded: HashMap::new(),
         };
         if opts.record_values {
             w.mat.record = Some(vec![]);
         }
+        w.b.archive = m.archive.clone();
         w
     }
 
@@ -855,7 +860,10 @@ impl<'m> Walker<'m> {
         }
     }
 
-    fn exec(&self, n: &Node, inputs: &[Value]) -> Result<Vec<Value>> {
+    fn exec(&mut self, n: &Node, inputs: &[Value]) -> Result<Vec<Value>> {
+        if self.m.archive.is_some() && inputs.iter().any(lazy::has_meta) {
+            return lazy::exec(self, n, inputs);
+        }
         self.m.exec(n.index, inputs).map_err(|e| {
             let shown: Vec<String> = inputs.iter().map(describe).collect();
             // An op taking a TorchScript object (a quantized Linear's packed weights) can be

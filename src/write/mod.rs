@@ -78,6 +78,26 @@ pub fn tensor_def(t: &tch::Tensor, dt: DType) -> std::result::Result<TensorDef, 
     })
 }
 
+/// A `TensorDef` of a lazy weight (`--weights lazy`): its bytes read from the model's archive
+/// as the .air is encoded.
+fn lazy_tensor_def(
+    archive: &crate::load::archive::ArchiveIndex,
+    path: &str,
+    dt: DType,
+    shape: &[i64],
+) -> Result<TensorDef> {
+    let data = archive.bytes(path).map_err(|e| {
+        Error::Io(format!(
+            "cannot read weight '{path}' from '{}': {e}",
+            archive.path.display()
+        ))
+    })?;
+    Ok(TensorDef {
+        desc: Some(crate::ge::desc("", Some(dt), Some(shape))),
+        data,
+    })
+}
+
 /// Where weights went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WeightMode {
@@ -196,6 +216,19 @@ fn place_weights(b: &mut GraphBuilder, opts: &WriteOptions) -> Result<Placed> {
         vec![]
     };
     let mut files = vec![];
+    for w in &b.weights {
+        let missing = match &b.archive {
+            Some(a) => a.get(&w.path).is_none(),
+            None => true,
+        };
+        if crate::load::is_meta(&w.tensor) && missing {
+            return Err(Error::Model(format!(
+                "weight '{}' has no bytes in memory (--weights lazy) and the archive index does not name it; \
+                 this is a torch2air bug: please report it with the model. fix: export with --weights memory",
+                w.path
+            )));
+        }
+    }
     for (wi, w) in b.weights.iter().enumerate() {
         let dt = crate::dtype::of_tensor(&w.tensor)
             .map_err(|e| Error::Run(format!("weight '{}': {e}", w.path)))?;
@@ -224,8 +257,11 @@ fn place_weights(b: &mut GraphBuilder, opts: &WriteOptions) -> Result<Placed> {
             };
             files.push((file, wi));
         } else {
-            let value = tensor_def(&w.tensor, dt)
-                .map_err(|e| Error::Run(format!("weight '{}': {e}", w.path)))?;
+            let value = match (crate::load::is_meta(&w.tensor), &b.archive) {
+                (true, Some(archive)) => lazy_tensor_def(archive, &w.path, dt, &shape)?,
+                _ => tensor_def(&w.tensor, dt)
+                    .map_err(|e| Error::Run(format!("weight '{}': {e}", w.path)))?,
+            };
             op.r#type = "Const".into();
             let mut y = value.desc.clone().unwrap_or_default();
             y.name = String::new();
@@ -390,6 +426,12 @@ pub fn write_graph(
     ));
     for (file, wi) in files.iter() {
         let t = &weights[*wi].tensor;
+        if let (true, Some(archive)) = (crate::load::is_meta(t), &b.archive) {
+            // A lazy weight: streamed from the model's archive to its file.
+            let path = &weights[*wi].path;
+            stage.file(&sub.join(file), |w| archive.write_tensor(path, w))?;
+            continue;
+        }
         let mut res = Ok(());
         with_tensor_bytes(t, |bytes| {
             res = stage.file(&sub.join(file), |w| w.write_all(bytes))

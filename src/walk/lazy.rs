@@ -1,0 +1,224 @@
+//! The walk with `--weights lazy`: the module's parameters and buffers are meta tensors (shapes
+//! and dtypes, no bytes). An op with a meta input runs on the meta device (the CPU tensors it
+//! also takes are moved there: shapes only), so everything computed from a weight is a meta
+//! tensor too, and the lowering rules see the shapes and dtypes they need. An op that needs a
+//! value (`.item()`, a branch on a tensor, a data-dependent size, a constant fold) gets the
+//! weights it reads from the archive when they are small ([`LOAD_LIMIT`] in all) and none of
+//! its meta inputs was computed; otherwise the export ends with an error naming the op, its
+//! line and the fix. An op libtorch has no meta kernel for (`index_select`, behind
+//! `embedding`: PyTorch's own meta versions of many ops are Python) runs on CPU stand-ins of its
+//! meta inputs when its result's shapes follow from its inputs' shapes alone.
+use super::{site, Walker};
+use crate::error::{Error, Result};
+use crate::load::Node;
+use crate::value::{Origin, TensorValue, Value};
+use std::rc::Rc;
+
+/// Weights the lazy walk reads for an op that needs their values, at most this many bytes per op.
+pub const LOAD_LIMIT: u64 = 64 << 20;
+
+pub fn has_meta(v: &Value) -> bool {
+    v.tensors().iter().any(|t| crate::load::is_meta(&t.tensor))
+}
+
+/// `v` with every tensor moved to the meta device (shapes only).
+fn to_meta(v: &Value) -> std::result::Result<Value, String> {
+    Ok(match v {
+        Value::Tensor(t) => Value::Tensor(TensorValue {
+            tensor: Rc::new(crate::load::to_meta(&t.tensor)?),
+            origin: t.origin.clone(),
+            probe: None,
+            far: None,
+        }),
+        Value::List(items) => Value::List(
+            items
+                .iter()
+                .map(to_meta)
+                .collect::<std::result::Result<_, _>>()?,
+        ),
+        Value::Tuple(items) => Value::Tuple(
+            items
+                .iter()
+                .map(to_meta)
+                .collect::<std::result::Result<_, _>>()?,
+        ),
+        Value::Dict(items) => Value::Dict(
+            items
+                .iter()
+                .map(|(k, x)| Ok((k.clone(), to_meta(x)?)))
+                .collect::<std::result::Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// `v` with each meta weight replaced by its value (read from the archive, once per walk).
+fn with_values(w: &mut Walker, v: &Value) -> Result<Value> {
+    Ok(match v {
+        Value::Tensor(t) if crate::load::is_meta(&t.tensor) => {
+            let Origin::Weight(path) = &t.origin else {
+                return Ok(v.clone());
+            };
+            let tensor = match w.loaded.get(path) {
+                Some(x) => x.clone(),
+                None => {
+                    let archive = w.m.archive.as_ref().expect("lazy walk has an archive");
+                    let x = Rc::new(archive.load_tensor(path)?);
+                    w.loaded.insert(path.clone(), x.clone());
+                    x
+                }
+            };
+            Value::Tensor(TensorValue {
+                tensor,
+                origin: t.origin.clone(),
+                probe: None,
+                far: None,
+            })
+        }
+        Value::List(items) => Value::List(
+            items
+                .iter()
+                .map(|i| with_values(w, i))
+                .collect::<Result<_>>()?,
+        ),
+        Value::Tuple(items) => Value::Tuple(
+            items
+                .iter()
+                .map(|i| with_values(w, i))
+                .collect::<Result<_>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// The meta weights among `inputs` whose values could be read for an op (each in the archive,
+/// all together within [`LOAD_LIMIT`]); None when a meta input is not a weight (it was
+/// computed) or they are too large.
+fn loadable(w: &Walker, inputs: &[Value]) -> Option<u64> {
+    let archive = w.m.archive.as_ref()?;
+    let mut bytes = 0;
+    for t in inputs.iter().flat_map(|v| v.tensors()) {
+        if !crate::load::is_meta(&t.tensor) {
+            continue;
+        }
+        let Origin::Weight(path) = &t.origin else {
+            return None;
+        };
+        bytes += archive.get(path)?.nbytes();
+    }
+    (bytes <= LOAD_LIMIT).then_some(bytes)
+}
+
+/// libtorch's words for an op that has no kernel for meta tensors (as opposed to one that
+/// refuses them because it needs their data).
+fn no_meta_kernel(msg: &str) -> bool {
+    msg.contains("no fake impl or Meta kernel") || msg.contains("from the 'Meta' backend")
+}
+
+/// Whether a node's results are tensors whose shapes follow from its inputs' shapes (and
+/// non-tensor arguments) alone, so that running it on stand-in values gives the right shapes.
+fn shape_follows_shapes(n: &Node) -> bool {
+    const DATA_SHAPED: &[&str] = &[
+        "aten::nonzero",
+        "aten::nonzero_numpy",
+        "aten::argwhere",
+        "aten::masked_select",
+        "aten::unique",
+        "aten::_unique",
+        "aten::_unique2",
+        "aten::unique_dim",
+        "aten::unique_consecutive",
+        "aten::bincount",
+        "aten::repeat_interleave",
+        "aten::histc",
+        "aten::histogram",
+        "aten::item",
+        "aten::_local_scalar_dense",
+        "aten::equal",
+        "aten::allclose",
+    ];
+    let op = n.op_name();
+    let base = op.split_once('.').map(|(b, _)| b).unwrap_or(op);
+    if DATA_SHAPED.contains(&base) || (base == "aten::where" && n.inputs.len() == 1) {
+        return false;
+    }
+    n.outputs.iter().all(|o| {
+        !matches!(
+            o.ty.as_str(),
+            "int" | "float" | "bool" | "complex" | "number" | "Scalar" | "str" | "NoneType"
+        ) && !o.ty.starts_with("int[")
+            && !o.ty.starts_with("float[")
+            && !o.ty.starts_with("bool[")
+    })
+}
+
+/// `v` with each meta tensor replaced by a CPU tensor of its shape and dtype: uninitialised
+/// floats, zero ints and bools (so that indices stay in range).
+fn stand_in(v: &Value) -> Value {
+    match v {
+        Value::Tensor(t) if crate::load::is_meta(&t.tensor) => {
+            let kind = t.tensor.kind();
+            let size = t.tensor.size();
+            let opts = (kind, tch::Device::Cpu);
+            let x = if t.tensor.is_floating_point() {
+                tch::Tensor::empty(&size, opts)
+            } else {
+                tch::Tensor::zeros(&size, opts)
+            };
+            Value::Tensor(TensorValue {
+                tensor: Rc::new(x),
+                origin: t.origin.clone(),
+                probe: None,
+                far: None,
+            })
+        }
+        Value::List(items) => Value::List(items.iter().map(stand_in).collect()),
+        Value::Tuple(items) => Value::Tuple(items.iter().map(stand_in).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Runs a node with a meta input: on the meta device; if that cannot give its result, with
+/// the values of the (small) weights it reads; else a clear error.
+pub fn exec(w: &mut Walker, n: &Node, inputs: &[Value]) -> Result<Vec<Value>> {
+    let meta: Vec<Value> = inputs
+        .iter()
+        .map(to_meta)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(Error::Run)?;
+    let failure = match w.m.exec(n.index, &meta) {
+        Ok(outs) => return Ok(outs),
+        Err(e) => e,
+    };
+    if loadable(w, inputs).is_some() {
+        let real: Vec<Value> = inputs
+            .iter()
+            .map(|v| with_values(w, v))
+            .collect::<Result<_>>()?;
+        if !real.iter().any(has_meta) {
+            return w.exec(n, &real);
+        }
+    }
+    if no_meta_kernel(&failure) && shape_follows_shapes(n) {
+        // libtorch has no meta kernel for this op (many are Python-only): run it on CPU
+        // stand-ins of the meta inputs (uninitialised memory: the pages the kernel never
+        // writes are never made resident) and keep only the result's shapes.
+        let stand_ins: Vec<Value> = inputs.iter().map(stand_in).collect();
+        if let Ok(outs) = w.m.exec(n.index, &stand_ins) {
+            drop(stand_ins);
+            return outs
+                .iter()
+                .map(to_meta)
+                .collect::<std::result::Result<_, _>>()
+                .map_err(Error::Run);
+        }
+    }
+    Err(Error::Model(format!(
+        "{} ({}) needs the values of tensors computed from the model's weights, and --weights lazy \
+         reads only their shapes (libtorch on the meta device: {}). fix: export with --weights memory \
+         on a machine with enough memory for the weights",
+        site(n),
+        n.op_name(),
+        crate::load::short_torch_message(&failure)
+    )))
+}

@@ -1,0 +1,311 @@
+//! `--weights lazy` (issue 15 item 3): the archive index reads every module tensor's bytes as
+//! libtorch's own load does; lazy exports are byte-identical to exports with the weights in
+//! memory; values the lazy walk cannot give end with a clear error; the mode is chosen by the
+//! memory available and a model too large for the chosen mode is refused with the bytes.
+mod common;
+use common::*;
+use std::path::Path;
+use torch2air::internal::load::archive::ArchiveIndex;
+use torch2air::internal::load::Module;
+use torch2air::internal::value::Value;
+
+/// Fixtures of several kinds: plain, bf16/f16, frozen (weights in the graph's constants),
+/// scripted with views/offsets/tied/transposed tensors, a GRU (a list of weights), HF models.
+const FIXTURES: &[&str] = &[
+    "mlp.pt",
+    "mlp_bf16.pt",
+    "mlp_f16.pt",
+    "frozen_mlp.pt",
+    "lazy/views.pt",
+    "vision/gru_tagger.pt",
+    "vision/mobilenet_v3.pt",
+    "transformers/gpt2.pt",
+    "transformers/llama_bf16.pt",
+];
+
+fn bytes_of(t: &tch::Tensor) -> Vec<u8> {
+    let t = t.contiguous();
+    let n = t.numel() * t.kind().elt_size_in_bytes();
+    let mut out = vec![0u8; n];
+    if n > 0 {
+        // SAFETY: a contiguous CPU tensor of n bytes, alive for the copy.
+        unsafe { std::ptr::copy_nonoverlapping(t.data_ptr() as *const u8, out.as_mut_ptr(), n) };
+    }
+    out
+}
+
+#[test]
+fn archive_index_reads_every_tensor_as_libtorch_loads_it() {
+    for f in FIXTURES {
+        let path = model(f);
+        let index = ArchiveIndex::open(&path).unwrap();
+        let m = Module::load(&path).unwrap();
+        // Every parameter libtorch lists is indexed.
+        let params = tch::CModule::load(&path)
+            .unwrap()
+            .named_parameters()
+            .unwrap();
+        for (name, _) in &params {
+            assert!(
+                index.get(name).is_some(),
+                "{f}: parameter {name} not indexed"
+            );
+        }
+        assert!(
+            !index.tensors.is_empty() || params.is_empty(),
+            "{f}: nothing indexed"
+        );
+        for (p, at) in &index.tensors {
+            // A tensor attribute, or an item of a list of tensors (`gru._flat_weights.0`).
+            let v = m.attr(p).ok().or_else(|| {
+                let (parent, i) = p.rsplit_once('.')?;
+                match m.attr(parent).ok()? {
+                    Value::List(items) => items.into_iter().nth(i.parse().ok()?),
+                    _ => None,
+                }
+            });
+            let Some(Value::Tensor(t)) = v else {
+                panic!("{f}: {p} is not a tensor of the loaded module")
+            };
+            assert_eq!(t.tensor.size(), at.size, "{f}: {p} size");
+            assert_eq!(
+                bytes_of(&t.tensor),
+                index.tensor_bytes(p).unwrap(),
+                "{f}: {p} bytes differ from libtorch's"
+            );
+            let mut streamed = vec![];
+            index.write_tensor(p, &mut streamed).unwrap();
+            assert_eq!(
+                streamed,
+                index.tensor_bytes(p).unwrap(),
+                "{f}: {p} streamed"
+            );
+            assert_eq!(
+                &index.bytes(p).unwrap()[..],
+                &streamed[..],
+                "{f}: {p} mapped"
+            );
+        }
+    }
+}
+
+#[test]
+fn views_fixture_covers_offsets_transposes_and_ties() {
+    let index = ArchiveIndex::open(&model("lazy/views.pt")).unwrap();
+    let wt = index.get("wt").unwrap();
+    assert_eq!(wt.stride, vec![1, 12]);
+    let cols = index.get("cols").unwrap();
+    assert_eq!((cols.offset, cols.stride.clone()), (1, vec![10, 2]));
+    assert_eq!(index.get("a").unwrap().offset, 8);
+    assert_eq!(
+        index.get("w_tied").unwrap().record,
+        index.get("w").unwrap().record
+    );
+}
+
+/// Every file of two export folders, by name, byte for byte.
+fn assert_same_files(a: &Path, b: &Path, what: &str) {
+    let names = files_in(a);
+    assert_eq!(names, files_in(b), "{what}: file lists differ");
+    assert!(names.iter().any(|n| n.ends_with(".air")), "{what}: no .air");
+    for n in names {
+        let (x, y) = (
+            std::fs::read(a.join(&n)).unwrap(),
+            std::fs::read(b.join(&n)).unwrap(),
+        );
+        assert!(
+            x == y,
+            "{what}: {n} differs ({} vs {} bytes)",
+            x.len(),
+            y.len()
+        );
+    }
+}
+
+fn export(dir: &Path, model_path: &Path, weights: &str, extra: &[&str]) -> (i32, String, String) {
+    std::fs::create_dir_all(dir).unwrap();
+    let p = model_path.to_str().unwrap().to_string();
+    let mut args = vec![
+        "export",
+        p.as_str(),
+        "--export-path",
+        "out",
+        "--weights",
+        weights,
+    ];
+    args.extend_from_slice(extra);
+    cli(dir, &args)
+}
+
+#[test]
+fn lazy_exports_are_byte_identical_to_memory_exports() {
+    let inputs: &[(&str, &[&str])] = &[
+        ("mlp.pt", &["--input", "f32[2,16]"]),
+        ("mlp_bf16.pt", &["--input", "bf16[5,16]"]),
+        ("frozen_mlp.pt", &["--input", "f32[3,64]"]),
+        ("lazy/views.pt", &["--input", "f32[2,16]"]),
+        (
+            "vision/gru_tagger.pt",
+            &["--input", "NPY:vision/gru_tagger.in0.npy"],
+        ),
+        (
+            "vision/mobilenet_v3.pt",
+            &["--input", "NPY:vision/mobilenet_v3.in0.npy"],
+        ),
+        ("transformers/gpt2.pt", &[]),
+        ("transformers/llama_bf16.pt", &[]),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    for (f, args) in inputs {
+        for threshold in ["0", "1000000000"] {
+            let npy: Vec<String> = args
+                .iter()
+                .map(|a| match a.strip_prefix("NPY:") {
+                    Some(rel) => model(rel).to_str().unwrap().to_string(),
+                    None => a.to_string(),
+                })
+                .collect();
+            let mut extra: Vec<&str> = npy.iter().map(String::as_str).collect();
+            extra.extend(["--weight-threshold", threshold]);
+            let name = f.replace('/', "_");
+            let mem = tmp.path().join(format!("{name}_{threshold}_memory"));
+            let lazy = tmp.path().join(format!("{name}_{threshold}_lazy"));
+            let (c, _, e) = export(&mem, &model(f), "memory", &extra);
+            assert_eq!(c, 0, "{f} memory: {e}");
+            let (c, _, e) = export(&lazy, &model(f), "lazy", &extra);
+            assert_eq!(c, 0, "{f} lazy: {e}");
+            assert_same_files(
+                &mem.join("out"),
+                &lazy.join("out"),
+                &format!("{f} threshold {threshold}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn a_value_computed_from_weights_ends_with_the_op_line_and_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (c, _, e) = export(
+        tmp.path(),
+        &model("lazy/needs_values.pt"),
+        "lazy",
+        &["--input", "f32[2,16]"],
+    );
+    assert_eq!(c, 2, "{e}");
+    assert_clean_error(c, &e, "--weights memory");
+    assert!(
+        e.contains("make_lazy.py") && e.contains("aten::"),
+        "names the op and line: {e}"
+    );
+    // With the weights in memory the same model exports.
+    let (c, _, e) = export(
+        tmp.path(),
+        &model("lazy/needs_values.pt"),
+        "memory",
+        &["--input", "f32[2,16]"],
+    );
+    assert_eq!(c, 0, "{e}");
+}
+
+#[test]
+fn auto_chooses_lazy_when_weights_exceed_available_memory_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mlp = model("mlp.pt");
+    let p = mlp.to_str().unwrap();
+    let args = ["export", p, "--export-path", "out", "--input", "f32[2,16]"];
+    // Just less than the weights need in memory, more than the lazy mode needs.
+    let index = ArchiveIndex::open(&mlp).unwrap();
+    let avail = (index.data_bytes + index.constant_bytes - 1).to_string();
+    let (c, _, e) = cli_env(tmp.path(), &args, &[("TORCH2AIR_AVAILABLE_MEMORY", &avail)]);
+    assert_eq!(c, 0, "{e}");
+    assert!(
+        e.contains("--weights lazy") && e.contains("exceed"),
+        "said aloud: {e}"
+    );
+    let (c, _, e) = cli_env(
+        tmp.path(),
+        &args,
+        &[("TORCH2AIR_AVAILABLE_MEMORY", "100000000000")],
+    );
+    assert_eq!(c, 0, "{e}");
+    assert!(!e.contains("--weights lazy"), "memory mode is silent: {e}");
+}
+
+#[test]
+fn a_model_too_large_for_the_chosen_mode_is_refused_with_the_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mlp = model("mlp.pt");
+    let p = mlp.to_str().unwrap();
+    let need = ArchiveIndex::open(&mlp).unwrap().data_bytes;
+    let args = [
+        "export",
+        p,
+        "--export-path",
+        "out",
+        "--input",
+        "f32[2,16]",
+        "--weights",
+        "memory",
+    ];
+    let (c, _, e) = cli_env(tmp.path(), &args, &[("TORCH2AIR_AVAILABLE_MEMORY", "1000")]);
+    assert_eq!(c, 2, "{e}");
+    assert_clean_error(c, &e, "--weights lazy");
+    assert!(
+        e.contains(&format!("{need} bytes")) && e.contains("1000 bytes"),
+        "{e}"
+    );
+    assert!(!tmp.path().join("out").exists(), "nothing written");
+    let args = [
+        "export",
+        p,
+        "--export-path",
+        "out",
+        "--input",
+        "f32[2,16]",
+        "--weights",
+        "lazy",
+    ];
+    let (c, _, e) = cli_env(tmp.path(), &args, &[("TORCH2AIR_AVAILABLE_MEMORY", "1000")]);
+    assert_eq!(c, 2, "{e}");
+    assert_clean_error(c, &e, "available");
+    let (c, _, e) = cli_env(tmp.path(), &["export", p, "--weights", "sideways"], &[]);
+    assert_ne!(c, 0);
+    assert!(e.contains("auto, memory or lazy"), "{e}");
+}
+
+#[test]
+fn verify_passes_on_a_lazy_export_and_says_when_it_cannot_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gpt2 = model("transformers/gpt2.pt");
+    let p = gpt2.to_str().unwrap();
+    let (c, o, e) = cli(
+        tmp.path(),
+        &["verify", p, "--export-path", "out", "--weights", "lazy"],
+    );
+    assert_eq!(c, 0, "{o}{e}");
+    assert!(o.contains("PASS"), "{o}");
+    // Too little memory for TorchScript's reference run: the lazy export is written, verify
+    // says why it cannot compare.
+    let args = ["verify", p, "--export-path", "out2", "--weights", "lazy"];
+    // Enough for the lazy export, one byte short of what TorchScript's load needs.
+    let index = ArchiveIndex::open(&gpt2).unwrap();
+    let avail = (index.data_bytes + index.constant_bytes - 1).to_string();
+    let (c, _, e) = cli_env(tmp.path(), &args, &[("TORCH2AIR_AVAILABLE_MEMORY", &avail)]);
+    assert_eq!(c, 2, "{e}");
+    assert_clean_error(c, &e, "runs the TorchScript module");
+    assert!(tmp.path().join("out2/export.air").is_file());
+}
+
+#[test]
+fn lazy_and_dynamic_together_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (c, _, e) = export(
+        tmp.path(),
+        &model("mlp.pt"),
+        "lazy",
+        &["--input", "f32[2,16]", "--dynamic"],
+    );
+    assert_eq!(c, 2, "{e}");
+    assert_clean_error(c, &e, "--dynamic");
+}
