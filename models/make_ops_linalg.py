@@ -387,6 +387,8 @@ class OpsDecomp(nn.Module):
         out.append(torch.linalg.vander(x[0]))
         out.append(torch.linalg.vander(x[:, :3], N=5))
         out.append(torch.linalg.tensorinv(spd.reshape(2, 2, 4), ind=2))
+        out.append(torch.linalg.tensorsolve(spd.reshape(2, 2, 2, 2), rhs.reshape(2, 2, 2)[0]))
+        out.append(torch.linalg.tensorsolve(spd.reshape(4, 2, 2), rhs[:, 0], dims=(1,)))
         # histogramdd: data ranges, explicit ranges, tensor edges, weights, density.
         h, e = torch.histogramdd(x.reshape(-1, 2), [3, 4])
         out.append(h)

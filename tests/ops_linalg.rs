@@ -113,7 +113,7 @@ fn kron_diagonal_block_diag_take_dynamic_dims() {
 #[test]
 fn ops_decomp() {
     let r = verify_fixture_at("ops/decomp.pt", &["f32[4,6]", "f32[4,6]"], false, 1e-2);
-    assert_eq!(r.checks.len(), 156);
+    assert_eq!(r.checks.len(), 158);
     let shapes: Vec<Vec<i64>> = r.checks.iter().map(|c| c.shape.clone()).collect();
     assert_eq!(shapes[2], vec![2, 4, 4]); // batched upper Cholesky
     assert_eq!(shapes[15], vec![2, 4, 4]); // triangular_solve's coefficient, broadcast
@@ -152,15 +152,19 @@ fn ops_decomp() {
     }
 }
 
-/// The decompositions need static shapes: a --dynamic export pins the dims with a note and
-/// still verifies.
+/// A --dynamic export of the fixture: its dims are fixed by the model itself (eye(4), the
+/// reshapes), so it is exported static with a note per dim, and verifies.
 #[test]
-fn ops_decomp_dynamic_pins_dims() {
+fn ops_decomp_dynamic_is_static() {
     let r = verify_fixture_at("ops/decomp.pt", &["f32[4,6]", "f32[4,6]"], true, 1e-2);
-    assert_eq!(r.checks.len(), 156);
+    assert_eq!(r.checks.len(), 158);
     assert!(r.export.dynamic_input_dims.is_empty());
+    assert_eq!(r.export.notes.len(), 4, "{:?}", r.export.notes);
     assert!(
-        r.export.notes.iter().any(|n| n.contains("is pinned at")),
+        r.export
+            .notes
+            .iter()
+            .all(|n| n.contains("exported as static")),
         "{:?}",
         r.export.notes
     );

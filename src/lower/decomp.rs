@@ -215,6 +215,11 @@ pub fn register(r: &mut Rules) {
         tensorinv,
         "Reshape(MatrixInverse(Reshape(x, [prod(shape[:ind]), prod(shape[ind:])])), shape[ind:] + shape[:ind])",
     );
+    r.add(
+        "aten::linalg_tensorsolve",
+        tensorsolve,
+        "Reshape(MatrixSolve(Reshape(Transpose(A, dims last), [prod(B.shape), prod(rest)]), Reshape(B, [-1, 1])), A.shape[B.ndim:])",
+    );
     r.add("aten::linalg_vecdot", vecdot, "ReduceSum(Mul(x, y), dim)");
 }
 
@@ -921,7 +926,7 @@ fn col(c: &mut Ctx, x: Port, rank: usize, i: i64, dt: DType) -> Result<Port, Str
 /// LAPACK's pivots (1-based; step i swaps rows i and piv[i] - 1) of a permutation p
 /// (`[..., big]` INT32, input[p] = L·U), for the first k steps: at step i the row p[i] sits at
 /// position j of the rows as swapped so far; piv[i] = j + 1.
-fn pivots_of(c: &mut Ctx, p: Port, pshape: &[i64], k: i64) -> Result<Port, String> {
+fn pivots_of(c: &mut Ctx, p: Port, pshape: &[i64], k: i64) -> Result<(Port, Port), String> {
     let r = pshape.len();
     let big = pshape[r - 1];
     if k > MAX_LU_STEPS {
@@ -969,14 +974,54 @@ fn pivots_of(c: &mut Ctx, p: Port, pshape: &[i64], k: i64) -> Result<Port, Strin
     if piv.is_empty() {
         let mut s = pshape.to_vec();
         s[r - 1] = 0;
-        return zeros(c, &s, i32t);
+        return Ok((zeros(c, &s, i32t)?, cur));
     }
-    c.op1(
+    let piv = c.op1(
         "Pack",
         vec![In::Dyn(piv)],
         vec![("axis", attr::int(r as i64 - 1)), ("N", attr::int(k))],
         i32t,
-    )
+    )?;
+    Ok((piv, cur))
+}
+
+/// ATen's LU of `[..., m, n]` from GE's Lu: the packed LU, LAPACK's pivots and the row order
+/// after the first k = min(m, n) steps (`[..., max(m, n)]`). For a tall matrix the padded
+/// steps after k may swap rows again (and with them the multipliers below row k): the rows are
+/// put back in the order of the first k steps (Equal, ArgMaxV2, GatherElements).
+fn lu_aten(c: &mut Ctx, x: Port, s: &[i64], dt: DType) -> Result<(Port, Port, Port), String> {
+    let r = s.len();
+    let (m, n) = (s[r - 2], s[r - 1]);
+    let k = m.min(n);
+    let (mut lu, p) = lu_op(c, x, s, dt)?;
+    let mut ps: Vec<i64> = s[..r - 2].to_vec();
+    ps.push(m.max(n));
+    let (piv, cur) = pivots_of(c, p, &ps, k)?;
+    if m > n {
+        // row i of ATen's LU is the row of GE's where p holds cur[i].
+        let cu = unsqueeze(c, cur, vec![r as i64 - 1], DType::I32)?;
+        let pu = unsqueeze(c, p, vec![r as i64 - 2], DType::I32)?;
+        let hit = c.bin("Equal", cu, pu, DType::Bool)?;
+        let hit = c.cast(hit, DType::I32)?;
+        let axis = c.scalar_i64(r as i64 - 1)?;
+        let at = c.op1(
+            "ArgMaxV2",
+            vec![In::P(hit), In::P(axis)],
+            vec![("dtype", attr::dtype_cpp(DType::I32.ge_cpp()))],
+            DType::I32,
+        )?;
+        let at = unsqueeze(c, at, vec![r as i64 - 1], DType::I32)?;
+        let mut from = ps.clone();
+        from.push(1);
+        let at = bcast(c, at, &from, s, DType::I32)?;
+        lu = c.op1(
+            "GatherElements",
+            vec![In::P(lu), In::P(at)],
+            vec![("dim", attr::int(r as i64 - 2))],
+            dt,
+        )?;
+    }
+    Ok((lu, piv, cur))
 }
 
 /// The permutation p (`[..., m]` INT32, A[p] = L·U) that LAPACK's pivots (`[..., k]`) make:
@@ -1072,13 +1117,7 @@ fn lu_factor(c: &mut Ctx, name: &str, with_info: bool) -> RuleResult {
             c.node.op_name()
         ));
     }
-    let r = s.len();
-    let (m, n) = (s[r - 2], s[r - 1]);
-    let k = m.min(n);
-    let (lu, p) = lu_op(c, x, &s, dt)?;
-    let mut ps: Vec<i64> = s[..r - 2].to_vec();
-    ps.push(m.max(n));
-    let piv = pivots_of(c, p, &ps, k)?;
+    let (lu, piv, _) = lu_aten(c, x, &s, dt)?;
     let out = c.out_dtype(0)?;
     let pdt = c.out_dtype(1)?;
     let mut v = vec![c.cast(lu, out)?, c.cast(piv, pdt)?];
@@ -1143,7 +1182,7 @@ fn linalg_lu(c: &mut Ctx) -> RuleResult {
     }
     let r = s.len();
     let m = s[r - 2];
-    let (lu, p) = lu_op(c, x, &s, dt)?;
+    let (lu, _, p) = lu_aten(c, x, &s, dt)?;
     let p = if s[r - 1] > m {
         c.slice_axis(p, r as i64 - 2, 0, m, DType::I32)?
     } else {
@@ -1828,5 +1867,52 @@ fn tensorinv(c: &mut Ctx) -> RuleResult {
     let inv = c.op1("MatrixInverse", vec![In::P(m)], vec![], dt)?;
     let shape: Vec<i64> = b.iter().chain(a).copied().collect();
     let y = c.reshape_const(inv, &shape, dt)?;
+    Ok(vec![c.cast(y, out)?])
+}
+
+fn tensorsolve(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let dt = work(c, out)?;
+    let sa = c.in_shape("self")?;
+    let sb = c.in_shape("other")?;
+    let ra = sa.len() as i64;
+    let mut a = c.tensor_as("self", dt)?;
+    let mut shape = sa.clone();
+    if c.has("dims") {
+        let dims: Vec<i64> = c.ints("dims")?.iter().map(|&d| Ctx::dim(d, ra)).collect();
+        if dims.iter().any(|&d| d < 0 || d >= ra) {
+            return Err(format!(
+                "linalg_tensorsolve dims {dims:?} out of range for {sa:?}"
+            ));
+        }
+        let mut perm: Vec<i64> = (0..ra).filter(|d| !dims.contains(d)).collect();
+        perm.extend(&dims);
+        if perm.iter().enumerate().any(|(i, &p)| i as i64 != p) {
+            a = c.transpose_const(a, &perm, dt)?;
+        }
+        shape = perm.iter().map(|&p| sa[p as usize]).collect();
+    }
+    if sb.len() > shape.len() {
+        return Err(format!(
+            "linalg_tensorsolve: other {sb:?} has more dims than self {sa:?}"
+        ));
+    }
+    let rest = &shape[sb.len()..];
+    let (p, q): (i64, i64) = (sb.iter().product(), rest.iter().product());
+    if p * q != shape.iter().product::<i64>() || p != q {
+        return Err(format!(
+            "linalg_tensorsolve of {sa:?} and {sb:?}: the system must be square ({p} equations, {q} unknowns)"
+        ));
+    }
+    let m = c.reshape_const(a, &[p, q], dt)?;
+    let b = c.tensor_as("other", dt)?;
+    let b = c.reshape_const(b, &[p, 1], dt)?;
+    let x = c.op1(
+        "MatrixSolve",
+        vec![In::P(m), In::P(b)],
+        vec![("adjoint", attr::boolean(false))],
+        dt,
+    )?;
+    let y = c.reshape_const(x, rest, dt)?;
     Ok(vec![c.cast(y, out)?])
 }
