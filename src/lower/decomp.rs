@@ -27,7 +27,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::linalg_cholesky_ex",
         |c| cholesky(c, "self", true),
-        "Cholesky(x) (upper: Transpose), info a Const 0 (GE's Cholesky fails at run time on a matrix that is not positive-definite)",
+        "Cholesky(x) (upper: Transpose), info a constant 0 (GE's Cholesky fails at run time on a matrix that is not positive-definite)",
     );
     r.add(
         "aten::cholesky_inverse",
@@ -77,7 +77,7 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::linalg_inv_ex",
         inv_ex,
-        "MatrixInverse(x), info a Const 0 (GE's MatrixInverse fails at run time on a singular matrix)",
+        "MatrixInverse(x), info a constant 0 (GE's MatrixInverse fails at run time on a singular matrix)",
     );
     r.add(
         "aten::linalg_solve",
@@ -87,18 +87,18 @@ pub fn register(r: &mut Rules) {
     r.add(
         "aten::linalg_solve_ex",
         |c| solve(c, true),
-        "MatrixSolve(A, B) as linalg_solve, info a Const 0 (GE's MatrixSolve fails at run time on a singular matrix)",
+        "MatrixSolve(A, B) as linalg_solve, info a constant 0 (GE's MatrixSolve fails at run time on a singular matrix)",
     );
     r.add("aten::qr", qr_legacy, "Qr(x; full_matrices=!some) → (q, r)");
     r.add(
         "aten::linalg_qr",
         linalg_qr,
-        "Qr(x; full_matrices=mode=='complete') → (q, r); mode 'r': q an empty Const",
+        "Qr(x; full_matrices=mode=='complete') → (q, r); mode 'r': q an empty constant",
     );
     r.add(
         "aten::svd",
         svd_legacy,
-        "Svd(x; compute_uv, full_matrices=!some) → (u, sigma, v); compute_uv=False: U, V zero Consts",
+        "Svd(x; compute_uv, full_matrices=!some) → (u, sigma, v); compute_uv=False: U, V zero constants",
     );
     r.add(
         "aten::linalg_svd",
@@ -758,7 +758,7 @@ fn spectrum(
 
 /// `Greater(s, max(atol, rtol · max(s)))`, compared in DOUBLE as ATen does (its tolerances
 /// are DOUBLE tensors).
-fn above_tol(c: &mut Ctx, s: Port, atol: Port, rtol: Port, dt: DType) -> Result<Port, String> {
+fn above_tol(c: &mut Ctx, s: Port, atol: Port, rtol: Port) -> Result<Port, String> {
     let f64t = DType::F64;
     let s = c.cast(s, f64t)?;
     let axes = c.const_i64(&[-1])?;
@@ -768,7 +768,6 @@ fn above_tol(c: &mut Ctx, s: Port, atol: Port, rtol: Port, dt: DType) -> Result<
         vec![("keep_dims", attr::boolean(true))],
         f64t,
     )?;
-    let _ = dt;
     let r = c.bin("Mul", rtol, mx, f64t)?;
     let tol = c.bin("Maximum", atol, r, f64t)?;
     c.bin("Greater", s, tol, DType::Bool)
@@ -784,7 +783,7 @@ fn pinv_of(c: &mut Ctx, name: &str, hermitian: bool) -> RuleResult {
     }
     let (atol, rtol) = atol_rtol(c, &shape, dt)?;
     let (s, u, v, signed) = spectrum(c, x, hermitian, true, dt)?;
-    let keep = above_tol(c, s, atol, rtol, dt)?;
+    let keep = above_tol(c, s, atol, rtol)?;
     let inv = c.un("Reciprocal", signed, dt)?;
     let z = c.scalar(0.0, dt)?;
     let sinv = c.op1(
@@ -821,7 +820,7 @@ fn matrix_rank(c: &mut Ctx) -> RuleResult {
     let h = c.bool("hermitian")?;
     let (atol, rtol) = atol_rtol(c, &shape, dt)?;
     let (s, ..) = spectrum(c, x, h, false, dt)?;
-    let keep = above_tol(c, s, atol, rtol, dt)?;
+    let keep = above_tol(c, s, atol, rtol)?;
     let k = c.cast(keep, DType::I64)?;
     let axes = c.const_i64(&[-1])?;
     let n = c.op1(
@@ -865,10 +864,12 @@ fn eigh(c: &mut Ctx, vectors: bool) -> RuleResult {
 const MAX_LU_STEPS: i64 = 256;
 
 /// Lu of `[..., m, n]`: GE's Lu takes square matrices, so a tall one gets columns [0; I] on
-/// the right and a wide one zero rows below (neither changes the first min(m, n) steps of
-/// partial pivoting: a zero row never wins a pivot a nonzero entry competes for). Returns the
-/// packed LU `[..., m, n]` and the permutation `[..., max(m, n)]` (INT32) with
-/// input[p] = L·U.
+/// the right and a wide one rows [0 | I] below. Neither changes the first min(m, n) steps of
+/// partial pivoting (the padding is zero in the columns those steps eliminate, so it never wins
+/// a pivot a nonzero entry competes for, and its multipliers are 0), and the padded matrix is
+/// as regular as the input's leading block. Returns the packed LU `[..., m, n]` (for a tall
+/// matrix still in the row order of all m steps: see `lu_aten`) and the permutation
+/// `[..., max(m, n)]` (INT32) with input[p] = L·U.
 fn lu_op(c: &mut Ctx, x: Port, s: &[i64], dt: DType) -> Result<(Port, Port), String> {
     let r = s.len();
     let (m, n) = (s[r - 2], s[r - 1]);
@@ -880,10 +881,8 @@ fn lu_op(c: &mut Ctx, x: Port, s: &[i64], dt: DType) -> Result<(Port, Port), Str
             let e = Tensor::eye_m(m, m - n, (dt.kind(), tch::Device::Cpu)).roll([n], [0]);
             (e, r - 1)
         } else {
-            (
-                Tensor::zeros([n - m, n], (dt.kind(), tch::Device::Cpu)),
-                r - 2,
-            )
+            let e = Tensor::eye_m(n - m, n, (dt.kind(), tch::Device::Cpu)).roll([m], [1]);
+            (e, r - 2)
         };
         let ps: Vec<i64> = pad.size();
         let k = konst(c, &pad, "the square padding")?;
