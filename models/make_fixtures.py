@@ -173,8 +173,8 @@ class OpsNN(nn.Module):
 # --- Uses ops torch2air does not lower (for the unsupported-op report).
 class Unsupported(nn.Module):
     def forward(self, x):
-        a = torch.linalg.det(x)
-        b = torch.linalg.det(x * 2.0)
+        a = torch.linalg.matrix_exp(x)
+        b = torch.linalg.matrix_exp(x * 2.0)
         c = torch.bincount(x[0, 0].long().abs()).sum()
         return a + b + c
 

@@ -114,8 +114,14 @@ impl fmt::Display for UnsupportedOps {
                 op.count,
                 op.signatures.join("; ")
             )?;
+            // A refused op says why the rule refused it; an op without a rule, why it has none.
+            let label = if op.status == OpStatus::Unsupported {
+                "no rule"
+            } else {
+                "refused"
+            };
             for r in &op.reasons {
-                writeln!(f, "      refused: {r}")?;
+                writeln!(f, "      {label}: {r}")?;
             }
             for s in &op.sites {
                 writeln!(f, "      at {s}")?;

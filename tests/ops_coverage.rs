@@ -58,6 +58,7 @@ fn cases() -> Vec<Case> {
             &[],
         ),
         case("ops/linalg.pt", &["f32[4,6]", "f32[4,6]"], &[]),
+        case("ops/decomp.pt", &["f32[4,6]", "f32[4,6]"], &[]),
         case(
             "ops/index.pt",
             &["f32[6,5]", "f32[4,5,3]", "i64[7]:0..6"],

@@ -105,3 +105,95 @@ fn kron_diagonal_block_diag_take_dynamic_dims() {
     );
     assert!(!types(&r.air).iter().any(|t| t == "Shape"));
 }
+
+/// Matrix decompositions, determinants, inverses and solves (models/make_ops_linalg.py's
+/// OpsDecomp): every output against TorchScript, on matrices made well conditioned from the
+/// inputs. Outputs whose signs LAPACK chooses (Q, R, U, V, eigenvectors) are compared as they
+/// are: the runner's kernels take LAPACK's, as ATen does.
+#[test]
+fn ops_decomp() {
+    let r = verify_fixture_at("ops/decomp.pt", &["f32[4,6]", "f32[4,6]"], false, 1e-2);
+    assert_eq!(r.checks.len(), 158);
+    let shapes: Vec<Vec<i64>> = r.checks.iter().map(|c| c.shape.clone()).collect();
+    assert_eq!(shapes[2], vec![2, 4, 4]); // batched upper Cholesky
+    assert_eq!(shapes[15], vec![2, 4, 4]); // triangular_solve's coefficient, broadcast
+    assert_eq!(shapes[40], vec![6, 6]); // qr(some=False) of a tall matrix
+    assert_eq!(shapes[44], vec![0]); // linalg.qr mode='r': no Q
+    assert_eq!(shapes[51], vec![6, 6]); // svd(compute_uv=False): zero U
+    assert_eq!(shapes[75], vec![4, 6]); // LU of a wide matrix
+    assert_eq!(shapes[81], vec![2, 4]); // batched pivots
+    assert_eq!(shapes[147], vec![4, 3, 5]); // vander with N
+    use torch2air::internal::dtype::DType;
+    for i in [4, 30, 37, 74, 77, 83] {
+        assert_eq!(r.checks[i].dtype, DType::I32, "output {i}"); // infos and pivots
+    }
+    assert_eq!(r.checks[70].dtype, DType::I64); // matrix_rank
+    let types = types(&read_air(&r.export.air));
+    for ty in [
+        "Cholesky",
+        "MatrixTriangularSolve",
+        "MatrixDeterminant",
+        "LogMatrixDeterminant",
+        "MatrixInverse",
+        "MatrixSolve",
+        "Qr",
+        "Svd",
+        "SelfAdjointEig",
+        "Lu",
+        "OneHot",
+        "GatherElements",
+        "ArgMaxV2",
+        "Tril",
+        "Triu",
+        "Cumprod",
+        "LinSpace",
+    ] {
+        assert!(types.iter().any(|t| t == ty), "no {ty} in the export");
+    }
+}
+
+/// A --dynamic export of the fixture: its dims are fixed by the model itself (eye(4), the
+/// reshapes), so it is exported static with a note per dim, and verifies.
+#[test]
+fn ops_decomp_dynamic_is_static() {
+    let r = verify_fixture_at("ops/decomp.pt", &["f32[4,6]", "f32[4,6]"], true, 1e-2);
+    assert_eq!(r.checks.len(), 158);
+    assert!(r.export.dynamic_input_dims.is_empty());
+    assert_eq!(r.export.notes.len(), 4, "{:?}", r.export.notes);
+    assert!(
+        r.export
+            .notes
+            .iter()
+            .all(|n| n.contains("exported as static")),
+        "{:?}",
+        r.export.notes
+    );
+}
+
+/// Ops no CANN prototype can compute are listed with the reason, exit 2.
+#[test]
+fn linalg_gaps_are_refused_with_the_reason() {
+    let d = tmp();
+    let m = model("ops/linalg_gap.pt");
+    let (code, out, err) = cli(
+        d.path(),
+        &[
+            "export",
+            m.to_str().unwrap(),
+            "--input",
+            "f32[3,3]",
+            "--export-path",
+            "e",
+        ],
+    );
+    assert_eq!(code, 2, "{out}{err}");
+    common::assert_clean_error(code, &err, "");
+    assert!(err.contains("aten::hash_tensor x1"), "{err}");
+    assert!(err.contains("aten::linalg_matrix_exp x2"), "{err}");
+    assert!(err.contains("no rule: its result is UINT64"), "{err}");
+    assert!(
+        err.contains("no rule: CANN has no matrix exponential"),
+        "{err}"
+    );
+    assert!(!d.path().join("e").exists());
+}

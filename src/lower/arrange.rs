@@ -14,6 +14,11 @@ pub fn register(r: &mut Rules) {
         "GatherV2(Reshape(Transpose(x, dim1 and dim2 last), [.., n1·n2]), K64(diagonal positions), K64(last axis)); dynamic dims: positions by Range(start, start + len·(n2+1), n2+1), len from Shape (Minimum/Maximum)",
     );
     r.add(
+        "aten::linalg_diagonal",
+        |c| diagonal_of(c, "A"),
+        "as aten::diagonal (of the last two dims by default)",
+    );
+    r.add(
         "aten::diagonal_copy",
         diagonal,
         "as aten::diagonal (static shapes)",
@@ -161,10 +166,14 @@ fn diag_gather(
 }
 
 fn diagonal(c: &mut Ctx) -> RuleResult {
+    diagonal_of(c, "self")
+}
+
+fn diagonal_of(c: &mut Ctx, name: &str) -> RuleResult {
     let res = c.out_dtype(0)?;
     // BOOL moves as UINT8: Transpose and GatherV2 do not list it.
     let out = via_u8(res);
-    let shape = c.sym_dims("self")?;
+    let shape = c.sym_dims(name)?;
     let r = shape.len() as i64;
     let d1 = Ctx::dim(c.int("dim1")?, r);
     let d2 = Ctx::dim(c.int("dim2")?, r);
@@ -177,7 +186,7 @@ fn diagonal(c: &mut Ctx) -> RuleResult {
     let offset = c.int("offset")?;
     let rest: Vec<i64> = (0..r).filter(|&d| d != d1 && d != d2).collect();
     let perm: Vec<i64> = rest.iter().copied().chain([d1, d2]).collect();
-    let mut x = c.tensor_as("self", out)?;
+    let mut x = c.tensor_as(name, out)?;
     if perm.iter().enumerate().any(|(i, &p)| i as i64 != p) {
         x = c.transpose_const(x, &perm, out)?;
     }

@@ -11,6 +11,7 @@ mod compare;
 mod conv;
 mod create;
 mod datadep;
+mod decomp;
 mod detection;
 mod elementwise;
 mod index;
@@ -105,6 +106,11 @@ impl Rules {
     }
 }
 
+/// Why an op without a rule has none, where that is known (no CANN prototype computes it).
+pub fn gap(op: &str) -> Option<&'static str> {
+    decomp::gap(op)
+}
+
 pub fn rules() -> &'static Rules {
     static RULES: OnceLock<Rules> = OnceLock::new();
     RULES.get_or_init(|| {
@@ -136,6 +142,7 @@ pub fn rules() -> &'static Rules {
         loss::register(&mut r);
         patches::register(&mut r);
         linalg::register(&mut r);
+        decomp::register(&mut r);
         detection::register(&mut r);
         views::register(&mut r);
         scatter::register(&mut r);

@@ -110,7 +110,7 @@ fn keepdim(c: &Ctx) -> Result<bool, String> {
     Ok(c.has("keepdim") && c.bool("keepdim")?)
 }
 
-fn lp_norm(c: &mut Ctx, p_name: &str) -> RuleResult {
+pub(super) fn lp_norm(c: &mut Ctx, p_name: &str) -> RuleResult {
     let out = c.out_dtype(0)?;
     if !out.is_float() {
         return Err(format!("a norm of {} values", out.name()));

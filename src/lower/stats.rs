@@ -53,6 +53,11 @@ pub fn register(r: &mut Rules) {
         "edges = LinSpace(lo, hi, K32(bins + 1)) (lo, hi: range, or ReduceMin/ReduceMax of x, ∓0.5 when equal) or the bins tensor; bin = ReduceSum(GreaterEqual(x[:, None], interior edges)); hist = ReduceSum(Cast(Equal(bin[:, None], K(iota)) ∧ first ≤ x ≤ last) [· weight], 0) [density: / (ΣHist · Sub(edges[1:], edges[:-1]))]",
     );
     r.add(
+        "aten::histogramdd",
+        histogramdd,
+        "per dim d of Reshape(x, [N, D]): edges = the bins tensor, or LinSpace(lo, hi, K32(b + 1)) (range, or ReduceMin/ReduceMax of the column, ∓0.5 when equal); bin = ReduceSum(GreaterEqual(x_d, interior edges)); flat = Σ bin_d · stride_d; hist = Reshape(ReduceSum(Cast(Equal(flat, K(iota)) ∧ every first ≤ x_d ≤ last) [· weight], 0), bins) [density: Div by ΣHist, then by each dim's Sub(edges[1:], edges[:-1])]",
+    );
+    r.add(
         "aten::combinations",
         combinations,
         "GatherV2(x, K64(index table of the r-combinations, [C, r]), axis=0) (1-D x, static length)",
@@ -789,4 +794,158 @@ fn histogram(c: &mut Ctx) -> RuleResult {
         hist = c.bin("Div", hist, scale, out)?;
     }
     Ok(vec![hist, edges])
+}
+
+/// The edges of one dim of histogramdd (`[b + 1]`): the given tensor, or LinSpace over the
+/// range (or the column's min/max, widened by 0.5 each way when equal, as ATen does).
+fn dd_edges(c: &mut Ctx, col: Port, n: i64, d: usize, b: i64, out: DType) -> Result<Port, String> {
+    if let Value::List(items) = c.arg("bins")? {
+        if items.first().is_some_and(|v| v.as_tensor().is_some()) {
+            let t = items[d]
+                .as_tensor()
+                .ok_or("histogramdd bins must be all tensors or all ints")?
+                .clone();
+            let e = c.port(&t)?;
+            let e = c.cast(e, out)?;
+            return c.reshape_const(e, &[b + 1], out);
+        }
+    }
+    let (lo, hi) = match c.arg("range")? {
+        Value::None => {
+            if n == 0 {
+                (c.scalar(0.0, out)?, c.scalar(0.0, out)?)
+            } else {
+                let lo = reduce(c, "ReduceMin", col, &[0], false, out)?;
+                let hi = reduce(c, "ReduceMax", col, &[0], false, out)?;
+                (lo, hi)
+            }
+        }
+        v => {
+            let r: Vec<f64> = match v {
+                Value::List(items) | Value::Tuple(items) => {
+                    items.iter().filter_map(Value::as_f64).collect()
+                }
+                _ => vec![],
+            };
+            let (Some(lo), Some(hi)) = (r.get(2 * d), r.get(2 * d + 1)) else {
+                return Err(format!(
+                    "histogramdd range must hold two numbers per dim, got {r:?}"
+                ));
+            };
+            (c.scalar(*lo, out)?, c.scalar(*hi, out)?)
+        }
+    };
+    let eq = c.bin("Equal", lo, hi, DType::Bool)?;
+    let half = c.scalar(0.5, out)?;
+    let lo2 = c.bin("Sub", lo, half, out)?;
+    let hi2 = c.bin("Add", hi, half, out)?;
+    let lo = super::compare::select(c, eq, lo2, lo, out)?;
+    let hi = super::compare::select(c, eq, hi2, hi, out)?;
+    let k =
+        c.b.constant(&tch::Tensor::from((b + 1) as i32), &format!("{}", b + 1))?;
+    c.op1(
+        "LinSpace",
+        vec![In::P(lo), In::P(hi), In::P(k)],
+        vec![],
+        out,
+    )
+}
+
+/// `torch.histogramdd`: the last dim of self holds the D coordinates of each point. Per dim,
+/// the bin is the count of interior edges ≤ x (as ATen's search), the point counts when every
+/// coordinate lies within its first and last edge; the flat bin index selects, by Equal with
+/// the bin numbers, what ReduceSum adds up.
+fn histogramdd(c: &mut Ctx) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    if !matches!(out, DType::F32 | DType::F64) {
+        return Err(format!("histogramdd of {} values", out.name()));
+    }
+    let shape = c.in_shape("self")?;
+    let Some(&dd) = shape.last() else {
+        return Err("histogramdd needs self with at least 1 dim ([..., D])".into());
+    };
+    let n: i64 = shape[..shape.len() - 1].iter().product();
+    let bins = c.out_shape(0)?;
+    if bins.len() != dd as usize {
+        return Err(format!(
+            "histogramdd: {} bin counts for {dd} dims",
+            bins.len()
+        ));
+    }
+    let total: i64 = bins.iter().product();
+    let x = c.tensor_as("self", out)?;
+    let pts = c.reshape_const(x, &[n, dd], out)?;
+    let mut flat: Option<Port> = None;
+    let mut valid: Option<Port> = None;
+    let mut edges = vec![];
+    let mut stride = total;
+    for (d, &b) in bins.iter().enumerate() {
+        stride /= b.max(1);
+        let col = c.slice_axis(pts, 1, d as i64, d as i64 + 1, out)?;
+        let flat_col = c.reshape_const(col, &[n], out)?;
+        let e = dd_edges(c, flat_col, n, d, b, out)?;
+        edges.push(e);
+        let pos = if b > 1 {
+            let inner = c.slice_axis(e, 0, 1, b, out)?;
+            let inner = c.reshape_const(inner, &[1, b - 1], out)?;
+            let ge = c.bin("GreaterEqual", col, inner, DType::Bool)?;
+            let ge = c.cast(ge, DType::I32)?;
+            reduce(c, "ReduceSum", ge, &[1], true, DType::I32)?
+        } else {
+            let dims = c.const_i64(&[n, 1])?;
+            let zero = c.b.constant(&tch::Tensor::from(0i32), "0")?;
+            c.op1("Fill", vec![In::P(dims), In::P(zero)], vec![], DType::I32)?
+        };
+        let first = c.slice_axis(e, 0, 0, 1, out)?;
+        let last = c.slice_axis(e, 0, b, b + 1, out)?;
+        let above = c.bin("GreaterEqual", col, first, DType::Bool)?;
+        let below = c.bin("LessEqual", col, last, DType::Bool)?;
+        let ok = c.bin("LogicalAnd", above, below, DType::Bool)?;
+        valid = Some(match valid {
+            Some(v) => c.bin("LogicalAnd", v, ok, DType::Bool)?,
+            None => ok,
+        });
+        let term = if stride == 1 {
+            pos
+        } else {
+            let s = c.b.constant(&tch::Tensor::from(stride as i32), "stride")?;
+            c.bin("Mul", pos, s, DType::I32)?
+        };
+        flat = Some(match flat {
+            Some(f) => c.bin("Add", f, term, DType::I32)?,
+            None => term,
+        });
+    }
+    let (Some(flat), Some(valid)) = (flat, valid) else {
+        return Err("histogramdd needs at least one dim".into());
+    };
+    let iota = tch::Tensor::arange(total, (tch::Kind::Int, tch::Device::Cpu)).reshape([1, total]);
+    let iota = c.b.constant(&iota, "bin numbers")?;
+    let hit = c.bin("Equal", flat, iota, DType::Bool)?;
+    let hit = c.bin("LogicalAnd", hit, valid, DType::Bool)?;
+    let mut hit = c.cast(hit, out)?;
+    if c.has("weight") {
+        let w = c.tensor_as("weight", out)?;
+        let w = c.reshape_const(w, &[n, 1], out)?;
+        hit = c.bin("Mul", hit, w, out)?;
+    }
+    let hist = reduce(c, "ReduceSum", hit, &[0], false, out)?;
+    let mut hist = c.reshape_const(hist, &bins, out)?;
+    if c.bool("density")? {
+        let all: Vec<i64> = (0..bins.len() as i64).collect();
+        let sum = reduce(c, "ReduceSum", hist, &all, false, out)?;
+        hist = c.bin("Div", hist, sum, out)?;
+        for (d, &b) in bins.iter().enumerate() {
+            let hi = c.slice_axis(edges[d], 0, 1, b + 1, out)?;
+            let lo = c.slice_axis(edges[d], 0, 0, b, out)?;
+            let width = c.bin("Sub", hi, lo, out)?;
+            let mut s = vec![1i64; bins.len()];
+            s[d] = b;
+            let width = c.reshape_const(width, &s, out)?;
+            hist = c.bin("Div", hist, width, out)?;
+        }
+    }
+    let mut v = vec![hist];
+    v.extend(edges);
+    Ok(v)
 }

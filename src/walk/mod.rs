@@ -844,6 +844,12 @@ impl<'m> Walker<'m> {
                 status,
                 reasons: vec![],
             });
+        // An op without a rule for a known reason says why.
+        if status == OpStatus::Unsupported && entry.reasons.is_empty() {
+            if let Some(why) = lower::gap(n.op_name()) {
+                entry.reasons.push(why.to_string());
+            }
+        }
         // An op lowered once and folded elsewhere counts as lowered; unsupported and refused win
         // over both.
         if status.blocks() || (entry.status == OpStatus::Folded && !entry.status.blocks()) {

@@ -7,6 +7,7 @@ mod detection;
 mod elementwise;
 mod index;
 mod layout;
+mod linalg;
 mod loss;
 mod math;
 mod nn;
@@ -190,6 +191,7 @@ fn registry() -> &'static BTreeMap<&'static str, Kernel> {
             ("stats", stats::register),
             ("select", select::register),
             ("special", special::register),
+            ("linalg", linalg::register),
         ];
         let mut m = BTreeMap::new();
         for (family, register) in families {
