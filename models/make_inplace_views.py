@@ -65,10 +65,12 @@ class KVCache(nn.Module):
         return scores, cache, head + 1.0
 
 
-# --- `x.diagonal().fill_()` and a write into an offset diagonal of a batch of matrices.
+# --- `x.diagonal().fill_()` and a write into an offset diagonal of a batch of matrices (of a
+# copy made by empty_like + copy_).
 class DiagonalFill(nn.Module):
     def forward(self, x, s):
-        y = x.clone()
+        y = torch.empty_like(x)
+        y.copy_(x)
         y.diagonal(0, -2, -1).fill_(s)
         y.diagonal(1, -2, -1).add_(10.0)
         return y * 2.0

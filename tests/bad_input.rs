@@ -415,8 +415,8 @@ fn write_through_a_view_that_no_longer_follows_is_refused() {
     assert_clean_error(
         c,
         &e,
-        "make_inplace_views.py:120: row * 2.0 reads a tensor that an in-place op wrote through a view \
-         of it at make_inplace_views.py:119: y[0] += 1.0, and torch2air cannot put that write back",
+        "make_inplace_views.py:122: row * 2.0 reads a tensor that an in-place op wrote through a view \
+         of it at make_inplace_views.py:121: y[0] += 1.0, and torch2air cannot put that write back",
     );
     assert!(e.contains("fix: write it out of place"), "{e}");
     assert!(files_in(d.path()).is_empty());
