@@ -122,6 +122,16 @@ class ShapeChangedThenWritten(nn.Module):
         return row * 2.0, y + 0.0
 
 
+# --- The same, returning the view itself: forward's outputs are checked like any read.
+class ReturnsBrokenView(nn.Module):
+    def forward(self, x):
+        y = x.clone()
+        row = y[0]
+        y.t_()
+        y[0] += 1.0
+        return row
+
+
 def main():
     torch.manual_seed(0)
     save(torch.jit.script(ExpandKV().eval()), "expand_kv.pt")
@@ -131,6 +141,7 @@ def main():
     save(torch.jit.script(ViewWrite()), "view_write.pt")
     save(torch.jit.script(TwoViews()), "two_views.pt")
     save(torch.jit.script(ShapeChangedThenWritten()), "shape_changed_then_written.pt")
+    save(torch.jit.script(ReturnsBrokenView()), "returns_broken_view.pt")
 
 
 if __name__ == "__main__":

@@ -423,6 +423,22 @@ fn write_through_a_view_that_no_longer_follows_is_refused() {
 }
 
 #[test]
+fn returning_a_view_that_misses_a_write_is_refused() {
+    // The same with `return row`: forward's outputs are checked like any read (they were
+    // exported without the write before).
+    let d = tmp();
+    let m = model("inplace_views/returns_broken_view.pt");
+    let (c, _, e) = export(d.path(), m.to_str().unwrap(), &["f32[3,4]"], &["--dynamic"]);
+    assert_clean_error(
+        c,
+        &e,
+        "forward's return reads a tensor that an in-place op wrote through a view of it at \
+         make_inplace_views.py:131: y[0] += 1.0",
+    );
+    assert!(files_in(d.path()).is_empty());
+}
+
+#[test]
 fn write_into_a_module_buffer_is_refused() {
     let d = tmp();
     let m = model("buffer_write.pt");

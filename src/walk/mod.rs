@@ -159,6 +159,10 @@ pub struct Walker<'m> {
     views: HashMap<u64, views::ViewStep>,
     /// The same, by tensor handle (a view taken out of a list keeps its handle).
     view_handles: HashMap<*const tch::Tensor, views::ViewStep>,
+    /// Views of a tensor written through another view with dynamic dims, recomputed from the
+    /// new base when first read (so views never read again add no nodes): value id -> the
+    /// write's new chain values and its site.
+    pending: HashMap<u64, (views::Chain, String)>,
     opts: WalkOptions,
     /// How many large tensor constants of the graph became weights (`constant.<k>`).
     big_constants: usize,
@@ -251,6 +255,7 @@ impl<'m> Walker<'m> {
             stale: HashMap::new(),
             views: HashMap::new(),
             view_handles: HashMap::new(),
+            pending: HashMap::new(),
             opts,
             big_constants: 0,
             module_stack: None,
@@ -340,6 +345,10 @@ impl<'m> Walker<'m> {
             self.node(n)?;
             self.progress.inc(1);
         }
+        for id in &graph.outputs {
+            self.force(*id)?;
+            self.refuse_stale("forward's return", *id)?;
+        }
         let outs = graph
             .outputs
             .iter()
@@ -422,13 +431,40 @@ impl<'m> Walker<'m> {
     }
 
     fn block(&mut self, b: &Block, inputs: Vec<Value>) -> Result<Vec<Value>> {
+        self.block_with(b, inputs, vec![])
+    }
+
+    /// A block whose inputs miss the writes `stale` gives (by position).
+    fn block_with(
+        &mut self,
+        b: &Block,
+        inputs: Vec<Value>,
+        stale: Vec<Option<(String, String)>>,
+    ) -> Result<Vec<Value>> {
         for (vi, v) in b.inputs.iter().zip(inputs) {
             self.set(vi.id, v);
+        }
+        for (vi, x) in b.inputs.iter().zip(stale) {
+            if let Some(x) = x {
+                self.stale.insert(vi.id, x);
+            }
         }
         for n in &b.nodes {
             self.node(n)?;
         }
+        for id in &b.outputs {
+            self.force(*id)?;
+        }
         b.outputs.iter().map(|id| self.get(*id)).collect()
+    }
+
+    /// Names bound to a block's results (`to`) miss the writes its results (`from`) miss.
+    fn carry_stale(&mut self, from: &[u64], to: &[u64]) {
+        for (f, t) in from.iter().zip(to) {
+            if let Some(x) = self.stale.get(f).cloned() {
+                self.stale.insert(*t, x);
+            }
+        }
     }
 
     fn bind(&mut self, n: &Node, values: Vec<Value>) -> Result<()> {
@@ -451,13 +487,11 @@ impl<'m> Walker<'m> {
         if self.walked.is_multiple_of(64) {
             self.progress.set_message(self.walked.to_string());
         }
-        if let Some((write, why)) = n.inputs.iter().find_map(|id| self.stale.get(id)) {
-            return Err(Error::Model(format!(
-                "{} reads a tensor that an in-place op wrote through a view of it at {write}, and torch2air \
-                 cannot put that write back: {why}. fix: write it out of place (torch.index_put, torch.where, \
-                 torch.slice_scatter / select_scatter, torch.cat) and use the result",
-                site(n)
-            )));
+        for id in &n.inputs {
+            self.force(*id)?;
+        }
+        for id in &n.inputs {
+            self.refuse_stale(&site(n), *id)?;
         }
         let inputs: Vec<Value> = n
             .inputs
@@ -540,7 +574,10 @@ impl<'m> Walker<'m> {
                 self.guard(n, format!("{cond}"), dynamic)?;
                 let block = &n.blocks[if cond { 0 } else { 1 }];
                 let outs = self.block(block, vec![])?;
-                self.bind(n, outs)
+                self.bind(n, outs)?;
+                let to: Vec<u64> = n.outputs.iter().map(|o| o.id).collect();
+                self.carry_stale(&block.outputs, &to);
+                Ok(())
             }
             "prim::Loop" => self.unroll(n, inputs),
             _ => self.op(n, inputs),
@@ -585,7 +622,7 @@ impl<'m> Walker<'m> {
             }
             let mut block_inputs = vec![Value::Int(i)];
             block_inputs.extend(carried);
-            let outs = self.block(body, block_inputs)?;
+            let outs = self.block_carried(body, block_inputs, i > 0)?;
             cond = outs[0].as_bool().unwrap_or(false);
             carried = outs[1..].to_vec();
             i += 1;
@@ -594,7 +631,29 @@ impl<'m> Walker<'m> {
             let dynamic = inputs[0].is_symbolic() || inputs[1].is_symbolic();
             self.guard(n, format!("{i} iteration(s), unrolled"), dynamic)?;
         }
-        self.bind(n, carried)
+        self.bind(n, carried)?;
+        if i > 0 {
+            let to: Vec<u64> = n.outputs.iter().map(|o| o.id).collect();
+            self.carry_stale(&body.outputs[1..], &to);
+        }
+        Ok(())
+    }
+
+    /// A loop body's step: after the first, its carried inputs miss the writes the previous
+    /// step's results missed.
+    fn block_carried(
+        &mut self,
+        body: &Block,
+        inputs: Vec<Value>,
+        later: bool,
+    ) -> Result<Vec<Value>> {
+        let mut stale = vec![None];
+        stale.extend(
+            body.outputs[1..]
+                .iter()
+                .map(|id| later.then(|| self.stale.get(id).cloned()).flatten()),
+        );
+        self.block_with(body, inputs, stale)
     }
 
     fn op(&mut self, n: &Node, inputs: Vec<Value>) -> Result<()> {
@@ -1002,7 +1061,13 @@ impl<'m> Walker<'m> {
                 if self.stale.contains_key(&k) {
                     continue;
                 }
-                let r = match self.write_back(k, target, v) {
+                // A view still to be recomputed after an earlier write is recomputed after this
+                // one instead (from this write's chain), so the static path does not apply.
+                let r = match self.pending.contains_key(&k) {
+                    false => self.write_back(k, target, v),
+                    true => None,
+                };
+                let r = match r {
                     Some(updated) => Ok(updated),
                     None => self.write_functionally(n, k, id, v, &mut chain)?,
                 };
@@ -1020,6 +1085,7 @@ impl<'m> Walker<'m> {
             }
             self.env.insert(id, v.clone());
             self.stale.remove(&id);
+            self.pending.remove(&id);
         }
         self.bind(n, outs)?;
         // The op's result is the tensor it wrote, under another name.
@@ -1037,6 +1103,44 @@ impl<'m> Walker<'m> {
         Ok(())
     }
 
+    /// Reading value `id` at `at` is an error when it misses a write torch2air could not put
+    /// back into it.
+    fn refuse_stale(&self, at: &str, id: u64) -> Result<()> {
+        match self.stale.get(&id) {
+            Some((write, why)) => Err(Error::Model(format!(
+                "{at} reads a tensor that an in-place op wrote through a view of it at {write}, and torch2air \
+                 cannot put that write back: {why}. fix: write it out of place (torch.index_put, torch.where, \
+                 torch.slice_scatter / select_scatter, torch.cat) and use the result"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Recomputes value `k` if a write through another view left it pending (or marks it stale
+    /// with why it cannot be).
+    fn force(&mut self, k: u64) -> Result<()> {
+        let Some((memo, write)) = self.pending.remove(&k) else {
+            return Ok(());
+        };
+        let port = self.recompute(k, &mut memo.borrow_mut())?;
+        match (port, self.env.get(&k).cloned()) {
+            (Ok(p), Some(Value::Tensor(t))) => {
+                self.env.insert(
+                    k,
+                    Value::Tensor(TensorValue {
+                        origin: Origin::Port(p),
+                        ..t
+                    }),
+                );
+            }
+            (Ok(_), _) => {}
+            (Err(why), _) => {
+                self.stale.insert(k, (write, why));
+            }
+        }
+        Ok(())
+    }
+
     /// Value `k` after an in-place op `n` wrote `written` through value `id`, where the static
     /// path cannot say it: through the views' chains (walk/views.rs), or why not. `chain` holds
     /// the written chain's new values, made on first use.
@@ -1046,7 +1150,7 @@ impl<'m> Walker<'m> {
         k: u64,
         id: u64,
         written: &Value,
-        chain: &mut Option<HashMap<u64, std::result::Result<Port, String>>>,
+        chain: &mut Option<views::Chain>,
     ) -> Result<std::result::Result<Value, String>> {
         let (Some(Value::Tensor(other)), Value::Tensor(w)) = (self.env.get(&k).cloned(), written)
         else {
@@ -1069,15 +1173,24 @@ impl<'m> Walker<'m> {
         if chain.is_none() {
             let mut memo = HashMap::new();
             self.write_up(id, w, &mut memo)?;
-            *chain = Some(memo);
+            *chain = Some(std::rc::Rc::new(std::cell::RefCell::new(memo)));
         }
-        let memo = chain.as_mut().expect("made above");
-        Ok(self.recompute(k, memo)?.map(|p| {
-            Value::Tensor(TensorValue {
-                origin: Origin::Port(p),
-                ..other
-            })
-        }))
+        let memo = chain.clone().expect("made above");
+        let on_chain = memo.borrow().get(&k).cloned();
+        match on_chain {
+            // The written view's own chain (its base, the views between) is made now.
+            Some(port) => Ok(port.map(|p| {
+                Value::Tensor(TensorValue {
+                    origin: Origin::Port(p),
+                    ..other
+                })
+            })),
+            // Another view of the base: recomputed when read.
+            None => {
+                self.pending.insert(k, (memo, site(n)));
+                Ok(Ok(Value::Tensor(other)))
+            }
+        }
     }
 }
 

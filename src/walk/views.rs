@@ -14,7 +14,8 @@
 //!   base's element count reshaped to the base's dims (so they follow dynamic dims at run time);
 //!
 //! and every other alias of the base is recomputed from the new base by its own view chain (each
-//! step's lowering rule again, on the new value). A view that reinterprets the memory as another
+//! step's lowering rule again, on the new value) when it is next read, so views never read again
+//! add no nodes; a later write through the same base supersedes the earlier one's recompute. A view that reinterprets the memory as another
 //! dtype has no functional form: reading a tensor written through one is refused, naming the
 //! view op and the write.
 use super::{alias, dynamic, site, Walker};
@@ -55,6 +56,10 @@ pub(super) struct ViewCall {
 }
 
 type Geom = (usize, Vec<i64>, Vec<i64>);
+
+/// The new values of a write's chain (the written view up to its base, then every view
+/// recomputed from them), or why a value has none; shared by the views still to be recomputed.
+pub(super) type Chain = Rc<std::cell::RefCell<HashMap<u64, std::result::Result<Port, String>>>>;
 
 fn geom(t: &tch::Tensor) -> Geom {
     (t.data_ptr() as usize, t.size(), t.stride())
@@ -155,6 +160,9 @@ impl<'m> Walker<'m> {
             Some(s) => self.views.insert(id, s),
             None => self.views.remove(&id),
         };
+        // A new value under that name: nothing pending or stale about it.
+        self.pending.remove(&id);
+        self.stale.remove(&id);
         self.env.insert(id, v);
     }
 
@@ -192,6 +200,8 @@ impl<'m> Walker<'m> {
                 break;
             }
             let parent = step.parent;
+            // Its value must be current before the write goes into it.
+            self.force(parent)?;
             new = match (new, self.stale.get(&parent)) {
                 (Err(e), _) => Err(e),
                 (Ok(_), Some((at, why))) => Err(format!(
