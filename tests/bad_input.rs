@@ -405,23 +405,36 @@ fn runner_reports_missing_weight_files() {
 }
 
 #[test]
-fn write_through_a_view_with_dynamic_dims_is_refused() {
-    // `z[:, 1] = y` is slice/select + copy_ on a view of z; with dynamic dims torch2air cannot
-    // express the write back into z, so reading z is refused rather than exported wrong.
+fn write_through_a_view_that_no_longer_follows_is_refused() {
+    // `row = y[0]; y.t_(); y[0] += 1`: with dynamic dims the write goes back through view chains,
+    // and after the in-place transpose `row` is not y's view by any op torch2air follows, so
+    // reading it is refused (naming the read and the write) rather than exported wrong.
     let d = tmp();
-    let m = model("inplace_view.pt");
-    let (c, _, e) = export(
-        d.path(),
-        m.to_str().unwrap(),
-        &["f32[3,4]", "f32[3]"],
-        &["--dynamic"],
-    );
+    let m = model("inplace_views/shape_changed_then_written.pt");
+    let (c, _, e) = export(d.path(), m.to_str().unwrap(), &["f32[3,4]"], &["--dynamic"]);
     assert_clean_error(
         c,
         &e,
-        "make_fixtures.py:187: z[1:, ::2] reads a tensor that an in-place op wrote through a view of it at make_fixtures.py:186: z[:, 1] = y",
+        "make_inplace_views.py:122: row * 2.0 reads a tensor that an in-place op wrote through a view \
+         of it at make_inplace_views.py:121: y[0] += 1.0, and torch2air cannot put that write back",
     );
-    assert!(e.contains("fix: pin the dims"), "{e}");
+    assert!(e.contains("fix: write it out of place"), "{e}");
+    assert!(files_in(d.path()).is_empty());
+}
+
+#[test]
+fn returning_a_view_that_misses_a_write_is_refused() {
+    // The same with `return row`: forward's outputs are checked like any read (they were
+    // exported without the write before).
+    let d = tmp();
+    let m = model("inplace_views/returns_broken_view.pt");
+    let (c, _, e) = export(d.path(), m.to_str().unwrap(), &["f32[3,4]"], &["--dynamic"]);
+    assert_clean_error(
+        c,
+        &e,
+        "forward's return reads a tensor that an in-place op wrote through a view of it at \
+         make_inplace_views.py:131: y[0] += 1.0",
+    );
     assert!(files_in(d.path()).is_empty());
 }
 

@@ -49,6 +49,12 @@ fn cases() -> Vec<Case> {
         case("branchy.pt", &["f32[3,4]", "bool:false"], &[]),
         case("inplace_view.pt", &["f32[3,4]", "f32[3]"], &[]),
         case("inplace_more.pt", &["f32[3,3]", "f32[]"], &[]),
+        case("inplace_views/expand_kv.pt", &["f32[2,5,16]"], &[]),
+        case(
+            "inplace_views/diagonal_fill.pt",
+            &["f32[2,4,4]", "f32[]"],
+            &["--dynamic"],
+        ),
         case("ops/common.pt", &["f32[4,6,8]", "i64[3,5]:0..7"], &[]),
         case("ops/loss.pt", &["f32[6,5]", "f32[6,5]", "i64[6]:0..5"], &[]),
         case("ops/math.pt", &["f32[4,6]", "f32[4,6]"], &[]),

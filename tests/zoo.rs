@@ -223,14 +223,40 @@ fn clip_vision() {
 
 #[test]
 fn beit_relative_position_bias() {
-    // Its relative-position index is built by in-place writes into constants; with the image
-    // size dynamic those writes would need dynamic shapes (refused), so only the batch is.
-    check("beit", &["pixels"], None);
-    check(
-        "beit",
-        &["pixels"],
-        Some((Some("pixel_values=0"), &["pixel_values[0]"])),
-    );
+    // Its relative-position index is built in forward by in-place writes through slices of a
+    // zeros tensor whose size follows the image's patch grid: with height and width dynamic
+    // the writes go back through the slices' chains (walk/views.rs), so all three dims stay
+    // dynamic, and the graph exported at 32x32 pixels (a 4x4 grid) serves other grids.
+    vision("beit");
+    let d = tmp();
+    let out = d.path().join("out");
+    let r = torch2air::internal::api::dynamo_export(
+        spec::make_all(&[zoo("beit_pixels.npy")], 0).unwrap(),
+        model("zoo/beit.pt"),
+        out.to_str().unwrap(),
+        "export",
+        true,
+        &Default::default(),
+    )
+    .unwrap();
+    for (k, at) in ["f32[2,3,48,48]", "f32[1,3,56,40]", "f32[3,3,16,24]"]
+        .iter()
+        .enumerate()
+    {
+        let args = spec::make_all(&[at.to_string()], 5 + k as u64).unwrap();
+        let reference =
+            torch2air::internal::verify::torchscript_outputs(&model("zoo/beit.pt"), &args).unwrap();
+        let got = torch2air::internal::run::run_air(
+            &r.air,
+            &torch2air::internal::verify::graph_tensors(&args),
+        )
+        .unwrap_or_else(|e| panic!("beit at {at}: {e}"));
+        let checks = torch2air::internal::verify::compare(&reference, &got, None, None).unwrap();
+        assert_eq!(checks.len(), reference.len());
+        for c in checks {
+            assert!(c.ok && c.max_abs <= 1e-4, "beit at {at}: {c}");
+        }
+    }
 }
 
 /// f16/bf16 variants: verified at the dtype's default tolerance, static and dynamic.

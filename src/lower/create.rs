@@ -16,6 +16,11 @@ pub fn register(r: &mut Rules) {
     r.add("aten::new_ones", |c| fill(c, Some(1.0)), FILL);
     r.add("aten::new_full", |c| fill(c, None), FILL);
     r.add("aten::fill", |c| fill(c, None), FILL);
+    // Uninitialised memory in PyTorch: any value is right, zeros are deterministic.
+    const EMPTY: &str =
+        "Fill(dims=K64(output shape), value=Kout(0)) (the elements are unspecified in PyTorch)";
+    r.add("aten::new_empty", |c| fill(c, Some(0.0)), EMPTY);
+    r.add("aten::empty_like", |c| fill(c, Some(0.0)), EMPTY);
     r.add("aten::zero", |c| fill(c, Some(0.0)), FILL);
     const SIZED: &str = "Fill(dims=K64(size) or its shape computation, value=Kout(v)) (dynamic sizes only; else folded)";
     r.add("aten::zeros", |c| fill(c, Some(0.0)), SIZED);

@@ -9,6 +9,7 @@ mod lazy;
 mod module_stack;
 pub use module_stack::SOURCE_ATTR;
 mod prim;
+mod views;
 
 use crate::error::{Error, OpStatus, Result, UnsupportedOp, UnsupportedOps};
 use crate::ge::GraphBuilder;
@@ -152,8 +153,17 @@ pub struct Walker<'m> {
     progress: indicatif::ProgressBar,
     /// Nodes walked so far, nested ones and every loop step included.
     walked: u64,
-    /// Values whose memory an in-place op wrote through another alias: value id -> that op's site.
-    stale: HashMap<u64, String>,
+    /// Values whose memory an in-place op wrote through another alias where torch2air cannot
+    /// put the write back: value id -> (that op's site, why).
+    stale: HashMap<u64, (String, String)>,
+    /// How each value a view op made views its parent (by value id), for writes through views.
+    views: HashMap<u64, views::ViewStep>,
+    /// The same, by tensor handle (a view taken out of a list keeps its handle).
+    view_handles: HashMap<*const tch::Tensor, views::ViewStep>,
+    /// Views of a tensor written through another view with dynamic dims, recomputed from the
+    /// new base when first read (so views never read again add no nodes): value id -> the
+    /// write's new chain values and its site.
+    pending: HashMap<u64, (views::Chain, String)>,
     opts: WalkOptions,
     /// How many large tensor constants of the graph became weights (`constant.<k>`).
     big_constants: usize,
@@ -246,6 +256,9 @@ impl<'m> Walker<'m> {
             progress,
             walked: 0,
             stale: HashMap::new(),
+            views: HashMap::new(),
+            view_handles: HashMap::new(),
+            pending: HashMap::new(),
             opts,
             big_constants: 0,
             module_stack: None,
@@ -337,6 +350,10 @@ impl<'m> Walker<'m> {
             self.node(n)?;
             self.progress.inc(1);
         }
+        for id in &graph.outputs {
+            self.force(*id)?;
+            self.refuse_stale("forward's return", *id)?;
+        }
         let outs = graph
             .outputs
             .iter()
@@ -419,13 +436,40 @@ impl<'m> Walker<'m> {
     }
 
     fn block(&mut self, b: &Block, inputs: Vec<Value>) -> Result<Vec<Value>> {
+        self.block_with(b, inputs, vec![])
+    }
+
+    /// A block whose inputs miss the writes `stale` gives (by position).
+    fn block_with(
+        &mut self,
+        b: &Block,
+        inputs: Vec<Value>,
+        stale: Vec<Option<(String, String)>>,
+    ) -> Result<Vec<Value>> {
         for (vi, v) in b.inputs.iter().zip(inputs) {
-            self.env.insert(vi.id, v);
+            self.set(vi.id, v);
+        }
+        for (vi, x) in b.inputs.iter().zip(stale) {
+            if let Some(x) = x {
+                self.stale.insert(vi.id, x);
+            }
         }
         for n in &b.nodes {
             self.node(n)?;
         }
+        for id in &b.outputs {
+            self.force(*id)?;
+        }
         b.outputs.iter().map(|id| self.get(*id)).collect()
+    }
+
+    /// Names bound to a block's results (`to`) miss the writes its results (`from`) miss.
+    fn carry_stale(&mut self, from: &[u64], to: &[u64]) {
+        for (f, t) in from.iter().zip(to) {
+            if let Some(x) = self.stale.get(f).cloned() {
+                self.stale.insert(*t, x);
+            }
+        }
     }
 
     fn bind(&mut self, n: &Node, values: Vec<Value>) -> Result<()> {
@@ -438,7 +482,7 @@ impl<'m> Walker<'m> {
             )));
         }
         for (o, v) in n.outputs.iter().zip(values) {
-            self.env.insert(o.id, v);
+            self.set(o.id, v);
         }
         Ok(())
     }
@@ -448,14 +492,11 @@ impl<'m> Walker<'m> {
         if self.walked.is_multiple_of(64) {
             self.progress.set_message(self.walked.to_string());
         }
-        if let Some(write) = n.inputs.iter().find_map(|id| self.stale.get(id)) {
-            return Err(Error::Model(format!(
-                "{} reads a tensor that an in-place op wrote through a view of it at {write}, and torch2air can \
-                 put such a write back into the graph only with static shapes and one dtype. fix: pin the dims \
-                 (--dynamic-dims or no --dynamic), or write it out of place (torch.index_put, torch.where, \
-                 torch.slice_scatter / select_scatter, torch.cat) and use the result",
-                site(n)
-            )));
+        for id in &n.inputs {
+            self.force(*id)?;
+        }
+        for id in &n.inputs {
+            self.refuse_stale(&site(n), *id)?;
         }
         let inputs: Vec<Value> = n
             .inputs
@@ -538,7 +579,10 @@ impl<'m> Walker<'m> {
                 self.guard(n, format!("{cond}"), dynamic)?;
                 let block = &n.blocks[if cond { 0 } else { 1 }];
                 let outs = self.block(block, vec![])?;
-                self.bind(n, outs)
+                self.bind(n, outs)?;
+                let to: Vec<u64> = n.outputs.iter().map(|o| o.id).collect();
+                self.carry_stale(&block.outputs, &to);
+                Ok(())
             }
             "prim::Loop" => self.unroll(n, inputs),
             _ => self.op(n, inputs),
@@ -583,7 +627,7 @@ impl<'m> Walker<'m> {
             }
             let mut block_inputs = vec![Value::Int(i)];
             block_inputs.extend(carried);
-            let outs = self.block(body, block_inputs)?;
+            let outs = self.block_carried(body, block_inputs, i > 0)?;
             cond = outs[0].as_bool().unwrap_or(false);
             carried = outs[1..].to_vec();
             i += 1;
@@ -592,7 +636,29 @@ impl<'m> Walker<'m> {
             let dynamic = inputs[0].is_symbolic() || inputs[1].is_symbolic();
             self.guard(n, format!("{i} iteration(s), unrolled"), dynamic)?;
         }
-        self.bind(n, carried)
+        self.bind(n, carried)?;
+        if i > 0 {
+            let to: Vec<u64> = n.outputs.iter().map(|o| o.id).collect();
+            self.carry_stale(&body.outputs[1..], &to);
+        }
+        Ok(())
+    }
+
+    /// A loop body's step: after the first, its carried inputs miss the writes the previous
+    /// step's results missed.
+    fn block_carried(
+        &mut self,
+        body: &Block,
+        inputs: Vec<Value>,
+        later: bool,
+    ) -> Result<Vec<Value>> {
+        let mut stale = vec![None];
+        stale.extend(
+            body.outputs[1..]
+                .iter()
+                .map(|id| later.then(|| self.stale.get(id).cloned()).flatten()),
+        );
+        self.block_with(body, inputs, stale)
     }
 
     fn op(&mut self, n: &Node, inputs: Vec<Value>) -> Result<()> {
@@ -738,43 +804,9 @@ impl<'m> Walker<'m> {
                 return self.finish_op(n, &inputs, outs);
             }
             None => match lower::rules().get(n.op_name()) {
-                Some(rule) => {
-                    if let Some(m) = self.module_stack.as_ref() {
-                        if let Some(text) = m.text(n) {
-                            let a = crate::ge::attr::string(&text);
-                            self.b.scope_attrs.insert("nn_module_stack".into(), a);
-                        }
-                        let a = crate::ge::attr::string(&module_stack::source_text(n));
-                        self.b
-                            .scope_attrs
-                            .insert(module_stack::SOURCE_ATTR.into(), a);
-                    }
-                    let mut ctx = Ctx {
-                        b: &mut self.b,
-                        mat: &mut self.mat,
-                        node: n,
-                        inputs: &inputs,
-                        outputs: &outs,
-                        assumptions: vec![],
-                        baked: Default::default(),
-                        data_guards: vec![],
-                    };
-                    let ports = rule(&mut ctx);
-                    let mut assumptions = std::mem::take(&mut ctx.assumptions);
-                    assumptions.extend(ctx.baked.take());
-                    let data_guards = std::mem::take(&mut ctx.data_guards);
-                    self.b.scope_attrs.remove("nn_module_stack");
-                    self.b.scope_attrs.remove(module_stack::SOURCE_ATTR);
-                    match ports {
-                        Ok(p) => {
-                            for a in assumptions {
-                                self.guard(n, a, true)?;
-                            }
-                            for a in data_guards {
-                                self.guard(n, a, false)?;
-                            }
-                            p
-                        }
+                Some(_) => {
+                    match self.lower_node(n, &inputs, &outs)? {
+                        Ok(p) => p,
                         Err(reason) => {
                             // Collected like an op without a rule, so that one run lists every
                             // refusal; the walk goes on with its values marked unsupported.
@@ -817,6 +849,54 @@ impl<'m> Walker<'m> {
         }
         set_origins(&mut outs, &mut ports.into_iter().map(Origin::Port));
         self.finish_op(n, &inputs, outs)
+    }
+
+    /// Runs the lowering rule of `n` on `inputs` (whose concrete results are `outs`): its ports,
+    /// or the rule's refusal. What the rule assumed about dynamic dims becomes guards.
+    fn lower_node(
+        &mut self,
+        n: &Node,
+        inputs: &[Value],
+        outs: &[Value],
+    ) -> Result<std::result::Result<Vec<Port>, String>> {
+        let Some(rule) = lower::rules().get(n.op_name()) else {
+            return Ok(Err(format!("{} has no lowering rule", n.op_name())));
+        };
+        if let Some(m) = self.module_stack.as_ref() {
+            if let Some(text) = m.text(n) {
+                let a = crate::ge::attr::string(&text);
+                self.b.scope_attrs.insert("nn_module_stack".into(), a);
+            }
+            let a = crate::ge::attr::string(&module_stack::source_text(n));
+            self.b
+                .scope_attrs
+                .insert(module_stack::SOURCE_ATTR.into(), a);
+        }
+        let mut ctx = Ctx {
+            b: &mut self.b,
+            mat: &mut self.mat,
+            node: n,
+            inputs,
+            outputs: outs,
+            assumptions: vec![],
+            baked: Default::default(),
+            data_guards: vec![],
+        };
+        let ports = rule(&mut ctx);
+        let mut assumptions = std::mem::take(&mut ctx.assumptions);
+        assumptions.extend(ctx.baked.take());
+        let data_guards = std::mem::take(&mut ctx.data_guards);
+        self.b.scope_attrs.remove("nn_module_stack");
+        self.b.scope_attrs.remove(module_stack::SOURCE_ATTR);
+        if ports.is_ok() {
+            for a in assumptions {
+                self.guard(n, a, true)?;
+            }
+            for a in data_guards {
+                self.guard(n, a, false)?;
+            }
+        }
+        Ok(ports)
     }
 
     /// A rule refused this node: recorded with its reason (unique per op kind).
@@ -965,44 +1045,166 @@ impl<'m> Walker<'m> {
         }
     }
 
-    /// Binds outputs; an in-place op also rebinds its first input to its result.
+    /// Binds outputs; an in-place op also rebinds its first input to its result, and puts the
+    /// write into every other value sharing the memory it wrote (or marks that value stale).
     fn finish_op(&mut self, n: &Node, inputs: &[Value], outs: Vec<Value>) -> Result<()> {
-        if lower::is_inplace(n.op_name()) {
-            if let (Some(id), Some(v)) = (n.inputs.first(), outs.first()) {
-                if let Some(target) = inputs[0].as_tensor() {
-                    self.refuse_module_state_write(n, target)?;
-                    // Other values sharing the written memory keep GE origins without the
-                    // write: reading them later is refused.
-                    let outs_ids: Vec<u64> = n.outputs.iter().map(|o| o.id).collect();
-                    let hit: Vec<u64> = self
-                        .env
-                        .iter()
-                        .filter(|(k, val)| {
-                            **k != *id
-                                && !outs_ids.contains(k)
-                                && alias::overlaps(&target.tensor, val)
-                        })
-                        .map(|(k, _)| *k)
-                        .collect();
-                    let s = site(n);
-                    for k in hit {
-                        match self.write_back(k, target, v) {
-                            Some(updated) => {
-                                self.env.insert(k, updated);
-                                self.stale.remove(&k);
-                            }
-                            None => {
-                                self.stale.insert(k, s.clone());
-                            }
-                        }
+        if !lower::is_inplace(n.op_name()) {
+            self.record_views(n, inputs, &outs);
+            return self.bind(n, outs);
+        }
+        if let (Some(&id), Some(v), Some(target)) =
+            (n.inputs.first(), outs.first(), inputs[0].as_tensor())
+        {
+            self.refuse_module_state_write(n, target)?;
+            // Other values sharing the written memory keep GE origins without the write: each
+            // gets it written back, or is marked stale (reading it later is refused).
+            let outs_ids: Vec<u64> = n.outputs.iter().map(|o| o.id).collect();
+            let hit: Vec<u64> = self
+                .env
+                .iter()
+                .filter(|(k, val)| {
+                    **k != id && !outs_ids.contains(k) && alias::overlaps(&target.tensor, val)
+                })
+                .map(|(k, _)| *k)
+                .collect();
+            let s = site(n);
+            let mut chain = None;
+            let mut updates = vec![];
+            for k in hit {
+                // A value that already misses a write stays unreadable.
+                if self.stale.contains_key(&k) {
+                    continue;
+                }
+                // A view still to be recomputed after an earlier write is recomputed after this
+                // one instead (from this write's chain), so the static path does not apply.
+                let r = match self.pending.contains_key(&k) {
+                    false => self.write_back(k, target, v),
+                    true => None,
+                };
+                let r = match r {
+                    Some(updated) => Ok(updated),
+                    None => self.write_functionally(n, k, id, v, &mut chain)?,
+                };
+                updates.push((k, r));
+            }
+            for (k, r) in updates {
+                match r {
+                    Ok(updated) => {
+                        self.env.insert(k, updated);
                     }
-                    let v = v.clone();
-                    self.env.insert(*id, v);
-                    self.stale.remove(id);
+                    Err(why) => {
+                        self.stale.insert(k, (s.clone(), why));
+                    }
                 }
             }
+            self.env.insert(id, v.clone());
+            self.stale.remove(&id);
+            self.pending.remove(&id);
         }
-        self.bind(n, outs)
+        self.bind(n, outs)?;
+        // The op's result is the tensor it wrote, under another name.
+        if let (Some(&id), Some(o)) = (n.inputs.first(), n.outputs.first()) {
+            if self.env.get(&o.id).and_then(Value::as_tensor).is_some() {
+                self.views.insert(
+                    o.id,
+                    views::ViewStep {
+                        parent: id,
+                        how: views::How::Same,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Reading value `id` at `at` is an error when it misses a write torch2air could not put
+    /// back into it.
+    fn refuse_stale(&self, at: &str, id: u64) -> Result<()> {
+        match self.stale.get(&id) {
+            Some((write, why)) => Err(Error::Model(format!(
+                "{at} reads a tensor that an in-place op wrote through a view of it at {write}, and torch2air \
+                 cannot put that write back: {why}. fix: write it out of place (torch.index_put, torch.where, \
+                 torch.slice_scatter / select_scatter, torch.cat) and use the result"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Recomputes value `k` if a write through another view left it pending (or marks it stale
+    /// with why it cannot be).
+    fn force(&mut self, k: u64) -> Result<()> {
+        let Some((memo, write)) = self.pending.remove(&k) else {
+            return Ok(());
+        };
+        let port = self.recompute(k, &mut memo.borrow_mut())?;
+        match (port, self.env.get(&k).cloned()) {
+            (Ok(p), Some(Value::Tensor(t))) => {
+                self.env.insert(
+                    k,
+                    Value::Tensor(TensorValue {
+                        origin: Origin::Port(p),
+                        ..t
+                    }),
+                );
+            }
+            (Ok(_), _) => {}
+            (Err(why), _) => {
+                self.stale.insert(k, (write, why));
+            }
+        }
+        Ok(())
+    }
+
+    /// Value `k` after an in-place op `n` wrote `written` through value `id`, where the static
+    /// path cannot say it: through the views' chains (walk/views.rs), or why not. `chain` holds
+    /// the written chain's new values, made on first use.
+    fn write_functionally(
+        &mut self,
+        n: &Node,
+        k: u64,
+        id: u64,
+        written: &Value,
+        chain: &mut Option<views::Chain>,
+    ) -> Result<std::result::Result<Value, String>> {
+        let (Some(Value::Tensor(other)), Value::Tensor(w)) = (self.env.get(&k).cloned(), written)
+        else {
+            return Ok(Err(
+                "it is held in a list or tuple, which torch2air does not update".into(),
+            ));
+        };
+        let unsupported = |t: &TensorValue| matches!(t.origin, Origin::Unsupported);
+        if unsupported(&other) || unsupported(w) {
+            // The export fails on that op anyway; the walk goes on to list the others.
+            return Ok(Ok(Value::Tensor(TensorValue {
+                origin: Origin::Unsupported,
+                ..other
+            })));
+        }
+        if views::writes_metadata(n.op_name()) {
+            // A new shape or strides, the same elements: the other values keep theirs.
+            return Ok(Ok(Value::Tensor(other)));
+        }
+        if chain.is_none() {
+            let mut memo = HashMap::new();
+            self.write_up(id, w, &mut memo)?;
+            *chain = Some(std::rc::Rc::new(std::cell::RefCell::new(memo)));
+        }
+        let memo = chain.clone().expect("made above");
+        let on_chain = memo.borrow().get(&k).cloned();
+        match on_chain {
+            // The written view's own chain (its base, the views between) is made now.
+            Some(port) => Ok(port.map(|p| {
+                Value::Tensor(TensorValue {
+                    origin: Origin::Port(p),
+                    ..other
+                })
+            })),
+            // Another view of the base: recomputed when read.
+            None => {
+                self.pending.insert(k, (memo, site(n)));
+                Ok(Ok(Value::Tensor(other)))
+            }
+        }
     }
 }
 
