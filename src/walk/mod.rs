@@ -346,8 +346,14 @@ impl<'m> Walker<'m> {
         // Progress counts the graph's top-level nodes (a known total) and, in its message, every
         // node walked (a loop's body once per step).
         self.progress.set_length(graph.nodes.len() as u64);
-        for n in &graph.nodes {
+        let mut dead = dead_after(graph);
+        for (i, n) in graph.nodes.iter().enumerate() {
             self.node(n)?;
+            // Values no later node reads are dropped here, so their tensors are freed as the
+            // walk goes instead of all living until its end.
+            for id in dead.remove(&i).unwrap_or_default() {
+                self.env.remove(&id);
+            }
             self.progress.inc(1);
         }
         for id in &graph.outputs {
@@ -1206,6 +1212,47 @@ impl<'m> Walker<'m> {
             }
         }
     }
+}
+
+/// For each top-level node of `graph`, the values that no later node reads (in any nested block)
+/// and that forward does not return: they can be dropped once that node is walked. Empty when
+/// the graph writes in place anywhere: an in-place op's alias bookkeeping (write-backs into other
+/// views, the refusal of writes into module state) looks at every value still bound.
+fn dead_after(graph: &Block) -> HashMap<usize, Vec<u64>> {
+    fn reads(b: &Block, out: &mut Vec<u64>) -> bool {
+        out.extend(&b.outputs);
+        for n in &b.nodes {
+            if lower::is_inplace(n.op_name()) {
+                return false;
+            }
+            out.extend(&n.inputs);
+            if !n.blocks.iter().all(|b| reads(b, out)) {
+                return false;
+            }
+        }
+        true
+    }
+    let mut last: HashMap<u64, usize> = HashMap::new();
+    for (i, n) in graph.nodes.iter().enumerate() {
+        let mut ids = n.inputs.clone();
+        if lower::is_inplace(n.op_name()) || !n.blocks.iter().all(|b| reads(b, &mut ids)) {
+            return HashMap::new();
+        }
+        for id in ids {
+            last.insert(id, i);
+        }
+        for o in &n.outputs {
+            last.entry(o.id).or_insert(i);
+        }
+    }
+    for id in &graph.outputs {
+        last.remove(id);
+    }
+    let mut dead: HashMap<usize, Vec<u64>> = HashMap::new();
+    for (id, i) in last {
+        dead.entry(i).or_default().push(id);
+    }
+    dead
 }
 
 /// Tensor constants of the graph from this size up are weights.

@@ -198,11 +198,16 @@ fn place_weights(b: &mut GraphBuilder, opts: &WriteOptions) -> Result<Placed> {
             bytes: 0,
         });
     }
-    let graph_size = GraphDef {
-        op: b.ops.clone(),
-        ..Default::default()
-    }
-    .encoded_len() as u64;
+    // The encoded size of a GraphDef holding these ops (field 6: a one-byte key, the length,
+    // the op), without building one (a copy of every op).
+    let graph_size: u64 = b
+        .ops
+        .iter()
+        .map(|o| {
+            let n = o.encoded_len();
+            (1 + prost::encoding::encoded_len_varint(n as u64) + n) as u64
+        })
+        .sum();
     let weight_bytes: u64 = b
         .weights
         .iter()
