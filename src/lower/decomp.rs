@@ -1245,7 +1245,7 @@ fn lu_solve(c: &mut Ctx, b_name: &str, lu_name: &str, piv_name: &str) -> RuleRes
     } else {
         (mt(c, b, sb.len(), dt)?, swap_last(&sb))
     };
-    let transposed = adjoint != !left;
+    let transposed = adjoint == left;
     let piv = c.tensor_as(piv_name, DType::I32)?;
     let perm = perm_of_pivots(c, piv, &s[..r - 2], m, m)?;
     let low = c.op1(
@@ -1687,8 +1687,8 @@ fn matrix_norm_of(
             c.un("Sqrt", s, dt)
         }
         Ord::Nuc => spectral(c, "ReduceSum"),
-        Ord::Num(p) if p == 2.0 => spectral(c, "ReduceMax"),
-        Ord::Num(p) if p == -2.0 => spectral(c, "ReduceMin"),
+        Ord::Num(2.0) => spectral(c, "ReduceMax"),
+        Ord::Num(-2.0) => spectral(c, "ReduceMin"),
         Ord::Num(p) if p.abs() == 1.0 || p.is_infinite() => {
             let (mut a, mut b) = (d0, d1);
             if p.is_infinite() {

@@ -253,24 +253,57 @@ fn tensordot(c: &mut Ctx) -> RuleResult {
 /// Sums self · other over the paired dims `da` of self and `db` of other: both Transposed to
 /// free dims first and contracted dims last, Reshaped to [P, K] and [Q, K], MatMulV2 with
 /// transpose_x2, Reshaped to self's free dims then other's. Dynamic dims (free or contracted)
-/// enter P, Q, K and the result shape as products of `Gather(Shape(x))`.
+/// enter P, Q, K and the result shape as products of `Gather(Shape(x))`. As ATen, a pair whose
+/// one side has size 1 broadcasts: the other side is summed over its dim first (keep_dims).
 fn contract(c: &mut Ctx, da: &[i64], db: &[i64], out: DType) -> RuleResult {
-    let sa = c.sym_dims("self")?;
-    let sb = c.sym_dims("other")?;
+    let mut sa = c.sym_dims("self")?;
+    let mut sb = c.sym_dims("other")?;
     let (ka, kb) = (
         c.tensor_value("self")?.tensor.size(),
         c.tensor_value("other")?.tensor.size(),
     );
-    if da.len() != db.len()
-        || da
-            .iter()
-            .zip(db)
-            .any(|(&i, &j)| ka[i as usize] != kb[j as usize])
-    {
-        return Err(format!(
-            "{} contracts dims {da:?} of {ka:?} with dims {db:?} of {kb:?}: they must pair up with equal sizes",
-            c.node.op_name(),
-        ));
+    let op = c.node.op_name().to_string();
+    let mismatch = || {
+        format!(
+            "{op} contracts dims {da:?} of {ka:?} with dims {db:?} of {kb:?}: they must pair up with equal sizes (or one of them 1)"
+        )
+    };
+    if da.len() != db.len() {
+        return Err(mismatch());
+    }
+    let mut a = c.tensor_as("self", out)?;
+    let mut b = c.tensor_as("other", out)?;
+    for (&i, &j) in da.iter().zip(db) {
+        let (i, j) = (i as usize, j as usize);
+        if ka[i] == kb[j] {
+            continue;
+        }
+        // The side of size 1 decides which is summed: that size must hold for every size the
+        // export admits.
+        let (x, d, one) = if kb[j] == 1 {
+            (&mut a, i, sb[j])
+        } else if ka[i] == 1 {
+            (&mut b, j, sa[i])
+        } else {
+            return Err(mismatch());
+        };
+        if !matches!(one, Dim::K(1)) {
+            return Err(format!(
+                "{op}: its broadcast of a contracted dim of size 1 needs that dim static (it is dynamic)"
+            ));
+        }
+        let axes = c.const_i64(&[d as i64])?;
+        *x = c.op1(
+            "ReduceSum",
+            vec![In::P(*x), In::P(axes)],
+            vec![("keep_dims", attr::boolean(true))],
+            out,
+        )?;
+        if kb[j] == 1 {
+            sa[i] = Dim::K(1);
+        } else {
+            sb[j] = Dim::K(1);
+        }
     }
     let free = |s: &[Dim], ds: &[i64]| -> Vec<i64> {
         (0..s.len() as i64).filter(|d| !ds.contains(d)).collect()
@@ -286,8 +319,6 @@ fn contract(c: &mut Ctx, da: &[i64], db: &[i64], out: DType) -> RuleResult {
     let k = product(c, &sa, da)?;
     let p = product(c, &sa, &fa)?;
     let q = product(c, &sb, &fb)?;
-    let a = c.tensor_as("self", out)?;
-    let b = c.tensor_as("other", out)?;
     let perm_a: Vec<i64> = fa.iter().chain(da).copied().collect();
     let perm_b: Vec<i64> = fb.iter().chain(db).copied().collect();
     let a = permute(c, a, &perm_a, out)?;

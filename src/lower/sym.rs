@@ -81,7 +81,7 @@ pub fn sym_port(
     s: &Rc<SymInt>,
 ) -> Result<super::Port, String> {
     let key = Rc::as_ptr(s);
-    if let Some(p) = m.syms.get(&key) {
+    if let Some((_, p)) = m.syms.get(&key) {
         return Ok(*p);
     }
     let p = match &s.sym {
@@ -131,7 +131,7 @@ pub fn sym_port(
             ))
         }
     };
-    m.syms.insert(key, p);
+    m.syms.insert(key, (s.clone(), p));
     Ok(p)
 }
 

@@ -20,7 +20,7 @@ fn span(t: &tch::Tensor) -> Option<(u64, usize, usize)> {
         0
     };
     let start = t.data_ptr() as usize;
-    let elt = t.kind().elt_size_in_bytes();
+    let elt = elt_size(t);
     let mut lo = 0i64;
     let mut hi = 0i64;
     for (size, stride) in t.size().iter().zip(t.stride()) {
@@ -53,7 +53,7 @@ pub fn overlaps_tensor(a: &tch::Tensor, b: &tch::Tensor) -> bool {
 
 /// Each element's memory offset, in elements, from `origin` (a data pointer), flattened.
 fn offsets(t: &tch::Tensor, origin: usize) -> tch::Tensor {
-    let elt = t.kind().elt_size_in_bytes();
+    let elt = elt_size(t);
     let start = ((t.data_ptr() as usize).wrapping_sub(origin) / elt) as i64;
     let size = t.size();
     let mut off = tch::Tensor::full(&size, start, (tch::Kind::Int64, tch::Device::Cpu));
@@ -85,4 +85,17 @@ pub fn write_map(target: &tch::Tensor, other: &tch::Tensor) -> Option<(tch::Tens
     let p = hit.nonzero().reshape([-1]);
     let q = order.gather(0, &pos, false).masked_select(&hit);
     Some((p, q))
+}
+
+/// Bytes per element, also for the scalar types tch has no `Kind` for (an unsupported op's
+/// UINT16/32/64 result, e.g. `hash_tensor`'s, is still walked past to list every refusal).
+fn elt_size(t: &tch::Tensor) -> usize {
+    match t.f_kind() {
+        Ok(k) => k.elt_size_in_bytes(),
+        // c10::ScalarType: UInt16, UInt32, UInt64; the sub-byte and 8-bit types otherwise.
+        Err(tch::TchError::UnknownKind(27)) => 2,
+        Err(tch::TchError::UnknownKind(28)) => 4,
+        Err(tch::TchError::UnknownKind(29)) => 8,
+        Err(_) => 1,
+    }
 }
