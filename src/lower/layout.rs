@@ -19,6 +19,16 @@ pub fn register(r: &mut Rules) {
         "GatherV2(x, indices=K64(i, 0-D), axis=K64(dim)) per slice",
     );
     r.add(
+        "aten::fft_fftshift",
+        |c| fftshift(c, false),
+        "Roll(x; shifts=size//2 per dim, dims) (every dim when dim is None); the rolled dims pinned",
+    );
+    r.add(
+        "aten::fft_ifftshift",
+        |c| fftshift(c, true),
+        "Roll(x; shifts=-(size//2) per dim, dims) (every dim when dim is None); the rolled dims pinned",
+    );
+    r.add(
         "aten::roll",
         roll,
         "Roll(x; shifts, dims); no dims: Reshape(-1) → Roll(dims=[0]) → Reshape back",
@@ -465,6 +475,52 @@ fn roll(c: &mut Ctx) -> RuleResult {
     }
     let rank = c.rank("self")? as i64;
     let dims = dims.into_iter().map(|d| Ctx::dim(d, rank)).collect();
+    Ok(vec![c.op1(
+        "Roll",
+        vec![In::P(x)],
+        vec![
+            ("shifts", attr::list_int(shifts)),
+            ("dims", attr::list_int(dims)),
+        ],
+        out,
+    )?])
+}
+
+/// `fft.fftshift` / `fft.ifftshift`: a Roll by half of each dim's size (its sample size: the
+/// shift is an attr, so a dynamic dim rolled is pinned).
+fn fftshift(c: &mut Ctx, inverse: bool) -> RuleResult {
+    let out = c.out_dtype(0)?;
+    let rank = c.rank("self")? as i64;
+    let dims: Vec<i64> = if c.has("dim") {
+        c.ints("dim")?
+            .into_iter()
+            .map(|d| Ctx::dim(d, rank))
+            .collect()
+    } else {
+        (0..rank).collect()
+    };
+    if dims.iter().any(|&d| d < 0 || d >= rank) {
+        return Err(format!(
+            "{}: dim {dims:?} out of range for {rank} dims",
+            c.node.op_name()
+        ));
+    }
+    let shape = c.in_shape("self")?;
+    let x = c.tensor("self")?;
+    if dims.is_empty() {
+        return Ok(vec![x]);
+    }
+    let shifts: Vec<i64> = dims
+        .iter()
+        .map(|&d| {
+            let half = shape[d as usize] / 2;
+            if inverse {
+                -half
+            } else {
+                half
+            }
+        })
+        .collect();
     Ok(vec![c.op1(
         "Roll",
         vec![In::P(x)],

@@ -187,7 +187,8 @@ pub fn settle(
         notes.push(format!(
             "the second probe grows the dynamic dims by {far} only (by {FAR} an input would \
              hold more than {FAR_GROWTH} times its sample's elements, and more than \
-             {MAX_FAR_ELEMENTS}): a size that a stride or a division above {far} computes may \
+             {MAX_FAR_ELEMENTS}, or inputs with three or more dynamic dims would have volumes \
+             whose product exceeds {JOINT_FAR_VOLUME}): a size that a stride or a division above {far} computes may \
              be taken as static (`torch2air verify --dynamic` checks other sizes)"
         ));
     }
@@ -215,13 +216,42 @@ pub fn settle(
 pub const FAR_GROWTH: i64 = 4096;
 /// A far probe input of up to this many elements is always allowed.
 pub const MAX_FAR_ELEMENTS: i64 = 1 << 21;
+/// The largest product of the volumes (last three dims) of two or more far probe inputs of rank 4
+/// or more, not all of one shape, with three or more dynamic dims each.
+pub const JOINT_FAR_VOLUME: f64 = (1u64 << 28) as f64;
 
 /// The far probe's growth before forward is tried: [`FAR`], halved while one of the grown inputs
 /// would hold more than [`FAR_GROWTH`] times its sample's elements and more than
-/// [`MAX_FAR_ELEMENTS`]. Growing every dim of a small 5-D input and weight by 32 multiplies
+/// [`MAX_FAR_ELEMENTS`], or two or more inputs with three or more dynamic dims would have
+/// volumes whose product exceeds [`JOINT_FAR_VOLUME`]. Growing every dim of a small 5-D input and weight by 32 multiplies
 /// their elements by 10^5 and a 3-D transposed conv's work by far more, where a 4-D image or a
 /// [batch, sequence, hidden] state grows by a factor of thousands at most.
 pub fn far_cap(inputs: &[Value], dims: &[InputDim]) -> usize {
+    // Two inputs of rank 4 or more, not of one shape, with three or more dynamic dims each (a
+    // 3-D conv's input and its weight): an op's work can grow with the product of their volumes
+    // (the last three dims, grown), where each alone stays small: a transposed conv's column
+    // buffer is kernel volume × input volume. Operands of one shape (an elementwise op) grow its
+    // work by their sum only.
+    let volumetric: Vec<(usize, Vec<i64>)> = inputs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| Some((i, v.as_tensor()?.tensor.size())))
+        .filter(|(i, s)| s.len() >= 4 && dims.iter().filter(|(j, _)| j == i).count() >= 3)
+        .collect();
+    let one_shape = volumetric.windows(2).all(|w| w[0].1 == w[1].1);
+    let joint_volume = |k: i64| -> f64 {
+        if volumetric.len() < 2 || one_shape {
+            return 0.0;
+        }
+        volumetric
+            .iter()
+            .map(|(i, size)| {
+                (size.len() - 3..size.len())
+                    .map(|d| (size[d] + if dims.contains(&(*i, d)) { k } else { 0 }) as f64)
+                    .product::<f64>()
+            })
+            .product()
+    };
     let too_big = |k: i64| -> bool {
         inputs
             .iter()
@@ -237,6 +267,7 @@ pub fn far_cap(inputs: &[Value], dims: &[InputDim]) -> usize {
                     .product();
                 grown > MAX_FAR_ELEMENTS && grown > sample.saturating_mul(FAR_GROWTH)
             })
+            || joint_volume(k) > JOINT_FAR_VOLUME
     };
     let mut far = FAR;
     while far > 2 && too_big(far as i64) {
@@ -726,6 +757,15 @@ mod tests {
             let (v, d) = inputs(&[s]);
             assert_eq!(far_cap(&v, &d), FAR, "{s:?}");
         }
+        // An unbatched input [2,4,4,4] and a weight [2,2,4,5,6] with their spatial dims
+        // dynamic: each grows less than 1000 times by 32, but a transposed conv's column buffer
+        // holds out-channels × 36·37·38 × 36³ elements (4.7 G, 19 GB); by 16, 2 × 9240 × 8000.
+        let v = inputs(&[&[2, 4, 4, 4], &[2, 2, 4, 5, 6]]).0;
+        let d = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (1, 4)];
+        assert_eq!(far_cap(&v, &d), 16);
+        // One such input alone keeps the full growth (a video clip).
+        let v = inputs(&[&[1, 3, 8, 112, 112]]).0;
+        assert_eq!(far_cap(&v, &[(0, 0), (0, 2), (0, 3), (0, 4)]), FAR);
         // No dynamic dim: nothing grows.
         let (v, _) = inputs(&[&[4, 4, 4, 4, 4]]);
         assert_eq!(far_cap(&v, &[]), FAR);
