@@ -454,11 +454,17 @@ pub fn dynamo_export(
         // Forward runs on the loaded module itself (no second copy of the weights); one that
         // changed the module's state (wrote a buffer) makes the walk load it again.
         let mut mutated = false;
-        let settled = dynamic::settle(&names, &inputs, requested, |set, by| {
-            let (run, changed) = dynamic::module_runs(&m, &inputs, set, by)?;
-            mutated |= changed;
-            Ok(run)
-        })?;
+        let settled = dynamic::settle(
+            &names,
+            &inputs,
+            dynamic::convolves(&m.graph),
+            requested,
+            |set, by| {
+                let (run, changed) = dynamic::module_runs(&m, &inputs, set, by)?;
+                mutated |= changed;
+                Ok(run)
+            },
+        )?;
         if mutated {
             drop(m);
             m = Module::load(model.as_ref())?;

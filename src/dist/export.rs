@@ -215,11 +215,17 @@ pub fn export_ranks(
         let names: Vec<String> = m0.info.args[1..].iter().map(|a| a.name.clone()).collect();
         let (requested, pinned) =
             dynamic::requested_dims(&names, &inputs0, &config.export.dynamic_dims)?;
-        let settled = dynamic::settle(&names, &inputs0, requested, |set, by| {
-            Ok(walk(Some(set), by, true)
-                .map(|_| ())
-                .map_err(|e| e.to_string()))
-        })?;
+        let settled = dynamic::settle(
+            &names,
+            &inputs0,
+            dynamic::convolves(&m0.graph),
+            requested,
+            |set, by| {
+                Ok(walk(Some(set), by, true)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()))
+            },
+        )?;
         let (dims, n, far) = (settled.dims, [pinned, settled.notes].concat(), settled.far);
         dims_report = dims
             .iter()

@@ -168,6 +168,7 @@ pub struct Settled {
 pub fn settle(
     names: &[String],
     inputs: &[Value],
+    convolves: bool,
     requested: Vec<InputDim>,
     runs: impl FnMut(&[InputDim], usize) -> Result<std::result::Result<(), String>>,
 ) -> Result<Settled> {
@@ -181,14 +182,14 @@ pub fn settle(
     }
     // The far probe: the largest growth (FAR, FAR/2, ..., 2) forward runs at, and that keeps the
     // probe's inputs small enough to run quickly (see `far_cap`).
-    let mut far = far_cap(inputs, &dims);
+    let mut far = far_cap(inputs, &dims, convolves);
     let start = far;
     if far < FAR {
         notes.push(format!(
             "the second probe grows the dynamic dims by {far} only (by {FAR} an input would \
              hold more than {FAR_GROWTH} times its sample's elements, and more than \
-             {MAX_FAR_ELEMENTS}, or inputs with three or more dynamic dims would have volumes \
-             whose product exceeds {JOINT_FAR_VOLUME}): a size that a stride or a division above {far} computes may \
+             {MAX_FAR_ELEMENTS}, or a convolution's inputs would have volumes whose product \
+             exceeds {JOINT_FAR_VOLUME}): a size that a stride or a division above {far} computes may \
              be taken as static (`torch2air verify --dynamic` checks other sizes)"
         ));
     }
@@ -217,18 +218,19 @@ pub const FAR_GROWTH: i64 = 4096;
 /// A far probe input of up to this many elements is always allowed.
 pub const MAX_FAR_ELEMENTS: i64 = 1 << 21;
 /// The largest product of the volumes (last three dims) of two or more far probe inputs of rank 4
-/// or more, not all of one shape, with three or more dynamic dims each.
+/// or more, not all of one shape, with three or more dynamic dims each, in a graph with a
+/// convolution.
 pub const JOINT_FAR_VOLUME: f64 = (1u64 << 28) as f64;
 
 /// The far probe's growth before forward is tried: [`FAR`], halved while one of the grown inputs
 /// would hold more than [`FAR_GROWTH`] times its sample's elements and more than
-/// [`MAX_FAR_ELEMENTS`], or two or more inputs with three or more dynamic dims would have
-/// volumes whose product exceeds [`JOINT_FAR_VOLUME`]. Growing every dim of a small 5-D input and weight by 32 multiplies
+/// [`MAX_FAR_ELEMENTS`], or (a graph with a convolution: `convolves`) two or more inputs with
+/// three or more dynamic dims would have volumes whose product exceeds [`JOINT_FAR_VOLUME`]. Growing every dim of a small 5-D input and weight by 32 multiplies
 /// their elements by 10^5 and a 3-D transposed conv's work by far more, where a 4-D image or a
 /// [batch, sequence, hidden] state grows by a factor of thousands at most.
-pub fn far_cap(inputs: &[Value], dims: &[InputDim]) -> usize {
-    // Two inputs of rank 4 or more, not of one shape, with three or more dynamic dims each (a
-    // 3-D conv's input and its weight): an op's work can grow with the product of their volumes
+pub fn far_cap(inputs: &[Value], dims: &[InputDim], convolves: bool) -> usize {
+    // In a graph that convolves, two inputs of rank 4 or more, not of one shape, with three or
+    // more dynamic dims each (a 3-D conv's input and its weight): an op's work can grow with the product of their volumes
     // (the last three dims, grown), where each alone stays small: a transposed conv's column
     // buffer is kernel volume × input volume. Operands of one shape (an elementwise op) grow its
     // work by their sum only.
@@ -240,7 +242,7 @@ pub fn far_cap(inputs: &[Value], dims: &[InputDim]) -> usize {
         .collect();
     let one_shape = volumetric.windows(2).all(|w| w[0].1 == w[1].1);
     let joint_volume = |k: i64| -> f64 {
-        if volumetric.len() < 2 || one_shape {
+        if !convolves || volumetric.len() < 2 || one_shape {
             return 0.0;
         }
         volumetric
@@ -274,6 +276,16 @@ pub fn far_cap(inputs: &[Value], dims: &[InputDim]) -> usize {
         far /= 2;
     }
     far
+}
+
+/// Whether the graph (or a block in it) calls a convolution.
+pub fn convolves(b: &crate::load::ir::Block) -> bool {
+    b.nodes.iter().any(|n| {
+        let op = n.op_name();
+        op.starts_with("aten::conv")
+            || op.starts_with("aten::_convolution")
+            || n.blocks.iter().any(convolves)
+    })
 }
 
 /// `settle`'s first part: which dims forward runs with, each grown by one.
@@ -742,10 +754,10 @@ mod tests {
         // above 1 dynamic: by 32 the weight alone holds 35^5 = 52 M elements.
         // By 16 it holds 19^5 = 2.5 M; by 8, 11^5 = 161 051.
         let (v, d) = inputs(&[&[1, 3, 4, 4, 4], &[3, 3, 3, 3, 3], &[3]]);
-        assert_eq!(far_cap(&v, &d), 8);
+        assert_eq!(far_cap(&v, &d, true), 8);
         // OpInfo's other sample: input [2,2,4,4,4] (by 16: 2.6 M elements, 10^4 times).
         let (v, d) = inputs(&[&[2, 2, 4, 4, 4], &[2, 2, 4, 5, 6], &[4]]);
-        assert_eq!(far_cap(&v, &d), 8);
+        assert_eq!(far_cap(&v, &d, true), 8);
         // Images, token batches, hidden states and small 4-D inputs keep the full growth.
         for s in [
             &[1i64, 3, 224, 224][..],
@@ -755,19 +767,21 @@ mod tests {
             &[2, 3, 6, 4][..],
         ] {
             let (v, d) = inputs(&[s]);
-            assert_eq!(far_cap(&v, &d), FAR, "{s:?}");
+            assert_eq!(far_cap(&v, &d, true), FAR, "{s:?}");
         }
         // An unbatched input [2,4,4,4] and a weight [2,2,4,5,6] with their spatial dims
         // dynamic: each grows less than 1000 times by 32, but a transposed conv's column buffer
         // holds out-channels × 36·37·38 × 36³ elements (4.7 G, 19 GB); by 16, 2 × 9240 × 8000.
         let v = inputs(&[&[2, 4, 4, 4], &[2, 2, 4, 5, 6]]).0;
         let d = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (1, 4)];
-        assert_eq!(far_cap(&v, &d), 16);
+        assert_eq!(far_cap(&v, &d, true), 16);
+        // Without a convolution (attention's q, k, v), such inputs keep the full growth.
+        assert_eq!(far_cap(&v, &d, false), FAR);
         // One such input alone keeps the full growth (a video clip).
         let v = inputs(&[&[1, 3, 8, 112, 112]]).0;
-        assert_eq!(far_cap(&v, &[(0, 0), (0, 2), (0, 3), (0, 4)]), FAR);
+        assert_eq!(far_cap(&v, &[(0, 0), (0, 2), (0, 3), (0, 4)], true), FAR);
         // No dynamic dim: nothing grows.
         let (v, _) = inputs(&[&[4, 4, 4, 4, 4]]);
-        assert_eq!(far_cap(&v, &[]), FAR);
+        assert_eq!(far_cap(&v, &[], true), FAR);
     }
 }
