@@ -202,10 +202,11 @@ pub struct Materialized {
     /// take its address); a value written in place gets a new handle, hence a new Const.
     constants: HashMap<*const tch::Tensor, (Rc<tch::Tensor>, Port)>,
     /// `Shape(x)` per port, and each symbolic int's port (dynamic exports), keyed by the
-    /// symbolic int's handle, which the entry keeps alive (the walk drops values no later node
-    /// reads: a freed handle's address could otherwise be taken by another int).
+    /// symbolic int's handle. The entry holds a weak reference: the walk drops values no later
+    /// node reads, and while the weak reference lives the handle's allocation is not freed, so
+    /// no other int can take its address (its value, and the tensor it may hold, are freed).
     shapes: HashMap<Port, Port>,
-    syms: HashMap<*const crate::value::SymInt, (Rc<crate::value::SymInt>, Port)>,
+    syms: HashMap<*const crate::value::SymInt, (std::rc::Weak<crate::value::SymInt>, Port)>,
     /// When set (`verify --bisect`): each weight and Const made, with a copy of its value at
     /// that moment, and its weight path (None for a constant).
     pub record: Option<Vec<(Port, tch::Tensor, Option<String>)>>,

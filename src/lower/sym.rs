@@ -131,7 +131,7 @@ pub fn sym_port(
             ))
         }
     };
-    m.syms.insert(key, (s.clone(), p));
+    m.syms.insert(key, (Rc::downgrade(s), p));
     Ok(p)
 }
 
