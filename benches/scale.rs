@@ -4,7 +4,7 @@
 //!
 //! Makes traced GPT-2-shaped decoders with random weights on first use (models/make_scale.py,
 //! the venv's Python; ~0.5 GB "small" and ~3.1 GB "large", into $TORCH2AIR_CACHE/scale/), then,
-//! for each: the floor (TorchScript's own load of the file, in this process through tch, plus
+//! for each: the floor (TorchScript's own load of the file, through tch in a child process, plus
 //! writing the weights' bytes at the disk's fsync'd rate, both measured now) and torch2air
 //! export in each weight mode (a child process: wall time and its own peak RSS), then the peers
 //! on the same file, each a child process measured the same way: PNNX (the `pnnx` pip package's
@@ -203,8 +203,44 @@ fn write_rate(dir: &Path, bytes: u64) -> f64 {
     rate
 }
 
+/// Reads `path` through once in 8 MiB chunks (the page cache warm, nothing kept).
+fn warm(path: &Path) {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).unwrap();
+    let mut buf = vec![0u8; 8 << 20];
+    while f.read(&mut buf).unwrap() > 0 {}
+}
+
+/// TorchScript's own load of `pt`, in a child process (this one never holds the weights: a
+/// child's peak RSS, as wait4 reports it, starts from its parent's at the spawn). Returns the
+/// load's wall time (printed by the child) and the child's peak RSS.
+fn torchscript_load(pt: &Path, cwd: &Path) -> (Duration, u64) {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.arg("--torchscript-load").arg(pt);
+    let out = cwd.join("load.txt");
+    cmd.env("T2A_BENCH_OUT", &out);
+    let (_, rss) = timed(cmd, cwd).expect("TorchScript loads the file");
+    let secs: f64 = std::fs::read_to_string(&out)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    (Duration::from_secs_f64(secs), rss)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The child of `torchscript_load`.
+    if let [flag, pt] = &args[..] {
+        if flag == "--torchscript-load" {
+            let t = Instant::now();
+            let m = tch::CModule::load(pt).expect("TorchScript loads the file");
+            let secs = t.elapsed().as_secs_f64();
+            drop(m);
+            std::fs::write(std::env::var("T2A_BENCH_OUT").unwrap(), secs.to_string()).unwrap();
+            return;
+        }
+    }
     let mut sizes: Vec<String> = args
         .iter()
         .filter(|a| *a == "small" || *a == "large")
@@ -222,17 +258,16 @@ fn main() {
         let weights = std::fs::metadata(&pt).unwrap().len();
         let work = tempfile::tempdir_in(cache()).unwrap();
         // Warm the page cache once, so every load below reads the same way.
-        std::fs::read(&pt).unwrap();
-        let t = Instant::now();
-        let m = tch::CModule::load(&pt).expect("TorchScript loads the file");
-        let load = t.elapsed();
-        drop(m);
+        warm(&pt);
+        let (load, load_rss) = torchscript_load(&pt, work.path());
         let rate = write_rate(work.path(), weights);
         let floor = load + Duration::from_secs_f64(weights as f64 / rate);
         println!(
-            "\n{size}: {:.0} MB file; TorchScript load {:.2} s, disk {:.0} MB/s, floor {:.2} s",
+            "\n{size}: {:.0} MB file; TorchScript load {:.2} s (peak RSS {:.0} MB = {:.2}x weights), disk {:.0} MB/s, floor {:.2} s",
             weights as f64 / 1e6,
             load.as_secs_f64(),
+            load_rss as f64 / 1e6,
+            load_rss as f64 / weights as f64,
             rate / 1e6,
             floor.as_secs_f64()
         );

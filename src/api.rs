@@ -57,8 +57,9 @@ pub struct ExportConfig {
 /// Where the weights are while exporting (`--weights`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum WeightsMode {
-    /// `lazy` when the archive's tensor bytes exceed the memory available to the process,
-    /// else `memory`.
+    /// `lazy` when the archive's tensor bytes exceed the memory available to the process, or
+    /// (without `dynamic`) reach [`AUTO_LAZY_BYTES`]: then a walk that needs values computed
+    /// from the weights runs again with them in memory, saying so on stderr. Else `memory`.
     #[default]
     Auto,
     /// The module is loaded with its weights (the walk computes every value).
@@ -66,6 +67,32 @@ pub enum WeightsMode {
     /// The module is loaded on the meta device (shapes only); weight bytes are streamed from
     /// the archive to the export.
     Lazy,
+}
+
+/// From this many bytes of weights, `auto` walks a static export lazily even when the weights
+/// fit in memory: the exported files are the same, and the export's peak memory is the graph's
+/// constants instead of the weights (a 3.1 GB GPT-2-large: 0.25 GB instead of 3.4 GB).
+pub const AUTO_LAZY_BYTES: u64 = 1 << 30;
+/// Environment override of [`AUTO_LAZY_BYTES`] (tests).
+pub const AUTO_LAZY_ENV: &str = "TORCH2AIR_AUTO_LAZY_BYTES";
+
+fn auto_lazy_bytes() -> Result<u64> {
+    match std::env::var(AUTO_LAZY_ENV) {
+        Ok(v) => v.trim().parse().map_err(|_| {
+            Error::Input(format!(
+                "{AUTO_LAZY_ENV}='{v}' is not a byte count; fix: set it to a whole number of bytes, or unset it"
+            ))
+        }),
+        Err(_) => Ok(AUTO_LAZY_BYTES),
+    }
+}
+
+/// How the weights are held for the walk: `lazy`, and whether the walk may run again with the
+/// weights in memory when the lazy one needs their values (`auto` chose lazy by preference).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LazyChoice {
+    pub lazy: bool,
+    pub fallback: bool,
 }
 
 /// Environment override of the memory available to the process, in bytes (tests, and machines
@@ -90,13 +117,23 @@ pub fn available_memory() -> Result<(u64, String)> {
 
 /// Whether to walk with lazy weights: the mode asked for, checked against the memory available.
 /// A model too large for the chosen mode is an error with the bytes needed and available.
-pub(crate) fn choose_lazy(model: &Path, mode: WeightsMode, dynamic: bool) -> Result<bool> {
+pub(crate) fn choose_lazy(
+    model: &Path,
+    mode: WeightsMode,
+    dynamic: bool,
+    record_values: bool,
+) -> Result<LazyChoice> {
     use crate::load::archive::{human, ArchiveIndex};
     let index = match (ArchiveIndex::open(model), mode) {
         (Ok(i), _) => i,
         (Err(e), WeightsMode::Lazy) => return Err(e),
         // Not an archive torch2air can index: the normal load says what is wrong with it.
-        (Err(_), _) => return Ok(false),
+        (Err(_), _) => {
+            return Ok(LazyChoice {
+                lazy: false,
+                fallback: false,
+            })
+        }
     };
     let (avail, source) = available_memory()?;
     let in_memory = index.data_bytes + index.constant_bytes;
@@ -118,6 +155,7 @@ pub(crate) fn choose_lazy(model: &Path, mode: WeightsMode, dynamic: bool) -> Res
             human(avail)
         )
     };
+    let mut fallback = false;
     let lazy = match mode {
         WeightsMode::Memory if in_memory > avail => {
             return Err(Error::Input(format!(
@@ -137,7 +175,19 @@ pub(crate) fn choose_lazy(model: &Path, mode: WeightsMode, dynamic: bool) -> Res
                     human(avail)
                 );
             }
-            lazy
+            // Large weights that fit: lazy by preference, memory when the walk needs values.
+            // (`verify --bisect` records every value: never lazy by preference.)
+            if !lazy
+                && !dynamic
+                && !record_values
+                && in_memory >= auto_lazy_bytes()?
+                && lazy_need <= avail
+            {
+                fallback = true;
+                true
+            } else {
+                lazy
+            }
         }
     };
     if lazy && lazy_need > avail {
@@ -156,7 +206,7 @@ pub(crate) fn choose_lazy(model: &Path, mode: WeightsMode, dynamic: bool) -> Res
             }
         )));
     }
-    Ok(lazy)
+    Ok(LazyChoice { lazy, fallback })
 }
 
 /// TorchAir's `CompilerConfig`, the part an export reads.
@@ -440,13 +490,84 @@ pub fn dynamo_export(
         )));
     }
     let threshold = weight_threshold(config)?;
-    let lazy = choose_lazy(model.as_ref(), xc.weights, dynamic)?;
+    let choice = choose_lazy(model.as_ref(), xc.weights, dynamic, xc.record_values)?;
+    let mut lazy = choice.lazy;
+    if choice.fallback {
+        // Lazy by preference (auto, large weights that fit): a walk that needs values computed
+        // from the weights runs again with them in memory.
+        match export_walked(
+            args.iter().map(deep_copy).collect(),
+            model.as_ref(),
+            export_path,
+            &name,
+            &root,
+            &air,
+            dynamic,
+            config,
+            threshold,
+            true,
+        ) {
+            Err(e) if !matches!(e, Error::Unsupported(_) | Error::Input(_) | Error::Io(_)) => {
+                eprintln!(
+                    "torch2air: the walk with the weights read lazily stopped ({}); walking again with the weights in memory",
+                    e.to_string().lines().next().unwrap_or_default()
+                );
+                lazy = false;
+            }
+            done => return done,
+        }
+    }
+    export_walked(
+        args,
+        model.as_ref(),
+        export_path,
+        &name,
+        &root,
+        &air,
+        dynamic,
+        config,
+        threshold,
+        lazy,
+    )
+}
+
+/// A copy of an argument whose tensors share no memory with it (a walk that writes an input in
+/// place and stops leaves the caller's tensors as they were for the next walk).
+fn deep_copy(v: &Value) -> Value {
+    match v {
+        Value::Tensor(t) => {
+            let mut c = t.clone();
+            c.tensor = std::rc::Rc::new(t.tensor.copy());
+            Value::Tensor(c)
+        }
+        Value::List(vs) => Value::List(vs.iter().map(deep_copy).collect()),
+        Value::Tuple(vs) => Value::Tuple(vs.iter().map(deep_copy).collect()),
+        other => other.clone(),
+    }
+}
+
+/// `dynamo_export` from the load on, with the weights held as `lazy` says.
+#[allow(clippy::too_many_arguments)]
+fn export_walked(
+    args: Vec<Value>,
+    model: &Path,
+    export_path: &str,
+    name: &str,
+    root: &Path,
+    air: &Path,
+    dynamic: bool,
+    config: &CompilerConfig,
+    threshold: u64,
+    lazy: bool,
+) -> Result<ExportReport> {
+    let xc = &config.export;
+    let (root, air, name) = (root.to_path_buf(), air.to_path_buf(), name.to_string());
     let loaded = if lazy {
-        Module::load_lazy(model.as_ref())?
+        Module::load_lazy(model)?
     } else {
-        Module::load(model.as_ref())?
+        Module::load(model)?
     };
-    let (mut m, inputs, used_traced_inputs) = load_inputs(loaded, model.as_ref(), args)?;
+    let (mut m, inputs, used_traced_inputs) = load_inputs(loaded, model, args)?;
     let names: Vec<String> = m.info.args[1..].iter().map(|a| a.name.clone()).collect();
     let (mut dynamic_input_dims, mut notes, mut far) = (vec![], vec![], dynamic::FAR);
     if dynamic {
@@ -467,7 +588,7 @@ pub fn dynamo_export(
         )?;
         if mutated {
             drop(m);
-            m = Module::load(model.as_ref())?;
+            m = Module::load(model)?;
         }
         (dynamic_input_dims, far) = (settled.dims, settled.far);
         notes = [pinned, settled.notes].concat();
@@ -511,7 +632,7 @@ pub fn dynamo_export(
         Ok(w) => w,
         Err(Error::Unsupported(u)) => {
             if let Some(p) = &xc.report {
-                write::report::write(p, model.as_ref(), &u.all)?;
+                write::report::write(p, model, &u.all)?;
             }
             return Err(Error::Unsupported(u));
         }
@@ -522,7 +643,7 @@ pub fn dynamo_export(
         .map(|(i, d)| format!("{}[{d}]", names[*i]))
         .collect();
     if let Some(p) = &xc.report {
-        write::report::write(p, model.as_ref(), &walked.ops)?;
+        write::report::write(p, model, &walked.ops)?;
     }
     let node_count = walked.builder.ops.len();
     let atc = write::atc::single_card(

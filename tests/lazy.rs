@@ -309,3 +309,44 @@ fn lazy_and_dynamic_together_are_refused() {
     assert_eq!(c, 2, "{e}");
     assert_clean_error(c, &e, "--dynamic");
 }
+
+/// `auto` walks a static export lazily from `TORCH2AIR_AUTO_LAZY_BYTES` of weights on (1 GiB by
+/// default) even when they fit in memory, and says so in its summary; a walk that needs values
+/// computed from the weights runs again with them in memory, said on stderr. Either way the
+/// files are those of `--weights memory`.
+#[test]
+fn auto_walks_large_weights_lazily_and_falls_back_to_memory_aloud() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (f, spec) in [
+        ("mlp.pt", "f32[2,16]"),
+        ("lazy/needs_values.pt", "f32[2,16]"),
+    ] {
+        let m = model(f);
+        let p = m.to_str().unwrap();
+        let name = f.replace('/', "_");
+        let mem = tmp.path().join(format!("{name}_memory"));
+        let auto = tmp.path().join(format!("{name}_auto"));
+        let (c, _, e) = export(&mem, &m, "memory", &["--input", spec]);
+        assert_eq!(c, 0, "{f} memory: {e}");
+        std::fs::create_dir_all(&auto).unwrap();
+        let args = ["export", p, "--export-path", "out", "--input", spec];
+        let (c, out, e) = cli_env(&auto, &args, &[("TORCH2AIR_AUTO_LAZY_BYTES", "0")]);
+        assert_eq!(c, 0, "{f} auto: {e}");
+        assert_same_files(&mem.join("out"), &auto.join("out"), f);
+        let fell_back = e.contains("walking again with the weights in memory");
+        let lazily = out.contains("walked with the weights read lazily");
+        if f == "mlp.pt" {
+            assert!(lazily && !fell_back, "{f}: {out}{e}");
+        } else {
+            // The lazy walk stopped at the branch on a value computed from the weights.
+            assert!(fell_back && !lazily, "{f}: {out}{e}");
+            assert!(e.contains("make_lazy.py"), "names the op's line: {e}");
+        }
+        // Without the override (1 GiB) these small models are walked in memory, silently.
+        let plain = tmp.path().join(format!("{name}_plain"));
+        std::fs::create_dir_all(&plain).unwrap();
+        let (c, out, e) = cli(&plain, &args);
+        assert_eq!(c, 0, "{f}: {e}");
+        assert!(!out.contains("lazily") && !e.contains("lazily"), "{out}{e}");
+    }
+}
