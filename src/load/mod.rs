@@ -133,7 +133,10 @@ fn check_archive(path: &Path) -> Result<()> {
         };
         if entry.compression() == zip::CompressionMethod::Stored {
             let (start, len) = (entry.data_start(), entry.compressed_size());
-            if start.checked_add(len).is_none_or(|end| end > map.len() as u64) {
+            if start
+                .checked_add(len)
+                .is_none_or(|end| end > map.len() as u64)
+            {
                 return Err(damaged(
                     path,
                     &format!("record '{name}': it runs past the end of the file"),

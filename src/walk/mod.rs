@@ -160,6 +160,9 @@ pub struct Walker<'m> {
     views: HashMap<u64, views::ViewStep>,
     /// The same, by tensor handle (a view taken out of a list keeps its handle).
     view_handles: HashMap<*const tch::Tensor, views::ViewStep>,
+    /// Whether the graph writes in place anywhere: only then are views recorded (a view's
+    /// step keeps its base alive, every intermediate a view was taken of, to the walk's end).
+    tracks_views: bool,
     /// Views of a tensor written through another view with dynamic dims, recomputed from the
     /// new base when first read (so views never read again add no nodes): value id -> the
     /// write's new chain values and its site.
@@ -258,6 +261,7 @@ impl<'m> Walker<'m> {
             stale: HashMap::new(),
             views: HashMap::new(),
             view_handles: HashMap::new(),
+            tracks_views: true,
             pending: HashMap::new(),
             opts,
             big_constants: 0,
@@ -346,6 +350,7 @@ impl<'m> Walker<'m> {
         // Progress counts the graph's top-level nodes (a known total) and, in its message, every
         // node walked (a loop's body once per step).
         self.progress.set_length(graph.nodes.len() as u64);
+        self.tracks_views = writes_in_place(graph);
         let mut dead = dead_after(graph);
         for (i, n) in graph.nodes.iter().enumerate() {
             self.node(n)?;
@@ -1055,7 +1060,9 @@ impl<'m> Walker<'m> {
     /// write into every other value sharing the memory it wrote (or marks that value stale).
     fn finish_op(&mut self, n: &Node, inputs: &[Value], outs: Vec<Value>) -> Result<()> {
         if !lower::is_inplace(n.op_name()) {
-            self.record_views(n, inputs, &outs);
+            if self.tracks_views {
+                self.record_views(n, inputs, &outs);
+            }
             return self.bind(n, outs);
         }
         if let (Some(&id), Some(v), Some(target)) =
@@ -1212,6 +1219,13 @@ impl<'m> Walker<'m> {
             }
         }
     }
+}
+
+/// Whether any node of `b` (or of a block in it) is an in-place op.
+fn writes_in_place(b: &Block) -> bool {
+    b.nodes
+        .iter()
+        .any(|n| lower::is_inplace(n.op_name()) || n.blocks.iter().any(writes_in_place))
 }
 
 /// For each top-level node of `graph`, the values that no later node reads (in any nested block)
