@@ -292,19 +292,7 @@ pub fn clean_export_name(export_name: &str) -> Result<String> {
 fn traced_tensor_type(ty: &str) -> Option<(crate::dtype::DType, Vec<i64>)> {
     use crate::dtype::DType;
     let (head, rest) = ty.split_once('(')?;
-    let dt = match head {
-        "Float" => DType::F32,
-        "Double" => DType::F64,
-        "Half" => DType::F16,
-        "BFloat16" => DType::BF16,
-        "Long" => DType::I64,
-        "Int" => DType::I32,
-        "Short" => DType::I16,
-        "Char" => DType::I8,
-        "Byte" => DType::U8,
-        "Bool" => DType::Bool,
-        _ => return None,
-    };
+    let dt = DType::from_torch_name(head)?;
     let dims = rest.split("strides=").next()?.trim_end_matches(')');
     let shape = dims
         .split(',')

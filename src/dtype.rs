@@ -158,6 +158,24 @@ impl DType {
         ALL.iter().copied().find(|d| d.name() == s)
     }
 
+    /// The DType of a TorchScript scalar type name (`Float`, `Long`, ...: a graph's tensor types,
+    /// an archive's storage classes without their `Storage` suffix).
+    pub fn from_torch_name(s: &str) -> Option<DType> {
+        Some(match s {
+            "Float" => DType::F32,
+            "Double" => DType::F64,
+            "Half" => DType::F16,
+            "BFloat16" => DType::BF16,
+            "Long" => DType::I64,
+            "Int" => DType::I32,
+            "Short" => DType::I16,
+            "Char" => DType::I8,
+            "Byte" => DType::U8,
+            "Bool" => DType::Bool,
+            _ => return None,
+        })
+    }
+
     /// Bytes per element.
     pub fn size(self) -> usize {
         match self {

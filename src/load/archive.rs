@@ -105,22 +105,6 @@ fn damaged(path: &Path, why: &str) -> Error {
     ))
 }
 
-fn storage_dtype(name: &str) -> Option<DType> {
-    Some(match name {
-        "Float" => DType::F32,
-        "Double" => DType::F64,
-        "Half" => DType::F16,
-        "BFloat16" => DType::BF16,
-        "Long" => DType::I64,
-        "Int" => DType::I32,
-        "Short" => DType::I16,
-        "Char" => DType::I8,
-        "Byte" => DType::U8,
-        "Bool" => DType::Bool,
-        _ => return None,
-    })
-}
-
 impl ArchiveIndex {
     /// Reads the archive's directory and `data.pkl` (no tensor bytes).
     pub fn open(path: &Path) -> Result<ArchiveIndex> {
@@ -188,7 +172,7 @@ impl ArchiveIndex {
         let mut found = vec![];
         collect(&value, "", &mut found, &mut Default::default());
         for (p, t) in found {
-            let Some(dtype) = storage_dtype(&t.storage.dtype) else {
+            let Some(dtype) = DType::from_torch_name(&t.storage.dtype) else {
                 continue;
             };
             let &(data_start, record_len) = records.get(&t.storage.key).ok_or_else(|| {

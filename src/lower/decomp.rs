@@ -952,23 +952,8 @@ fn pivots_of(c: &mut Ctx, p: Port, pshape: &[i64], k: i64) -> Result<(Port, Port
         )?;
         piv.push(c.bin("Add", j, one, i32t)?);
         // Swap positions i and j of `cur` (cur[j] is the target).
-        let cur_i = col(c, cur, r, i, i32t)?;
         let ju = unsqueeze(c, j, vec![r as i64 - 1], i32t)?;
-        let at_j = c.bin("Equal", pos, ju, DType::Bool)?;
-        let ic = c.scalar(i as f64, i32t)?;
-        let at_i = c.bin("Equal", pos, ic, DType::Bool)?;
-        let moved = c.op1(
-            "SelectV2",
-            vec![In::P(at_j), In::P(cur_i), In::P(cur)],
-            vec![],
-            i32t,
-        )?;
-        cur = c.op1(
-            "SelectV2",
-            vec![In::P(at_i), In::P(target), In::P(moved)],
-            vec![],
-            i32t,
-        )?;
+        cur = swap(c, cur, pos, r, i, ju, target)?;
     }
     if piv.is_empty() {
         let mut s = pshape.to_vec();
@@ -1047,24 +1032,39 @@ fn perm_of_pivots(c: &mut Ctx, piv: Port, batch: &[i64], m: i64, k: i64) -> Resu
             vec![("dim", attr::int(r as i64 - 1))],
             i32t,
         )?;
-        let p_i = col(c, p, r, i, i32t)?;
-        let at_j = c.bin("Equal", pos, j, DType::Bool)?;
-        let ic = c.scalar(i as f64, i32t)?;
-        let at_i = c.bin("Equal", pos, ic, DType::Bool)?;
-        let moved = c.op1(
-            "SelectV2",
-            vec![In::P(at_j), In::P(p_i), In::P(p)],
-            vec![],
-            i32t,
-        )?;
-        p = c.op1(
-            "SelectV2",
-            vec![In::P(at_i), In::P(pj), In::P(moved)],
-            vec![],
-            i32t,
-        )?;
+        p = swap(c, p, pos, r, i, j, pj)?;
     }
     Ok(p)
+}
+
+/// `v` (INT32, rank `r`, positions `pos` along its last dim) with positions `i` and `j` swapped,
+/// `vj` being v[..., j]: v[j] = v[i], then v[i] = vj.
+fn swap(
+    c: &mut Ctx,
+    v: Port,
+    pos: Port,
+    r: usize,
+    i: i64,
+    j: Port,
+    vj: Port,
+) -> Result<Port, String> {
+    let i32t = DType::I32;
+    let vi = col(c, v, r, i, i32t)?;
+    let at_j = c.bin("Equal", pos, j, DType::Bool)?;
+    let ic = c.scalar(i as f64, i32t)?;
+    let at_i = c.bin("Equal", pos, ic, DType::Bool)?;
+    let moved = c.op1(
+        "SelectV2",
+        vec![In::P(at_j), In::P(vi), In::P(v)],
+        vec![],
+        i32t,
+    )?;
+    c.op1(
+        "SelectV2",
+        vec![In::P(at_i), In::P(vj), In::P(moved)],
+        vec![],
+        i32t,
+    )
 }
 
 /// info of an LU: the first i (1-based) with U[i, i] = 0, else 0.
@@ -1633,23 +1633,6 @@ fn ord_arg(c: &Ctx, name: &str) -> Result<Option<Ord>, String> {
     }
 }
 
-fn reduce_to(
-    c: &mut Ctx,
-    ty: &str,
-    x: Port,
-    axes: &[i64],
-    keep: bool,
-    dt: DType,
-) -> Result<Port, String> {
-    let a = c.const_i64(axes)?;
-    c.op1(
-        ty,
-        vec![In::P(x), In::P(a)],
-        vec![("keep_dims", attr::boolean(keep))],
-        dt,
-    )
-}
-
 /// The matrix norm of `x` (rank `r`) over dims d0, d1 (normalised), as ATen computes it.
 #[allow(clippy::too_many_arguments)]
 fn matrix_norm_of(
@@ -1672,7 +1655,7 @@ fn matrix_norm_of(
             c.transpose_const(x, &perm, dt)?
         };
         let s = svd_op(c, xt, false, false, dt)?[0];
-        let y = reduce_to(c, ty, s, &[-1], false, dt)?;
+        let y = c.reduce_axes(ty, s, &[-1], false, dt)?;
         if !keep {
             return Ok(y);
         }
@@ -1683,7 +1666,7 @@ fn matrix_norm_of(
     match ord {
         Ord::Fro => {
             let sq = c.bin("Mul", x, x, dt)?;
-            let s = reduce_to(c, "ReduceSum", sq, &[d0, d1], keep, dt)?;
+            let s = c.reduce_axes("ReduceSum", sq, &[d0, d1], keep, dt)?;
             c.un("Sqrt", s, dt)
         }
         Ord::Nuc => spectral(c, "ReduceSum"),
@@ -1698,9 +1681,9 @@ fn matrix_norm_of(
                 b -= 1;
             }
             let ab = c.un("Abs", x, dt)?;
-            let s = reduce_to(c, "ReduceSum", ab, &[a], keep, dt)?;
+            let s = c.reduce_axes("ReduceSum", ab, &[a], keep, dt)?;
             let ty = if p > 0.0 { "ReduceMax" } else { "ReduceMin" };
-            reduce_to(c, ty, s, &[b], keep, dt)
+            c.reduce_axes(ty, s, &[b], keep, dt)
         }
         Ord::Num(p) => Err(format!(
             "{} ord={p}: a matrix norm takes ord ±1, ±2, ±inf, 'fro' or 'nuc'",

@@ -95,23 +95,6 @@ fn sub(c: &mut Ctx, a: Port, b: Port, dt: DType) -> Result<Port, String> {
     c.op1("Sub", vec![In::P(a), In::P(b)], vec![], dt)
 }
 
-fn reduce(
-    c: &mut Ctx,
-    ty: &str,
-    x: Port,
-    axis: i64,
-    keep: bool,
-    dt: DType,
-) -> Result<Port, String> {
-    let axes = c.const_i64(&[axis])?;
-    c.op1(
-        ty,
-        vec![In::P(x), In::P(axes)],
-        vec![("keep_dims", attr::boolean(keep))],
-        dt,
-    )
-}
-
 fn matmul2(c: &mut Ctx, a: Port, b: Port, tb: bool, dt: DType) -> Result<Port, String> {
     c.op1(
         "MatMulV2",
@@ -142,7 +125,7 @@ fn dot(c: &mut Ctx) -> RuleResult {
     let a = c.tensor_as("self", out)?;
     let b = c.tensor_as("tensor", out)?;
     let m = mul(c, a, b, out)?;
-    Ok(vec![reduce(c, "ReduceSum", m, 0, false, out)?])
+    Ok(vec![c.reduce_axes("ReduceSum", m, &[0], false, out)?])
 }
 
 fn vdot(c: &mut Ctx) -> RuleResult {
@@ -152,7 +135,7 @@ fn vdot(c: &mut Ctx) -> RuleResult {
     let a = c.tensor_as("self", out)?;
     let b = c.tensor_as("other", out)?;
     let m = mul(c, a, b, out)?;
-    Ok(vec![reduce(c, "ReduceSum", m, 0, false, out)?])
+    Ok(vec![c.reduce_axes("ReduceSum", m, &[0], false, out)?])
 }
 
 fn addr(c: &mut Ctx) -> RuleResult {
@@ -215,7 +198,7 @@ fn addbmm(c: &mut Ctx) -> RuleResult {
     let a = c.tensor_as("batch1", out)?;
     let b = c.tensor_as("batch2", out)?;
     let p = c.batch_matmul(a, b, None, false, out)?;
-    let y = reduce(c, "ReduceSum", p, 0, false, out)?;
+    let y = c.reduce_axes("ReduceSum", p, &[0], false, out)?;
     Ok(vec![scaled_add(c, y, out)?])
 }
 
@@ -292,13 +275,7 @@ fn contract(c: &mut Ctx, da: &[i64], db: &[i64], out: DType) -> RuleResult {
                 "{op}: its broadcast of a contracted dim of size 1 needs that dim static (it is dynamic)"
             ));
         }
-        let axes = c.const_i64(&[d as i64])?;
-        *x = c.op1(
-            "ReduceSum",
-            vec![In::P(*x), In::P(axes)],
-            vec![("keep_dims", attr::boolean(true))],
-            out,
-        )?;
+        *x = c.reduce_axes("ReduceSum", *x, &[d as i64], true, out)?;
         if kb[j] == 1 {
             sa[i] = Dim::K(1);
         } else {
@@ -495,7 +472,7 @@ fn cross(c: &mut Ctx) -> RuleResult {
 fn pnorm(c: &mut Ctx, d: Port, p: f64, axis: i64, keep: bool, dt: DType) -> Result<Port, String> {
     if p == 2.0 {
         let sq = mul(c, d, d, dt)?;
-        let s = reduce(c, "ReduceSum", sq, axis, keep, dt)?;
+        let s = c.reduce_axes("ReduceSum", sq, &[axis], keep, dt)?;
         return c.op1("Sqrt", vec![In::P(s)], vec![], dt);
     }
     if p == 0.0 {
@@ -503,7 +480,7 @@ fn pnorm(c: &mut Ctx, d: Port, p: f64, axis: i64, keep: bool, dt: DType) -> Resu
         let z = c.scalar(0.0, dt)?;
         let nz = c.op1("NotEqual", vec![In::P(d), In::P(z)], vec![], DType::Bool)?;
         let nz = c.cast(nz, dt)?;
-        return reduce(c, "ReduceSum", nz, axis, keep, dt);
+        return c.reduce_axes("ReduceSum", nz, &[axis], keep, dt);
     }
     if p.is_nan() || p < 0.0 {
         return Err(format!(
@@ -513,14 +490,14 @@ fn pnorm(c: &mut Ctx, d: Port, p: f64, axis: i64, keep: bool, dt: DType) -> Resu
     }
     let a = c.op1("Abs", vec![In::P(d)], vec![], dt)?;
     if p == 1.0 {
-        return reduce(c, "ReduceSum", a, axis, keep, dt);
+        return c.reduce_axes("ReduceSum", a, &[axis], keep, dt);
     }
     if p.is_infinite() {
-        return reduce(c, "ReduceMax", a, axis, keep, dt);
+        return c.reduce_axes("ReduceMax", a, &[axis], keep, dt);
     }
     let e = c.scalar(p, dt)?;
     let pw = c.op1("Pow", vec![In::P(a), In::P(e)], vec![], dt)?;
-    let s = reduce(c, "ReduceSum", pw, axis, keep, dt)?;
+    let s = c.reduce_axes("ReduceSum", pw, &[axis], keep, dt)?;
     let inv = c.scalar(1.0 / p, dt)?;
     c.op1("Pow", vec![In::P(s), In::P(inv)], vec![], dt)
 }
@@ -600,7 +577,7 @@ fn euclidean_mm(
 ) -> Result<Port, String> {
     let norm = |c: &mut Ctx, x: Port| -> Result<(Port, Port), String> {
         let sq = mul(c, x, x, dt)?;
-        let n = reduce(c, "ReduceSum", sq, -1, true, dt)?;
+        let n = c.reduce_axes("ReduceSum", sq, &[-1], true, dt)?;
         let ones = c.op1("OnesLike", vec![In::P(n)], vec![], dt)?;
         Ok((n, ones))
     };

@@ -710,6 +710,24 @@ impl<'a> Ctx<'a> {
         self.b.constant(&t, &format!("{v:?}"))
     }
 
+    /// `ty(x, K64(axes); keep_dims)`: a GE reduction (ReduceSum, ReduceMax, ...) over `axes`.
+    pub fn reduce_axes(
+        &mut self,
+        ty: &str,
+        x: Port,
+        axes: &[i64],
+        keep: bool,
+        dt: DType,
+    ) -> Result<Port, String> {
+        let a = self.const_i64(axes)?;
+        self.op1(
+            ty,
+            vec![In::P(x), In::P(a)],
+            vec![("keep_dims", crate::ge::attr::boolean(keep))],
+            dt,
+        )
+    }
+
     /// A 0-D INT64 Const.
     pub fn scalar_i64(&mut self, v: i64) -> Result<Port, String> {
         let t = tch::Tensor::from(v);

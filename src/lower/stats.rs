@@ -260,23 +260,6 @@ fn gradient(c: &mut Ctx) -> RuleResult {
     Ok(res)
 }
 
-fn reduce(
-    c: &mut Ctx,
-    ty: &str,
-    x: Port,
-    axes: &[i64],
-    keep: bool,
-    dt: DType,
-) -> Result<Port, String> {
-    let a = c.const_i64(axes)?;
-    c.op1(
-        ty,
-        vec![In::P(x), In::P(a)],
-        vec![("keep_dims", attr::boolean(keep))],
-        dt,
-    )
-}
-
 /// The covariance matrix of `name` ([vars, obs] or [obs]) as a [vars, vars] port (not squeezed).
 fn covariance(c: &mut Ctx, name: &str, out: DType) -> Result<Port, String> {
     let shape = c.in_shape(name)?;
@@ -314,16 +297,16 @@ fn covariance(c: &mut Ctx, name: &str, out: DType) -> Result<Port, String> {
     };
     let (avg, norm) = match w {
         None => {
-            let s = reduce(c, "ReduceSum", x, &[1], true, out)?;
+            let s = c.reduce_axes("ReduceSum", x, &[1], true, out)?;
             let n = c.scalar(obs as f64, out)?;
             let avg = c.bin("Div", s, n, out)?;
             let norm = c.scalar((obs - correction) as f64, out)?;
             (avg, norm)
         }
         Some(w) => {
-            let wsum = reduce(c, "ReduceSum", w, &[0, 1], false, out)?;
+            let wsum = c.reduce_axes("ReduceSum", w, &[0, 1], false, out)?;
             let xw = c.bin("Mul", x, w, out)?;
-            let s = reduce(c, "ReduceSum", xw, &[1], true, out)?;
+            let s = c.reduce_axes("ReduceSum", xw, &[1], true, out)?;
             let avg = c.bin("Div", s, wsum, out)?;
             let norm = if correction == 0 {
                 wsum
@@ -332,7 +315,7 @@ fn covariance(c: &mut Ctx, name: &str, out: DType) -> Result<Port, String> {
                 let sub = match aw {
                     Some(a) => {
                         let waw = c.bin("Mul", w, a, out)?;
-                        let t = reduce(c, "ReduceSum", waw, &[0, 1], false, out)?;
+                        let t = c.reduce_axes("ReduceSum", waw, &[0, 1], false, out)?;
                         let t = c.bin("Div", t, wsum, out)?;
                         c.bin("Mul", k, t, out)?
                     }
@@ -382,7 +365,7 @@ fn corrcoef(c: &mut Ctx) -> RuleResult {
     let eye = c.b.constant(&eye, "identity mask")?;
     let zero = c.scalar(0.0, out)?;
     let diag = super::compare::select(c, eye, m, zero, out)?;
-    let d = reduce(c, "ReduceSum", diag, &[1], false, out)?;
+    let d = c.reduce_axes("ReduceSum", diag, &[1], false, out)?;
     let s = c.un("Sqrt", d, out)?;
     let col = c.reshape_const(s, &[v, 1], out)?;
     let row = c.reshape_const(s, &[1, v], out)?;
@@ -433,16 +416,16 @@ fn norm_of(c: &mut Ctx, d: Port, axes: &[i64], p: f64, out: DType) -> RuleResult
     }
     let a = c.un("Abs", d, out)?;
     if p == f64::INFINITY {
-        return Ok(vec![reduce(c, "ReduceMax", a, axes, false, out)?]);
+        return Ok(vec![c.reduce_axes("ReduceMax", a, axes, false, out)?]);
     }
     if p == f64::NEG_INFINITY {
-        return Ok(vec![reduce(c, "ReduceMin", a, axes, false, out)?]);
+        return Ok(vec![c.reduce_axes("ReduceMin", a, axes, false, out)?]);
     }
     if p == 0.0 {
         let zero = c.scalar(0.0, out)?;
         let nz = c.bin("NotEqual", d, zero, DType::Bool)?;
         let nz = c.cast(nz, out)?;
-        return Ok(vec![reduce(c, "ReduceSum", nz, axes, false, out)?]);
+        return Ok(vec![c.reduce_axes("ReduceSum", nz, axes, false, out)?]);
     }
     if p.is_nan() {
         return Err("a norm of order NaN".into());
@@ -450,7 +433,7 @@ fn norm_of(c: &mut Ctx, d: Port, axes: &[i64], p: f64, out: DType) -> RuleResult
     // Other orders (p < 0, or DOUBLE, which LpNormV2 does not take): (Σ|d|^p)^(1/p).
     let kp = c.scalar(p, out)?;
     let pw = c.bin("Pow", a, kp, out)?;
-    let s = reduce(c, "ReduceSum", pw, axes, false, out)?;
+    let s = c.reduce_axes("ReduceSum", pw, axes, false, out)?;
     let inv = c.scalar(1.0 / p, out)?;
     Ok(vec![c.bin("Pow", s, inv, out)?])
 }
@@ -585,7 +568,7 @@ fn isin(c: &mut Ctx) -> RuleResult {
     let s = c.tensor_as("test_elements", t)?;
     let s = c.reshape_const(s, &[-1], t)?;
     let eq = c.bin("Equal", e, s, DType::Bool)?;
-    let any = reduce(c, "ReduceAny", eq, &[-1], false, DType::Bool)?;
+    let any = c.reduce_axes("ReduceAny", eq, &[-1], false, DType::Bool)?;
     if c.has("invert") && c.bool("invert")? {
         return Ok(vec![c.un("LogicalNot", any, DType::Bool)?]);
     }
@@ -722,8 +705,8 @@ fn histogram(c: &mut Ctx) -> RuleResult {
                     if n == 0 {
                         (c.scalar(0.0, out)?, c.scalar(1.0, out)?)
                     } else {
-                        let lo = reduce(c, "ReduceMin", flat, &[0], false, out)?;
-                        let hi = reduce(c, "ReduceMax", flat, &[0], false, out)?;
+                        let lo = c.reduce_axes("ReduceMin", flat, &[0], false, out)?;
+                        let hi = c.reduce_axes("ReduceMax", flat, &[0], false, out)?;
                         (lo, hi)
                     }
                 }
@@ -763,7 +746,7 @@ fn histogram(c: &mut Ctx) -> RuleResult {
         let inner = c.reshape_const(inner, &[1, b - 1], out)?;
         let ge = c.bin("GreaterEqual", xs, inner, DType::Bool)?;
         let ge = c.cast(ge, DType::I32)?;
-        reduce(c, "ReduceSum", ge, &[1], true, DType::I32)?
+        c.reduce_axes("ReduceSum", ge, &[1], true, DType::I32)?
     } else {
         let dims = c.const_i64(&[n, 1])?;
         let zero = c.b.constant(&tch::Tensor::from(0i32), "0")?;
@@ -784,9 +767,9 @@ fn histogram(c: &mut Ctx) -> RuleResult {
         let w = c.reshape_const(w, &[n, 1], out)?;
         hit = c.bin("Mul", hit, w, out)?;
     }
-    let mut hist = reduce(c, "ReduceSum", hit, &[0], false, out)?;
+    let mut hist = c.reduce_axes("ReduceSum", hit, &[0], false, out)?;
     if c.bool("density")? {
-        let total = reduce(c, "ReduceSum", hist, &[0], false, out)?;
+        let total = c.reduce_axes("ReduceSum", hist, &[0], false, out)?;
         let hi = c.slice_axis(edges, 0, 1, b + 1, out)?;
         let lo = c.slice_axis(edges, 0, 0, b, out)?;
         let width = c.bin("Sub", hi, lo, out)?;
@@ -815,8 +798,8 @@ fn dd_edges(c: &mut Ctx, col: Port, n: i64, d: usize, b: i64, out: DType) -> Res
             if n == 0 {
                 (c.scalar(0.0, out)?, c.scalar(0.0, out)?)
             } else {
-                let lo = reduce(c, "ReduceMin", col, &[0], false, out)?;
-                let hi = reduce(c, "ReduceMax", col, &[0], false, out)?;
+                let lo = c.reduce_axes("ReduceMin", col, &[0], false, out)?;
+                let hi = c.reduce_axes("ReduceMax", col, &[0], false, out)?;
                 (lo, hi)
             }
         }
@@ -890,7 +873,7 @@ fn histogramdd(c: &mut Ctx) -> RuleResult {
             let inner = c.reshape_const(inner, &[1, b - 1], out)?;
             let ge = c.bin("GreaterEqual", col, inner, DType::Bool)?;
             let ge = c.cast(ge, DType::I32)?;
-            reduce(c, "ReduceSum", ge, &[1], true, DType::I32)?
+            c.reduce_axes("ReduceSum", ge, &[1], true, DType::I32)?
         } else {
             let dims = c.const_i64(&[n, 1])?;
             let zero = c.b.constant(&tch::Tensor::from(0i32), "0")?;
@@ -929,11 +912,11 @@ fn histogramdd(c: &mut Ctx) -> RuleResult {
         let w = c.reshape_const(w, &[n, 1], out)?;
         hit = c.bin("Mul", hit, w, out)?;
     }
-    let hist = reduce(c, "ReduceSum", hit, &[0], false, out)?;
+    let hist = c.reduce_axes("ReduceSum", hit, &[0], false, out)?;
     let mut hist = c.reshape_const(hist, &bins, out)?;
     if c.bool("density")? {
         let all: Vec<i64> = (0..bins.len() as i64).collect();
-        let sum = reduce(c, "ReduceSum", hist, &all, false, out)?;
+        let sum = c.reduce_axes("ReduceSum", hist, &all, false, out)?;
         hist = c.bin("Div", hist, sum, out)?;
         for (d, &b) in bins.iter().enumerate() {
             let hi = c.slice_axis(edges[d], 0, 1, b + 1, out)?;
