@@ -278,6 +278,17 @@ fn main() {
                 "FileConstant --dynamic",
                 vec!["--weight-threshold", "0", "--dynamic"],
             ),
+            // The default (`--weights auto`) walks these lazily; with the weights in memory:
+            (
+                "  the same, --weights memory",
+                vec![
+                    "--weight-threshold",
+                    "0",
+                    "--dynamic",
+                    "--weights",
+                    "memory",
+                ],
+            ),
         ];
         if weights < 1_900_000_000 {
             modes.insert(0, ("inline, --pbtxt full", vec![]));

@@ -58,7 +58,7 @@ pub struct ExportConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum WeightsMode {
     /// `lazy` when the archive's tensor bytes exceed the memory available to the process, or
-    /// (without `dynamic`) reach [`AUTO_LAZY_BYTES`]: then a walk that needs values computed
+    /// reach [`AUTO_LAZY_BYTES`]: then a walk that needs values computed
     /// from the weights runs again with them in memory, saying so on stderr. Else `memory`.
     #[default]
     Auto,
@@ -120,7 +120,6 @@ pub fn available_memory() -> Result<(u64, String)> {
 pub(crate) fn choose_lazy(
     model: &Path,
     mode: WeightsMode,
-    dynamic: bool,
     record_values: bool,
 ) -> Result<LazyChoice> {
     use crate::load::archive::{human, ArchiveIndex};
@@ -178,7 +177,6 @@ pub(crate) fn choose_lazy(
             // Large weights that fit: lazy by preference, memory when the walk needs values.
             // (`verify --bisect` records every value: never lazy by preference.)
             if !lazy
-                && !dynamic
                 && !record_values
                 && in_memory >= auto_lazy_bytes()?
                 && lazy_need <= avail
@@ -194,16 +192,6 @@ pub(crate) fn choose_lazy(
         return Err(Error::Input(format!(
             "{} even with --weights lazy; fix: export on a machine with more memory",
             need_msg(lazy_need, "for its graph constants and weight copies")
-        )));
-    }
-    if lazy && dynamic {
-        return Err(Error::Input(format!(
-            "--dynamic needs the weights in memory (its probe runs execute forward), and {}: --weights lazy does not support --dynamic yet. fix: export without --dynamic, or on a machine with enough memory with --weights memory",
-            if mode == WeightsMode::Lazy {
-                "--weights lazy was asked for".to_string()
-            } else {
-                need_msg(in_memory, "for its weights")
-            }
         )));
     }
     Ok(LazyChoice { lazy, fallback })
@@ -478,7 +466,7 @@ pub fn dynamo_export(
         )));
     }
     let threshold = weight_threshold(config)?;
-    let choice = choose_lazy(model.as_ref(), xc.weights, dynamic, xc.record_values)?;
+    let choice = choose_lazy(model.as_ref(), xc.weights, xc.record_values)?;
     let mut lazy = choice.lazy;
     if choice.fallback {
         // Lazy by preference (auto, large weights that fit): a walk that needs values computed
@@ -561,7 +549,9 @@ fn export_walked(
     if dynamic {
         let (requested, pinned) = dynamic::requested_dims(&names, &inputs, &xc.dynamic_dims)?;
         // Forward runs on the loaded module itself (no second copy of the weights); one that
-        // changed the module's state (wrote a buffer) makes the walk load it again.
+        // changed the module's state (wrote a buffer) makes the walk load it again. With lazy
+        // weights the oracle is the walk itself, static, on the grown inputs: shapes on the
+        // meta device, no forward (whose ops would need the weights' values).
         let mut mutated = false;
         let settled = dynamic::settle(
             &names,
@@ -569,6 +559,9 @@ fn export_walked(
             dynamic::convolves(&m.graph),
             requested,
             |set, by| {
+                if lazy {
+                    return lazy_walk_runs(&m, &names, &dynamic::grown_by(&inputs, set, by));
+                }
                 let (run, changed) = dynamic::module_runs(&m, &inputs, set, by)?;
                 mutated |= changed;
                 Ok(run)
@@ -681,6 +674,37 @@ fn export_walked(
 }
 
 use crate::write::stage;
+
+/// `settle`'s oracle for a walk with lazy weights: whether a static walk of `m` on `inputs` (the
+/// sample with some dims grown) gets through. An op failing on these inputs is the answer
+/// (forward would fail there too); an op that needs values the lazy walk cannot give, or an
+/// error other than an unsupported op, ends the export as it would end the walk.
+fn lazy_walk_runs(
+    m: &Module,
+    names: &[String],
+    inputs: &[Value],
+) -> Result<std::result::Result<(), String>> {
+    let graph_inputs = names
+        .iter()
+        .zip(inputs)
+        .map(|(name, v)| GraphInput {
+            name: name.clone(),
+            value: v.clone(),
+            probe: None,
+            far: None,
+        })
+        .collect();
+    match Walker::new(m).run(graph_inputs) {
+        // Unsupported ops are found by a walk that ran every op: the inputs got through.
+        Ok(_) | Err(Error::Unsupported(_)) => Ok(Ok(())),
+        // (Said in settle's notes as "at <size>: <this>": the op's site is the news.)
+        Err(Error::Input(e) | Error::Run(e)) => Ok(Err(e
+            .strip_prefix("forward failed on the sample inputs at ")
+            .unwrap_or(&e)
+            .to_string())),
+        Err(e) => Err(e),
+    }
+}
 
 /// A dynamic export must be right for every size its `-1` dims admit, so a dim that a guard
 /// depends on (a branch, a loop count, a `max`/`min`, a clamped slice, a float baked in) is

@@ -141,9 +141,9 @@ struct ExportArgs {
     /// Where the weights are while exporting: memory (the module loaded whole), lazy (the
     /// module loaded on the meta device, shapes only; weight bytes streamed from the .pt to the
     /// export, for models larger than memory), or auto: lazy when the .pt's tensor bytes exceed
-    /// the memory available (MemAvailable, or the cgroup's limit), said on stderr, and for
-    /// static exports from 1 GiB of weights (the same files; a walk that needs values computed
-    /// from the weights runs again in memory, said on stderr).
+    /// the memory available (MemAvailable, or the cgroup's limit), said on stderr, and from
+    /// 1 GiB of weights (the same files; a walk that needs values computed from the weights runs
+    /// again in memory, said on stderr). --dynamic works in every mode.
     #[arg(long, value_name = "MODE", default_value = "auto", value_parser = parse_weights)]
     weights: WeightsMode,
     /// Also write <export-path>/atc.sh: the ATC command that compiles the export (printed

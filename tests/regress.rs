@@ -177,7 +177,9 @@ fn npy_f32(shape: &[usize]) -> Vec<u8> {
 }
 
 /// The names of every file in `dir` and below, with their bytes.
-fn tree(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+/// Every file under `dir` whose path names torch2air, with its length and CRC (read in pieces:
+/// /tmp may hold large files of other work).
+fn tree(dir: &std::path::Path) -> Vec<(String, (u64, u32))> {
     let mut v = vec![];
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
@@ -185,16 +187,27 @@ fn tree(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
             let Ok(ft) = e.file_type() else { continue };
             if ft.is_dir() {
                 v.extend(tree(&p));
-            } else if ft.is_file() {
-                v.push((
-                    p.display().to_string(),
-                    std::fs::read(&p).unwrap_or_default(),
-                ));
-            } else {
-                // A FIFO or socket (another process's, in /tmp): its name only; opening a FIFO
-                // would block until a writer comes.
-                v.push((p.display().to_string(), vec![]));
+                continue;
             }
+            let name = p.display().to_string();
+            if !name.contains("torch2air") {
+                continue;
+            }
+            // A FIFO or socket (another process's, in /tmp): its name only; opening a FIFO
+            // would block until a writer comes.
+            let mut sum = (0, 0);
+            if ft.is_file() {
+                if let Ok(mut f) = std::fs::File::open(&p) {
+                    let mut h = crc32fast::Hasher::new();
+                    let mut buf = vec![0u8; 1 << 20];
+                    while let Ok(n @ 1..) = std::io::Read::read(&mut f, &mut buf) {
+                        h.update(&buf[..n]);
+                        sum.0 += n as u64;
+                    }
+                    sum.1 = h.finalize();
+                }
+            }
+            v.push((name, sum));
         }
     }
     v.sort();

@@ -23,6 +23,8 @@ pub struct ArchiveTensor {
     pub data_start: u64,
     /// Bytes of the storage record.
     pub record_len: u64,
+    /// The CRC-32 the archive's directory records for the storage record.
+    pub record_crc: u32,
     pub dtype: DType,
     /// Offset of the tensor's first element in its storage, in elements.
     pub offset: i64,
@@ -82,6 +84,14 @@ pub struct ArchiveIndex {
     pub largest_record: u64,
     /// A read-only map of the file, made on first use by [`ArchiveIndex::bytes`].
     map: std::sync::OnceLock<std::sync::Arc<memmap2::Mmap>>,
+    /// Storage records whose bytes were checked against their CRC (each is checked when it is
+    /// first read: hashed as it is copied to its weight file, or on its own).
+    checked: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Drop the file's pages from the page cache once copied: set when the weights are larger
+    /// than half the memory available, so that a model larger than memory does not push out of
+    /// the cache what the export still needs; a model that fits keeps its pages for the next
+    /// export.
+    pub evict: bool,
 }
 
 /// Bytes of a mapped file (a `bytes::Bytes` owner).
@@ -133,6 +143,8 @@ impl ArchiveIndex {
             constant_bytes: 0,
             largest_record: 0,
             map: Default::default(),
+            checked: Default::default(),
+            evict: false,
         };
         if let Ok(mut e) = zip.by_name(&format!("{prefix}byteorder")) {
             let mut order = String::new();
@@ -144,7 +156,7 @@ impl ArchiveIndex {
                 ));
             }
         }
-        let mut records: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        let mut records: BTreeMap<String, (u64, u64, u32)> = BTreeMap::new();
         for i in 0..zip.len() {
             let e = zip
                 .by_index_raw(i)
@@ -157,7 +169,7 @@ impl ArchiveIndex {
                 }
                 index.data_bytes += e.size();
                 index.largest_record = index.largest_record.max(e.size());
-                records.insert(key.to_string(), (e.data_start(), e.size()));
+                records.insert(key.to_string(), (e.data_start(), e.size(), e.crc32()));
             } else if name.starts_with(&format!("{prefix}constants/")) {
                 index.constant_bytes += e.size();
             }
@@ -175,39 +187,61 @@ impl ArchiveIndex {
             let Some(dtype) = DType::from_torch_name(&t.storage.dtype) else {
                 continue;
             };
-            let &(data_start, record_len) = records.get(&t.storage.key).ok_or_else(|| {
-                damaged(
-                    path,
-                    &format!(
-                        "tensor '{p}' names a record data/{} that is missing",
-                        t.storage.key
-                    ),
-                )
-            })?;
+            let &(data_start, record_len, record_crc) =
+                records.get(&t.storage.key).ok_or_else(|| {
+                    Error::Model(damaged_message(
+                        path,
+                        &format!(
+                            "tensor '{p}' names a record data/{} that is missing",
+                            t.storage.key
+                        ),
+                    ))
+                })?;
             let at = ArchiveTensor {
                 record: format!("{prefix}data/{}", t.storage.key),
                 data_start,
                 record_len,
+                record_crc,
                 dtype,
                 offset: t.offset,
                 size: t.size.clone(),
                 stride: t.stride.clone(),
             };
-            if at.size.len() != at.stride.len()
+            let malformed = at.size.len() != at.stride.len()
                 || at.size.iter().chain(&at.stride).any(|v| *v < 0)
-                || at.offset < 0
-                || at.reach().1 > record_len
-            {
-                return Err(damaged(
+                || at.offset < 0;
+            // The last byte its elements reach, without overflow (sizes and strides are the file's).
+            let need: i128 = if malformed || at.size.contains(&0) {
+                0
+            } else {
+                let hi: i128 = at
+                    .size
+                    .iter()
+                    .zip(&at.stride)
+                    .map(|(s, st)| (*s as i128 - 1) * *st as i128)
+                    .sum();
+                (at.offset as i128 + hi + 1) * at.dtype.size() as i128
+            };
+            if malformed || need > i64::MAX as i128 {
+                return Err(Error::Model(damaged_message(
+                    path,
+                    &format!("tensor '{p}' has a malformed size, stride or storage offset"),
+                )));
+            }
+            if need > record_len as i128 {
+                return Err(Error::Model(damaged_message(
                     path,
                     &format!(
-                        "tensor '{p}' reaches past the end of its record {}",
-                        at.record
+                        "the storage record of '{p}' holds {record_len} bytes but its tensors need {need}"
                     ),
-                ));
+                )));
             }
             index.tensors.insert(p, at);
         }
+        let avail = crate::api::available_memory()
+            .map(|(b, _)| b)
+            .unwrap_or(u64::MAX);
+        index.evict = index.data_bytes > avail / 2;
         Ok(index)
     }
 
@@ -268,25 +302,77 @@ impl ArchiveIndex {
 
     /// Streams the tensor at `path` (C-contiguous bytes) from the archive into `w`, in chunks:
     /// never more than one chunk (or, for a non-contiguous view, the span it reaches) in memory.
+    /// A tensor that is its whole record has the record's CRC computed as it is copied (no second
+    /// read of the file); a record's mismatch is a [`Damaged`] error.
     pub fn write_tensor(&self, path: &str, w: &mut dyn Write) -> std::io::Result<()> {
         let t = self.get(path).ok_or_else(|| {
             std::io::Error::other(format!("weight '{path}' is not in the archive"))
         })?;
+        if !t.is_contiguous() {
+            return w.write_all(&self.gather(t)?);
+        }
         let (lo, hi) = t.reach();
-        if t.is_contiguous() {
-            let mut buf = vec![0u8; (hi - lo).min(CHUNK) as usize];
-            let mut at = t.data_start + lo;
-            let end = t.data_start + hi;
-            while at < end {
-                let n = (end - at).min(CHUNK) as usize;
-                self.file.read_exact_at(&mut buf[..n], at)?;
-                w.write_all(&buf[..n])?;
-                at += n as u64;
+        let hash = lo == 0 && hi == t.record_len && !self.is_checked(&t.record);
+        if !hash {
+            self.check_record(t)?;
+        }
+        let mut h = crc32fast::Hasher::new();
+        let mut buf = vec![0u8; (hi - lo).min(CHUNK) as usize];
+        let mut at = t.data_start + lo;
+        let end = t.data_start + hi;
+        while at < end {
+            let n = (end - at).min(CHUNK) as usize;
+            self.file.read_exact_at(&mut buf[..n], at)?;
+            if hash {
+                h.update(&buf[..n]);
             }
+            w.write_all(&buf[..n])?;
+            at += n as u64;
+        }
+        if self.evict {
             drop_cache(&self.file, t.data_start + lo, hi - lo);
+        }
+        if hash {
+            self.checked_against(t, h.finalize())?;
+        }
+        Ok(())
+    }
+
+    fn is_checked(&self, record: &str) -> bool {
+        self.checked
+            .lock()
+            .map(|c| c.contains(record))
+            .unwrap_or(false)
+    }
+
+    /// Records `t`'s storage record as checked if `crc` is the CRC the archive records for it.
+    fn checked_against(&self, t: &ArchiveTensor, crc: u32) -> std::io::Result<()> {
+        if crc != t.record_crc {
+            return Err(std::io::Error::other(Damaged(damaged_message(
+                &self.path,
+                &format!(
+                    "record '{}': its bytes do not match the CRC the archive records",
+                    t.record
+                ),
+            ))));
+        }
+        if let Ok(mut c) = self.checked.lock() {
+            c.insert(t.record.clone());
+        }
+        Ok(())
+    }
+
+    /// Checks `t`'s storage record against its CRC (once per record): before bytes of it are
+    /// used other than by [`ArchiveIndex::write_tensor`] of the whole record.
+    fn check_record(&self, t: &ArchiveTensor) -> std::io::Result<()> {
+        if self.is_checked(&t.record) {
             return Ok(());
         }
-        w.write_all(&self.gather(t)?)
+        let crc = crc_read(&self.file, t.data_start, t.record_len)?;
+        if self.evict {
+            drop_cache(&self.file, t.data_start, t.record_len);
+        }
+        self.checked_against(t, crc)
     }
 
     /// The tensor's C-contiguous bytes as a `Bytes` for an inline `Const`: a contiguous tensor's
@@ -299,6 +385,7 @@ impl ArchiveIndex {
         if !t.is_contiguous() {
             return Ok(self.gather(t)?.into());
         }
+        self.check_record(t)?;
         let map = match self.map.get() {
             Some(m) => m.clone(),
             None => {
@@ -324,6 +411,7 @@ impl ArchiveIndex {
             std::io::Error::other(format!("weight '{path}' is not in the archive"))
         })?;
         if t.is_contiguous() {
+            self.check_record(t)?;
             let (lo, hi) = t.reach();
             let mut buf = vec![0u8; (hi - lo) as usize];
             self.file.read_exact_at(&mut buf, t.data_start + lo)?;
@@ -335,6 +423,7 @@ impl ArchiveIndex {
     /// A non-contiguous view: the span of storage it reaches read once, its elements gathered
     /// in C order.
     fn gather(&self, t: &ArchiveTensor) -> std::io::Result<Vec<u8>> {
+        self.check_record(t)?;
         let (lo, hi) = t.reach();
         let mut span = vec![0u8; (hi - lo) as usize];
         self.file.read_exact_at(&mut span, t.data_start + lo)?;
@@ -363,10 +452,12 @@ impl ArchiveIndex {
             .get(path)
             .ok_or_else(|| Error::Run(format!("weight '{path}' is not in the archive index")))?;
         let bytes = self.tensor_bytes(path).map_err(|e| {
-            Error::Io(format!(
-                "reading weight '{path}' from '{}': {e}",
-                self.path.display()
-            ))
+            Damaged::message(&e).map(Error::Model).unwrap_or_else(|| {
+                Error::Io(format!(
+                    "reading weight '{path}' from '{}': {e}",
+                    self.path.display()
+                ))
+            })
         })?;
         let shape: Vec<i64> = t.size.clone();
         if bytes.is_empty() {
@@ -524,18 +615,64 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
-/// Checks every record against the CRC the archive records, as the normal load does, but
-/// reading the file in chunks (no map of the whole file, which would count it as resident).
-pub fn check_records(path: &Path) -> Result<()> {
-    let bad = |why: String| {
-        Error::Model(format!(
-            "'{}' is a damaged TorchScript archive: {why}; fix: save the model again with torch.jit.save (or copy it again)",
-            path.display()
-        ))
-    };
-    let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
-    let mut zip = zip::ZipArchive::new(&file).map_err(|e| bad(e.to_string()))?;
-    let mut buf = vec![0u8; CHUNK as usize];
+/// A storage record whose bytes do not match the CRC the archive records (the whole message,
+/// with the fix), carried through an `io::Error` from [`ArchiveIndex::write_tensor`].
+#[derive(Debug)]
+pub struct Damaged(pub String);
+
+impl std::fmt::Display for Damaged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Damaged {}
+
+impl Damaged {
+    /// The message of a [`Damaged`] error inside `e`.
+    pub fn message(e: &std::io::Error) -> Option<String> {
+        e.get_ref()
+            .and_then(|i| i.downcast_ref::<Damaged>())
+            .map(|d| d.0.clone())
+    }
+}
+
+fn damaged_message(path: &Path, why: &str) -> String {
+    format!(
+        "'{}' is a damaged TorchScript archive: {why}; fix: save the model again with torch.jit.save (or copy it again)",
+        path.display()
+    )
+}
+
+/// The CRC of `len` bytes of `file` from `start`, read in pieces into one buffer: a map of the
+/// file would count its pages in the process's RSS (the whole file at once was the export's
+/// peak RSS on a 3 GB model, issue 15), and faulting them in page by page hashes at a fifth of
+/// the speed of reading them.
+pub(crate) fn crc_read(file: &std::fs::File, start: u64, len: u64) -> std::io::Result<u32> {
+    let mut buf = vec![0u8; CHUNK.min(len) as usize];
+    let mut h = crc32fast::Hasher::new();
+    let mut at = start;
+    while at < start + len {
+        let n = (start + len - at).min(CHUNK) as usize;
+        file.read_exact_at(&mut buf[..n], at)?;
+        h.update(&buf[..n]);
+        at += n as u64;
+    }
+    Ok(h.finalize())
+}
+
+/// Checks the records of the zip archive `file` (the model `path`) against the CRCs its
+/// directory records (libtorch's reader does not check them), except those `skip` names (the
+/// lazy mode's storage records, checked as they are read). Stored records (all of a
+/// torch.jit.save archive) are read in pieces and hashed; others are decompressed.
+pub fn check_records(
+    path: &Path,
+    zip: &mut zip::ZipArchive<&std::fs::File>,
+    file: &std::fs::File,
+    skip: &dyn Fn(&str) -> bool,
+) -> Result<()> {
+    let bad = |why: String| Error::Model(damaged_message(path, &why));
+    let size = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
     for i in 0..zip.len() {
         let (name, stored, start, len, crc) = {
             let e = zip
@@ -549,6 +686,9 @@ pub fn check_records(path: &Path) -> Result<()> {
                 e.crc32(),
             )
         };
+        if skip(&name) {
+            continue;
+        }
         let mismatch = || {
             bad(format!(
                 "record '{name}': its bytes do not match the CRC the archive records"
@@ -558,20 +698,22 @@ pub fn check_records(path: &Path) -> Result<()> {
             let mut e = zip
                 .by_index(i)
                 .map_err(|e| bad(format!("record {i}: {e}")))?;
-            std::io::copy(&mut e, &mut std::io::sink()).map_err(|_| mismatch())?;
+            std::io::copy(&mut e, &mut std::io::sink()).map_err(|e| {
+                if e.to_string().contains("checksum") {
+                    mismatch()
+                } else {
+                    bad(format!("record '{name}': {e}"))
+                }
+            })?;
             continue;
         }
-        let mut h = crc32fast::Hasher::new();
-        let mut at = start;
-        while at < start + len {
-            let n = (start + len - at).min(CHUNK) as usize;
-            file.read_exact_at(&mut buf[..n], at)
-                .map_err(|_| bad(format!("record '{name}': it runs past the end of the file")))?;
-            h.update(&buf[..n]);
-            at += n as u64;
+        if start.checked_add(len).is_none_or(|end| end > size) {
+            return Err(bad(format!(
+                "record '{name}': it runs past the end of the file"
+            )));
         }
-        drop_cache(&file, start, len);
-        if h.finalize() != crc {
+        let got = crc_read(file, start, len).map_err(|e| bad(format!("record '{name}': {e}")))?;
+        if got != crc {
             return Err(mismatch());
         }
     }

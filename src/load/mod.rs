@@ -103,80 +103,17 @@ fn damaged(path: &Path, why: &str) -> Error {
     ))
 }
 
-/// Checks every record of a zip archive against the CRC the archive records, so that a record
-/// whose bytes do not match refuses the model (libtorch's reader does not check them). Stored
-/// records (all of a torch.jit.save archive) are read from the file in pieces and hashed (the
-/// zip directory is read through a map of the file); others are decompressed. A file that is not a zip archive is left to libtorch, which says so.
+/// Checks every record of the model's zip archive against the CRC the archive records, so that
+/// a record whose bytes do not match refuses the model (libtorch's reader does not check them).
+/// A file that is not a zip archive is left to libtorch, which says so.
 fn check_archive(path: &Path) -> Result<()> {
     let Ok(file) = std::fs::File::open(path) else {
         return Ok(());
     };
-    // SAFETY: the map is read only while this function runs; a file changed under it by
-    // another process can at worst make the check fail or pass wrongly, never read out of bounds
-    // (the map's length is fixed).
-    let Ok(map) = (unsafe { memmap2::Mmap::map(&file) }) else {
+    let Ok(mut zip) = zip::ZipArchive::new(&file) else {
         return Ok(());
     };
-    let Ok(mut zip) = zip::ZipArchive::new(std::io::Cursor::new(&map[..])) else {
-        return Ok(());
-    };
-    for i in 0..zip.len() {
-        let mut entry = zip
-            .by_index(i)
-            .map_err(|e| damaged(path, &format!("record {i}: {e}")))?;
-        let name = entry.name().to_string();
-        let mismatch = || {
-            damaged(
-                path,
-                &format!("record '{name}': its bytes do not match the CRC the archive records"),
-            )
-        };
-        if entry.compression() == zip::CompressionMethod::Stored {
-            let (start, len) = (entry.data_start(), entry.compressed_size());
-            if start
-                .checked_add(len)
-                .is_none_or(|end| end > map.len() as u64)
-            {
-                return Err(damaged(
-                    path,
-                    &format!("record '{name}': it runs past the end of the file"),
-                ));
-            }
-            let crc = crc_read(&file, start, len)
-                .map_err(|e| damaged(path, &format!("record '{name}': {e}")))?;
-            if crc != entry.crc32() {
-                return Err(mismatch());
-            }
-            continue;
-        }
-        std::io::copy(&mut entry, &mut std::io::sink()).map_err(|e| {
-            if e.to_string().contains("checksum") {
-                mismatch()
-            } else {
-                damaged(path, &format!("record '{name}': {e}"))
-            }
-        })?;
-    }
-    Ok(())
-}
-
-/// The CRC of `len` bytes of `file` from `start`, read in 8 MiB pieces into one buffer: a map of
-/// the file would count its pages in the process's RSS (the whole file at once was the export's
-/// peak RSS on a 3 GB model, issue 15), and faulting them in page by page hashes at a fifth of
-/// the speed of reading them.
-fn crc_read(file: &std::fs::File, start: u64, len: u64) -> std::io::Result<u32> {
-    use std::os::unix::fs::FileExt;
-    const PIECE: u64 = 8 << 20;
-    let mut buf = vec![0u8; PIECE.min(len) as usize];
-    let mut h = crc32fast::Hasher::new();
-    let mut at = start;
-    while at < start + len {
-        let n = (start + len - at).min(PIECE) as usize;
-        file.read_exact_at(&mut buf[..n], at)?;
-        h.update(&buf[..n]);
-        at += n as u64;
-    }
-    Ok(h.finalize())
+    archive::check_records(path, &mut zip, &file, &|_| false)
 }
 
 impl Module {
@@ -186,7 +123,14 @@ impl Module {
     /// export writes them.
     pub fn load_lazy(path: &Path) -> Result<Module> {
         let index = archive::ArchiveIndex::open(path)?;
-        archive::check_records(path)?;
+        // The storage records are checked as they are read (the weight files' copies hash them).
+        let file = std::fs::File::open(path).map_err(|e| {
+            Error::Model(format!("cannot open model file '{}': {e}", path.display()))
+        })?;
+        let mut zip = zip::ZipArchive::new(&file).map_err(|e| damaged(path, &e.to_string()))?;
+        let records: std::collections::HashSet<&str> =
+            index.tensors.values().map(|t| t.record.as_str()).collect();
+        archive::check_records(path, &mut zip, &file, &|name| records.contains(name))?;
         let copy = index.meta_copy()?;
         let mut m = Self::load_from(copy.path(), path)?;
         m.archive = Some(std::sync::Arc::new(index));

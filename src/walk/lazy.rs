@@ -11,7 +11,7 @@
 use super::{site, Walker};
 use crate::error::{Error, Result};
 use crate::load::Node;
-use crate::value::{Origin, TensorValue, Value};
+use crate::value::{Origin, Probe, TensorValue, Value};
 use std::rc::Rc;
 
 /// Weights the lazy walk reads for an op that needs their values, at most this many bytes per op.
@@ -180,7 +180,13 @@ fn stand_in(v: &Value) -> Value {
 
 /// Runs a node with a meta input: on the meta device; if that cannot give its result, with
 /// the values of the (small) weights it reads; else a clear error.
-pub fn exec(w: &mut Walker, n: &Node, inputs: &[Value]) -> Result<Vec<Value>> {
+/// (`probe`: the inputs are a dynamic walk's probe twins.)
+pub fn exec(
+    w: &mut Walker,
+    n: &Node,
+    inputs: &[Value],
+    probe: Option<Probe>,
+) -> Result<Vec<Value>> {
     let meta: Vec<Value> = inputs
         .iter()
         .map(to_meta)
@@ -196,21 +202,40 @@ pub fn exec(w: &mut Walker, n: &Node, inputs: &[Value]) -> Result<Vec<Value>> {
             .map(|v| with_values(w, v))
             .collect::<Result<_>>()?;
         if !real.iter().any(has_meta) {
-            return w.exec(n, &real);
+            return w.exec_as(n, &real, probe);
         }
     }
-    if no_meta_kernel(&failure) && shape_follows_shapes(n) {
-        // libtorch has no meta kernel for this op (many are Python-only): run it on CPU
-        // stand-ins of the meta inputs (uninitialised memory: the pages the kernel never
-        // writes are never made resident) and keep only the result's shapes.
+    if shape_follows_shapes(n) {
+        // Run it on CPU stand-ins of the meta inputs (uninitialised memory: the pages the kernel
+        // never writes are never made resident). Where libtorch has no meta kernel for the op
+        // (many are Python-only) their shapes are the result's; where the meta kernel refused
+        // the inputs, a failure here too is the op's own (shapes that do not fit), not a value
+        // the lazy walk lacks.
         let stand_ins: Vec<Value> = inputs.iter().map(stand_in).collect();
-        if let Ok(outs) = w.m.exec(n.index, &stand_ins) {
-            drop(stand_ins);
-            return outs
-                .iter()
-                .map(to_meta)
-                .collect::<std::result::Result<_, _>>()
-                .map_err(Error::Run);
+        match w.m.exec(n.index, &stand_ins) {
+            Ok(outs) if no_meta_kernel(&failure) => {
+                drop(stand_ins);
+                return outs
+                    .iter()
+                    .map(to_meta)
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(Error::Run);
+            }
+            Ok(_) => {}
+            // The op fails on inputs of these shapes (an index past a table's end): a probe's
+            // failure says the dynamic dims cannot grow there, as in a walk with the weights.
+            Err(e) if probe.is_some() => return Err(w.exec_failure(n, &stand_ins, probe, &e)),
+            Err(e) => {
+                return Err(Error::Run(format!(
+                    "{} ({}) fails on inputs of these shapes: {}\n  its inputs were: {}\n  \
+                     (--weights lazy ran it on stand-ins of the weights it reads, which stay on the meta device)\n\
+                     fix: check that --input gives the dtypes and shapes forward expects, or export with --weights memory",
+                    site(n),
+                    n.op_name(),
+                    crate::load::short_torch_message(&e),
+                    inputs.iter().map(super::describe).collect::<Vec<_>>().join(", ")
+                )))
+            }
         }
     }
     Err(Error::Model(format!(

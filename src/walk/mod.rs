@@ -719,21 +719,8 @@ impl<'m> Walker<'m> {
             }
             let mut outs = self.exec(n, &inputs)?;
             if self.opts.dynamic && inputs.iter().any(Value::has_probe) {
-                let run_probe = |which: Probe| {
-                    let probe_inputs: Vec<Value> =
-                        inputs.iter().map(|v| v.probe_at(which)).collect();
-                    self.m.exec(n.index, &probe_inputs).map_err(|e| {
-                        Error::Input(format!(
-                            "{} ({}) fails when the dynamic dims change size: {}\n\
-                             fix: the model fixes some size there; pin the dims involved (--dynamic-dims) or export without --dynamic",
-                            site(n),
-                            n.op_name(),
-                            crate::load::short_torch_message(&e)
-                        ))
-                    })
-                };
-                let probe_outs = run_probe(Probe::Near)?;
-                let far_outs = run_probe(Probe::Far)?;
+                let probe_outs = self.exec_probe(n, &inputs, Probe::Near)?;
+                let far_outs = self.exec_probe(n, &inputs, Probe::Far)?;
                 let mut guards = vec![];
                 outs = dynamic::attach_probes(n, &inputs, outs, probe_outs, far_outs, &mut guards);
                 let rank_changes = outs.iter().flat_map(|v| v.tensors()).any(|t| {
@@ -957,37 +944,64 @@ impl<'m> Walker<'m> {
         }
     }
 
+    /// Runs `n` on the sample values `inputs`.
     fn exec(&mut self, n: &Node, inputs: &[Value]) -> Result<Vec<Value>> {
+        self.exec_as(n, inputs, None)
+    }
+
+    /// Runs `n` on the `which` probe twins of `inputs`.
+    fn exec_probe(&mut self, n: &Node, inputs: &[Value], which: Probe) -> Result<Vec<Value>> {
+        let probe_inputs: Vec<Value> = inputs.iter().map(|v| v.probe_at(which)).collect();
+        self.exec_as(n, &probe_inputs, Some(which))
+    }
+
+    /// Runs `n` on `inputs`: the sample values (`probe` None) or a probe's; with lazy weights,
+    /// on the meta device when an input is a meta tensor.
+    fn exec_as(&mut self, n: &Node, inputs: &[Value], probe: Option<Probe>) -> Result<Vec<Value>> {
         if self.m.archive.is_some() && inputs.iter().any(lazy::has_meta) {
-            return lazy::exec(self, n, inputs);
+            return lazy::exec(self, n, inputs, probe);
         }
-        self.m.exec(n.index, inputs).map_err(|e| {
-            let shown: Vec<String> = inputs.iter().map(describe).collect();
-            // An op taking a TorchScript object (a quantized Linear's packed weights) can be
-            // neither run here nor lowered: it is an unsupported op, not a wrong --input.
-            if e.contains("cannot be passed to an operator") {
-                let op = UnsupportedOp {
-                    op: n.op_name().to_string(),
-                    count: 1,
-                    sites: vec![site(n)],
-                    signatures: vec![shown.join(", ")],
-                    status: OpStatus::Unsupported,
-                    reasons: vec![],
-                };
-                let mut all: Vec<UnsupportedOp> = self.uses.values().cloned().collect();
-                all.push(op);
-                let unsupported = all.iter().filter(|u| u.status.blocks()).cloned().collect();
-                return Error::Unsupported(UnsupportedOps { unsupported, all });
-            }
-            Error::Input(format!(
-                "forward failed on the sample inputs at {} ({}): {}\n  its inputs were: {}\n\
-                 fix: check that --input gives the dtypes and shapes forward expects",
+        self.m
+            .exec(n.index, inputs)
+            .map_err(|e| self.exec_failure(n, inputs, probe, &e))
+    }
+
+    /// The error of `n` failing on `inputs` with libtorch's message `e`.
+    fn exec_failure(&self, n: &Node, inputs: &[Value], probe: Option<Probe>, e: &str) -> Error {
+        if probe.is_some() {
+            return Error::Input(format!(
+                "{} ({}) fails when the dynamic dims change size: {}\n\
+                 fix: the model fixes some size there; pin the dims involved (--dynamic-dims) or export without --dynamic",
                 site(n),
                 n.op_name(),
-                crate::load::short_torch_message(&e),
-                shown.join(", ")
-            ))
-        })
+                crate::load::short_torch_message(e)
+            ));
+        }
+        let shown: Vec<String> = inputs.iter().map(describe).collect();
+        // An op taking a TorchScript object (a quantized Linear's packed weights) can be
+        // neither run here nor lowered: it is an unsupported op, not a wrong --input.
+        if e.contains("cannot be passed to an operator") {
+            let op = UnsupportedOp {
+                op: n.op_name().to_string(),
+                count: 1,
+                sites: vec![site(n)],
+                signatures: vec![shown.join(", ")],
+                status: OpStatus::Unsupported,
+                reasons: vec![],
+            };
+            let mut all: Vec<UnsupportedOp> = self.uses.values().cloned().collect();
+            all.push(op);
+            let unsupported = all.iter().filter(|u| u.status.blocks()).cloned().collect();
+            return Error::Unsupported(UnsupportedOps { unsupported, all });
+        }
+        Error::Input(format!(
+            "forward failed on the sample inputs at {} ({}): {}\n  its inputs were: {}\n\
+             fix: check that --input gives the dtypes and shapes forward expects",
+            site(n),
+            n.op_name(),
+            crate::load::short_torch_message(e),
+            shown.join(", ")
+        ))
     }
 
     /// Value `k` after an in-place op wrote `written` through `target`, another view of its

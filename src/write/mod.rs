@@ -86,16 +86,29 @@ fn lazy_tensor_def(
     dt: DType,
     shape: &[i64],
 ) -> Result<TensorDef> {
-    let data = archive.bytes(path).map_err(|e| {
-        Error::Io(format!(
-            "cannot read weight '{path}' from '{}': {e}",
-            archive.path.display()
-        ))
-    })?;
+    let data = archive
+        .bytes(path)
+        .map_err(|e| read_error(archive, path, e))?;
     Ok(TensorDef {
         desc: Some(crate::ge::desc("", Some(dt), Some(shape))),
         data,
     })
+}
+
+/// A weight that cannot be read from the archive: a record that does not match its CRC is a
+/// damaged model, anything else an I/O error.
+fn read_error(
+    archive: &crate::load::archive::ArchiveIndex,
+    path: &str,
+    e: std::io::Error,
+) -> Error {
+    match crate::load::archive::Damaged::message(&e) {
+        Some(m) => Error::Model(m),
+        None => Error::Io(format!(
+            "cannot read weight '{path}' from '{}': {e}",
+            archive.path.display()
+        )),
+    }
 }
 
 /// Where weights went.
@@ -429,14 +442,36 @@ pub fn write_graph(
             })
             .sum(),
     ));
-    for (file, wi) in files.iter() {
-        let t = &weights[*wi].tensor;
-        if let (true, Some(archive)) = (crate::load::is_meta(t), &b.archive) {
-            // A lazy weight: streamed from the model's archive to its file.
-            let path = &weights[*wi].path;
-            stage.file(&sub.join(file), |w| archive.write_tensor(path, w))?;
-            continue;
+    // Weights streamed from the model's archive (lazy) are copied on every core; those in
+    // memory are written one after another.
+    let (lazy, in_memory): (Vec<_>, Vec<_>) = files
+        .iter()
+        .partition(|(_, wi)| b.archive.is_some() && crate::load::is_meta(&weights[*wi].tensor));
+    if let Some(archive) = &b.archive {
+        let rels: Vec<PathBuf> = lazy.iter().map(|(file, _)| sub.join(file)).collect();
+        let paths: Vec<&str> = lazy
+            .iter()
+            .map(|(_, wi)| weights[*wi].path.as_str())
+            .collect();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        // A damaged record is the model's fault, not the export folder's.
+        let damaged = std::sync::Mutex::new(None);
+        let res = stage.files_parallel(&rels, threads, &|i, w| {
+            archive.write_tensor(paths[i], w).inspect_err(|e| {
+                if let (Some(m), Ok(mut d)) =
+                    (crate::load::archive::Damaged::message(e), damaged.lock())
+                {
+                    d.get_or_insert(m);
+                }
+            })
+        });
+        if let Some(m) = damaged.into_inner().ok().flatten() {
+            return Err(Error::Model(m));
         }
+        res?;
+    }
+    for (file, wi) in in_memory {
+        let t = &weights[*wi].tensor;
         let mut res = Ok(());
         with_tensor_bytes(t, |bytes| {
             res = stage.file(&sub.join(file), |w| w.write_all(bytes))

@@ -232,12 +232,92 @@ impl Stage {
         rel: &Path,
         f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     ) -> Result<()> {
+        let (tmp, target, dir) = self.temp_for(rel)?;
+        self.progress.set_message(rel.display().to_string());
+        let mut count = Counting {
+            inner: tmp.as_file(),
+            bytes: 0,
+            progress: &self.progress,
+        };
+        let res = {
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut count);
+            f(&mut w).and_then(|()| w.flush())
+        };
+        let written = self.written + count.bytes;
+        res.map_err(|e| disk_error(&target, &dir, e, written, self.option))?;
+        self.written = written;
+        self.files.push((tmp, target));
+        Ok(())
+    }
+
+    /// Stages the files `rels`, file `i` written by `write(i, ..)`, on up to `threads` threads
+    /// at once (one file per thread at a time). Copying a large export's weights into the page
+    /// cache is CPU work: two cores do it in about half the time of one. The first failure (in
+    /// `rels` order) is the error; the other threads stop at their next file.
+    pub fn files_parallel(
+        &mut self,
+        rels: &[PathBuf],
+        threads: usize,
+        write: &(dyn Fn(usize, &mut dyn Write) -> std::io::Result<()> + Sync),
+    ) -> Result<()> {
+        use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+        let mut temps = Vec::with_capacity(rels.len());
+        for rel in rels {
+            temps.push(self.temp_for(rel)?);
+        }
+        let (next, stop) = (AtomicUsize::new(0), AtomicBool::new(false));
+        let written = AtomicU64::new(self.written);
+        let failed: std::sync::Mutex<Option<(usize, std::io::Error)>> = Default::default();
+        let (progress, temps_ref) = (&self.progress, &temps);
+        std::thread::scope(|s| {
+            for _ in 0..threads.clamp(1, rels.len().max(1)) {
+                s.spawn(|| {
+                    while !stop.load(Relaxed) {
+                        let i = next.fetch_add(1, Relaxed);
+                        let Some((tmp, _, _)) = temps_ref.get(i) else {
+                            break;
+                        };
+                        progress.set_message(rels[i].display().to_string());
+                        let mut count = Counting {
+                            inner: tmp.as_file(),
+                            bytes: 0,
+                            progress,
+                        };
+                        let res = {
+                            let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut count);
+                            write(i, &mut w).and_then(|()| w.flush())
+                        };
+                        written.fetch_add(count.bytes, Relaxed);
+                        if let Err(e) = res {
+                            stop.store(true, Relaxed);
+                            if let Ok(mut f) = failed.lock() {
+                                if f.as_ref().is_none_or(|(j, _)| i < *j) {
+                                    *f = Some((i, e));
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        let written = written.into_inner();
+        if let Some((i, e)) = failed.into_inner().ok().flatten() {
+            let (_, target, dir) = &temps[i];
+            return Err(disk_error(target, dir, e, written, self.option));
+        }
+        self.written = written;
+        self.files
+            .extend(temps.into_iter().map(|(tmp, target, _)| (tmp, target)));
+        Ok(())
+    }
+
+    /// A new temp file in the folder of `rel` (created if missing), with its target path and
+    /// folder.
+    fn temp_for(&mut self, rel: &Path) -> Result<(NamedTempFile, PathBuf, PathBuf)> {
         let target = self.root.join(rel);
         let dir = target.parent().unwrap_or(&self.root).to_path_buf();
         self.ensure_dir(&dir)?;
-        let option = self.option;
-        let written = self.written;
-        let io_err = |e: std::io::Error| disk_error(&target, &dir, e, written, option);
+        let io_err = |e: std::io::Error| disk_error(&target, &dir, e, self.written, self.option);
         let tmp = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
             .tempfile_in(&dir)
@@ -251,22 +331,7 @@ impl Stage {
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(0o644))
             .map_err(io_err)?;
-        self.progress.set_message(rel.display().to_string());
-        let mut count = Counting {
-            inner: tmp.as_file(),
-            bytes: 0,
-            progress: &self.progress,
-        };
-        let res = {
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut count);
-            f(&mut w).and_then(|()| w.flush())
-        };
-        let io_err =
-            |e: std::io::Error| disk_error(&target, &dir, e, written + count.bytes, option);
-        res.map_err(io_err)?;
-        self.written += count.bytes;
-        self.files.push((tmp, target));
-        Ok(())
+        Ok((tmp, target, dir))
     }
 
     /// Renames every staged file into place, so that the folder holds, at every instant, the
