@@ -137,6 +137,16 @@ fn export(dir: &Path, model_path: &Path, weights: &str, extra: &[&str]) -> (i32,
     cli(dir, &args)
 }
 
+/// `args` with each `NPY:<fixture>` replaced by that fixture's path.
+fn with_npy(args: &[&str]) -> Vec<String> {
+    args.iter()
+        .map(|a| match a.strip_prefix("NPY:") {
+            Some(rel) => model(rel).to_str().unwrap().to_string(),
+            None => a.to_string(),
+        })
+        .collect()
+}
+
 #[test]
 fn lazy_exports_are_byte_identical_to_memory_exports() {
     let inputs: &[(&str, &[&str])] = &[
@@ -158,13 +168,7 @@ fn lazy_exports_are_byte_identical_to_memory_exports() {
     let tmp = tempfile::tempdir().unwrap();
     for (f, args) in inputs {
         for threshold in ["0", "1000000000"] {
-            let npy: Vec<String> = args
-                .iter()
-                .map(|a| match a.strip_prefix("NPY:") {
-                    Some(rel) => model(rel).to_str().unwrap().to_string(),
-                    None => a.to_string(),
-                })
-                .collect();
+            let npy = with_npy(args);
             let mut extra: Vec<&str> = npy.iter().map(String::as_str).collect();
             extra.extend(["--weight-threshold", threshold]);
             let name = f.replace('/', "_");
@@ -360,13 +364,7 @@ fn lazy_dynamic_exports_are_byte_identical_to_memory_dynamic_exports() {
     let tmp = tempfile::tempdir().unwrap();
     let mut halved = false;
     for (f, args) in cases {
-        let mut extra: Vec<String> = args
-            .iter()
-            .map(|a| match a.strip_prefix("NPY:") {
-                Some(rel) => model(rel).to_str().unwrap().to_string(),
-                None => a.to_string(),
-            })
-            .collect();
+        let mut extra = with_npy(args);
         extra.extend(["--dynamic", "--weight-threshold", "0"].map(String::from));
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         let name = f.replace('/', "_");

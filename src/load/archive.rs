@@ -637,7 +637,8 @@ impl Damaged {
     }
 }
 
-fn damaged_message(path: &Path, why: &str) -> String {
+/// The message of a damaged archive, with the fix.
+pub(crate) fn damaged_message(path: &Path, why: &str) -> String {
     format!(
         "'{}' is a damaged TorchScript archive: {why}; fix: save the model again with torch.jit.save (or copy it again)",
         path.display()

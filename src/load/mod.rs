@@ -97,10 +97,7 @@ pub fn set_tensor_budget(bytes: u64) {
 }
 
 fn damaged(path: &Path, why: &str) -> Error {
-    Error::Model(format!(
-        "'{}' is a damaged TorchScript archive: {why}; fix: save the model again with torch.jit.save (or copy it again)",
-        path.display()
-    ))
+    Error::Model(archive::damaged_message(path, why))
 }
 
 /// Checks every record of the model's zip archive against the CRC the archive records, so that
