@@ -463,24 +463,38 @@ fn an_export_onto_a_full_disk_exits_2_and_leaves_nothing() {
         }
     }
     let _u = Unmount(&mnt);
-    // frozen_mlp's weights (38 KB) escaped into dynamo.pbtxt do not fit in 64 KiB.
-    let m = model("frozen_mlp.pt");
-    let (c, _, e) = cli(
-        &mnt,
-        &["export", m.to_str().unwrap(), "--input", "f32[2,64]"],
-    );
-    refused(c, &e, "No space left on device");
-    assert!(e.contains("cannot write 'export_file/"), "{e}");
-    // How much the export had written, and how much the disk has free.
-    assert!(
-        e.contains("bytes it had written") && e.contains("bytes are free there"),
-        "{e}"
-    );
-    assert!(
-        files_in(&mnt.join("export_file")).is_empty(),
-        "{:?}",
-        files_in(&mnt)
-    );
+    // frozen_mlp's weights (38 KB) escaped into dynamo.pbtxt do not fit in 64 KiB; nor do
+    // GPT-2's weight files, streamed from the archive by several threads at once (lazy).
+    let (frozen, gpt2) = (model("frozen_mlp.pt"), model("transformers/gpt2.pt"));
+    let lazy_files = [
+        gpt2.to_str().unwrap(),
+        "--weights",
+        "lazy",
+        "--weight-threshold",
+        "0",
+        "--pbtxt",
+        "none",
+    ];
+    for args in [
+        &[frozen.to_str().unwrap(), "--input", "f32[2,64]"][..],
+        &lazy_files,
+    ] {
+        let mut argv = vec!["export"];
+        argv.extend_from_slice(args);
+        let (c, _, e) = cli(&mnt, &argv);
+        refused(c, &e, "No space left on device");
+        assert!(e.contains("cannot write 'export_file/"), "{e}");
+        // How much the export had written, and how much the disk has free.
+        assert!(
+            e.contains("bytes it had written") && e.contains("bytes are free there"),
+            "{e}"
+        );
+        assert!(
+            files_in(&mnt.join("export_file")).is_empty(),
+            "{:?}",
+            files_in(&mnt)
+        );
+    }
 }
 
 /// Every input of the seed corpora, through its fuzz target: no panic, no internal error.
