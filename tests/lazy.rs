@@ -164,6 +164,19 @@ fn lazy_exports_are_byte_identical_to_memory_exports() {
         ),
         ("transformers/gpt2.pt", &[]),
         ("transformers/llama_bf16.pt", &[]),
+        // nn.MultiheadAttention / nn.TransformerEncoderLayer take their fused fast path only for
+        // tensors on "cpu" or "cuda": lazy weights must look like the CPU ones.
+        (
+            "vision/ops_mha.pt",
+            &[
+                "--input",
+                "NPY:vision/ops_mha.in0.npy",
+                "--input",
+                "NPY:vision/ops_mha.in1.npy",
+            ],
+        ),
+        // A depthwise convolution: no meta kernel (libtorch picks its backend by device).
+        ("zoo/convnext.pt", &[]),
     ];
     let tmp = tempfile::tempdir().unwrap();
     for (f, args) in inputs {
@@ -360,6 +373,16 @@ fn lazy_dynamic_exports_are_byte_identical_to_memory_dynamic_exports() {
             "vision/mobilenet_v3.pt",
             &["--input", "NPY:vision/mobilenet_v3.in0.npy"],
         ),
+        (
+            "vision/transformer_encoder_causal.pt",
+            &[
+                "--input",
+                "NPY:vision/transformer_encoder_causal.in0.npy",
+                "--input",
+                "NPY:vision/transformer_encoder_causal.in1.npy",
+            ],
+        ),
+        ("zoo/wav2vec2.pt", &[]),
     ];
     let tmp = tempfile::tempdir().unwrap();
     let mut halved = false;

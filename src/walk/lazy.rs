@@ -21,9 +21,11 @@ pub fn has_meta(v: &Value) -> bool {
     v.tensors().iter().any(|t| crate::load::is_meta(&t.tensor))
 }
 
-/// `v` with every tensor moved to the meta device (shapes only).
+/// `v` with every tensor moved to the meta device (shapes only), and the CPU device (which
+/// [`as_if_on_cpu`] reports for meta tensors: `x.to(w.device)`) taken as the meta device.
 fn to_meta(v: &Value) -> std::result::Result<Value, String> {
     Ok(match v {
+        Value::Device(CPU_DEVICE, _) => Value::Device(META_DEVICE, -1),
         Value::Tensor(t) => Value::Tensor(TensorValue {
             tensor: Rc::new(crate::load::to_meta(&t.tensor)?),
             origin: t.origin.clone(),
@@ -110,9 +112,34 @@ fn loadable(w: &Walker, inputs: &[Value]) -> Option<u64> {
 }
 
 /// libtorch's words for an op that has no kernel for meta tensors (as opposed to one that
-/// refuses them because it needs their data).
+/// refuses them because it needs their data). A convolution whose backend libtorch picks by
+/// device (a depthwise one: ConvNeXt, SegFormer; wav2vec2's grouped conv1d) has none either.
 fn no_meta_kernel(msg: &str) -> bool {
-    msg.contains("no fake impl or Meta kernel") || msg.contains("from the 'Meta' backend")
+    msg.contains("no fake impl or Meta kernel")
+        || msg.contains("from the 'Meta' backend")
+        || msg.contains("convolution_overrideable not implemented")
+}
+
+/// c10::DeviceType::Meta and ::CPU.
+const META_DEVICE: i64 = 14;
+const CPU_DEVICE: i64 = 0;
+
+/// What an op run on meta tensors returns, as the model sees it with its weights on the CPU
+/// (as `--weights memory` loads them): a model may branch on where its tensors are
+/// (nn.MultiheadAttention and nn.TransformerEncoderLayer take their fused fast path only for
+/// "cpu" or "cuda" tensors), and the lazy export must take the branch the memory one takes.
+fn as_if_on_cpu(n: &Node, outs: Vec<Value>) -> Vec<Value> {
+    match n.kind.as_str() {
+        "prim::is_meta" => vec![Value::Bool(false)],
+        "prim::is_cpu" => vec![Value::Bool(true)],
+        _ => outs
+            .into_iter()
+            .map(|v| match v {
+                Value::Device(META_DEVICE, _) => Value::Device(CPU_DEVICE, -1),
+                other => other,
+            })
+            .collect(),
+    }
 }
 
 /// Whether a node's results are tensors whose shapes follow from its inputs' shapes (and
@@ -193,7 +220,7 @@ pub fn exec(
         .collect::<std::result::Result<_, _>>()
         .map_err(Error::Run)?;
     let failure = match w.m.exec(n.index, &meta) {
-        Ok(outs) => return Ok(outs),
+        Ok(outs) => return Ok(as_if_on_cpu(n, outs)),
         Err(e) => e,
     };
     if loadable(w, inputs).is_some() {
