@@ -1033,6 +1033,11 @@ impl<'m> Walker<'m> {
             return None;
         }
         let (p, q) = alias::write_map(&target.tensor, &other.tensor)?;
+        if p.numel() == 0 {
+            // Its memory span meets the written one's, but none of its elements is written
+            // (interleaved columns): it keeps its value.
+            return Some(Value::Tensor(other.clone()));
+        }
         let other = other.clone();
         let port = lower::write_back(&mut self.b, &mut self.mat, &other, w, &p, &q).ok()?;
         Some(Value::Tensor(TensorValue {
@@ -1086,7 +1091,7 @@ impl<'m> Walker<'m> {
             // Other values sharing the written memory keep GE origins without the write: each
             // gets it written back, or is marked stale (reading it later is refused).
             let outs_ids: Vec<u64> = n.outputs.iter().map(|o| o.id).collect();
-            let hit: Vec<u64> = self
+            let mut hit: Vec<u64> = self
                 .env
                 .iter()
                 .filter(|(k, val)| {
@@ -1094,6 +1099,9 @@ impl<'m> Walker<'m> {
                 })
                 .map(|(k, _)| *k)
                 .collect();
+            // In the graph's order (the env's iteration order changes from run to run, and
+            // which value is written back first decides the nodes made: one export, one graph).
+            hit.sort_unstable();
             let s = site(n);
             let mut chain = None;
             let mut updates = vec![];
