@@ -467,12 +467,9 @@ pub fn dynamo_export(
     }
     let threshold = weight_threshold(config)?;
     let choice = choose_lazy(model.as_ref(), xc.weights, xc.record_values)?;
-    let mut lazy = choice.lazy;
-    if choice.fallback {
-        // Lazy by preference (auto, large weights that fit): a walk that needs values computed
-        // from the weights runs again with them in memory.
-        match export_walked(
-            args.iter().map(deep_copy).collect(),
+    let walked = |args: Vec<Value>, lazy: bool| {
+        export_walked(
+            args,
             model.as_ref(),
             export_path,
             &name,
@@ -481,8 +478,14 @@ pub fn dynamo_export(
             dynamic,
             config,
             threshold,
-            true,
-        ) {
+            lazy,
+        )
+    };
+    let mut lazy = choice.lazy;
+    if choice.fallback {
+        // Lazy by preference (auto, large weights that fit): a walk that needs values computed
+        // from the weights runs again with them in memory.
+        match walked(args.iter().map(deep_copy).collect(), true) {
             Err(e) if !matches!(e, Error::Unsupported(_) | Error::Input(_) | Error::Io(_)) => {
                 eprintln!(
                     "torch2air: the walk with the weights read lazily stopped ({}); walking again with the weights in memory",
@@ -493,18 +496,7 @@ pub fn dynamo_export(
             done => return done,
         }
     }
-    export_walked(
-        args,
-        model.as_ref(),
-        export_path,
-        &name,
-        &root,
-        &air,
-        dynamic,
-        config,
-        threshold,
-        lazy,
-    )
+    walked(args, lazy)
 }
 
 /// A copy of an argument whose tensors share no memory with it (a walk that writes an input in

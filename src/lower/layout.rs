@@ -444,6 +444,25 @@ fn flip(c: &mut Ctx) -> RuleResult {
     )?])
 }
 
+/// A GE `Roll` of `x` by `shifts` along `dims`.
+fn roll_op(
+    c: &mut Ctx,
+    x: Port,
+    shifts: Vec<i64>,
+    dims: Vec<i64>,
+    out: DType,
+) -> Result<Port, String> {
+    c.op1(
+        "Roll",
+        vec![In::P(x)],
+        vec![
+            ("shifts", attr::list_int(shifts)),
+            ("dims", attr::list_int(dims)),
+        ],
+        out,
+    )
+}
+
 fn roll(c: &mut Ctx) -> RuleResult {
     let out = c.out_dtype(0)?;
     let shifts = c.ints("shifts")?;
@@ -457,15 +476,7 @@ fn roll(c: &mut Ctx) -> RuleResult {
         // Rolls the flattened tensor.
         let shape = c.shape_port("self")?;
         let flat = c.reshape_const(x, &[-1], out)?;
-        let y = c.op1(
-            "Roll",
-            vec![In::P(flat)],
-            vec![
-                ("shifts", attr::list_int(shifts)),
-                ("dims", attr::list_int(vec![0])),
-            ],
-            out,
-        )?;
+        let y = roll_op(c, flat, shifts, vec![0], out)?;
         return Ok(vec![c.op1(
             "Reshape",
             vec![In::P(y), In::P(shape)],
@@ -475,15 +486,7 @@ fn roll(c: &mut Ctx) -> RuleResult {
     }
     let rank = c.rank("self")? as i64;
     let dims = dims.into_iter().map(|d| Ctx::dim(d, rank)).collect();
-    Ok(vec![c.op1(
-        "Roll",
-        vec![In::P(x)],
-        vec![
-            ("shifts", attr::list_int(shifts)),
-            ("dims", attr::list_int(dims)),
-        ],
-        out,
-    )?])
+    Ok(vec![roll_op(c, x, shifts, dims, out)?])
 }
 
 /// `fft.fftshift` / `fft.ifftshift`: a Roll by half of each dim's size (its sample size: the
@@ -521,15 +524,7 @@ fn fftshift(c: &mut Ctx, inverse: bool) -> RuleResult {
             }
         })
         .collect();
-    Ok(vec![c.op1(
-        "Roll",
-        vec![In::P(x)],
-        vec![
-            ("shifts", attr::list_int(shifts)),
-            ("dims", attr::list_int(dims)),
-        ],
-        out,
-    )?])
+    Ok(vec![roll_op(c, x, shifts, dims, out)?])
 }
 
 fn pixel_shuffle(c: &mut Ctx) -> RuleResult {
